@@ -1,0 +1,350 @@
+//! The client configuration and its validation.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::http::require_secure_url;
+
+/// Parameters the SDK sets itself on the authorization request; `extra_params` may not set them.
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// The largest clock skew Keyfob accepts: more would keep expired tokens alive.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// A validated client configuration. Build it with [`Config::builder`].
+///
+/// A `Config` that exists is valid: the issuer and every URL are HTTPS (or loopback), the redirect
+/// URI is usable by a native app, and `openid` is among the scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) issuer: String,
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: Url,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) post_logout_redirect_uri: Option<Url>,
+    pub(crate) extra_params: Vec<(String, String)>,
+    pub(crate) http_timeout: Duration,
+    pub(crate) clock_skew: Duration,
+    pub(crate) max_response_bytes: u64,
+}
+
+impl Config {
+    /// Starts a configuration for `issuer` (exactly as the provider's discovery document spells
+    /// it), a public client `client_id`, and the app's `redirect_uri` (a custom scheme such as
+    /// `myapp://callback` or `com.example.app:/callback`, a claimed `https` link, or a loopback
+    /// `http://127.0.0.1:PORT/path`).
+    pub fn builder(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> ConfigBuilder {
+        ConfigBuilder {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            scopes: vec!["openid".into()],
+            post_logout_redirect_uri: None,
+            extra_params: Vec::new(),
+            http_timeout: Duration::from_secs(30),
+            clock_skew: Duration::from_secs(60),
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The client identifier.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The redirect URI, as sent to the provider.
+    pub fn redirect_uri(&self) -> &str {
+        self.redirect_uri.as_str()
+    }
+
+    /// The requested scopes; `openid` is always first.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The post-logout redirect URI, if any.
+    pub fn post_logout_redirect_uri(&self) -> Option<&str> {
+        self.post_logout_redirect_uri.as_ref().map(Url::as_str)
+    }
+
+    /// The timeout of every HTTP request.
+    pub fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+
+    /// The clock skew tolerated when checking `exp` and `iat`.
+    pub fn clock_skew(&self) -> Duration {
+        self.clock_skew
+    }
+}
+
+/// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    issuer: String,
+    client_id: String,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    post_logout_redirect_uri: Option<String>,
+    extra_params: Vec<(String, String)>,
+    http_timeout: Duration,
+    clock_skew: Duration,
+    max_response_bytes: u64,
+}
+
+impl ConfigBuilder {
+    /// Adds scopes (`openid` is always included; duplicates are dropped).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Where the provider sends the browser after logout (RP-initiated logout).
+    pub fn post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.post_logout_redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// An extra authorization request parameter, e.g. `audience`, `prompt`, `login_hint`,
+    /// `ui_locales`. The parameters Keyfob sets itself cannot be overridden.
+    pub fn extra_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Timeout of each HTTP request (default 30 s; between 1 s and 120 s).
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Tolerated clock difference with the provider (default 60 s; at most 5 minutes).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// Largest accepted response body (default 1 MiB; between 16 KiB and 16 MiB).
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<Config> {
+        let issuer = validate_issuer(&self.issuer)?;
+        let client_id = self.client_id.trim().to_string();
+        if client_id.is_empty() || client_id != self.client_id {
+            return Err(Error::config(
+                "client_id must be non-empty and have no surrounding spaces",
+            ));
+        }
+        let redirect_uri = validate_redirect_uri(&self.redirect_uri, "redirect_uri")?;
+        let post_logout_redirect_uri = self
+            .post_logout_redirect_uri
+            .as_deref()
+            .map(|u| validate_redirect_uri(u, "post_logout_redirect_uri"))
+            .transpose()?;
+        let scopes = normalize_scopes(self.scopes)?;
+        for (name, _) in &self.extra_params {
+            if RESERVED_AUTH_PARAMS.contains(&name.as_str()) {
+                return Err(Error::config(format!(
+                    "extra parameter `{name}` is set by Keyfob itself and cannot be overridden"
+                )));
+            }
+            if name.is_empty() {
+                return Err(Error::config("extra parameter names must be non-empty"));
+            }
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(120)).contains(&self.http_timeout) {
+            return Err(Error::config(
+                "http_timeout must be between 1 and 120 seconds",
+            ));
+        }
+        if self.clock_skew > MAX_CLOCK_SKEW {
+            return Err(Error::config("clock_skew must be at most 300 seconds"));
+        }
+        if !(16 * 1024..=16 * 1024 * 1024).contains(&self.max_response_bytes) {
+            return Err(Error::config(
+                "max_response_bytes must be between 16 KiB and 16 MiB",
+            ));
+        }
+        Ok(Config {
+            issuer,
+            client_id,
+            redirect_uri,
+            scopes,
+            post_logout_redirect_uri,
+            extra_params: self.extra_params,
+            http_timeout: self.http_timeout,
+            clock_skew: self.clock_skew,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+fn validate_issuer(issuer: &str) -> Result<String> {
+    let url =
+        Url::parse(issuer).map_err(|e| Error::config(format!("issuer is not a valid URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(
+            "issuer must not have a query or fragment (OpenID Connect Discovery §2)",
+        ));
+    }
+    require_secure_url(&url, "issuer")?;
+    // Keep the issuer exactly as given: it is compared byte for byte with the provider's.
+    Ok(issuer.to_string())
+}
+
+fn validate_redirect_uri(uri: &str, field: &str) -> Result<Url> {
+    let url =
+        Url::parse(uri).map_err(|e| Error::config(format!("{field} is not a valid URI: {e}")))?;
+    if url.fragment().is_some() || url.query().is_some() {
+        return Err(Error::config(format!(
+            "{field} must not contain a query or fragment"
+        )));
+    }
+    match url.scheme() {
+        "http" => {
+            // RFC 8252 §7.3: plain http only for the loopback interface.
+            if !crate::http::is_loopback(&url) {
+                return Err(Error::config(format!(
+                    "{field}: http is only allowed for loopback addresses (127.0.0.1, [::1], localhost); use a custom scheme or https"
+                )));
+            }
+        }
+        "https" => {}
+        "javascript" | "data" | "file" | "about" | "blob" => {
+            return Err(Error::config(format!(
+                "{field}: scheme `{}` cannot be a redirect URI",
+                url.scheme()
+            )));
+        }
+        _ => {
+            // A private-use URI scheme (RFC 8252 §7.1), e.g. `com.example.app:/callback`.
+        }
+    }
+    Ok(url)
+}
+
+fn normalize_scopes(scopes: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        if scope.is_empty() || scope.bytes().any(|b| b <= b' ' || b == b'"' || b == b'\\') {
+            return Err(Error::config(format!(
+                "invalid scope {scope:?}: scopes are non-empty and contain no spaces, quotes or backslashes"
+            )));
+        }
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn build(issuer: &str, redirect: &str) -> Result<Config> {
+        Config::builder(issuer, "app", redirect).build()
+    }
+
+    #[test]
+    fn accepts_native_redirects() {
+        for r in [
+            "myapp://callback",
+            "com.example.app:/callback",
+            "https://app.example.com/callback",
+            "http://127.0.0.1:8765/callback",
+            "http://[::1]:8765/callback",
+            "http://localhost/callback",
+        ] {
+            build("https://auth.company.com", r).unwrap_or_else(|e| panic!("{r}: {e}"));
+        }
+    }
+
+    #[test]
+    fn rejects_unsafe_redirects() {
+        for r in [
+            "http://app.example.com/callback",
+            "myapp://callback#frag",
+            "myapp://callback?x=1",
+            "javascript:alert(1)",
+            "not a uri",
+        ] {
+            let e = build("https://auth.company.com", r).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{r}");
+        }
+    }
+
+    #[test]
+    fn issuer_must_be_https_unless_loopback() {
+        assert_eq!(
+            build("http://auth.company.com", "myapp://cb")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InsecureUrl
+        );
+        build("http://127.0.0.1:9000", "myapp://cb").unwrap();
+        assert_eq!(
+            build("https://auth.company.com?x=1", "myapp://cb")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn openid_is_always_first_and_scopes_are_deduplicated() {
+        let c = Config::builder("https://a.example", "app", "myapp://cb")
+            .scopes(["email", "openid", "email", "offline_access"])
+            .build()
+            .unwrap();
+        assert_eq!(c.scopes(), ["openid", "email", "offline_access"]);
+        let e = Config::builder("https://a.example", "app", "myapp://cb")
+            .scopes(["two words"])
+            .build()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn reserved_parameters_and_bounds_are_enforced() {
+        let base = || Config::builder("https://a.example", "app", "myapp://cb");
+        assert!(base().extra_param("state", "x").build().is_err());
+        assert!(base().extra_param("audience", "api").build().is_ok());
+        assert!(base().clock_skew(Duration::from_secs(301)).build().is_err());
+        assert!(base().http_timeout(Duration::ZERO).build().is_err());
+        assert!(
+            Config::builder("https://a.example", " ", "myapp://cb")
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! OpenID Provider metadata (OpenID Connect Discovery 1.0), fetched and validated.
+
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{Http, endpoint_url};
+
+/// The parts of the provider's metadata Keyfob uses, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMetadata {
+    /// The issuer, equal to the configured one.
+    pub issuer: String,
+    /// Where the browser goes to sign in.
+    pub authorization_endpoint: Url,
+    /// Where codes and refresh tokens are exchanged.
+    pub token_endpoint: Url,
+    /// The provider's signing keys.
+    pub jwks_uri: Url,
+    /// UserInfo endpoint, if offered.
+    pub userinfo_endpoint: Option<Url>,
+    /// Token revocation (RFC 7009), if offered.
+    pub revocation_endpoint: Option<Url>,
+    /// RP-initiated logout, if offered.
+    pub end_session_endpoint: Option<Url>,
+    /// Whether the provider sends `iss` in authorization responses (RFC 9207).
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// The discovery URL for `issuer`: the issuer without trailing slash, plus
+/// `/.well-known/openid-configuration`.
+pub(crate) fn discovery_url(issuer: &str) -> Result<Url> {
+    let base = issuer.trim_end_matches('/');
+    endpoint_url(
+        &format!("{base}/.well-known/openid-configuration"),
+        "issuer",
+    )
+}
+
+/// Fetches and validates the metadata of `issuer`.
+pub(crate) async fn fetch(http: &Http, issuer: &str) -> Result<ProviderMetadata> {
+    let url = discovery_url(issuer)?;
+    let (_, doc) = http.get_json(&url, "discovery").await?;
+    parse(&doc, issuer)
+}
+
+fn discovery_error(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Discovery, message)
+}
+
+/// Validates a discovery document against the configured issuer.
+pub(crate) fn parse(doc: &Map<String, Value>, expected_issuer: &str) -> Result<ProviderMetadata> {
+    let issuer = required_str(doc, "issuer")?;
+    if issuer != expected_issuer {
+        return Err(discovery_error(format!(
+            "discovery: the provider's issuer `{issuer}` differs from the configured issuer `{expected_issuer}`"
+        )));
+    }
+    let url = |name: &str| -> Result<Url> { endpoint_url(required_str(doc, name)?, name) };
+    let optional_url = |name: &str| -> Result<Option<Url>> {
+        match doc.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => endpoint_url(s, name).map(Some),
+            Some(_) => Err(discovery_error(format!(
+                "discovery: `{name}` must be a string"
+            ))),
+        }
+    };
+    if let Some(methods) = optional_str_array(doc, "code_challenge_methods_supported")? {
+        if !methods.iter().any(|m| m == "S256") {
+            return Err(discovery_error(
+                "discovery: the provider does not support PKCE S256",
+            ));
+        }
+    }
+    if let Some(types) = optional_str_array(doc, "response_types_supported")? {
+        if !types.iter().any(|t| t == "code") {
+            return Err(discovery_error(
+                "discovery: the provider does not support response_type=code",
+            ));
+        }
+    }
+    let iss_supported = match doc.get("authorization_response_iss_parameter_supported") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(discovery_error(
+                "discovery: `authorization_response_iss_parameter_supported` must be a boolean",
+            ));
+        }
+    };
+    Ok(ProviderMetadata {
+        issuer: issuer.to_string(),
+        authorization_endpoint: url("authorization_endpoint")?,
+        token_endpoint: url("token_endpoint")?,
+        jwks_uri: url("jwks_uri")?,
+        userinfo_endpoint: optional_url("userinfo_endpoint")?,
+        revocation_endpoint: optional_url("revocation_endpoint")?,
+        end_session_endpoint: optional_url("end_session_endpoint")?,
+        authorization_response_iss_parameter_supported: iss_supported,
+    })
+}
+
+fn required_str<'a>(doc: &'a Map<String, Value>, name: &str) -> Result<&'a str> {
+    match doc.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(discovery_error(format!("discovery: `{name}` is missing")))
+        }
+        Some(_) => Err(discovery_error(format!(
+            "discovery: `{name}` must be a string"
+        ))),
+    }
+}
+
+fn optional_str_array(doc: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>> {
+    match doc.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    discovery_error(format!("discovery: `{name}` must hold strings"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(discovery_error(format!(
+            "discovery: `{name}` must be an array"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn good() -> Value {
+        json!({
+            "issuer": "https://auth.company.com",
+            "authorization_endpoint": "https://auth.company.com/authorize",
+            "token_endpoint": "https://auth.company.com/token",
+            "jwks_uri": "https://auth.company.com/.well-known/jwks.json",
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true
+        })
+    }
+
+    #[test]
+    fn parses_a_valid_document() {
+        let m = parse(&doc(good()), "https://auth.company.com").unwrap();
+        assert!(m.authorization_response_iss_parameter_supported);
+        assert!(m.revocation_endpoint.is_none());
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        for configured in [
+            "https://auth.company.com/",
+            "https://AUTH.company.com",
+            "https://evil.example",
+        ] {
+            let e = parse(&doc(good()), configured).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Discovery, "{configured}");
+        }
+    }
+
+    #[test]
+    fn rejects_unusable_documents() {
+        let cases = [
+            ("token_endpoint", json!(null)),
+            ("token_endpoint", json!(42)),
+            ("token_endpoint", json!("http://auth.company.com/token")),
+            ("code_challenge_methods_supported", json!(["plain"])),
+            ("response_types_supported", json!(["token"])),
+            (
+                "authorization_response_iss_parameter_supported",
+                json!("yes"),
+            ),
+        ];
+        for (field, value) in cases {
+            let mut d = good();
+            d[field] = value.clone();
+            let e = parse(&doc(d), "https://auth.company.com").unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::Discovery | ErrorKind::InsecureUrl),
+                "{field}={value}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn discovery_url_strips_trailing_slash() {
+        assert_eq!(
+            discovery_url("https://a.example/tenant/").unwrap().as_str(),
+            "https://a.example/tenant/.well-known/openid-configuration"
+        );
+    }
+}

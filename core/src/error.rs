@@ -1,0 +1,234 @@
+//! The one error type of the crate.
+//!
+//! Every failure carries a stable [`ErrorKind`] that callers (and the Swift/Kotlin layers) match
+//! on, plus a human-readable message for developers. Messages never contain tokens,
+//! authorization codes, PKCE verifiers, `state` or `nonce` values: they name *what* was wrong,
+//! never the secret itself.
+
+use std::fmt;
+
+/// What went wrong, as a stable, matchable kind. New kinds may be added in minor releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The client configuration is invalid; the message says which field and why.
+    Config,
+    /// An endpoint URL is not HTTPS (and not a loopback address).
+    InsecureUrl,
+    /// The request never got a complete HTTP response (connection, DNS, TLS, reset). Retryable.
+    Network,
+    /// The request did not complete within the configured timeout. Retryable.
+    Timeout,
+    /// The provider answered with an unexpected HTTP status (e.g. 500, 503, 429) and no OAuth
+    /// error. Retryable for 5xx and 429.
+    HttpStatus,
+    /// The provider answered with an OAuth error (`invalid_grant`, `access_denied`, …), from the
+    /// token endpoint or in the callback. See [`Error::provider_error`].
+    Provider,
+    /// The provider's response was malformed: not JSON, missing or mistyped fields, too large.
+    InvalidResponse,
+    /// The discovery document is unusable (issuer differs from the configured one, required
+    /// endpoint missing, S256 not supported).
+    Discovery,
+    /// The redirect URL handed to [`crate::Client::handle_redirect`] is not a valid callback for
+    /// this client (wrong scheme/host/path, duplicated or missing parameters, fragment).
+    InvalidCallback,
+    /// The callback's `state` does not match the pending login (possible CSRF).
+    StateMismatch,
+    /// The callback's `iss` (RFC 9207) is missing or names another issuer (possible mix-up).
+    IssuerMismatch,
+    /// There is no pending login for this callback: none was started, it was already used, or it
+    /// expired.
+    NoPendingLogin,
+    /// The ID token failed validation; [`Error::id_token_check`] names the check.
+    IdToken,
+    /// The operation needs a signed-in session and there is none.
+    NotSignedIn,
+}
+
+/// The ID token check that failed, for [`ErrorKind::IdToken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdTokenCheck {
+    /// Not a compact JWS (three base64url parts with JSON header and claims).
+    Malformed,
+    /// `alg` is not one of RS256, PS256, ES256 (e.g. `none` or HS256), or a `crit` header is set.
+    Algorithm,
+    /// No key in the provider's JWKS matches the token's `kid` and `alg`, even after a refetch.
+    UnknownKey,
+    /// The signature does not verify.
+    Signature,
+    /// A required claim is missing.
+    MissingClaim,
+    /// A claim has the wrong JSON type (e.g. `"exp": "9999999999"`).
+    ClaimType,
+    /// `iss` differs from the provider's issuer.
+    Issuer,
+    /// `aud` does not contain this client, or has other audiences without `azp` naming this client.
+    Audience,
+    /// `azp` is present and is not this client.
+    AuthorizedParty,
+    /// `exp` is in the past (beyond the allowed clock skew).
+    Expired,
+    /// `iat` is in the future (beyond the allowed clock skew).
+    IssuedInFuture,
+    /// `nonce` differs from the one sent with the login request, or is missing.
+    Nonce,
+    /// A refreshed ID token names another `iss`, `sub` or `aud` than the one from sign-in.
+    SubjectChanged,
+}
+
+/// The single error type of Keyfob. Match on [`Error::kind`]; show [`Error`]'s `Display` to
+/// developers, not to end users.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    check: Option<IdTokenCheck>,
+    provider_error: Option<String>,
+    status: Option<u16>,
+    message: String,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            check: None,
+            provider_error: None,
+            status: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn invalid_response(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidResponse, message)
+    }
+
+    pub(crate) fn invalid_callback(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidCallback, message)
+    }
+
+    pub(crate) fn id_token(check: IdTokenCheck, message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::IdToken, message);
+        e.check = Some(check);
+        e
+    }
+
+    pub(crate) fn http_status(status: u16, message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::HttpStatus, message);
+        e.status = Some(status);
+        e
+    }
+
+    /// An OAuth error response. `description` is the provider's own text and is kept short.
+    pub(crate) fn provider(code: &str, description: Option<&str>, status: Option<u16>) -> Self {
+        let code = truncate(code, 64);
+        let message = match description {
+            Some(d) if !d.is_empty() => format!("provider error {code}: {}", truncate(d, 200)),
+            _ => format!("provider error {code}"),
+        };
+        let mut e = Self::new(ErrorKind::Provider, message);
+        e.provider_error = Some(code);
+        e.status = status;
+        e
+    }
+
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// For [`ErrorKind::IdToken`]: the check that failed.
+    pub fn id_token_check(&self) -> Option<IdTokenCheck> {
+        self.check
+    }
+
+    /// For [`ErrorKind::Provider`]: the OAuth `error` code, e.g. `invalid_grant`.
+    pub fn provider_error(&self) -> Option<&str> {
+        self.provider_error.as_deref()
+    }
+
+    /// The HTTP status that came with the error, when there was one.
+    pub fn http_status_code(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// Whether retrying the same operation later may succeed (network trouble, timeouts, 5xx,
+    /// 429). A retryable error never means the session is gone.
+    pub fn is_retryable(&self) -> bool {
+        match self.kind {
+            ErrorKind::Network | ErrorKind::Timeout => true,
+            ErrorKind::HttpStatus => matches!(self.status, Some(s) if s >= 500 || s == 429),
+            _ => false,
+        }
+    }
+
+    /// The developer-facing message (also what `Display` shows).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    // Provider text may be long or contain control characters; keep logs tidy.
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(check) = self.check {
+            d.field("check", &check);
+        }
+        if let Some(code) = &self.provider_error {
+            d.field("provider_error", code);
+        }
+        if let Some(status) = self.status {
+            d.field("status", &status);
+        }
+        d.field("message", &self.message).finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_only_for_transient_failures() {
+        assert!(Error::new(ErrorKind::Network, "x").is_retryable());
+        assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
+        assert!(Error::http_status(503, "x").is_retryable());
+        assert!(Error::http_status(429, "x").is_retryable());
+        assert!(!Error::http_status(404, "x").is_retryable());
+        assert!(!Error::provider("invalid_grant", None, Some(400)).is_retryable());
+        assert!(!Error::id_token(IdTokenCheck::Expired, "x").is_retryable());
+    }
+
+    #[test]
+    fn provider_text_is_bounded_and_stripped_of_control_characters() {
+        let e = Error::provider("access_denied", Some(&"a\nb".repeat(500)), None);
+        assert_eq!(e.provider_error(), Some("access_denied"));
+        assert!(!e.to_string().contains('\n'));
+        assert!(e.to_string().len() < 300);
+    }
+}

@@ -1,0 +1,354 @@
+//! HTTP through a pluggable transport.
+//!
+//! The core never opens sockets itself: it hands an [`HttpRequest`] to an [`HttpTransport`]. On
+//! iOS and Android the platform's stack (URLSession, HttpURLConnection) implements the trait, so
+//! the library carries no TLS stack and honours the device's proxy, VPN and certificate
+//! settings. The `reqwest` feature adds [`ReqwestTransport`] for desktop, CLI and tests.
+
+#[cfg(feature = "reqwest")]
+mod reqwest_transport;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+
+#[cfg(feature = "reqwest")]
+pub use reqwest_transport::ReqwestTransport;
+
+/// HTTP method of an [`HttpRequest`]. Keyfob only needs these two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+}
+
+/// One HTTP request, with the limits the transport must enforce.
+#[derive(Clone)]
+pub struct HttpRequest {
+    /// GET or POST.
+    pub method: HttpMethod,
+    /// Absolute URL, already checked to be HTTPS or loopback.
+    pub url: String,
+    /// Request headers (names in lower case).
+    pub headers: Vec<(String, String)>,
+    /// Request body (empty for GET). May hold a code, verifier or refresh token: never log it.
+    pub body: Vec<u8>,
+    /// The whole exchange (connect, send, receive the full body) must finish within this time.
+    pub timeout: Duration,
+    /// The transport stops reading and fails with [`TransportErrorKind::TooLarge`] once the body
+    /// exceeds this many bytes; it never buffers more.
+    pub max_response_bytes: u64,
+}
+
+impl fmt::Debug for HttpRequest {
+    // The body and the Authorization header carry secrets; the URL never does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &header_names)
+            .field("body_len", &self.body.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A complete HTTP response. Redirects are returned as they are, never followed.
+#[derive(Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Response headers (names in any case; look them up with [`HttpResponse::header`]).
+    pub headers: Vec<(String, String)>,
+    /// The body, at most `max_response_bytes` long.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header named `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for HttpResponse {
+    // Token responses carry secrets in the body.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Why a transport could not produce a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// The request did not complete within its timeout.
+    Timeout,
+    /// The connection could not be made (DNS, refused, TLS handshake).
+    Connect,
+    /// The response body exceeded `max_response_bytes`.
+    TooLarge,
+    /// Anything else (reset mid-body, protocol error).
+    Other,
+}
+
+/// A transport failure. The message must not contain URLs with query strings, headers or bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    /// The kind of failure.
+    pub kind: TransportErrorKind,
+    /// A short description for developers.
+    pub message: String,
+}
+
+impl TransportError {
+    /// A transport error of `kind`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sends HTTP requests for the core.
+///
+/// Every implementation keeps this contract: it enforces the request's timeout and
+/// `max_response_bytes` (stops reading, does not buffer more), does not follow redirects, sends
+/// and stores no cookies, and uses no HTTP cache.
+#[async_trait]
+pub trait HttpTransport: Send + Sync {
+    /// Performs one request and returns the full response, whatever its status.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+/// Whether `url` points at the loopback interface (127.0.0.0/8, ::1 or `localhost`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Accepts `https` URLs, and `http` only for loopback hosts.
+pub(crate) fn require_secure_url(url: &Url, what: &str) -> Result<()> {
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        _ => Err(Error::new(
+            ErrorKind::InsecureUrl,
+            format!("{what} must use https (plain http is only allowed for loopback hosts)"),
+        )),
+    }
+}
+
+/// Parses `raw` as an endpoint URL and applies [`require_secure_url`].
+pub(crate) fn endpoint_url(raw: &str, what: &str) -> Result<Url> {
+    let url = Url::parse(raw).map_err(|e| {
+        Error::new(
+            ErrorKind::Discovery,
+            format!("{what} is not a valid URL: {e}"),
+        )
+    })?;
+    require_secure_url(&url, what)?;
+    Ok(url)
+}
+
+/// The core's view of HTTP: one transport plus the limits from the configuration.
+#[derive(Clone)]
+pub(crate) struct Http {
+    transport: Arc<dyn HttpTransport>,
+    timeout: Duration,
+    max_response_bytes: u64,
+}
+
+impl Http {
+    pub fn new(
+        transport: Arc<dyn HttpTransport>,
+        timeout: Duration,
+        max_response_bytes: u64,
+    ) -> Self {
+        Http {
+            transport,
+            timeout,
+            max_response_bytes,
+        }
+    }
+
+    /// Sends a request; transport failures become [`ErrorKind::Network`] / [`ErrorKind::Timeout`]
+    /// / [`ErrorKind::InvalidResponse`] errors naming `what` (e.g. "token endpoint").
+    pub async fn send(
+        &self,
+        method: HttpMethod,
+        url: &Url,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<HttpResponse> {
+        let request = HttpRequest {
+            method,
+            url: url.to_string(),
+            headers,
+            body,
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+        };
+        log::debug!("{what}: {method:?} {}", redact_query(url));
+        let response = self.transport.send(request).await.map_err(|e| {
+            let (kind, text) = match e.kind {
+                TransportErrorKind::Timeout => (ErrorKind::Timeout, "timed out"),
+                TransportErrorKind::Connect => (ErrorKind::Network, "could not connect"),
+                TransportErrorKind::TooLarge => (ErrorKind::InvalidResponse, "response too large"),
+                TransportErrorKind::Other => (ErrorKind::Network, "request failed"),
+            };
+            Error::new(kind, format!("{what}: {text}: {}", e.message))
+        })?;
+        // Defence in depth: a foreign transport may not honour the cap.
+        if response.body.len() as u64 > self.max_response_bytes {
+            return Err(Error::invalid_response(format!(
+                "{what}: response too large"
+            )));
+        }
+        log::debug!("{what}: status {}", response.status);
+        Ok(response)
+    }
+
+    /// GET a JSON document, requiring status 200 and a JSON object.
+    pub async fn get_json(
+        &self,
+        url: &Url,
+        what: &str,
+    ) -> Result<(HttpResponse, serde_json::Map<String, Value>)> {
+        let headers = vec![("accept".to_string(), "application/json".to_string())];
+        let response = self
+            .send(HttpMethod::Get, url, headers, Vec::new(), what)
+            .await?;
+        if response.status != 200 {
+            return Err(Error::http_status(
+                response.status,
+                format!("{what}: unexpected HTTP status {}", response.status),
+            ));
+        }
+        let object = parse_json_object(&response.body, what)?;
+        Ok((response, object))
+    }
+
+    /// POST an `application/x-www-form-urlencoded` body.
+    pub async fn post_form(
+        &self,
+        url: &Url,
+        params: &[(&str, &str)],
+        what: &str,
+    ) -> Result<HttpResponse> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish()
+            .into_bytes();
+        let headers = vec![
+            (
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        self.send(HttpMethod::Post, url, headers, body, what).await
+    }
+}
+
+/// Parses a body as a JSON object.
+pub(crate) fn parse_json_object(body: &[u8], what: &str) -> Result<serde_json::Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::invalid_response(format!(
+            "{what}: expected a JSON object"
+        ))),
+        Err(e) if e.is_eof() => Err(Error::invalid_response(format!("{what}: truncated JSON"))),
+        Err(_) => Err(Error::invalid_response(format!("{what}: not valid JSON"))),
+    }
+}
+
+/// The URL without its query, for logs.
+fn redact_query(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for (u, expect) in [
+            ("http://127.0.0.1:80/x", true),
+            ("http://127.1.2.3/x", true),
+            ("http://[::1]:9/x", true),
+            ("http://LOCALHOST/x", true),
+            ("http://localhost.evil.com/x", false),
+            ("http://10.0.2.2/x", false),
+            ("http://example.com/x", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(u).unwrap()), expect, "{u}");
+        }
+    }
+
+    #[test]
+    fn only_https_or_loopback_http() {
+        let ok = |u: &str| require_secure_url(&Url::parse(u).unwrap(), "x").is_ok();
+        assert!(ok("https://auth.company.com/token"));
+        assert!(ok("http://127.0.0.1:5000/token"));
+        assert!(!ok("http://auth.company.com/token"));
+        assert!(!ok("ftp://auth.company.com/token"));
+    }
+
+    #[test]
+    fn debug_hides_bodies_and_header_values() {
+        let req = HttpRequest {
+            method: HttpMethod::Post,
+            url: "https://a.example/token".into(),
+            headers: vec![("authorization".into(), "Bearer SECRET-AT".into())],
+            body: b"code=SECRET-CODE".to_vec(),
+            timeout: Duration::from_secs(1),
+            max_response_bytes: 10,
+        };
+        let s = format!("{req:?}");
+        assert!(!s.contains("SECRET"), "{s}");
+        let resp = HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: b"{\"access_token\":\"SECRET\"}".to_vec(),
+        };
+        assert!(!format!("{resp:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn json_errors_are_typed() {
+        assert_eq!(
+            parse_json_object(b"{\"a\":", "t").unwrap_err().message(),
+            "t: truncated JSON"
+        );
+        assert_eq!(
+            parse_json_object(b"<html>", "t").unwrap_err().kind(),
+            ErrorKind::InvalidResponse
+        );
+        assert!(parse_json_object(b"[1]", "t").is_err());
+    }
+}

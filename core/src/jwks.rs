@@ -1,0 +1,339 @@
+//! The provider's JSON Web Key Set: parsed key by key, cached, refetched once for an unknown `kid`.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{Error, IdTokenCheck, Result};
+use crate::http::Http;
+use crate::jws::Algorithm;
+
+/// Some providers pad JWK numbers although RFC 7518 says not to; accept both.
+const JWK_B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Least time between two refetches caused by unknown `kid`s, so that tokens with made-up key ids
+/// cannot make the client hammer the provider.
+pub(crate) const REFETCH_MIN_INTERVAL_SECS: i64 = 60;
+
+/// Public key material Keyfob can verify with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyMaterial {
+    /// RSA modulus and exponent, big-endian, without leading zeros.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// Uncompressed P-256 point (0x04 ‖ x ‖ y).
+    EcP256 { point: Vec<u8> },
+}
+
+/// One usable signing key from the JWKS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Jwk {
+    pub kid: Option<String>,
+    /// The `alg` the key is restricted to, when the JWK names one.
+    pub alg: Option<Algorithm>,
+    pub material: KeyMaterial,
+}
+
+/// The usable keys of a JWKS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+/// Why a single JWK was skipped (kept for the debug log).
+type Skip = &'static str;
+
+/// Parses one JWK; `Err` says why it is not usable for ID token signatures.
+pub(crate) fn parse_key(value: &Value) -> Result<Jwk, Skip> {
+    let obj = value.as_object().ok_or("not an object")?;
+    let text = |name: &str| -> Result<Option<&str>, Skip> {
+        match obj.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err("a member has the wrong type"),
+        }
+    };
+    let bytes = |name: &str| -> Result<Vec<u8>, Skip> {
+        let s = text(name)?.ok_or("a required member is missing")?;
+        JWK_B64.decode(s).map_err(|_| "a member is not base64url")
+    };
+    if let Some(u) = text("use")? {
+        if u != "sig" {
+            return Err("not a signing key");
+        }
+    }
+    if let Some(ops) = obj.get("key_ops") {
+        let ops = ops.as_array().ok_or("key_ops is not an array")?;
+        if !ops.iter().any(|o| o == "verify") {
+            return Err("key_ops does not allow verify");
+        }
+    }
+    let alg = match text("alg")? {
+        None => None,
+        Some(a) => Some(Algorithm::from_name(a).ok_or("unsupported alg")?),
+    };
+    let material = match text("kty")? {
+        Some("RSA") => {
+            let n = strip_leading_zeros(bytes("n")?);
+            let e = strip_leading_zeros(bytes("e")?);
+            if n.is_empty() || e.is_empty() {
+                return Err("empty RSA parameter");
+            }
+            KeyMaterial::Rsa { n, e }
+        }
+        Some("EC") => {
+            if text("crv")? != Some("P-256") {
+                return Err("unsupported curve");
+            }
+            let (x, y) = (bytes("x")?, bytes("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("bad P-256 coordinate length");
+            }
+            let mut point = Vec::with_capacity(65);
+            point.push(4);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            KeyMaterial::EcP256 { point }
+        }
+        _ => return Err("unsupported kty"),
+    };
+    if let Some(alg) = alg {
+        if !alg.fits(&material) {
+            return Err("alg does not fit kty");
+        }
+    }
+    Ok(Jwk {
+        kid: text("kid")?.map(str::to_string),
+        alg,
+        material,
+    })
+}
+
+fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    let zeros = v.iter().take_while(|b| **b == 0).count();
+    v.drain(..zeros);
+    v
+}
+
+/// Parses a JWKS document. Keys that cannot be read or are not for signatures are skipped;
+/// only a document without a `keys` array is an error.
+pub(crate) fn parse_set(doc: &serde_json::Map<String, Value>) -> Result<JwkSet> {
+    let Some(Value::Array(keys)) = doc.get("keys") else {
+        return Err(Error::invalid_response("JWKS: `keys` must be an array"));
+    };
+    let mut set = JwkSet::default();
+    for (i, key) in keys.iter().enumerate() {
+        match parse_key(key) {
+            Ok(k) => set.keys.push(k),
+            Err(why) => log::debug!("JWKS: skipping key #{i}: {why}"),
+        }
+    }
+    Ok(set)
+}
+
+/// The outcome of looking a key up.
+enum Lookup<'a> {
+    Found(&'a Jwk),
+    Missing,
+    Ambiguous,
+}
+
+impl JwkSet {
+    /// The key for a token with `alg` and `kid`. Without a `kid`, the single key that fits `alg`;
+    /// several fitting keys and no `kid` is ambiguous and refused (Keyfob does not try each).
+    fn find(&self, alg: Algorithm, kid: Option<&str>) -> Lookup<'_> {
+        let mut fitting = self
+            .keys
+            .iter()
+            .filter(|k| alg.fits(&k.material) && k.alg.is_none_or(|a| a == alg));
+        match kid {
+            Some(kid) => match fitting.find(|k| k.kid.as_deref() == Some(kid)) {
+                Some(k) => Lookup::Found(k),
+                None => Lookup::Missing,
+            },
+            None => match (fitting.next(), fitting.next()) {
+                (Some(k), None) => Lookup::Found(k),
+                (None, _) => Lookup::Missing,
+                (Some(_), Some(_)) => Lookup::Ambiguous,
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct CacheState {
+    set: Option<Arc<JwkSet>>,
+    /// When the last refetch for an unknown `kid` happened; the initial fetch does not count.
+    last_refetch: Option<i64>,
+}
+
+/// The cached key set of one provider.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    state: Mutex<CacheState>,
+}
+
+impl KeyCache {
+    fn cached(&self) -> Option<Arc<JwkSet>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set
+            .clone()
+    }
+
+    async fn fetch(&self, http: &Http, jwks_uri: &Url) -> Result<Arc<JwkSet>> {
+        let (_, doc) = http.get_json(jwks_uri, "JWKS").await?;
+        let set = Arc::new(parse_set(&doc)?);
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).set = Some(set.clone());
+        Ok(set)
+    }
+
+    /// Fetches the key set unless it is cached (used while the browser is open).
+    pub async fn prefetch(&self, http: &Http, jwks_uri: &Url) -> Result<()> {
+        if self.cached().is_none() {
+            self.fetch(http, jwks_uri).await?;
+        }
+        Ok(())
+    }
+
+    /// The key for `alg`/`kid`, fetching the set if needed and refetching it once when the `kid`
+    /// is unknown (at most once per [`REFETCH_MIN_INTERVAL_SECS`]).
+    pub async fn key_for(
+        &self,
+        http: &Http,
+        jwks_uri: &Url,
+        now: i64,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Jwk> {
+        let set = match self.cached() {
+            Some(set) => set,
+            None => self.fetch(http, jwks_uri).await?,
+        };
+        match set.find(alg, kid) {
+            Lookup::Found(k) => return Ok(k.clone()),
+            Lookup::Ambiguous => return Err(ambiguous()),
+            Lookup::Missing => {}
+        }
+        let may_refetch = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let allowed = state
+                .last_refetch
+                .is_none_or(|t| now - t >= REFETCH_MIN_INTERVAL_SECS || now < t);
+            if allowed {
+                state.last_refetch = Some(now);
+            }
+            allowed
+        };
+        if !may_refetch {
+            return Err(unknown_key());
+        }
+        log::debug!("JWKS: unknown key id, refetching once");
+        let set = self.fetch(http, jwks_uri).await?;
+        match set.find(alg, kid) {
+            Lookup::Found(k) => Ok(k.clone()),
+            Lookup::Ambiguous => Err(ambiguous()),
+            Lookup::Missing => Err(unknown_key()),
+        }
+    }
+}
+
+fn unknown_key() -> Error {
+    Error::id_token(
+        IdTokenCheck::UnknownKey,
+        "no key in the provider's JWKS matches the ID token's kid and alg",
+    )
+}
+
+fn ambiguous() -> Error {
+    Error::id_token(
+        IdTokenCheck::UnknownKey,
+        "the ID token has no kid and the provider's JWKS has several keys for its alg",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde_json::json;
+
+    fn rsa_jwk(kid: &str) -> Value {
+        // A syntactically valid RSA key (values need not be a real key for parsing tests).
+        json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+               "n": B64.encode([0u8, 0xc3, 0x11, 0x22]), "e": "AQAB"})
+    }
+
+    #[test]
+    fn skips_unusable_keys_and_keeps_good_ones() {
+        let doc = json!({"keys": [
+            "garbage",
+            {"kty": "oct", "k": "c2VjcmV0"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
+            {"kty": "RSA", "kid": "ops", "key_ops": ["encrypt"], "n": "AQAB", "e": "AQAB"},
+            {"kty": "RSA", "kid": "badb64", "n": "!!!", "e": "AQAB"},
+            {"kty": "RSA", "kid": "hs", "alg": "HS256", "n": "AQAB", "e": "AQAB"},
+            {"kty": "EC", "kid": "p384", "crv": "P-384", "x": "AA", "y": "AA"},
+            {"kty": "EC", "kid": "mismatch", "alg": "RS256", "crv": "P-256", "x": B64.encode([1u8; 32]), "y": B64.encode([2u8; 32])},
+            rsa_jwk("good"),
+        ]});
+        let set = parse_set(doc.as_object().unwrap()).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert_eq!(set.keys[0].kid.as_deref(), Some("good"));
+        // Leading zero of the modulus stripped.
+        assert_eq!(
+            set.keys[0].material,
+            KeyMaterial::Rsa {
+                n: vec![0xc3, 0x11, 0x22],
+                e: vec![1, 0, 1]
+            }
+        );
+    }
+
+    #[test]
+    fn a_document_without_keys_is_an_error() {
+        assert!(parse_set(json!({"keys": {}}).as_object().unwrap()).is_err());
+        assert!(parse_set(json!({}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn lookup_by_kid_and_without_kid() {
+        let one = parse_set(json!({"keys": [rsa_jwk("a")]}).as_object().unwrap()).unwrap();
+        assert!(matches!(
+            one.find(Algorithm::Rs256, Some("a")),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(one.find(Algorithm::Rs256, None), Lookup::Found(_)));
+        assert!(matches!(
+            one.find(Algorithm::Rs256, Some("b")),
+            Lookup::Missing
+        ));
+        // The key is restricted to RS256: PS256 may not use it.
+        assert!(matches!(
+            one.find(Algorithm::Ps256, Some("a")),
+            Lookup::Missing
+        ));
+        assert!(matches!(one.find(Algorithm::Es256, None), Lookup::Missing));
+        let two = parse_set(
+            json!({"keys": [rsa_jwk("a"), rsa_jwk("b")]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            two.find(Algorithm::Rs256, None),
+            Lookup::Ambiguous
+        ));
+        assert!(matches!(
+            two.find(Algorithm::Rs256, Some("b")),
+            Lookup::Found(_)
+        ));
+    }
+}

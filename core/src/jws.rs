@@ -1,0 +1,293 @@
+//! Compact JWS (RFC 7515) decoding and signature verification with `ring`.
+//!
+//! Only asymmetric algorithms are accepted: RS256, PS256 and ES256. `none` and every HMAC
+//! algorithm are refused before any key is looked at, so a public key can never be used as an
+//! HMAC secret. Keys come only from the provider's JWKS: `jwk`, `jku`, `x5u` and `x5c` header
+//! parameters are never used.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, IdTokenCheck, Result};
+use crate::jwks::{Jwk, KeyMaterial};
+
+/// A signature algorithm on the allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, keys of 2048 to 8192 bits.
+    Rs256,
+    /// RSASSA-PSS with SHA-256, keys of 2048 to 8192 bits.
+    Ps256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+}
+
+impl Algorithm {
+    /// The allow-listed algorithm named `name`, or `None` (for `none`, `HS256`, …).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "RS256" => Some(Algorithm::Rs256),
+            "PS256" => Some(Algorithm::Ps256),
+            "ES256" => Some(Algorithm::Es256),
+            _ => None,
+        }
+    }
+
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Es256 => "ES256",
+        }
+    }
+
+    /// Whether a key of this material can verify this algorithm.
+    pub(crate) fn fits(self, key: &KeyMaterial) -> bool {
+        matches!(
+            (self, key),
+            (Algorithm::Rs256 | Algorithm::Ps256, KeyMaterial::Rsa { .. })
+                | (Algorithm::Es256, KeyMaterial::EcP256 { .. })
+        )
+    }
+}
+
+/// A decoded, not yet verified, compact JWS.
+pub(crate) struct DecodedJws<'a> {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    pub claims: Map<String, Value>,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+}
+
+fn malformed(message: &str) -> Error {
+    Error::id_token(
+        IdTokenCheck::Malformed,
+        format!("ID token is malformed: {message}"),
+    )
+}
+
+fn decode_part(part: &str, what: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| malformed(&format!("{what} is not base64url")))
+}
+
+fn json_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(malformed(&format!("{what} is not a JSON object"))),
+    }
+}
+
+/// Splits and decodes `token`, checks the header's `alg` against the allow-list.
+pub(crate) fn decode(token: &str) -> Result<DecodedJws<'_>> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("expected three dot-separated parts"));
+    };
+    let header = json_object(&decode_part(h, "header")?, "header")?;
+    let alg_name = match header.get("alg") {
+        Some(Value::String(a)) => a.as_str(),
+        _ => return Err(malformed("header has no `alg`")),
+    };
+    let alg = Algorithm::from_name(alg_name).ok_or_else(|| {
+        Error::id_token(
+            IdTokenCheck::Algorithm,
+            format!(
+                "ID token algorithm `{}` is not allowed (RS256, PS256, ES256 only)",
+                alg_name.chars().take(16).collect::<String>()
+            ),
+        )
+    })?;
+    if header.contains_key("crit") {
+        // RFC 7515 §4.1.11: unknown critical extensions make the JWS invalid.
+        return Err(Error::id_token(
+            IdTokenCheck::Algorithm,
+            "ID token header has critical extensions Keyfob does not understand",
+        ));
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err(malformed("`kid` is not a string")),
+    };
+    let claims = json_object(&decode_part(p, "payload")?, "payload")?;
+    let signature = decode_part(s, "signature")?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    Ok(DecodedJws {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    })
+}
+
+impl DecodedJws<'_> {
+    /// Verifies the signature with `key`, which must fit the token's algorithm.
+    pub fn verify(&self, key: &Jwk) -> Result<()> {
+        let bad = || Error::id_token(IdTokenCheck::Signature, "ID token signature is invalid");
+        if !self.alg.fits(&key.material) || key.alg.is_some_and(|a| a != self.alg) {
+            return Err(bad());
+        }
+        let message = self.signing_input.as_bytes();
+        let result = match (&key.material, self.alg) {
+            (KeyMaterial::Rsa { n, e }, Algorithm::Rs256) => RsaPublicKeyComponents { n, e }
+                .verify(
+                    &signature::RSA_PKCS1_2048_8192_SHA256,
+                    message,
+                    &self.signature,
+                ),
+            (KeyMaterial::Rsa { n, e }, Algorithm::Ps256) => RsaPublicKeyComponents { n, e }
+                .verify(
+                    &signature::RSA_PSS_2048_8192_SHA256,
+                    message,
+                    &self.signature,
+                ),
+            (KeyMaterial::EcP256 { point }, Algorithm::Es256) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, &self.signature)
+            }
+            _ => return Err(bad()),
+        };
+        result.map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use ring::rand::SystemRandom;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    /// An ES256 key pair made by ring, for unit tests that need real signatures.
+    pub(crate) struct TestSigner {
+        pair: EcdsaKeyPair,
+        pub kid: String,
+    }
+
+    impl TestSigner {
+        pub fn new(kid: &str) -> Self {
+            let rng = SystemRandom::new();
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                    .unwrap();
+            TestSigner {
+                pair,
+                kid: kid.to_string(),
+            }
+        }
+
+        /// The public key as a JWK object.
+        pub fn jwk(&self) -> Value {
+            let point = self.pair.public_key().as_ref();
+            serde_json::json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+            })
+        }
+
+        /// Signs `claims` with `header` (alg/kid filled in unless given).
+        pub fn sign(&self, header: Value, claims: &Value) -> String {
+            let mut h = serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
+            for (k, v) in header.as_object().unwrap() {
+                h[k] = v.clone();
+            }
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(h.to_string()),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            );
+            let sig = self
+                .pair
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        }
+    }
+
+    fn key_of(signer: &TestSigner) -> Jwk {
+        crate::jwks::parse_key(&signer.jwk()).unwrap()
+    }
+
+    #[test]
+    fn verifies_a_good_signature_and_rejects_a_tampered_one() {
+        let s = TestSigner::new("k1");
+        let token = s.sign(serde_json::json!({}), &serde_json::json!({"sub": "a"}));
+        decode(&token).unwrap().verify(&key_of(&s)).unwrap();
+
+        let other = TestSigner::new("k1");
+        let e = decode(&token).unwrap().verify(&key_of(&other)).unwrap_err();
+        assert_eq!(e.id_token_check(), Some(IdTokenCheck::Signature));
+
+        // Change one claim, keep the signature.
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"b"}"#),
+            parts[2]
+        );
+        let e = decode(&forged).unwrap().verify(&key_of(&s)).unwrap_err();
+        assert_eq!(e.id_token_check(), Some(IdTokenCheck::Signature));
+    }
+
+    #[test]
+    fn refuses_none_hmac_and_unknown_algorithms() {
+        for alg in ["none", "HS256", "HS512", "RS512", "EdDSA", "es256"] {
+            let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}"}}"#));
+            let token = format!("{h}.{}.", URL_SAFE_NO_PAD.encode("{}"));
+            let e = decode(&token).err().expect(alg);
+            assert_eq!(e.id_token_check(), Some(IdTokenCheck::Algorithm), "{alg}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_tokens() {
+        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256"}"#);
+        let p = URL_SAFE_NO_PAD.encode("{}");
+        for token in [
+            String::new(),
+            "a.b".to_string(),
+            format!("{h}.{p}.sig.extra"),
+            format!("{h}=.{p}.AAAA"),
+            format!("{}.{p}.AAAA", URL_SAFE_NO_PAD.encode("[]")),
+            format!("{h}.{}.AAAA", URL_SAFE_NO_PAD.encode("not json")),
+            format!(
+                "{}.{p}.AAAA",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":7}"#)
+            ),
+        ] {
+            let e = decode(&token).err().unwrap_or_else(|| panic!("{token}"));
+            assert_eq!(e.id_token_check(), Some(IdTokenCheck::Malformed), "{token}");
+        }
+    }
+
+    #[test]
+    fn refuses_critical_extensions() {
+        let s = TestSigner::new("k1");
+        let token = s.sign(serde_json::json!({"crit": ["exp"]}), &serde_json::json!({}));
+        assert_eq!(
+            decode(&token).err().unwrap().id_token_check(),
+            Some(IdTokenCheck::Algorithm)
+        );
+    }
+
+    #[test]
+    fn key_of_another_type_or_alg_never_verifies() {
+        let s = TestSigner::new("k1");
+        let token = s.sign(serde_json::json!({}), &serde_json::json!({}));
+        let mut key = key_of(&s);
+        key.alg = Some(Algorithm::Rs256);
+        assert!(decode(&token).unwrap().verify(&key).is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! The token endpoint (RFC 6749 §4.1.3, §6) and revocation (RFC 7009).
+
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::http::{Http, HttpResponse, parse_json_object};
+use crate::secret::SecretString;
+
+/// A validated successful token response.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenResponse {
+    pub access_token: SecretString,
+    /// Seconds the access token lives, when the provider says.
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<SecretString>,
+    pub id_token: Option<SecretString>,
+    /// Granted scopes, when the provider says (space-separated in the response).
+    pub scope: Option<Vec<String>>,
+}
+
+/// Exchanges an authorization code (with its PKCE verifier) for tokens.
+pub(crate) async fn exchange_code(
+    http: &Http,
+    token_endpoint: &Url,
+    client_id: &str,
+    redirect_uri: &str,
+    code: &SecretString,
+    verifier: &SecretString,
+) -> Result<TokenResponse> {
+    let params = [
+        ("grant_type", "authorization_code"),
+        ("code", code.expose()),
+        ("redirect_uri", redirect_uri),
+        ("client_id", client_id),
+        ("code_verifier", verifier.expose()),
+    ];
+    let response = http
+        .post_form(token_endpoint, &params, "token endpoint")
+        .await?;
+    let tokens = parse_token_response(&response)?;
+    if tokens.id_token.is_none() {
+        return Err(Error::invalid_response(
+            "token endpoint: the code exchange returned no id_token (is the `openid` scope granted?)",
+        ));
+    }
+    Ok(tokens)
+}
+
+/// Uses a refresh token (`grant_type=refresh_token`).
+pub(crate) async fn refresh(
+    http: &Http,
+    token_endpoint: &Url,
+    client_id: &str,
+    refresh_token: &SecretString,
+) -> Result<TokenResponse> {
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose()),
+        ("client_id", client_id),
+    ];
+    let response = http
+        .post_form(token_endpoint, &params, "token endpoint")
+        .await?;
+    parse_token_response(&response)
+}
+
+/// Revokes a token (RFC 7009). `hint` is `refresh_token` or `access_token`.
+pub(crate) async fn revoke(
+    http: &Http,
+    revocation_endpoint: &Url,
+    client_id: &str,
+    token: &SecretString,
+    hint: &str,
+) -> Result<()> {
+    let params = [
+        ("token", token.expose()),
+        ("token_type_hint", hint),
+        ("client_id", client_id),
+    ];
+    let response = http
+        .post_form(revocation_endpoint, &params, "revocation endpoint")
+        .await?;
+    match response.status {
+        200 => Ok(()),
+        _ => Err(error_response(&response, "revocation endpoint")),
+    }
+}
+
+/// Turns a non-200 answer into an error: an OAuth error object for 4xx (RFC 6749 §5.2), an HTTP
+/// status error (retryable where it makes sense) otherwise.
+pub(crate) fn error_response(response: &HttpResponse, what: &str) -> Error {
+    let status = response.status;
+    if status < 500 && status != 429 {
+        if let Ok(body) = parse_json_object(&response.body, what) {
+            if let Some(Value::String(code)) = body.get("error") {
+                let description = body.get("error_description").and_then(Value::as_str);
+                return Error::provider(code, description, Some(status));
+            }
+        }
+    }
+    Error::http_status(status, format!("{what}: unexpected HTTP status {status}"))
+}
+
+/// Validates a token endpoint response: status 200, a JSON object, `token_type` Bearer, and each
+/// field of the right JSON type.
+pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenResponse> {
+    const WHAT: &str = "token endpoint";
+    if response.status != 200 {
+        return Err(error_response(response, WHAT));
+    }
+    let body = parse_json_object(&response.body, WHAT)?;
+    let access_token = required_string(&body, "access_token")?;
+    let token_type = required_string(&body, "token_type")?;
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(Error::invalid_response(format!(
+            "{WHAT}: token_type must be Bearer, got `{}`",
+            token_type.chars().take(20).collect::<String>()
+        )));
+    }
+    let expires_in = match body.get("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(secs) => Some(secs),
+            None => return Err(invalid(WHAT, "expires_in must be a non-negative integer")),
+        },
+        Some(_) => return Err(invalid(WHAT, "expires_in must be a number")),
+    };
+    let scope = optional_string(&body, "scope")?.map(|s| {
+        s.split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    Ok(TokenResponse {
+        access_token: SecretString::new(access_token),
+        expires_in,
+        refresh_token: optional_string(&body, "refresh_token")?.map(SecretString::new),
+        id_token: optional_string(&body, "id_token")?.map(SecretString::new),
+        scope,
+    })
+}
+
+fn invalid(what: &str, message: &str) -> Error {
+    Error::invalid_response(format!("{what}: {message}"))
+}
+
+fn required_string(body: &Map<String, Value>, name: &str) -> Result<String> {
+    optional_string(body, name)?
+        .ok_or_else(|| invalid("token endpoint", &format!("`{name}` is missing")))
+}
+
+fn optional_string(body: &Map<String, Value>, name: &str) -> Result<Option<String>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(invalid("token endpoint", &format!("`{name}` is empty")))
+        }
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(
+            "token endpoint",
+            &format!("`{name}` must be a string"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use serde_json::json;
+
+    fn resp(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn ok_body() -> Value {
+        json!({"access_token": "AT", "token_type": "Bearer", "expires_in": 300,
+               "refresh_token": "RT", "id_token": "IDT", "scope": "openid email"})
+    }
+
+    #[test]
+    fn parses_a_good_response() {
+        let t = parse_token_response(&resp(200, &ok_body().to_string())).unwrap();
+        assert_eq!(t.access_token.expose(), "AT");
+        assert_eq!(t.expires_in, Some(300));
+        assert_eq!(
+            t.scope.as_deref(),
+            Some(&["openid".to_string(), "email".to_string()][..])
+        );
+        let lower = parse_token_response(&resp(
+            200,
+            &json!({"access_token": "AT", "token_type": "bearer"}).to_string(),
+        ))
+        .unwrap();
+        assert!(lower.refresh_token.is_none() && lower.expires_in.is_none());
+    }
+
+    #[test]
+    fn rejects_malformed_responses() {
+        for (field, value) in [
+            ("access_token", Value::Null),
+            ("access_token", json!(5)),
+            ("access_token", json!("")),
+            ("token_type", json!("mac")),
+            ("token_type", Value::Null),
+            ("expires_in", json!("3600")),
+            ("expires_in", json!(-1)),
+            ("expires_in", json!(1.5)),
+            ("refresh_token", json!({})),
+            ("id_token", json!(["x"])),
+            ("scope", json!(["openid"])),
+        ] {
+            let mut body = ok_body();
+            if value.is_null() {
+                body.as_object_mut().unwrap().remove(field);
+            } else {
+                body[field] = value.clone();
+            }
+            let e = parse_token_response(&resp(200, &body.to_string())).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{field}={value}");
+            assert!(!e.to_string().contains("AT\""));
+        }
+        for body in ["", "{\"access_token\":", "<html>oops</html>", "[]"] {
+            let e = parse_token_response(&resp(200, body)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{body}");
+        }
+    }
+
+    #[test]
+    fn error_responses_are_typed() {
+        let e = parse_token_response(&resp(
+            400,
+            r#"{"error":"invalid_grant","error_description":"used"}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (e.kind(), e.provider_error()),
+            (ErrorKind::Provider, Some("invalid_grant"))
+        );
+        let e = parse_token_response(&resp(500, r#"{"error":"server_error"}"#)).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.http_status_code(), e.is_retryable()),
+            (ErrorKind::HttpStatus, Some(500), true)
+        );
+        let e = parse_token_response(&resp(401, "nope")).unwrap_err();
+        assert_eq!((e.kind(), e.is_retryable()), (ErrorKind::HttpStatus, false));
+        let e = parse_token_response(&resp(429, "slow down")).unwrap_err();
+        assert!(e.is_retryable());
+        let e = parse_token_response(&resp(302, "")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::HttpStatus);
+    }
+}

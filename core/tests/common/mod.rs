@@ -1,0 +1,141 @@
+//! Test harness: a testkit provider on loopback, a client over real HTTP, and a "browser".
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::sync::Arc;
+
+use keyfob::{
+    Client, Config, ConfigBuilder, HttpMethod, HttpRequest, HttpTransport, IdTokenClaims,
+    ManualClock, ReqwestTransport,
+};
+use keyfob_testkit::{Options, Testkit};
+use serde_json::Value;
+
+/// The app's deep-link redirect URI (registered in the testkit by default).
+pub const REDIRECT: &str = "myapp://callback";
+
+pub struct Env {
+    pub kit: Testkit,
+    pub transport: Arc<ReqwestTransport>,
+    /// The client's clock; starts at the real time so the testkit's tokens are current.
+    pub clock: Arc<ManualClock>,
+}
+
+pub async fn start() -> Env {
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(options: Options) -> Env {
+    let kit = Testkit::start(options).await.expect("testkit starts");
+    Env {
+        kit,
+        transport: Arc::new(ReqwestTransport::new().expect("transport")),
+        clock: Arc::new(ManualClock::starting_now()),
+    }
+}
+
+impl Env {
+    pub fn config(&self) -> ConfigBuilder {
+        Config::builder(self.kit.issuer(), self.kit.client_id(), REDIRECT)
+            .scopes(["email", "offline_access"])
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_with(self.config())
+    }
+
+    pub fn client_with(&self, config: ConfigBuilder) -> Client {
+        Client::new(
+            config.build().expect("valid config"),
+            self.transport.clone(),
+        )
+        .with_clock(self.clock.clone())
+    }
+
+    /// What the system browser does: GET the authorization URL and read where the provider
+    /// redirects to (the deep link the OS hands to the app).
+    pub async fn browse(&self, url: &str) -> String {
+        let response = self.get(url, None).await;
+        assert_eq!(
+            response.status,
+            302,
+            "authorize should redirect, got {}: {}",
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
+        response
+            .header("location")
+            .expect("Location header")
+            .to_string()
+    }
+
+    /// begin_login → browser → handle_redirect.
+    pub async fn login(&self, client: &Client) -> keyfob::Result<IdTokenClaims> {
+        let url = client.begin_login().await?;
+        let callback = self.browse(&url).await;
+        client.handle_redirect(&callback).await
+    }
+
+    /// GET `url` with an optional bearer token.
+    pub async fn get(&self, url: &str, bearer: Option<&str>) -> keyfob::HttpResponse {
+        let mut headers = vec![];
+        if let Some(token) = bearer {
+            headers.push(("authorization".to_string(), format!("Bearer {token}")));
+        }
+        let request = HttpRequest {
+            method: HttpMethod::Get,
+            url: url.to_string(),
+            headers,
+            body: vec![],
+            timeout: std::time::Duration::from_secs(10),
+            max_response_bytes: 1 << 20,
+        };
+        self.transport.send(request).await.expect("HTTP request")
+    }
+
+    /// Calls Server A (`crm`) or B (`orders`) as the app would; returns status and JSON body.
+    pub async fn call_api(&self, server: Server, token: &str) -> (u16, Value) {
+        let url = match server {
+            Server::Crm => format!("{}/api/customers", self.kit.urls().crm),
+            Server::Orders => format!("{}/api/orders", self.kit.urls().orders),
+        };
+        let response = self.get(&url, Some(token)).await;
+        let body = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        (response.status, body)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Server {
+    Crm,
+    Orders,
+}
+
+/// Replaces (or removes, with `None`) a query parameter of a URL.
+pub fn with_param(url: &str, name: &str, value: Option<&str>) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(n, _)| n != name)
+        .map(|(a, b)| (a.into(), b.into()))
+        .collect();
+    {
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (n, v) in &pairs {
+            q.append_pair(n, v);
+        }
+        if let Some(v) = value {
+            q.append_pair(name, v);
+        }
+    }
+    u.into()
+}
+
+/// A query parameter of a URL.
+pub fn param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,104 @@
+//! No token, code, verifier, state or nonce ever appears in `Debug`, `Display` or logs.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::{param, start, with_param};
+use keyfob_testkit::{EndpointFault, Faults, Signing};
+
+/// Captures every log record at the most verbose level.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.0.lock().unwrap().push(format!(
+            "{} {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        ));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+
+#[tokio::test]
+async fn secrets_never_show_up_in_debug_display_or_logs() {
+    log::set_logger(&LOGS).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+
+    let env = start().await;
+    let client = env.client();
+    let mut printed: Vec<String> = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
+
+    let url = client.begin_login().await.unwrap();
+    for p in ["state", "nonce", "code_challenge"] {
+        secrets.push(param(&url, p).unwrap());
+    }
+    let callback = env.browse(&url).await;
+    secrets.push(param(&callback, "code").unwrap());
+    // A rejected callback's error.
+    let forged = with_param(&callback, "state", Some("forged"));
+    let e = client.handle_redirect(&forged).await.unwrap_err();
+    printed.push(format!("{e} {e:?}"));
+
+    let claims = client.handle_redirect(&callback).await.unwrap();
+    printed.push(format!("{claims:?}"));
+    let tokens = client.tokens().unwrap();
+    secrets.push(tokens.access_token().expose().to_string());
+    secrets.push(tokens.refresh_token().unwrap().expose().to_string());
+    secrets.push(tokens.id_token().expose().to_string());
+    printed.push(format!(
+        "{tokens:?} {:?} {}",
+        tokens.access_token(),
+        tokens.access_token()
+    ));
+
+    let refreshed = client.refresh().await.unwrap();
+    secrets.push(refreshed.access_token().expose().to_string());
+    secrets.push(refreshed.refresh_token().unwrap().expose().to_string());
+    printed.push(format!("{refreshed:?}"));
+
+    // Failures along the way: their messages are checked too.
+    env.kit.set_faults(Faults {
+        id_token_signing: Some(Signing::BadSignature),
+        ..Faults::default()
+    });
+    printed.push(format!("{:?}", client.refresh().await.unwrap_err()));
+    env.kit.set_faults(Faults {
+        endpoints: vec![EndpointFault {
+            path: "/token".into(),
+            status: Some(400),
+            body: Some(
+                r#"{"error":"invalid_grant","error_description":"bad refresh token"}"#.into(),
+            ),
+            ..EndpointFault::default()
+        }],
+        ..Faults::default()
+    });
+    let e = client.refresh().await.unwrap_err();
+    printed.push(format!("{e} {e:?}"));
+    env.kit.clear_faults();
+
+    let logout = client.logout().await.unwrap();
+    printed.push(format!("{logout:?}"));
+    printed.push(format!("{:?}", client.config()));
+
+    let logs = LOGS.0.lock().unwrap().clone();
+    assert!(!logs.is_empty(), "the flow logs something at debug level");
+    for secret in &secrets {
+        assert!(secret.len() >= 16, "secret too short to search for");
+        for text in printed.iter().chain(logs.iter()) {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into: {text}"
+            );
+        }
+    }
+}
