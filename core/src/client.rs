@@ -1,56 +1,118 @@
-//! The sign-in flow: begin login, handle the redirect, refresh.
+//! The client: sign-in flow and session lifecycle.
+//!
+//! # Guarantees (what is persisted when)
+//!
+//! - [`Client::begin_login`] persists the pending login (verifier, `state`, `nonce`, redirect URI,
+//!   time) before returning the URL, so the login completes even if the app is killed while the
+//!   browser is open. It is single-use and expires after [`crate::PENDING_LOGIN_LIFETIME_SECS`].
+//! - New tokens (sign-in or refresh) are written to storage *before* they are returned. If the
+//!   write fails the caller gets an [`ErrorKind::Storage`] error; the new tokens stay in memory
+//!   (a rotated refresh token is never dropped) and the write is retried by the next call, while
+//!   storage still holds the previous session (writes are atomic).
+//! - A refresh that the provider answers with `invalid_grant` clears the tokens (memory and
+//!   storage) and moves the session to [`SessionState::NeedsReLogin`]; network errors, timeouts
+//!   and 5xx keep the session and return a retryable error.
+//! - Storage is read once (at the first call that needs the session) and written on every change;
+//!   a valid access token is served from memory. "Storage unavailable" (device locked) is never
+//!   taken as signed out.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value};
 
 use crate::authorize::{self, LoginOptions, PendingAuthorization};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discovery::{self, ProviderMetadata};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, HttpTransport};
+use crate::http::{Http, HttpMethod, HttpTransport, parse_json_object};
 use crate::id_token::{self, Expected, IdTokenClaims};
 use crate::jwks::KeyCache;
 use crate::secret::SecretString;
+use crate::session::{self, PENDING_KEY, SESSION_KEY, SessionEvent, SessionObserver, SessionState};
+use crate::storage::{MemoryStorage, SecureStorage, StorageErrorKind};
 use crate::token::{self, TokenResponse};
 use crate::tokens::Tokens;
 
-/// An access token is refreshed when it has less than this many seconds left.
-pub const DEFAULT_REFRESH_MARGIN_SECS: i64 = 30;
+/// The largest device clock error Keyfob corrects with the provider's `Date` header.
+const MAX_CLOCK_OFFSET_SECS: i64 = 24 * 3600;
 
 /// An OpenID Connect client for one provider and one app.
 ///
 /// Typical use: [`Client::begin_login`] gives the URL to open in the system browser; the deep
 /// link that comes back goes to [`Client::handle_redirect`]; after that
-/// [`Client::access_token`] always returns a valid access token, refreshing when needed.
+/// [`Client::access_token`] returns a valid access token, refreshing when needed. All methods
+/// take `&self`: share one client (in an `Arc`) across the app.
 pub struct Client {
     config: Config,
     http: Http,
     clock: Arc<dyn Clock>,
+    storage: Arc<dyn SecureStorage>,
+    observers: Mutex<Vec<Arc<dyn SessionObserver>>>,
     provider: Mutex<Option<Arc<ProviderMetadata>>>,
     keys: KeyCache,
-    pending: Mutex<Option<PendingAuthorization>>,
-    tokens: Mutex<Option<Tokens>>,
+    inner: Mutex<Inner>,
+    /// Held while a refresh is in flight, so that concurrent callers share it.
+    refresh_lock: futures_util::lock::Mutex<()>,
+    /// Provider clock minus device clock, learned from token responses' `Date` header.
+    clock_offset: AtomicI64,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Whether the stored session was read.
+    restored: bool,
+    tokens: Option<Tokens>,
+    /// Bumped whenever `tokens` changes: lets a waiting refresh see that another one finished.
+    generation: u64,
+    /// `tokens` are newer than what storage holds (a write failed).
+    unsaved: bool,
+    needs_relogin: bool,
+    pending: Option<PendingAuthorization>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data behind these locks is always consistent between statements; a panic elsewhere
-    // must not make the client unusable.
+    // The data behind these locks is consistent between statements; a panic elsewhere must not
+    // make the client unusable.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn not_signed_in() -> Error {
+    Error::new(ErrorKind::NotSignedIn, "not signed in")
+}
+
+fn relogin_required() -> Error {
+    Error::new(
+        ErrorKind::ReLoginRequired,
+        "the provider rejected the refresh token; the user must sign in again",
+    )
+}
+
 impl Client {
-    /// A client for `config` that sends its requests through `transport`.
+    /// A client for `config` that sends its requests through `transport`, with the session kept
+    /// in memory only. Use [`Client::with_storage`] to persist it.
     pub fn new(config: Config, transport: Arc<dyn HttpTransport>) -> Self {
         let http = Http::new(transport, config.http_timeout, config.max_response_bytes);
         Client {
             config,
             http,
             clock: Arc::new(SystemClock),
+            storage: Arc::new(MemoryStorage::new()),
+            observers: Mutex::new(Vec::new()),
             provider: Mutex::new(None),
             keys: KeyCache::default(),
-            pending: Mutex::new(None),
-            tokens: Mutex::new(None),
+            inner: Mutex::new(Inner::default()),
+            refresh_lock: futures_util::lock::Mutex::new(()),
+            clock_offset: AtomicI64::new(0),
         }
+    }
+
+    /// Keeps the session in `storage` (Keychain, Keystore-backed store, [`crate::FileStorage`]).
+    /// The stored session is read at the first call that needs it.
+    pub fn with_storage(mut self, storage: Arc<dyn SecureStorage>) -> Self {
+        self.storage = storage;
+        self
     }
 
     /// Replaces the clock (tests, simulations).
@@ -59,9 +121,100 @@ impl Client {
         self
     }
 
+    /// Registers an observer of session events (sign-in, refresh, sign-out, needs re-login).
+    pub fn add_observer(&self, observer: Arc<dyn SessionObserver>) {
+        lock(&self.observers).push(observer);
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    fn notify(&self, event: SessionEvent) {
+        let observers = lock(&self.observers).clone();
+        for o in observers {
+            o.on_session_event(event);
+        }
+    }
+
+    /// The device clock corrected by the offset learned from the provider (bounded).
+    fn provider_now(&self) -> i64 {
+        self.clock
+            .now()
+            .saturating_add(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    fn learn_clock_offset(&self, response: &TokenResponse) {
+        if let Some(server) = response.server_time {
+            let offset = server - self.clock.now();
+            if offset.abs() <= MAX_CLOCK_OFFSET_SECS {
+                self.clock_offset.store(offset, Ordering::Relaxed);
+            } else {
+                log::warn!("ignoring an implausible clock offset of {offset} s");
+            }
+        }
+    }
+
+    /// Reads the stored session unless already done. A corrupt or undecryptable session is
+    /// reported once and then treated as signed out; an unavailable store is retried next time.
+    fn ensure_restored(&self) -> Result<()> {
+        if lock(&self.inner).restored {
+            return Ok(());
+        }
+        let loaded = self.storage.load(SESSION_KEY);
+        let mut inner = lock(&self.inner);
+        if inner.restored {
+            return Ok(());
+        }
+        match loaded {
+            Ok(None) => {}
+            Ok(Some(bytes)) => match session::decode_tokens(&bytes) {
+                Ok(tokens) => {
+                    inner.tokens = Some(tokens);
+                    inner.generation += 1;
+                }
+                Err(e) => {
+                    inner.restored = true;
+                    log::warn!("stored session is unreadable: {e}");
+                    return Err(e.into());
+                }
+            },
+            Err(e) if e.kind == StorageErrorKind::Unavailable => return Err(e.into()),
+            Err(e) => {
+                inner.restored = true;
+                inner.needs_relogin = e.kind == StorageErrorKind::KeyInvalidated;
+                return Err(e.into());
+            }
+        }
+        inner.restored = true;
+        Ok(())
+    }
+
+    /// Reads the stored session now (no network) and returns the resulting state. Calling it at
+    /// app start is optional: every method restores on first use.
+    pub fn restore(&self) -> Result<SessionState> {
+        self.ensure_restored()?;
+        Ok(self.state())
+    }
+
+    /// The current state. Never does network I/O; reads storage only if not yet restored.
+    pub fn state(&self) -> SessionState {
+        if let Err(e) = self.ensure_restored()
+            && e.storage_kind() == Some(StorageErrorKind::Unavailable)
+        {
+            return SessionState::StorageUnavailable;
+        }
+        let inner = lock(&self.inner);
+        if inner.tokens.is_some() {
+            SessionState::SignedIn
+        } else if inner.pending.is_some() {
+            SessionState::LoginPending
+        } else if inner.needs_relogin {
+            SessionState::NeedsReLogin
+        } else {
+            SessionState::SignedOut
+        }
     }
 
     /// The provider's validated metadata, fetched once and then cached.
@@ -77,7 +230,8 @@ impl Client {
     /// Starts a login and returns the authorization URL to open in the system browser.
     ///
     /// Discovery and the provider's keys are fetched now, while the user is in the browser, so
-    /// that completing the login takes a single request. A new login replaces any pending one.
+    /// that completing the login takes a single request. The pending login is persisted before
+    /// the URL is returned. A new login replaces any pending one.
     pub async fn begin_login(&self) -> Result<String> {
         self.begin_login_with(&LoginOptions::default()).await
     }
@@ -91,30 +245,58 @@ impl Client {
         }
         let (url, pending) =
             authorize::build_request(&self.config, &provider, options, self.clock.now())?;
-        *lock(&self.pending) = Some(pending);
+        self.storage
+            .save(PENDING_KEY, &session::encode_pending(&pending))?;
+        lock(&self.inner).pending = Some(pending);
+        self.notify(SessionEvent::LoginStarted);
         Ok(url.into())
+    }
+
+    /// The pending login, from memory or (after a process restart) from storage.
+    fn pending_login(&self) -> Result<Option<PendingAuthorization>> {
+        if let Some(p) = lock(&self.inner).pending.clone() {
+            return Ok(Some(p));
+        }
+        match self.storage.load(PENDING_KEY)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(session::decode_pending(&bytes)?)),
+        }
     }
 
     /// Completes the login with the URL the OS delivered to the app (`myapp://callback?code=…`).
     ///
     /// The URL must match the redirect URI exactly and carry the pending login's `state`; the
     /// pending login is used up by the first callback with the right `state`, whatever the
-    /// outcome. On success the code is exchanged, the ID token validated, and the session held.
+    /// outcome. On success the code is exchanged, the ID token validated, and the session
+    /// persisted before the claims are returned.
     pub async fn handle_redirect(&self, callback_url: &str) -> Result<IdTokenClaims> {
         let params = authorize::parse_callback(&self.config.redirect_uri, callback_url)?;
-        let pending = {
-            let mut slot = lock(&self.pending);
-            let Some(p) = slot.as_ref() else {
+        let pending = self.pending_login()?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoPendingLogin,
+                "no login is pending (none was started, or its callback was already handled)",
+            )
+        })?;
+        authorize::check_state(&params, &pending)?;
+        // Single use: forget the pending login before anything else can fail or be retried.
+        {
+            let mut inner = lock(&self.inner);
+            if inner
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.state != pending.state)
+            {
+                // Another login was started meanwhile; this callback is not its.
+                drop(inner);
                 return Err(Error::new(
-                    ErrorKind::NoPendingLogin,
-                    "no login is pending (none was started, or its callback was already handled)",
+                    ErrorKind::StateMismatch,
+                    "the callback belongs to an older login",
                 ));
-            };
-            authorize::check_state(&params, p)?;
-            slot.take().expect("checked above")
-        };
-        let now = self.clock.now();
-        if pending.is_expired(now) {
+            }
+            inner.pending = None;
+        }
+        self.storage.delete(PENDING_KEY)?;
+        if pending.is_expired(self.clock.now()) {
             return Err(Error::new(
                 ErrorKind::NoPendingLogin,
                 "the pending login has expired; start a new one",
@@ -131,6 +313,7 @@ impl Client {
             &pending.verifier,
         )
         .await?;
+        self.learn_clock_offset(&response);
         let id_token = response
             .id_token
             .clone()
@@ -140,7 +323,7 @@ impl Client {
             client_id: &self.config.client_id,
             nonce: Some(pending.nonce.expose()),
             previous: None,
-            now: self.clock.now(),
+            now: self.provider_now(),
             skew: self.skew(),
         };
         let claims = id_token::validate(
@@ -152,28 +335,119 @@ impl Client {
         )
         .await?;
         let tokens = self.tokens_from(response, id_token, claims.clone(), None);
-        *lock(&self.tokens) = Some(tokens);
+        self.install(tokens)?;
+        lock(&self.inner).needs_relogin = false;
         log::info!("signed in");
+        self.notify(SessionEvent::SignedIn);
         Ok(claims)
     }
 
-    /// Uses the refresh token now, whatever the access token's expiry.
+    /// Makes `tokens` current in memory, then persists them. On a failed write the tokens stay
+    /// in memory, marked unsaved, and the storage error is returned.
+    fn install(&self, tokens: Tokens) -> Result<()> {
+        let bytes = session::encode_tokens(&tokens);
+        {
+            let mut inner = lock(&self.inner);
+            inner.tokens = Some(tokens);
+            inner.generation += 1;
+            inner.unsaved = true;
+            inner.restored = true;
+        }
+        self.storage.save(SESSION_KEY, &bytes)?;
+        lock(&self.inner).unsaved = false;
+        Ok(())
+    }
+
+    /// Retries a failed write of the current tokens.
+    fn persist_if_unsaved(&self) -> Result<()> {
+        let bytes = {
+            let inner = lock(&self.inner);
+            match (&inner.tokens, inner.unsaved) {
+                (Some(t), true) => session::encode_tokens(t),
+                _ => return Ok(()),
+            }
+        };
+        self.storage.save(SESSION_KEY, &bytes)?;
+        lock(&self.inner).unsaved = false;
+        Ok(())
+    }
+
+    /// The current tokens and their generation, after restoring and persisting.
+    fn current(&self) -> Result<(Tokens, u64)> {
+        self.ensure_restored()?;
+        self.persist_if_unsaved()?;
+        let inner = lock(&self.inner);
+        match &inner.tokens {
+            Some(t) => Ok((t.clone(), inner.generation)),
+            None if inner.needs_relogin => Err(relogin_required()),
+            None => Err(not_signed_in()),
+        }
+    }
+
+    fn refresh_margin(&self) -> i64 {
+        i64::try_from(self.config.refresh_margin.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// A valid access token: the current one while it has more than [`Config::refresh_margin`]
+    /// left, otherwise a refreshed one. Concurrent callers share a single refresh.
+    pub async fn access_token(&self) -> Result<SecretString> {
+        let (tokens, generation) = self.current()?;
+        if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
+            return Ok(tokens.access_token);
+        }
+        Ok(self.refresh_shared(generation).await?.access_token)
+    }
+
+    /// The access token from memory if it is valid for at least the refresh margin, without any
+    /// I/O or waiting (for hot paths). `None` means: call [`Client::access_token`].
+    pub fn cached_access_token(&self) -> Option<SecretString> {
+        let inner = lock(&self.inner);
+        let tokens = inner.tokens.as_ref().filter(|_| !inner.unsaved)?;
+        tokens
+            .is_fresh(self.clock.now(), self.refresh_margin())
+            .then(|| tokens.access_token.clone())
+    }
+
+    /// Uses the refresh token now, whatever the access token's expiry (callers that arrive while
+    /// a refresh is in flight share its result).
     ///
     /// A new refresh token replaces the old one; when the provider sends none, the old one is
     /// kept. A refreshed ID token must name the same user (OpenID Connect Core §12.2).
     pub async fn refresh(&self) -> Result<Tokens> {
-        let current = lock(&self.tokens).clone().ok_or_else(not_signed_in)?;
+        let (_, generation) = self.current()?;
+        self.refresh_shared(generation).await
+    }
+
+    /// Refreshes unless another refresh completed since `seen_generation`, in which case its
+    /// result is returned.
+    async fn refresh_shared(&self, seen_generation: u64) -> Result<Tokens> {
+        let _in_flight = self.refresh_lock.lock().await;
+        let (current, generation) = self.current()?;
+        if generation != seen_generation {
+            return Ok(current);
+        }
         let refresh_token = current.refresh_token.clone().ok_or_else(|| {
-            Error::new(ErrorKind::NotSignedIn, "the session has no refresh token")
+            Error::new(
+                ErrorKind::ReLoginRequired,
+                "the session has no refresh token; sign in again",
+            )
         })?;
         let provider = self.provider_metadata().await?;
-        let response = token::refresh(
+        let response = match token::refresh(
             &self.http,
             &provider.token_endpoint,
             &self.config.client_id,
             &refresh_token,
         )
-        .await?;
+        .await
+        {
+            Ok(r) => r,
+            Err(e) if e.provider_error() == Some("invalid_grant") => {
+                return Err(self.drop_rejected_session(e));
+            }
+            Err(e) => return Err(e),
+        };
+        self.learn_clock_offset(&response);
         let (id_token, claims) = match response.id_token.clone() {
             Some(id_token) => {
                 let expected = Expected {
@@ -181,7 +455,7 @@ impl Client {
                     client_id: &self.config.client_id,
                     nonce: None,
                     previous: Some(&current.claims),
-                    now: self.clock.now(),
+                    now: self.provider_now(),
                     skew: self.skew(),
                 };
                 let claims = id_token::validate(
@@ -197,75 +471,140 @@ impl Client {
             None => (current.id_token.clone(), current.claims.clone()),
         };
         let tokens = self.tokens_from(response, id_token, claims, Some(&current));
-        *lock(&self.tokens) = Some(tokens.clone());
+        self.install(tokens.clone())?;
         log::info!("tokens refreshed");
+        self.notify(SessionEvent::Refreshed);
         Ok(tokens)
     }
 
-    /// A valid access token: the current one while it has more than
-    /// [`DEFAULT_REFRESH_MARGIN_SECS`] left, otherwise a refreshed one.
-    pub async fn access_token(&self) -> Result<SecretString> {
-        let current = lock(&self.tokens).clone().ok_or_else(not_signed_in)?;
-        if current.is_fresh(self.clock.now(), DEFAULT_REFRESH_MARGIN_SECS) {
-            return Ok(current.access_token);
+    /// `invalid_grant` on refresh: the refresh token is dead. Clear the session everywhere.
+    fn drop_rejected_session(&self, cause: Error) -> Error {
+        log::warn!("refresh token rejected: {cause}");
+        {
+            let mut inner = lock(&self.inner);
+            inner.tokens = None;
+            inner.generation += 1;
+            inner.unsaved = false;
+            inner.needs_relogin = true;
         }
-        Ok(self.refresh().await?.access_token)
+        if let Err(e) = self.storage.delete(SESSION_KEY) {
+            log::warn!("could not delete the rejected session: {e}");
+        }
+        self.notify(SessionEvent::NeedsReLogin);
+        relogin_required()
     }
 
-    /// Signs out: forgets the session locally, revokes the refresh token (RFC 7009) when the
-    /// provider offers revocation, and builds the end-session URL (RP-initiated logout) for the
-    /// app to open when the provider offers one.
+    /// Signs out: forgets the session (memory and storage), revokes the refresh token (RFC 7009)
+    /// when the provider offers revocation, and builds the end-session URL (RP-initiated logout)
+    /// for the app to open when the provider offers one.
     ///
     /// The local session is cleared even when revocation fails; the failure is reported in
-    /// [`Logout::revocation_error`].
+    /// [`Logout::revocation_error`]. A storage failure is returned as an error (the session
+    /// might otherwise come back at the next launch).
     pub async fn logout(&self) -> Result<Logout> {
-        let Some(tokens) = lock(&self.tokens).take() else {
+        let _ = self.ensure_restored();
+        let tokens = {
+            let mut inner = lock(&self.inner);
+            inner.pending = None;
+            inner.needs_relogin = false;
+            inner.unsaved = false;
+            inner.generation += 1;
+            inner.tokens.take()
+        };
+        let deleted = self
+            .storage
+            .delete(SESSION_KEY)
+            .and(self.storage.delete(PENDING_KEY));
+        let Some(tokens) = tokens else {
+            deleted?;
             return Ok(Logout::default());
         };
-        let provider = match self.provider_metadata().await {
-            Ok(p) => p,
-            Err(e) => {
-                return Ok(Logout {
-                    end_session_url: None,
-                    revocation_error: Some(e),
-                });
-            }
-        };
-        let mut revocation_error = None;
-        if let Some(endpoint) = &provider.revocation_endpoint {
-            let (token, hint) = match &tokens.refresh_token {
-                Some(rt) => (rt, "refresh_token"),
-                None => (&tokens.access_token, "access_token"),
-            };
-            if let Err(e) =
-                token::revoke(&self.http, endpoint, &self.config.client_id, token, hint).await
-            {
-                log::warn!("token revocation failed: {e}");
-                revocation_error = Some(e);
-            }
-        }
-        let end_session_url = provider.end_session_endpoint.as_ref().map(|endpoint| {
-            let mut url = endpoint.clone();
-            {
-                let mut q = url.query_pairs_mut();
-                q.append_pair("id_token_hint", tokens.id_token.expose())
-                    .append_pair("client_id", &self.config.client_id);
-                if let Some(uri) = &self.config.post_logout_redirect_uri {
-                    q.append_pair("post_logout_redirect_uri", uri.as_str());
+        self.notify(SessionEvent::SignedOut);
+        let mut outcome = Logout::default();
+        match self.provider_metadata().await {
+            Ok(provider) => {
+                if let Some(endpoint) = &provider.revocation_endpoint {
+                    let (token, hint) = match &tokens.refresh_token {
+                        Some(rt) => (rt, "refresh_token"),
+                        None => (&tokens.access_token, "access_token"),
+                    };
+                    if let Err(e) =
+                        token::revoke(&self.http, endpoint, &self.config.client_id, token, hint)
+                            .await
+                    {
+                        log::warn!("token revocation failed: {e}");
+                        outcome.revocation_error = Some(e);
+                    }
                 }
+                outcome.end_session_url = provider
+                    .end_session_endpoint
+                    .as_ref()
+                    .map(|endpoint| self.end_session_url(endpoint, &tokens));
             }
-            SecretString::new(String::from(url))
-        });
+            Err(e) => outcome.revocation_error = Some(e),
+        }
+        deleted?;
         log::info!("signed out");
-        Ok(Logout {
-            end_session_url,
-            revocation_error,
-        })
+        Ok(outcome)
     }
 
-    /// The current tokens, if signed in.
+    fn end_session_url(&self, endpoint: &url::Url, tokens: &Tokens) -> SecretString {
+        let mut url = endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("id_token_hint", tokens.id_token.expose())
+                .append_pair("client_id", &self.config.client_id);
+            if let Some(uri) = &self.config.post_logout_redirect_uri {
+                q.append_pair("post_logout_redirect_uri", uri.as_str());
+            }
+        }
+        SecretString::new(String::from(url))
+    }
+
+    /// Fetches the UserInfo claims with the current access token. The response's `sub` must be
+    /// the signed-in user's (OpenID Connect Core §5.3.2).
+    pub async fn userinfo(&self) -> Result<Map<String, Value>> {
+        let access_token = self.access_token().await?;
+        let provider = self.provider_metadata().await?;
+        let endpoint = provider.userinfo_endpoint.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Discovery,
+                "the provider has no userinfo endpoint",
+            )
+        })?;
+        let headers = vec![
+            (
+                "authorization".to_string(),
+                format!("Bearer {}", access_token.expose()),
+            ),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        let response = self
+            .http
+            .send(HttpMethod::Get, endpoint, headers, Vec::new(), "userinfo")
+            .await?;
+        if response.status != 200 {
+            return Err(token::error_response(&response, "userinfo"));
+        }
+        let claims = parse_json_object(&response.body, "userinfo")?;
+        let subject = self.claims().map(|c| c.subject);
+        match claims.get("sub") {
+            Some(Value::String(sub)) if Some(sub) == subject.as_ref() => Ok(claims),
+            _ => Err(Error::invalid_response(
+                "userinfo: `sub` is not the signed-in user",
+            )),
+        }
+    }
+
+    /// The current tokens, if signed in (restores from storage on first use).
     pub fn tokens(&self) -> Option<Tokens> {
-        lock(&self.tokens).clone()
+        let _ = self.ensure_restored();
+        lock(&self.inner).tokens.clone()
+    }
+
+    /// The validated ID token claims of the signed-in user.
+    pub fn claims(&self) -> Option<IdTokenClaims> {
+        self.tokens().map(|t| t.claims)
     }
 
     fn skew(&self) -> i64 {
@@ -279,6 +618,8 @@ impl Client {
         claims: IdTokenClaims,
         previous: Option<&Tokens>,
     ) -> Tokens {
+        // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
+        // not shift it.
         let now = self.clock.now();
         Tokens {
             access_token: response.access_token,
@@ -307,8 +648,4 @@ pub struct Logout {
     pub end_session_url: Option<SecretString>,
     /// Why revoking the refresh token failed, if it did (the local session is cleared anyway).
     pub revocation_error: Option<Error>,
-}
-
-fn not_signed_in() -> Error {
-    Error::new(ErrorKind::NotSignedIn, "not signed in")
 }

@@ -37,6 +37,7 @@ pub struct Config {
     pub(crate) http_timeout: Duration,
     pub(crate) clock_skew: Duration,
     pub(crate) max_response_bytes: u64,
+    pub(crate) refresh_margin: Duration,
 }
 
 impl Config {
@@ -59,6 +60,7 @@ impl Config {
             http_timeout: Duration::from_secs(30),
             clock_skew: Duration::from_secs(60),
             max_response_bytes: 1024 * 1024,
+            refresh_margin: Duration::from_secs(30),
         }
     }
 
@@ -96,6 +98,11 @@ impl Config {
     pub fn clock_skew(&self) -> Duration {
         self.clock_skew
     }
+
+    /// An access token with less than this left is refreshed before it is handed out.
+    pub fn refresh_margin(&self) -> Duration {
+        self.refresh_margin
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -110,6 +117,7 @@ pub struct ConfigBuilder {
     http_timeout: Duration,
     clock_skew: Duration,
     max_response_bytes: u64,
+    refresh_margin: Duration,
 }
 
 impl ConfigBuilder {
@@ -154,6 +162,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Refresh an access token that has less than this left (default 30 s; at most 10 minutes),
+    /// so that it does not expire on its way to the API.
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<Config> {
         let issuer = validate_issuer(&self.issuer)?;
@@ -193,6 +208,9 @@ impl ConfigBuilder {
                 "max_response_bytes must be between 16 KiB and 16 MiB",
             ));
         }
+        if self.refresh_margin > Duration::from_secs(600) {
+            return Err(Error::config("refresh_margin must be at most 600 seconds"));
+        }
         Ok(Config {
             issuer,
             client_id,
@@ -203,6 +221,7 @@ impl ConfigBuilder {
             http_timeout: self.http_timeout,
             clock_skew: self.clock_skew,
             max_response_bytes: self.max_response_bytes,
+            refresh_margin: self.refresh_margin,
         })
     }
 }
@@ -229,14 +248,13 @@ fn validate_redirect_uri(uri: &str, field: &str) -> Result<Url> {
         )));
     }
     match url.scheme() {
-        "http" => {
+        "http"
             // RFC 8252 §7.3: plain http only for the loopback interface.
-            if !crate::http::is_loopback(&url) {
+            if !crate::http::is_loopback(&url) => {
                 return Err(Error::config(format!(
                     "{field}: http is only allowed for loopback addresses (127.0.0.1, [::1], localhost); use a custom scheme or https"
                 )));
             }
-        }
         "https" => {}
         "javascript" | "data" | "file" | "about" | "blob" => {
             return Err(Error::config(format!(
@@ -341,6 +359,12 @@ mod tests {
         assert!(base().extra_param("audience", "api").build().is_ok());
         assert!(base().clock_skew(Duration::from_secs(301)).build().is_err());
         assert!(base().http_timeout(Duration::ZERO).build().is_err());
+        assert!(
+            base()
+                .refresh_margin(Duration::from_secs(601))
+                .build()
+                .is_err()
+        );
         assert!(
             Config::builder("https://a.example", " ", "myapp://cb")
                 .build()

@@ -66,19 +66,19 @@ pub(crate) fn parse(doc: &Map<String, Value>, expected_issuer: &str) -> Result<P
             ))),
         }
     };
-    if let Some(methods) = optional_str_array(doc, "code_challenge_methods_supported")? {
-        if !methods.iter().any(|m| m == "S256") {
-            return Err(discovery_error(
-                "discovery: the provider does not support PKCE S256",
-            ));
-        }
+    if let Some(methods) = optional_str_array(doc, "code_challenge_methods_supported")?
+        && !methods.iter().any(|m| m == "S256")
+    {
+        return Err(discovery_error(
+            "discovery: the provider does not support PKCE S256",
+        ));
     }
-    if let Some(types) = optional_str_array(doc, "response_types_supported")? {
-        if !types.iter().any(|t| t == "code") {
-            return Err(discovery_error(
-                "discovery: the provider does not support response_type=code",
-            ));
-        }
+    if let Some(types) = optional_str_array(doc, "response_types_supported")?
+        && !types.iter().any(|t| t == "code")
+    {
+        return Err(discovery_error(
+            "discovery: the provider does not support response_type=code",
+        ));
     }
     let iss_supported = match doc.get("authorization_response_iss_parameter_supported") {
         None | Some(Value::Null) => false,

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::storage::{StorageError, StorageErrorKind};
+
 /// What went wrong, as a stable, matchable kind. New kinds may be added in minor releases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -44,6 +46,13 @@ pub enum ErrorKind {
     IdToken,
     /// The operation needs a signed-in session and there is none.
     NotSignedIn,
+    /// The provider rejected the refresh token (`invalid_grant`: expired, revoked, or reused):
+    /// the tokens were cleared and the user must sign in again.
+    ReLoginRequired,
+    /// The secure storage failed; [`Error::storage_kind`] says how. Only
+    /// [`StorageErrorKind::KeyInvalidated`] and [`StorageErrorKind::Corrupt`] mean the stored
+    /// session is lost; [`StorageErrorKind::Unavailable`] means "try again later".
+    Storage,
 }
 
 /// The ID token check that failed, for [`ErrorKind::IdToken`].
@@ -86,6 +95,7 @@ pub struct Error {
     check: Option<IdTokenCheck>,
     provider_error: Option<String>,
     status: Option<u16>,
+    storage: Option<StorageErrorKind>,
     message: String,
 }
 
@@ -96,6 +106,7 @@ impl Error {
             check: None,
             provider_error: None,
             status: None,
+            storage: None,
             message: message.into(),
         }
     }
@@ -137,6 +148,11 @@ impl Error {
         e
     }
 
+    /// For [`ErrorKind::Storage`]: what kind of storage failure.
+    pub fn storage_kind(&self) -> Option<StorageErrorKind> {
+        self.storage
+    }
+
     /// The stable kind of this error.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -163,6 +179,7 @@ impl Error {
         match self.kind {
             ErrorKind::Network | ErrorKind::Timeout => true,
             ErrorKind::HttpStatus => matches!(self.status, Some(s) if s >= 500 || s == 429),
+            ErrorKind::Storage => self.storage == Some(StorageErrorKind::Unavailable),
             _ => false,
         }
     }
@@ -170,6 +187,14 @@ impl Error {
     /// The developer-facing message (also what `Display` shows).
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        let mut err = Error::new(ErrorKind::Storage, format!("storage: {}", e.message));
+        err.storage = Some(e.kind);
+        err
     }
 }
 
@@ -199,6 +224,9 @@ impl fmt::Debug for Error {
         }
         if let Some(status) = self.status {
             d.field("status", &status);
+        }
+        if let Some(storage) = self.storage {
+            d.field("storage", &storage);
         }
         d.field("message", &self.message).finish()
     }

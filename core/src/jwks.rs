@@ -63,10 +63,10 @@ pub(crate) fn parse_key(value: &Value) -> Result<Jwk, Skip> {
         let s = text(name)?.ok_or("a required member is missing")?;
         JWK_B64.decode(s).map_err(|_| "a member is not base64url")
     };
-    if let Some(u) = text("use")? {
-        if u != "sig" {
-            return Err("not a signing key");
-        }
+    if let Some(u) = text("use")?
+        && u != "sig"
+    {
+        return Err("not a signing key");
     }
     if let Some(ops) = obj.get("key_ops") {
         let ops = ops.as_array().ok_or("key_ops is not an array")?;
@@ -103,10 +103,10 @@ pub(crate) fn parse_key(value: &Value) -> Result<Jwk, Skip> {
         }
         _ => return Err("unsupported kty"),
     };
-    if let Some(alg) = alg {
-        if !alg.fits(&material) {
-            return Err("alg does not fit kty");
-        }
+    if let Some(alg) = alg
+        && !alg.fits(&material)
+    {
+        return Err("alg does not fit kty");
     }
     Ok(Jwk {
         kid: text("kid")?.map(str::to_string),

@@ -22,11 +22,13 @@ mod jwks;
 mod jws;
 mod pkce;
 mod secret;
+mod session;
+mod storage;
 mod token;
 mod tokens;
 
 pub use authorize::{LoginOptions, PENDING_LOGIN_LIFETIME_SECS};
-pub use client::{Client, DEFAULT_REFRESH_MARGIN_SECS, Logout};
+pub use client::{Client, Logout};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder, MAX_CLOCK_SKEW};
 pub use discovery::ProviderMetadata;
@@ -40,4 +42,6 @@ pub use http::{
 pub use id_token::IdTokenClaims;
 pub use jws::Algorithm;
 pub use secret::SecretString;
+pub use session::{SessionEvent, SessionObserver, SessionState};
+pub use storage::{FileStorage, MemoryStorage, SecureStorage, StorageError, StorageErrorKind};
 pub use tokens::Tokens;

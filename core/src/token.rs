@@ -17,6 +17,8 @@ pub(crate) struct TokenResponse {
     pub id_token: Option<SecretString>,
     /// Granted scopes, when the provider says (space-separated in the response).
     pub scope: Option<Vec<String>>,
+    /// The provider's clock when it answered (its `Date` header), seconds since the epoch.
+    pub server_time: Option<i64>,
 }
 
 /// Exchanges an authorization code (with its PKCE verifier) for tokens.
@@ -91,13 +93,13 @@ pub(crate) async fn revoke(
 /// status error (retryable where it makes sense) otherwise.
 pub(crate) fn error_response(response: &HttpResponse, what: &str) -> Error {
     let status = response.status;
-    if status < 500 && status != 429 {
-        if let Ok(body) = parse_json_object(&response.body, what) {
-            if let Some(Value::String(code)) = body.get("error") {
-                let description = body.get("error_description").and_then(Value::as_str);
-                return Error::provider(code, description, Some(status));
-            }
-        }
+    if status < 500
+        && status != 429
+        && let Ok(body) = parse_json_object(&response.body, what)
+        && let Some(Value::String(code)) = body.get("error")
+    {
+        let description = body.get("error_description").and_then(Value::as_str);
+        return Error::provider(code, description, Some(status));
     }
     Error::http_status(status, format!("{what}: unexpected HTTP status {status}"))
 }
@@ -138,7 +140,15 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenRespo
         refresh_token: optional_string(&body, "refresh_token")?.map(SecretString::new),
         id_token: optional_string(&body, "id_token")?.map(SecretString::new),
         scope,
+        server_time: server_time(response),
     })
+}
+
+/// The response's `Date` header as seconds since the epoch, when present and well-formed.
+pub(crate) fn server_time(response: &HttpResponse) -> Option<i64> {
+    let date = httpdate::parse_http_date(response.header("date")?).ok()?;
+    let secs = date.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
 fn invalid(what: &str, message: &str) -> Error {
@@ -191,6 +201,15 @@ mod tests {
         assert_eq!(
             t.scope.as_deref(),
             Some(&["openid".to_string(), "email".to_string()][..])
+        );
+        assert_eq!(t.server_time, None);
+        let mut dated = resp(200, &ok_body().to_string());
+        dated
+            .headers
+            .push(("Date".into(), "Sun, 06 Nov 1994 08:49:37 GMT".into()));
+        assert_eq!(
+            parse_token_response(&dated).unwrap().server_time,
+            Some(784111777)
         );
         let lower = parse_token_response(&resp(
             200,

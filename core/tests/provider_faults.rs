@@ -164,11 +164,10 @@ async fn refresh_rejected_with_invalid_grant() {
         f.status = Some(400);
         f.body = Some(r#"{"error":"invalid_grant"}"#.into());
     }));
+    // The refresh token is dead: the session ends and the app is told to sign in again.
     let e = client.refresh().await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.provider_error()),
-        (ErrorKind::Provider, Some("invalid_grant"))
-    );
+    assert_eq!(e.kind(), ErrorKind::ReLoginRequired);
+    assert!(client.tokens().is_none());
 }
 
 #[tokio::test]

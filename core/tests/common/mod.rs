@@ -92,6 +92,36 @@ impl Env {
         self.transport.send(request).await.expect("HTTP request")
     }
 
+    /// POSTs a form, as a third party talking to the provider directly would.
+    pub async fn post_form(&self, url: &str, params: &[(&str, &str)]) -> keyfob::HttpResponse {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            url: url.to_string(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: body.into_bytes(),
+            timeout: std::time::Duration::from_secs(10),
+            max_response_bytes: 1 << 20,
+        };
+        self.transport.send(request).await.expect("HTTP request")
+    }
+
+    /// Tries a refresh token directly at the provider; returns the HTTP status.
+    pub async fn provider_accepts_refresh_token(&self, refresh_token: &str) -> bool {
+        let url = format!("{}/token", self.kit.issuer());
+        let params = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", self.kit.client_id()),
+        ];
+        self.post_form(&url, &params).await.status == 200
+    }
+
     /// Calls Server A (`crm`) or B (`orders`) as the app would; returns status and JSON body.
     pub async fn call_api(&self, server: Server, token: &str) -> (u16, Value) {
         let url = match server {

@@ -1,0 +1,433 @@
+//! Session lifecycle: persistence, restore, single-flight refresh, rotation, storage faults,
+//! clock offset, needs-re-login, observation, logout and userinfo.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{Env, start};
+use keyfob::{
+    Client, ErrorKind, MemoryStorage, SecureStorage, SessionEvent, SessionObserver, SessionState,
+    StorageError, StorageErrorKind,
+};
+use keyfob_testkit::{EndpointFault, Faults, Options};
+
+/// A store whose reads and writes can be made to fail.
+#[derive(Default)]
+struct FaultyStorage {
+    inner: MemoryStorage,
+    fail_writes: AtomicBool,
+    unavailable: AtomicBool,
+    key_invalidated: AtomicBool,
+}
+
+impl SecureStorage for FaultyStorage {
+    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StorageError::new(
+                StorageErrorKind::Unavailable,
+                "device locked",
+            ));
+        }
+        if self.key_invalidated.load(Ordering::SeqCst) {
+            return Err(StorageError::new(
+                StorageErrorKind::KeyInvalidated,
+                "key gone",
+            ));
+        }
+        self.inner.load(key)
+    }
+    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StorageError::new(StorageErrorKind::Failed, "disk full"));
+        }
+        self.inner.save(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.inner.delete(key)
+    }
+}
+
+fn client_on(env: &Env, storage: Arc<dyn SecureStorage>) -> Client {
+    env.client().with_storage(storage)
+}
+
+fn total_requests(env: &Env) -> u64 {
+    let s = env.kit.stats();
+    s.discovery + s.jwks + s.authorize + s.token + s.userinfo + s.revoke + s.end_session
+}
+
+fn expire(env: &Env) {
+    let ttl = Options::default().access_token_ttl as i64;
+    env.clock.advance(ttl + 1);
+    env.kit.advance_clock(ttl + 1);
+}
+
+#[tokio::test]
+async fn a_new_client_restores_the_session_without_network() {
+    let env = start().await;
+    let storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
+    let first = client_on(&env, storage.clone());
+    env.login(&first).await.unwrap();
+    let token = first.access_token().await.unwrap();
+    drop(first);
+
+    let before = total_requests(&env);
+    let second = client_on(&env, storage);
+    assert_eq!(second.restore().unwrap(), SessionState::SignedIn);
+    assert_eq!(second.access_token().await.unwrap(), token);
+    assert_eq!(second.cached_access_token(), Some(token));
+    assert_eq!(second.claims().unwrap().subject, "user-123");
+    assert_eq!(total_requests(&env), before, "restoring made no request");
+}
+
+#[tokio::test]
+async fn file_storage_survives_a_restart() {
+    let env = start().await;
+    let root = std::env::temp_dir().join(format!("keyfob-session-test-{}", std::process::id()));
+    let store = || -> Arc<dyn SecureStorage> {
+        Arc::new(keyfob::FileStorage::new(&root, env.kit.issuer(), env.kit.client_id()).unwrap())
+    };
+    let first = client_on(&env, store());
+    env.login(&first).await.unwrap();
+    let token = first.access_token().await.unwrap();
+    let second = client_on(&env, store());
+    assert_eq!(second.access_token().await.unwrap(), token);
+    second.logout().await.unwrap();
+    assert_eq!(client_on(&env, store()).state(), SessionState::SignedOut);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[tokio::test]
+async fn a_login_completes_after_the_app_process_was_killed() {
+    let env = start().await;
+    let storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
+    let before_kill = client_on(&env, storage.clone());
+    let url = before_kill.begin_login().await.unwrap();
+    assert_eq!(before_kill.state(), SessionState::LoginPending);
+    drop(before_kill);
+    let callback = env.browse(&url).await;
+
+    let after_restart = client_on(&env, storage.clone());
+    after_restart.handle_redirect(&callback).await.unwrap();
+    assert_eq!(after_restart.state(), SessionState::SignedIn);
+    // Single use, across restarts too.
+    let again = client_on(&env, storage);
+    assert_eq!(
+        again.handle_redirect(&callback).await.unwrap_err().kind(),
+        ErrorKind::NoPendingLogin
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_share_one_refresh() {
+    let env = start().await;
+    let client = Arc::new(env.client());
+    env.login(&client).await.unwrap();
+    let old = client.access_token().await.unwrap();
+    expire(&env);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..1000 {
+        let c = client.clone();
+        tasks.spawn(async move { c.access_token().await });
+    }
+    let mut tokens = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        tokens.push(r.unwrap().unwrap());
+    }
+    assert_eq!(
+        env.kit.stats().refresh_token,
+        1,
+        "exactly one refresh request"
+    );
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "everyone got the same new token"
+    );
+    assert_ne!(tokens[0], old);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_replaces_the_old_one() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    let old = client.tokens().unwrap().refresh_token().unwrap().clone();
+    client.refresh().await.unwrap();
+    let new = client.tokens().unwrap().refresh_token().unwrap().clone();
+    assert_ne!(old, new);
+    // The provider rejects the old one (and, by reuse detection, revokes the family) ...
+    assert!(!env.provider_accepts_refresh_token(old.expose()).await);
+    // ... so the client, holding only the rotated token, now needs a new login.
+    let e = client.refresh().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReLoginRequired);
+}
+
+#[tokio::test]
+async fn a_failed_write_during_refresh_loses_nothing() {
+    let env = start().await;
+    let storage = Arc::new(FaultyStorage::default());
+    let client = client_on(&env, storage.clone());
+    env.login(&client).await.unwrap();
+    let stored_before = storage.inner.load("session").unwrap().unwrap();
+    expire(&env);
+
+    storage.fail_writes.store(true, Ordering::SeqCst);
+    let e = client.access_token().await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.storage_kind()),
+        (ErrorKind::Storage, Some(StorageErrorKind::Failed))
+    );
+    assert_eq!(
+        storage.inner.load("session").unwrap().unwrap(),
+        stored_before,
+        "storage still holds the previous session"
+    );
+    assert_eq!(
+        client.cached_access_token(),
+        None,
+        "unsaved tokens are not handed out"
+    );
+
+    // Writes work again: the rotated tokens, kept in memory, are saved and returned; no second refresh.
+    storage.fail_writes.store(false, Ordering::SeqCst);
+    let token = client.access_token().await.unwrap();
+    assert_eq!(env.kit.stats().refresh_token, 1);
+    let restored = client_on(&env, storage.clone());
+    assert_eq!(restored.access_token().await.unwrap(), token);
+    assert!(
+        env.provider_accepts_refresh_token(
+            restored.tokens().unwrap().refresh_token().unwrap().expose()
+        )
+        .await
+    );
+}
+
+#[tokio::test]
+async fn unavailable_storage_at_start_is_not_a_sign_out() {
+    let env = start().await;
+    let storage = Arc::new(FaultyStorage::default());
+    env.login(&client_on(&env, storage.clone())).await.unwrap();
+
+    storage.unavailable.store(true, Ordering::SeqCst);
+    let client = client_on(&env, storage.clone());
+    assert_eq!(client.state(), SessionState::StorageUnavailable);
+    let e = client.access_token().await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.storage_kind(), e.is_retryable()),
+        (
+            ErrorKind::Storage,
+            Some(StorageErrorKind::Unavailable),
+            true
+        )
+    );
+    storage.unavailable.store(false, Ordering::SeqCst);
+    assert_eq!(client.state(), SessionState::SignedIn);
+    client.access_token().await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupt_or_undecryptable_storage_gives_an_error_then_signed_out() {
+    let env = start().await;
+    let storage = Arc::new(FaultyStorage::default());
+    storage
+        .inner
+        .save("session", b"{\"format\":1,\"access_token\":")
+        .unwrap();
+    let client = client_on(&env, storage.clone());
+    let e = client.restore().unwrap_err();
+    assert_eq!(e.storage_kind(), Some(StorageErrorKind::Corrupt));
+    assert_eq!(client.state(), SessionState::SignedOut);
+    env.login(&client).await.unwrap();
+
+    storage.key_invalidated.store(true, Ordering::SeqCst);
+    let client = client_on(&env, storage);
+    assert_eq!(
+        client.restore().unwrap_err().storage_kind(),
+        Some(StorageErrorKind::KeyInvalidated)
+    );
+    assert_eq!(client.state(), SessionState::NeedsReLogin);
+}
+
+#[tokio::test]
+async fn a_device_clock_ten_minutes_off_still_signs_in_and_refreshes_on_time() {
+    for offset in [-600, 600] {
+        let env = start().await;
+        env.clock.advance(offset);
+        let client = env.client();
+        env.login(&client)
+            .await
+            .unwrap_or_else(|e| panic!("clock off by {offset}: {e}"));
+        let ttl = Options::default().access_token_ttl as i64;
+        let margin = client.config().refresh_margin().as_secs() as i64;
+        env.clock.advance(ttl - margin - 5);
+        client.access_token().await.unwrap();
+        assert_eq!(env.kit.stats().refresh_token, 0, "still fresh");
+        env.clock.advance(10);
+        client.access_token().await.unwrap();
+        assert_eq!(
+            env.kit.stats().refresh_token,
+            1,
+            "refreshed once the margin is reached"
+        );
+    }
+}
+
+#[tokio::test]
+async fn invalid_grant_needs_a_new_login_and_clears_the_tokens() {
+    let env = start().await;
+    let storage = Arc::new(MemoryStorage::new());
+    let client = client_on(&env, storage.clone());
+    env.login(&client).await.unwrap();
+    // The refresh token is revoked behind the app's back.
+    let rt = client.tokens().unwrap().refresh_token().unwrap().clone();
+    let revoke = format!("{}/revoke", env.kit.issuer());
+    assert_eq!(
+        env.post_form(
+            &revoke,
+            &[("token", rt.expose()), ("client_id", env.kit.client_id())]
+        )
+        .await
+        .status,
+        200
+    );
+    expire(&env);
+
+    let e = client.access_token().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReLoginRequired);
+    assert_eq!(client.state(), SessionState::NeedsReLogin);
+    assert!(client.tokens().is_none());
+    assert_eq!(storage.load("session").unwrap(), None);
+    // No retry loop: the next call fails at once, without a request.
+    let before = env.kit.stats().token;
+    assert_eq!(
+        client.access_token().await.unwrap_err().kind(),
+        ErrorKind::ReLoginRequired
+    );
+    assert_eq!(env.kit.stats().token, before);
+    // Signing in again recovers.
+    env.login(&client).await.unwrap();
+    assert_eq!(client.state(), SessionState::SignedIn);
+}
+
+#[tokio::test]
+async fn server_errors_on_refresh_keep_the_session() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    expire(&env);
+    env.kit.set_faults(Faults {
+        endpoints: vec![EndpointFault {
+            path: "/token".into(),
+            status: Some(503),
+            ..EndpointFault::default()
+        }],
+        ..Faults::default()
+    });
+    let e = client.access_token().await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert_eq!(client.state(), SessionState::SignedIn);
+    env.kit.clear_faults();
+    client.access_token().await.unwrap();
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<SessionEvent>>);
+
+impl SessionObserver for Recorder {
+    fn on_session_event(&self, event: SessionEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+#[tokio::test]
+async fn observers_see_every_event_in_order() {
+    let env = start().await;
+    let client = env.client();
+    let recorder = Arc::new(Recorder::default());
+    client.add_observer(recorder.clone());
+    env.login(&client).await.unwrap();
+    client.refresh().await.unwrap();
+    client.logout().await.unwrap();
+    env.login(&client).await.unwrap();
+    env.kit.set_faults(Faults {
+        endpoints: vec![EndpointFault {
+            path: "/token".into(),
+            status: Some(400),
+            body: Some(r#"{"error":"invalid_grant"}"#.into()),
+            ..EndpointFault::default()
+        }],
+        ..Faults::default()
+    });
+    client.refresh().await.unwrap_err();
+    use SessionEvent::*;
+    assert_eq!(
+        *recorder.0.lock().unwrap(),
+        vec![
+            LoginStarted,
+            SignedIn,
+            Refreshed,
+            SignedOut,
+            LoginStarted,
+            SignedIn,
+            NeedsReLogin
+        ]
+    );
+}
+
+#[tokio::test]
+async fn logout_revokes_for_real() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    let rt = client.tokens().unwrap().refresh_token().unwrap().clone();
+    assert!(client.logout().await.unwrap().revocation_error.is_none());
+    assert!(!env.provider_accepts_refresh_token(rt.expose()).await);
+    assert_eq!(client.state(), SessionState::SignedOut);
+}
+
+#[tokio::test]
+async fn logout_clears_locally_even_when_revocation_fails() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    env.kit.set_faults(Faults {
+        endpoints: vec![EndpointFault {
+            path: "/revoke".into(),
+            status: Some(500),
+            ..EndpointFault::default()
+        }],
+        ..Faults::default()
+    });
+    let outcome = client.logout().await.unwrap();
+    assert_eq!(
+        outcome.revocation_error.unwrap().kind(),
+        ErrorKind::HttpStatus
+    );
+    assert_eq!(client.state(), SessionState::SignedOut);
+}
+
+#[tokio::test]
+async fn userinfo_checks_the_subject() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    let info = client.userinfo().await.unwrap();
+    assert_eq!(info["email"], "ada@company.com");
+    env.kit.set_faults(Faults {
+        endpoints: vec![EndpointFault {
+            path: "/userinfo".into(),
+            status: Some(200),
+            body: Some(r#"{"sub":"someone-else","email":"eve@evil.example"}"#.into()),
+            content_type: Some("application/json".into()),
+            ..EndpointFault::default()
+        }],
+        ..Faults::default()
+    });
+    assert_eq!(
+        client.userinfo().await.unwrap_err().kind(),
+        ErrorKind::InvalidResponse
+    );
+}

@@ -1,0 +1,156 @@
+//! `GET /authorize`: the authorization endpoint. There is no login form: the
+//! configured user is signed in and consents at once.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::grants::{AuthCode, normalize_scope};
+use super::{Params, Provider, cookie, with_query};
+use crate::faults::merge_params;
+
+/// The browser session cookie.
+pub(super) const SESSION_COOKIE: &str = "SSO_SESSION";
+
+/// Handles an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2).
+///
+/// Problems with the client or the redirect URI get a 400 page, never a redirect
+/// (RFC 6749 §4.1.2.1); other problems are sent to the client's redirect URI.
+pub(super) async fn authorize(
+    State(provider): State<Arc<Provider>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let config = &provider.config;
+
+    if params.repeated() == Some("client_id") || params.repeated() == Some("redirect_uri") {
+        return error_page("client_id and redirect_uri must appear only once");
+    }
+    match params.get("client_id") {
+        None => return error_page("client_id is required"),
+        Some(client_id) if client_id != config.client_id => {
+            return error_page("unknown client_id");
+        }
+        Some(_) => {}
+    }
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return error_page("redirect_uri is required");
+    };
+    if !provider.is_registered_redirect(redirect_uri) {
+        return error_page("redirect_uri is not registered for this client");
+    }
+
+    let state = params.get("state");
+    let fail = |error: &str, description: &str| {
+        let mut answer = vec![
+            ("error".to_owned(), error.to_owned()),
+            ("error_description".to_owned(), description.to_owned()),
+        ];
+        answer.extend(state.map(|state| ("state".to_owned(), state.to_owned())));
+        answer.push(("iss".to_owned(), config.issuer.clone()));
+        found(&with_query(redirect_uri, &answer), None)
+    };
+    if let Some(name) = params.repeated() {
+        return fail("invalid_request", &format!("parameter {name} is repeated"));
+    }
+    match params.get("response_type") {
+        None => return fail("invalid_request", "response_type is required"),
+        Some("code") => {}
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    let scope = normalize_scope(params.get("scope").unwrap_or_default());
+    if !scope.split(' ').any(|item| item == "openid") {
+        return fail("invalid_request", "scope must include openid");
+    }
+    let Some(code_challenge) = params.get("code_challenge") else {
+        return fail("invalid_request", "code_challenge is required (PKCE)");
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if !is_pkce_value(code_challenge) {
+        return fail("invalid_request", "code_challenge is malformed");
+    }
+
+    let now = provider.now();
+    let existing_session =
+        cookie(&headers, SESSION_COOKIE).and_then(|id| provider.grants().session_auth_time(id));
+    let (auth_time, new_session) = match existing_session {
+        Some(auth_time) => (auth_time, None),
+        None => (now, Some(provider.grants().open_session(now))),
+    };
+    let code = provider.grants().issue_code(AuthCode {
+        client_id: config.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        code_challenge: code_challenge.to_owned(),
+        nonce: params.get("nonce").map(str::to_owned),
+        scope,
+        auth_time,
+        expires_at: now + config.code_ttl,
+    });
+
+    let mut answer = vec![("code".to_owned(), code)];
+    answer.extend(state.map(|state| ("state".to_owned(), state.to_owned())));
+    answer.push(("iss".to_owned(), config.issuer.clone()));
+    merge_params(
+        &mut answer,
+        provider.shared.faults.current().callback.as_ref(),
+    );
+    let session_cookie = new_session.map(|id| format!("{SESSION_COOKIE}={id}; HttpOnly; Path=/"));
+    found(&with_query(redirect_uri, &answer), session_cookie)
+}
+
+/// Whether `value` is a valid PKCE verifier or challenge: 43–128 characters of
+/// `[A-Za-z0-9-._~]` (RFC 7636 §4.1, §4.2).
+pub(super) fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// A `302 Found` to `location`, optionally setting a cookie.
+fn found(location: &str, set_cookie: Option<String>) -> Response {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        return error_page("redirect URI cannot be used in a Location header");
+    };
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = set_cookie.and_then(|cookie| HeaderValue::from_str(&cookie).ok()) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The page shown in the browser when the request cannot be sent back to the client.
+fn error_page(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("Sign-in request rejected: {message}.\n"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pkce_value;
+
+    #[test]
+    fn pkce_values() {
+        assert!(is_pkce_value(&"a".repeat(43)));
+        assert!(is_pkce_value(&"A-._~9".repeat(20)));
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,72 @@
+//! `GET`/`POST /userinfo` (OIDC Core §5.3), protected by a bearer access token.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::Provider;
+use crate::jwt::{
+    AccessTokenRules, Rejection, access_token_kid, bearer_token, verify_access_token,
+};
+
+/// Returns the test user's claims for a valid access token.
+pub(super) async fn userinfo(
+    State(provider): State<Arc<Provider>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(token) = bearer_token(&headers) else {
+        return unauthorized(r#"Bearer realm="userinfo""#.to_owned());
+    };
+    match provider.verify_access_token(token) {
+        Ok(_) => {
+            let user = &provider.config.user;
+            Json(json!({
+                "sub": user.sub,
+                "email": user.email,
+                "name": user.name,
+                "preferred_username": user.preferred_username,
+            }))
+            .into_response()
+        }
+        Err(reason) => unauthorized(format!(
+            r#"Bearer realm="userinfo", error="invalid_token", error_description="{reason}""#
+        )),
+    }
+}
+
+impl Provider {
+    /// Verifies one of this provider's access tokens (any audience) against its
+    /// published keys and the testkit clock; revoked tokens are refused.
+    pub(super) fn verify_access_token(&self, token: &str) -> Result<Map<String, Value>, Rejection> {
+        let kid = access_token_kid(token)?;
+        let key = self.keys().find(&kid).ok_or("unknown signing key")?;
+        let rules = AccessTokenRules {
+            issuer: &self.config.issuer,
+            audience: None,
+            now: self.now(),
+        };
+        let claims = verify_access_token(token, &key.decoding_key(), &rules)?;
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if self.grants().is_access_token_revoked(jti) {
+            return Err("token revoked");
+        }
+        Ok(claims)
+    }
+}
+
+fn unauthorized(challenge: String) -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
