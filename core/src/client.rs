@@ -44,6 +44,12 @@ const MAX_CLOCK_OFFSET_SECS: i64 = 24 * 3600;
 /// link that comes back goes to [`Client::handle_redirect`]; after that
 /// [`Client::access_token`] returns a valid access token, refreshing when needed. All methods
 /// take `&self`: share one client (in an `Arc`) across the app.
+///
+/// What is persisted when: the pending login before [`Client::begin_login`] returns; new tokens
+/// before [`Client::handle_redirect`], [`Client::refresh`] or [`Client::access_token`] return them
+/// (a failed write is an [`ErrorKind::Storage`] error, the new tokens stay in memory and the write
+/// is retried by the next call; a rotated refresh token is never dropped). `invalid_grant` on
+/// refresh clears the session ([`SessionState::NeedsReLogin`]); network errors and 5xx keep it.
 pub struct Client {
     config: Config,
     http: Http,
@@ -536,10 +542,11 @@ impl Client {
                         outcome.revocation_error = Some(e);
                     }
                 }
-                outcome.end_session_url = provider
-                    .end_session_endpoint
-                    .as_ref()
-                    .map(|endpoint| self.end_session_url(endpoint, &tokens));
+                if let Some(endpoint) = &provider.end_session_endpoint {
+                    let (url, state) = self.end_session_url(endpoint, &tokens)?;
+                    outcome.end_session_url = Some(url);
+                    outcome.end_session_state = state;
+                }
             }
             Err(e) => outcome.revocation_error = Some(e),
         }
@@ -548,17 +555,27 @@ impl Client {
         Ok(outcome)
     }
 
-    fn end_session_url(&self, endpoint: &url::Url, tokens: &Tokens) -> SecretString {
+    /// The RP-initiated logout URL and the `state` it carries (when a post-logout redirect URI
+    /// is configured, the provider sends that `state` back with the redirect).
+    fn end_session_url(
+        &self,
+        endpoint: &url::Url,
+        tokens: &Tokens,
+    ) -> Result<(SecretString, Option<String>)> {
         let mut url = endpoint.clone();
+        let mut state = None;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("id_token_hint", tokens.id_token.expose())
                 .append_pair("client_id", &self.config.client_id);
             if let Some(uri) = &self.config.post_logout_redirect_uri {
-                q.append_pair("post_logout_redirect_uri", uri.as_str());
+                let s = crate::pkce::random_token(16)?;
+                q.append_pair("post_logout_redirect_uri", uri.as_str())
+                    .append_pair("state", &s);
+                state = Some(s);
             }
         }
-        SecretString::new(String::from(url))
+        Ok((SecretString::new(String::from(url)), state))
     }
 
     /// Fetches the UserInfo claims with the current access token. The response's `sub` must be
@@ -646,6 +663,9 @@ pub struct Logout {
     /// The provider's end-session URL to open in the browser, when it has one. It carries the ID
     /// token as `id_token_hint`, hence a secret.
     pub end_session_url: Option<SecretString>,
+    /// The `state` sent with the end-session URL when a post-logout redirect URI is configured:
+    /// compare it with the one on the post-logout redirect before trusting that redirect.
+    pub end_session_state: Option<String>,
     /// Why revoking the refresh token failed, if it did (the local session is cleared anyway).
     pub revocation_error: Option<Error>,
 }

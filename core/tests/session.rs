@@ -431,3 +431,22 @@ async fn userinfo_checks_the_subject() {
         ErrorKind::InvalidResponse
     );
 }
+
+#[tokio::test]
+async fn logout_builds_an_end_session_url_with_state() {
+    let env = start().await;
+    let client = env.client_with(env.config().post_logout_redirect_uri("myapp://signed-out"));
+    env.login(&client).await.unwrap();
+    let outcome = client.logout().await.unwrap();
+    let url = outcome.end_session_url.unwrap();
+    let state = outcome.end_session_state.unwrap();
+    assert_eq!(
+        common::param(url.expose(), "post_logout_redirect_uri").as_deref(),
+        Some("myapp://signed-out")
+    );
+    assert!(common::param(url.expose(), "id_token_hint").is_some());
+    // The browser visits it; the provider sends the user back with the same state.
+    let back = env.browse(url.expose()).await;
+    assert!(back.starts_with("myapp://signed-out"), "{back}");
+    assert_eq!(common::param(&back, "state"), Some(state));
+}
