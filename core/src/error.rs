@@ -58,6 +58,7 @@ pub enum ErrorKind {
 /// The ID token check that failed, for [`ErrorKind::IdToken`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
 pub enum IdTokenCheck {
     /// Not a compact JWS (three base64url parts with JSON header and claims).
     Malformed,

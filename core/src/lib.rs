@@ -16,6 +16,8 @@ mod clock;
 mod config;
 mod discovery;
 mod error;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 mod http;
 mod id_token;
 mod jwks;
@@ -26,6 +28,9 @@ mod session;
 mod storage;
 mod token;
 mod tokens;
+
+#[cfg(feature = "ffi")]
+uniffi::setup_scaffolding!();
 
 pub use authorize::{LoginOptions, PENDING_LOGIN_LIFETIME_SECS};
 pub use client::{Client, Logout};

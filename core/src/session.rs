@@ -19,6 +19,7 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Where the session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
 pub enum SessionState {
     /// No session and no login under way.
     SignedOut,
@@ -34,6 +35,7 @@ pub enum SessionState {
 
 /// What just happened to the session, as told to a [`SessionObserver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
 pub enum SessionEvent {
     /// A login was started ([`crate::Client::begin_login`]).
     LoginStarted,

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 /// Why a storage operation failed. "Nothing stored" is not an error: `load` returns `Ok(None)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
 pub enum StorageErrorKind {
     /// The store cannot be used right now (device locked, protected data not yet available after
     /// a reboot or during iOS prewarming). Try again later; the session is not gone.

@@ -4,9 +4,9 @@ set -euo pipefail
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
 
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 log=$(mktemp)
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --all-features --locked 2>&1 | tee "$log"
 # "test result: ok. 12 passed; 0 failed; ..." once per test binary.
 grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{n += $4} END {print n + 0}' > "${KEYFOB_STAGE_COUNT:-/dev/null}"
 rm -f "$log"

@@ -1,0 +1,138 @@
+//! `KeyfobClient`: the exported client object.
+
+use std::sync::{Arc, Weak};
+
+use super::adapters::{
+    ForeignObserver, ForeignStorage, ForeignTransport, KeyfobHttpTransport, KeyfobSessionObserver,
+    KeyfobStorage, secs,
+};
+use super::error::KeyfobError;
+use super::records::{KeyfobClaims, KeyfobConfig, KeyfobLoginOptions, LogoutResult};
+use crate::authorize::LoginOptions;
+use crate::client::Client;
+use crate::config::Config;
+use crate::session::SessionState;
+
+type Result<T> = std::result::Result<T, KeyfobError>;
+
+/// An OpenID Connect client for one provider and one app. Create one per app and share it.
+///
+/// Persistence guarantees are those of [`crate::Client`]: the pending login is stored before
+/// `beginLogin` returns, new tokens before they are returned, a rotated refresh token is never
+/// dropped, and `invalid_grant` on refresh clears the session (`NeedsReLogin`).
+#[derive(uniffi::Object)]
+pub struct KeyfobClient {
+    inner: Client,
+}
+
+#[uniffi::export]
+impl KeyfobClient {
+    /// A client for `config`, sending HTTP through `transport`. `storage` keeps the session
+    /// across launches; without one the session lives in memory only.
+    #[uniffi::constructor]
+    pub fn new(
+        config: KeyfobConfig,
+        transport: Arc<dyn KeyfobHttpTransport>,
+        storage: Option<Arc<dyn KeyfobStorage>>,
+    ) -> Result<Arc<Self>> {
+        let mut builder = Config::builder(config.issuer, config.client_id, config.redirect_uri)
+            .scopes(config.scopes)
+            .http_timeout(secs(config.http_timeout_secs))
+            .clock_skew(secs(config.clock_skew_secs))
+            .refresh_margin(secs(config.refresh_margin_secs));
+        if let Some(uri) = config.post_logout_redirect_uri {
+            builder = builder.post_logout_redirect_uri(uri);
+        }
+        for p in config.extra_params {
+            builder = builder.extra_param(p.name, p.value);
+        }
+        let mut client = Client::new(builder.build()?, Arc::new(ForeignTransport(transport)));
+        if let Some(storage) = storage {
+            client = client.with_storage(Arc::new(ForeignStorage(storage)));
+        }
+        Ok(Arc::new(KeyfobClient { inner: client }))
+    }
+
+    /// Starts a login: returns the authorization URL to open in the system browser
+    /// (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys.
+    pub async fn begin_login(&self, options: Option<KeyfobLoginOptions>) -> Result<String> {
+        let options = options.map(|o| LoginOptions {
+            prompt: o.prompt,
+            login_hint: o.login_hint,
+            extra_params: o
+                .extra_params
+                .into_iter()
+                .map(|p| (p.name, p.value))
+                .collect(),
+        });
+        Ok(self
+            .inner
+            .begin_login_with(&options.unwrap_or_default())
+            .await?)
+    }
+
+    /// Completes the login with the redirect URL the app received.
+    pub async fn handle_redirect(&self, url: String) -> Result<KeyfobClaims> {
+        Ok(self.inner.handle_redirect(&url).await?.into())
+    }
+
+    /// A valid access token, refreshed when it is about to expire (concurrent callers share one
+    /// refresh). Treat it as a secret.
+    pub async fn access_token(&self) -> Result<String> {
+        Ok(self.inner.access_token().await?.expose().to_string())
+    }
+
+    /// The access token from memory when still valid for the refresh margin; no I/O.
+    pub fn cached_access_token(&self) -> Option<String> {
+        self.inner
+            .cached_access_token()
+            .map(|t| t.expose().to_string())
+    }
+
+    /// Refreshes now with the refresh token.
+    pub async fn refresh(&self) -> Result<()> {
+        self.inner.refresh().await?;
+        Ok(())
+    }
+
+    /// Signs out: clears the session, revokes the refresh token, returns the end-session URL.
+    pub async fn logout(&self) -> Result<LogoutResult> {
+        let outcome = self.inner.logout().await?;
+        Ok(LogoutResult {
+            end_session_url: outcome.end_session_url.map(|u| u.expose().to_string()),
+            end_session_state: outcome.end_session_state,
+            revocation_error: outcome.revocation_error.map(|e| e.to_string()),
+        })
+    }
+
+    /// The UserInfo claims as a JSON object string (its `sub` was checked).
+    pub async fn userinfo(&self) -> Result<String> {
+        Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
+    }
+
+    /// The signed-in user's validated ID token claims.
+    pub fn claims(&self) -> Option<KeyfobClaims> {
+        self.inner.claims().map(Into::into)
+    }
+
+    /// The session state (reads storage on first use; never network).
+    pub fn state(&self) -> SessionState {
+        self.inner.state()
+    }
+
+    /// Reads the stored session now and returns the state (storage errors are reported).
+    pub fn restore(&self) -> Result<SessionState> {
+        Ok(self.inner.restore()?)
+    }
+
+    /// Registers an observer of session events.
+    pub fn add_observer(self: Arc<Self>, observer: Arc<dyn KeyfobSessionObserver>) {
+        let weak: Weak<KeyfobClient> = Arc::downgrade(&self);
+        let state = Box::new(move || {
+            weak.upgrade()
+                .map_or(SessionState::SignedOut, |c| c.inner.state())
+        });
+        self.inner
+            .add_observer(Arc::new(ForeignObserver { observer, state }));
+    }
+}

@@ -1,0 +1,203 @@
+//! Errors across the FFI: Swift `Error` enums and Kotlin exception classes.
+
+use std::fmt;
+
+use crate::error::{Error, ErrorKind, IdTokenCheck};
+use crate::storage::{StorageError, StorageErrorKind};
+
+/// Every Keyfob failure, one case per stable kind. `reason` is for developers and never
+/// contains a token, code or verifier.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
+pub enum KeyfobError {
+    /// The configuration is invalid.
+    Config { reason: String },
+    /// An endpoint is not HTTPS (and not loopback).
+    InsecureUrl { reason: String },
+    /// No complete HTTP response (connection, DNS, TLS). Retryable.
+    Network { reason: String },
+    /// The request timed out. Retryable.
+    Timeout { reason: String },
+    /// Unexpected HTTP status (retryable for 5xx and 429).
+    HttpStatus { status: u16, reason: String },
+    /// An OAuth error from the provider (`access_denied`, `invalid_grant`, …).
+    Provider { error: String, reason: String },
+    /// A malformed response (bad JSON, missing or mistyped fields, too large).
+    InvalidResponse { reason: String },
+    /// The discovery document is unusable (issuer mismatch, missing endpoint, no S256).
+    Discovery { reason: String },
+    /// The callback URL is not a valid callback for this client.
+    InvalidCallback { reason: String },
+    /// The callback's `state` does not match the pending login.
+    StateMismatch { reason: String },
+    /// The callback's `iss` is missing or wrong (RFC 9207 mix-up defence).
+    IssuerMismatch { reason: String },
+    /// No pending login for this callback (never started, already used, or expired).
+    NoPendingLogin { reason: String },
+    /// The ID token failed the named check.
+    IdToken { check: IdTokenCheck, reason: String },
+    /// Not signed in.
+    NotSignedIn { reason: String },
+    /// The refresh token was rejected: sign in again.
+    ReLoginRequired { reason: String },
+    /// The secure storage failed.
+    Storage {
+        kind: StorageErrorKind,
+        reason: String,
+    },
+    /// A bug or a platform callback that failed unexpectedly.
+    Internal { reason: String },
+}
+
+impl fmt::Display for KeyfobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use KeyfobError::*;
+        match self {
+            Config { reason }
+            | InsecureUrl { reason }
+            | Network { reason }
+            | Timeout { reason }
+            | HttpStatus { reason, .. }
+            | Provider { reason, .. }
+            | InvalidResponse { reason }
+            | Discovery { reason }
+            | InvalidCallback { reason }
+            | StateMismatch { reason }
+            | IssuerMismatch { reason }
+            | NoPendingLogin { reason }
+            | IdToken { reason, .. }
+            | NotSignedIn { reason }
+            | ReLoginRequired { reason }
+            | Storage { reason, .. }
+            | Internal { reason } => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for KeyfobError {}
+
+impl From<Error> for KeyfobError {
+    fn from(e: Error) -> Self {
+        let reason = e.message().to_string();
+        match e.kind() {
+            ErrorKind::Config => KeyfobError::Config { reason },
+            ErrorKind::InsecureUrl => KeyfobError::InsecureUrl { reason },
+            ErrorKind::Network => KeyfobError::Network { reason },
+            ErrorKind::Timeout => KeyfobError::Timeout { reason },
+            ErrorKind::HttpStatus => KeyfobError::HttpStatus {
+                status: e.http_status_code().unwrap_or(0),
+                reason,
+            },
+            ErrorKind::Provider => KeyfobError::Provider {
+                error: e.provider_error().unwrap_or_default().to_string(),
+                reason,
+            },
+            ErrorKind::InvalidResponse => KeyfobError::InvalidResponse { reason },
+            ErrorKind::Discovery => KeyfobError::Discovery { reason },
+            ErrorKind::InvalidCallback => KeyfobError::InvalidCallback { reason },
+            ErrorKind::StateMismatch => KeyfobError::StateMismatch { reason },
+            ErrorKind::IssuerMismatch => KeyfobError::IssuerMismatch { reason },
+            ErrorKind::NoPendingLogin => KeyfobError::NoPendingLogin { reason },
+            ErrorKind::IdToken => KeyfobError::IdToken {
+                check: e.id_token_check().unwrap_or(IdTokenCheck::Malformed),
+                reason,
+            },
+            ErrorKind::NotSignedIn => KeyfobError::NotSignedIn { reason },
+            ErrorKind::ReLoginRequired => KeyfobError::ReLoginRequired { reason },
+            ErrorKind::Storage => KeyfobError::Storage {
+                kind: e.storage_kind().unwrap_or(StorageErrorKind::Failed),
+                reason,
+            },
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeyfobError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        KeyfobError::Internal {
+            reason: format!("a platform callback failed: {}", e.reason),
+        }
+    }
+}
+
+/// How a platform [`super::KeyfobStorage`] failed. Return `nil`/`null` from `load` for "nothing
+/// stored" — that is not a failure.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
+pub enum StorageFailure {
+    /// Locked device / protected data not available yet: try later; the session is not gone.
+    Unavailable { reason: String },
+    /// The protecting key was invalidated (e.g. lock screen changed): the data is lost.
+    KeyInvalidated { reason: String },
+    /// The stored bytes are unreadable.
+    Corrupt { reason: String },
+    /// Anything else.
+    Failed { reason: String },
+}
+
+impl fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e: StorageError = self.clone().into();
+        fmt::Display::fmt(&e, f)
+    }
+}
+
+impl std::error::Error for StorageFailure {}
+
+impl From<StorageFailure> for StorageError {
+    fn from(f: StorageFailure) -> Self {
+        match f {
+            StorageFailure::Unavailable { reason } => {
+                StorageError::new(StorageErrorKind::Unavailable, reason)
+            }
+            StorageFailure::KeyInvalidated { reason } => {
+                StorageError::new(StorageErrorKind::KeyInvalidated, reason)
+            }
+            StorageFailure::Corrupt { reason } => {
+                StorageError::new(StorageErrorKind::Corrupt, reason)
+            }
+            StorageFailure::Failed { reason } => {
+                StorageError::new(StorageErrorKind::Failed, reason)
+            }
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for StorageFailure {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        StorageFailure::Failed {
+            reason: format!("the storage callback failed: {}", e.reason),
+        }
+    }
+}
+
+/// How a platform [`super::KeyfobHttpTransport`] failed to get a response.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
+pub enum TransportFailure {
+    /// The request exceeded its timeout.
+    Timeout { reason: String },
+    /// No connection (DNS, refused, TLS).
+    Connect { reason: String },
+    /// The body exceeded `max_response_bytes`.
+    TooLarge { reason: String },
+    /// Anything else.
+    Other { reason: String },
+}
+
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (TransportFailure::Timeout { reason }
+        | TransportFailure::Connect { reason }
+        | TransportFailure::TooLarge { reason }
+        | TransportFailure::Other { reason }) = self;
+        f.write_str(reason)
+    }
+}
+
+impl std::error::Error for TransportFailure {}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for TransportFailure {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        TransportFailure::Other {
+            reason: format!("the HTTP transport callback failed: {}", e.reason),
+        }
+    }
+}

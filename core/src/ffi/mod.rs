@@ -1,0 +1,21 @@
+//! The uniffi surface (feature `ffi`): what Swift and Kotlin see.
+//!
+//! A thin edge over [`crate::Client`]: records and an error enum shaped for the bindings, and
+//! adapters that let platform code implement HTTP, storage and session observation. The
+//! protocol modules know nothing about it.
+//!
+//! Futures need no Rust runtime: the core only awaits the platform's HTTP transport and its own
+//! locks, so the foreign language's executor drives everything (no tokio in the mobile library).
+
+mod adapters;
+mod client;
+mod error;
+mod records;
+
+pub use adapters::{KeyfobHttpTransport, KeyfobSessionObserver, KeyfobStorage};
+pub use client::KeyfobClient;
+pub use error::{KeyfobError, StorageFailure, TransportFailure};
+pub use records::{
+    AuthParam, HttpHeader, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest, KeyfobHttpResponse,
+    KeyfobLoginOptions, LogoutResult,
+};

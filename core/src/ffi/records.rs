@@ -1,0 +1,169 @@
+//! Plain data records across the FFI (Swift structs, Kotlin data classes).
+
+use crate::id_token::IdTokenClaims;
+
+/// The client configuration. See [`crate::Config`] for what each field means and its bounds.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobConfig {
+    /// The issuer, exactly as in the provider's discovery document.
+    pub issuer: String,
+    /// The public client's identifier.
+    pub client_id: String,
+    /// The app's redirect URI (`myapp://callback`, `com.example.app:/callback`, …).
+    pub redirect_uri: String,
+    /// Scopes besides `openid` (which is always sent), e.g. `email`, `offline_access`.
+    #[uniffi(default)]
+    pub scopes: Vec<String>,
+    /// Where the provider sends the browser after logout.
+    #[uniffi(default)]
+    pub post_logout_redirect_uri: Option<String>,
+    /// Extra authorization request parameters (e.g. `audience`).
+    #[uniffi(default)]
+    pub extra_params: Vec<AuthParam>,
+    /// Timeout of each HTTP request, in seconds (1–120).
+    #[uniffi(default = 30)]
+    pub http_timeout_secs: u32,
+    /// Tolerated clock skew for ID token times, in seconds (at most 300).
+    #[uniffi(default = 60)]
+    pub clock_skew_secs: u32,
+    /// Refresh access tokens with less than this many seconds left (at most 600).
+    #[uniffi(default = 30)]
+    pub refresh_margin_secs: u32,
+}
+
+/// A name/value parameter.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AuthParam {
+    /// Parameter name.
+    pub name: String,
+    /// Parameter value.
+    pub value: String,
+}
+
+/// Per-login options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobLoginOptions {
+    /// `prompt` (`login`, `consent`, `select_account`, `none`).
+    #[uniffi(default)]
+    pub prompt: Option<String>,
+    /// `login_hint` (prefills the user name).
+    #[uniffi(default)]
+    pub login_hint: Option<String>,
+    /// Further parameters (e.g. `ui_locales`).
+    #[uniffi(default)]
+    pub extra_params: Vec<AuthParam>,
+}
+
+/// The validated ID token claims of the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobClaims {
+    /// `iss`.
+    pub issuer: String,
+    /// `sub`: the user's stable identifier at the provider.
+    pub subject: String,
+    /// `aud`.
+    pub audience: Vec<String>,
+    /// `exp` of the ID token (seconds since the epoch).
+    pub expires_at: i64,
+    /// `iat` (seconds since the epoch).
+    pub issued_at: i64,
+    /// `auth_time`, when present.
+    pub auth_time: Option<i64>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `email_verified`.
+    pub email_verified: Option<bool>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `preferred_username`.
+    pub preferred_username: Option<String>,
+    /// All other claims, as a JSON object.
+    pub extra_json: String,
+}
+
+impl From<IdTokenClaims> for KeyfobClaims {
+    fn from(c: IdTokenClaims) -> Self {
+        KeyfobClaims {
+            issuer: c.issuer,
+            subject: c.subject,
+            audience: c.audience,
+            expires_at: c.expires_at,
+            issued_at: c.issued_at,
+            auth_time: c.auth_time,
+            email: c.email,
+            email_verified: c.email_verified,
+            name: c.name,
+            preferred_username: c.preferred_username,
+            extra_json: serde_json::Value::Object(c.extra).to_string(),
+        }
+    }
+}
+
+/// The outcome of a logout.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LogoutResult {
+    /// The provider's end-session URL to open in the browser, if it has one (carries the ID token
+    /// as `id_token_hint`: do not log it).
+    pub end_session_url: Option<String>,
+    /// The `state` sent with the end-session URL, to check on the post-logout redirect.
+    pub end_session_state: Option<String>,
+    /// Why revocation failed, if it did; the local session is cleared anyway.
+    pub revocation_error: Option<String>,
+}
+
+/// An HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpHeader {
+    /// Header name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// A request for the platform transport. The body and `authorization` header may hold secrets:
+/// never log them.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobHttpRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Absolute URL (HTTPS, or HTTP to a loopback host).
+    pub url: String,
+    /// Headers to send.
+    pub headers: Vec<HttpHeader>,
+    /// Body (empty for GET).
+    pub body: Vec<u8>,
+    /// The whole exchange must finish within this many milliseconds.
+    pub timeout_ms: u64,
+    /// Stop reading and fail with `TooLarge` beyond this many body bytes.
+    pub max_response_bytes: u64,
+}
+
+impl std::fmt::Debug for KeyfobHttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyfobHttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The platform transport's response. Redirects must be returned, not followed.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobHttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<HttpHeader>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyfobHttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyfobHttpResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
