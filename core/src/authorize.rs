@@ -70,6 +70,10 @@ pub(crate) fn build_request(
         "code_challenge_method",
         "prompt",
         "login_hint",
+        "max_age",
+        "response_mode",
+        "request",
+        "request_uri",
     ];
     if let Some((name, _)) = options
         .extra_params
@@ -116,7 +120,17 @@ pub(crate) fn build_request(
         if let Some(hint) = &options.login_hint {
             q.append_pair("login_hint", hint);
         }
-        for (name, value) in config.extra_params.iter().filter(|(n, _)| n != "prompt") {
+        // Per-login options win over the configuration's parameters of the same name.
+        let set_per_login = |n: &str| {
+            n == "prompt"
+                || (n == "login_hint" && options.login_hint.is_some())
+                || options.extra_params.iter().any(|(o, _)| o == n)
+        };
+        for (name, value) in config
+            .extra_params
+            .iter()
+            .filter(|(n, _)| !set_per_login(n))
+        {
             q.append_pair(name, value);
         }
         for (name, value) in &options.extra_params {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value};
 
-use crate::authorize::{self, LoginOptions, PendingAuthorization};
+use crate::authorize::{self, LoginOptions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::discovery::{self, ProviderMetadata};
@@ -30,8 +30,9 @@ use crate::http::{Http, HttpMethod, HttpTransport, parse_json_object};
 use crate::id_token::{self, Expected, IdTokenClaims};
 use crate::jwks::KeyCache;
 use crate::secret::SecretString;
-use crate::session::{self, PENDING_KEY, SESSION_KEY, SessionEvent, SessionObserver, SessionState};
-use crate::storage::{MemoryStorage, SecureStorage, StorageErrorKind};
+use crate::session::{SessionEvent, SessionObserver, SessionState};
+use crate::session_store::{SessionStore, relogin_required};
+use crate::storage::{MemoryStorage, SecureStorage};
 use crate::token::{self, TokenResponse};
 use crate::tokens::Tokens;
 
@@ -54,45 +55,18 @@ pub struct Client {
     config: Config,
     http: Http,
     clock: Arc<dyn Clock>,
-    storage: Arc<dyn SecureStorage>,
+    store: SessionStore,
     observers: Mutex<Vec<Arc<dyn SessionObserver>>>,
     provider: Mutex<Option<Arc<ProviderMetadata>>>,
     keys: KeyCache,
-    inner: Mutex<Inner>,
     /// Held while a refresh is in flight, so that concurrent callers share it.
     refresh_lock: futures_util::lock::Mutex<()>,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
 }
 
-#[derive(Default)]
-struct Inner {
-    /// Whether the stored session was read.
-    restored: bool,
-    tokens: Option<Tokens>,
-    /// Bumped whenever `tokens` changes: lets a waiting refresh see that another one finished.
-    generation: u64,
-    /// `tokens` are newer than what storage holds (a write failed).
-    unsaved: bool,
-    needs_relogin: bool,
-    pending: Option<PendingAuthorization>,
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data behind these locks is consistent between statements; a panic elsewhere must not
-    // make the client unusable.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn not_signed_in() -> Error {
-    Error::new(ErrorKind::NotSignedIn, "not signed in")
-}
-
-fn relogin_required() -> Error {
-    Error::new(
-        ErrorKind::ReLoginRequired,
-        "the provider rejected the refresh token; the user must sign in again",
-    )
 }
 
 impl Client {
@@ -104,11 +78,10 @@ impl Client {
             config,
             http,
             clock: Arc::new(SystemClock),
-            storage: Arc::new(MemoryStorage::new()),
+            store: SessionStore::new(Arc::new(MemoryStorage::new())),
             observers: Mutex::new(Vec::new()),
             provider: Mutex::new(None),
             keys: KeyCache::default(),
-            inner: Mutex::new(Inner::default()),
             refresh_lock: futures_util::lock::Mutex::new(()),
             clock_offset: AtomicI64::new(0),
         }
@@ -117,7 +90,7 @@ impl Client {
     /// Keeps the session in `storage` (Keychain, Keystore-backed store, [`crate::FileStorage`]).
     /// The stored session is read at the first call that needs it.
     pub fn with_storage(mut self, storage: Arc<dyn SecureStorage>) -> Self {
-        self.storage = storage;
+        self.store = SessionStore::new(storage);
         self
     }
 
@@ -128,6 +101,7 @@ impl Client {
     }
 
     /// Registers an observer of session events (sign-in, refresh, sign-out, needs re-login).
+    /// Observers are called after the change, with no lock held.
     pub fn add_observer(&self, observer: Arc<dyn SessionObserver>) {
         lock(&self.observers).push(observer);
     }
@@ -162,65 +136,18 @@ impl Client {
         }
     }
 
-    /// Reads the stored session unless already done. A corrupt or undecryptable session is
-    /// reported once and then treated as signed out; an unavailable store is retried next time.
-    fn ensure_restored(&self) -> Result<()> {
-        if lock(&self.inner).restored {
-            return Ok(());
-        }
-        let loaded = self.storage.load(SESSION_KEY);
-        let mut inner = lock(&self.inner);
-        if inner.restored {
-            return Ok(());
-        }
-        match loaded {
-            Ok(None) => {}
-            Ok(Some(bytes)) => match session::decode_tokens(&bytes) {
-                Ok(tokens) => {
-                    inner.tokens = Some(tokens);
-                    inner.generation += 1;
-                }
-                Err(e) => {
-                    inner.restored = true;
-                    log::warn!("stored session is unreadable: {e}");
-                    return Err(e.into());
-                }
-            },
-            Err(e) if e.kind == StorageErrorKind::Unavailable => return Err(e.into()),
-            Err(e) => {
-                inner.restored = true;
-                inner.needs_relogin = e.kind == StorageErrorKind::KeyInvalidated;
-                return Err(e.into());
-            }
-        }
-        inner.restored = true;
-        Ok(())
-    }
-
     /// Reads the stored session now (no network) and returns the resulting state. Calling it at
-    /// app start is optional: every method restores on first use.
+    /// app start is optional: every method restores on first use. A stored session that cannot
+    /// be read (corrupt, key invalidated) is reported here once, or by the next call that needs
+    /// the session, and the client is then signed out.
     pub fn restore(&self) -> Result<SessionState> {
-        self.ensure_restored()?;
+        self.store.restore()?;
         Ok(self.state())
     }
 
     /// The current state. Never does network I/O; reads storage only if not yet restored.
     pub fn state(&self) -> SessionState {
-        if let Err(e) = self.ensure_restored()
-            && e.storage_kind() == Some(StorageErrorKind::Unavailable)
-        {
-            return SessionState::StorageUnavailable;
-        }
-        let inner = lock(&self.inner);
-        if inner.tokens.is_some() {
-            SessionState::SignedIn
-        } else if inner.pending.is_some() {
-            SessionState::LoginPending
-        } else if inner.needs_relogin {
-            SessionState::NeedsReLogin
-        } else {
-            SessionState::SignedOut
-        }
+        self.store.state()
     }
 
     /// The provider's validated metadata, fetched once and then cached.
@@ -251,57 +178,23 @@ impl Client {
         }
         let (url, pending) =
             authorize::build_request(&self.config, &provider, options, self.clock.now())?;
-        self.storage
-            .save(PENDING_KEY, &session::encode_pending(&pending))?;
-        lock(&self.inner).pending = Some(pending);
+        self.store.set_pending(pending)?;
         self.notify(SessionEvent::LoginStarted);
         Ok(url.into())
-    }
-
-    /// The pending login, from memory or (after a process restart) from storage.
-    fn pending_login(&self) -> Result<Option<PendingAuthorization>> {
-        if let Some(p) = lock(&self.inner).pending.clone() {
-            return Ok(Some(p));
-        }
-        match self.storage.load(PENDING_KEY)? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(session::decode_pending(&bytes)?)),
-        }
     }
 
     /// Completes the login with the URL the OS delivered to the app (`myapp://callback?code=…`).
     ///
     /// The URL must match the redirect URI exactly and carry the pending login's `state`; the
     /// pending login is used up by the first callback with the right `state`, whatever the
-    /// outcome. On success the code is exchanged, the ID token validated, and the session
-    /// persisted before the claims are returned.
+    /// outcome, so a callback delivered twice is redeemed once. On success the code is
+    /// exchanged, the ID token validated, and the session persisted before the claims are
+    /// returned; it replaces any previous session.
     pub async fn handle_redirect(&self, callback_url: &str) -> Result<IdTokenClaims> {
         let params = authorize::parse_callback(&self.config.redirect_uri, callback_url)?;
-        let pending = self.pending_login()?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::NoPendingLogin,
-                "no login is pending (none was started, or its callback was already handled)",
-            )
-        })?;
-        authorize::check_state(&params, &pending)?;
-        // Single use: forget the pending login before anything else can fail or be retried.
-        {
-            let mut inner = lock(&self.inner);
-            if inner
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.state != pending.state)
-            {
-                // Another login was started meanwhile; this callback is not its.
-                drop(inner);
-                return Err(Error::new(
-                    ErrorKind::StateMismatch,
-                    "the callback belongs to an older login",
-                ));
-            }
-            inner.pending = None;
-        }
-        self.storage.delete(PENDING_KEY)?;
+        let pending = self
+            .store
+            .take_pending(|p| authorize::check_state(&params, p))?;
         if pending.is_expired(self.clock.now()) {
             return Err(Error::new(
                 ErrorKind::NoPendingLogin,
@@ -329,6 +222,7 @@ impl Client {
             client_id: &self.config.client_id,
             nonce: Some(pending.nonce.expose()),
             previous: None,
+            previous_nonce: None,
             now: self.provider_now(),
             skew: self.skew(),
         };
@@ -340,54 +234,13 @@ impl Client {
             &provider.jwks_uri,
         )
         .await?;
-        let tokens = self.tokens_from(response, id_token, claims.clone(), None);
-        self.install(tokens)?;
-        lock(&self.inner).needs_relogin = false;
+        let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
+        tokens.login_nonce = Some(pending.nonce);
+        self.store.replace(None, tokens);
+        self.store.persist()?;
         log::info!("signed in");
         self.notify(SessionEvent::SignedIn);
         Ok(claims)
-    }
-
-    /// Makes `tokens` current in memory, then persists them. On a failed write the tokens stay
-    /// in memory, marked unsaved, and the storage error is returned.
-    fn install(&self, tokens: Tokens) -> Result<()> {
-        let bytes = session::encode_tokens(&tokens);
-        {
-            let mut inner = lock(&self.inner);
-            inner.tokens = Some(tokens);
-            inner.generation += 1;
-            inner.unsaved = true;
-            inner.restored = true;
-        }
-        self.storage.save(SESSION_KEY, &bytes)?;
-        lock(&self.inner).unsaved = false;
-        Ok(())
-    }
-
-    /// Retries a failed write of the current tokens.
-    fn persist_if_unsaved(&self) -> Result<()> {
-        let bytes = {
-            let inner = lock(&self.inner);
-            match (&inner.tokens, inner.unsaved) {
-                (Some(t), true) => session::encode_tokens(t),
-                _ => return Ok(()),
-            }
-        };
-        self.storage.save(SESSION_KEY, &bytes)?;
-        lock(&self.inner).unsaved = false;
-        Ok(())
-    }
-
-    /// The current tokens and their generation, after restoring and persisting.
-    fn current(&self) -> Result<(Tokens, u64)> {
-        self.ensure_restored()?;
-        self.persist_if_unsaved()?;
-        let inner = lock(&self.inner);
-        match &inner.tokens {
-            Some(t) => Ok((t.clone(), inner.generation)),
-            None if inner.needs_relogin => Err(relogin_required()),
-            None => Err(not_signed_in()),
-        }
     }
 
     fn refresh_margin(&self) -> i64 {
@@ -397,38 +250,54 @@ impl Client {
     /// A valid access token: the current one while it has more than [`Config::refresh_margin`]
     /// left, otherwise a refreshed one. Concurrent callers share a single refresh.
     pub async fn access_token(&self) -> Result<SecretString> {
-        let (tokens, generation) = self.current()?;
+        let (tokens, generation) = self.store.current()?;
         if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
             return Ok(tokens.access_token);
         }
         Ok(self.refresh_shared(generation).await?.access_token)
     }
 
-    /// The access token from memory if it is valid for at least the refresh margin, without any
-    /// I/O or waiting (for hot paths). `None` means: call [`Client::access_token`].
+    /// The access token from memory if it is persisted and valid for at least the refresh
+    /// margin, without any I/O or waiting (for hot paths). `None` means: call
+    /// [`Client::access_token`].
     pub fn cached_access_token(&self) -> Option<SecretString> {
-        let inner = lock(&self.inner);
-        let tokens = inner.tokens.as_ref().filter(|_| !inner.unsaved)?;
+        let tokens = self.store.saved_tokens()?;
         tokens
             .is_fresh(self.clock.now(), self.refresh_margin())
-            .then(|| tokens.access_token.clone())
+            .then_some(tokens.access_token)
     }
 
     /// Uses the refresh token now, whatever the access token's expiry (callers that arrive while
     /// a refresh is in flight share its result).
     ///
     /// A new refresh token replaces the old one; when the provider sends none, the old one is
-    /// kept. A refreshed ID token must name the same user (OpenID Connect Core §12.2).
+    /// kept. A refreshed ID token must name the same user (OpenID Connect Core §12.2); if it
+    /// fails validation the session ends, since the response cannot be trusted.
     pub async fn refresh(&self) -> Result<Tokens> {
-        let (_, generation) = self.current()?;
+        let (_, generation) = self.store.current()?;
         self.refresh_shared(generation).await
     }
 
     /// Refreshes unless another refresh completed since `seen_generation`, in which case its
-    /// result is returned.
+    /// result is returned. Observers are told after the refresh lock is released.
     async fn refresh_shared(&self, seen_generation: u64) -> Result<Tokens> {
-        let _in_flight = self.refresh_lock.lock().await;
-        let (current, generation) = self.current()?;
+        let mut events = Vec::new();
+        let result = {
+            let _in_flight = self.refresh_lock.lock().await;
+            self.refresh_locked(seen_generation, &mut events).await
+        };
+        for event in events {
+            self.notify(event);
+        }
+        result
+    }
+
+    async fn refresh_locked(
+        &self,
+        seen_generation: u64,
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<Tokens> {
+        let (current, generation) = self.store.current()?;
         if generation != seen_generation {
             return Ok(current);
         }
@@ -449,55 +318,105 @@ impl Client {
         {
             Ok(r) => r,
             Err(e) if e.provider_error() == Some("invalid_grant") => {
-                return Err(self.drop_rejected_session(e));
+                log::warn!("refresh token rejected: {e}");
+                let (dropped, deleted) = self.store.clear(Some(generation), true);
+                if dropped.is_none() {
+                    // The session changed meanwhile (logout, new sign-in): report that one.
+                    return self.store.current().map(|(t, _)| t);
+                }
+                if let Err(e) = deleted {
+                    log::warn!("could not delete the rejected session: {e}");
+                }
+                events.push(SessionEvent::NeedsReLogin);
+                return Err(relogin_required());
             }
             Err(e) => return Err(e),
         };
         self.learn_clock_offset(&response);
-        let (id_token, claims) = match response.id_token.clone() {
+        let new_id_token = response.id_token.clone();
+        // Keep the rotated refresh token in memory before anything else can fail or be
+        // cancelled: from here on the old one is dead at the provider.
+        let provisional = self.tokens_from(
+            response,
+            current.id_token.clone(),
+            current.claims.clone(),
+            Some(&current),
+        );
+        let Some(generation) = self.store.replace(Some(generation), provisional.clone()) else {
+            // Logged out or signed in again while the request was in flight: this grant is
+            // orphaned; revoke it rather than resurrect the old session.
+            self.revoke_quietly(&provider, &provisional).await;
+            return self.store.current().map(|(t, _)| t);
+        };
+        let tokens = match new_id_token {
+            None => provisional,
             Some(id_token) => {
                 let expected = Expected {
                     issuer: &provider.issuer,
                     client_id: &self.config.client_id,
                     nonce: None,
                     previous: Some(&current.claims),
+                    previous_nonce: current.login_nonce.as_ref().map(SecretString::expose),
                     now: self.provider_now(),
                     skew: self.skew(),
                 };
-                let claims = id_token::validate(
+                match id_token::validate(
                     id_token.expose(),
                     &expected,
                     &self.keys,
                     &self.http,
                     &provider.jwks_uri,
                 )
-                .await?;
-                (id_token, claims)
+                .await
+                {
+                    Ok(claims) => {
+                        let validated = Tokens {
+                            id_token,
+                            claims,
+                            ..provisional
+                        };
+                        self.store.replace(Some(generation), validated.clone());
+                        validated
+                    }
+                    Err(e) if e.is_retryable() => {
+                        // The keys could not be fetched: keep the new access and refresh tokens
+                        // with the previous, validated ID token; the new one is not used.
+                        log::warn!(
+                            "refreshed ID token not validated now, keeping the previous one: {e}"
+                        );
+                        provisional
+                    }
+                    Err(e) => {
+                        log::warn!("refreshed ID token rejected, ending the session: {e}");
+                        if self.store.clear(Some(generation), true).0.is_some() {
+                            self.revoke_quietly(&provider, &provisional).await;
+                            events.push(SessionEvent::NeedsReLogin);
+                        }
+                        return Err(e);
+                    }
+                }
             }
-            None => (current.id_token.clone(), current.claims.clone()),
         };
-        let tokens = self.tokens_from(response, id_token, claims, Some(&current));
-        self.install(tokens.clone())?;
+        self.store.persist()?;
         log::info!("tokens refreshed");
-        self.notify(SessionEvent::Refreshed);
+        events.push(SessionEvent::Refreshed);
         Ok(tokens)
     }
 
-    /// `invalid_grant` on refresh: the refresh token is dead. Clear the session everywhere.
-    fn drop_rejected_session(&self, cause: Error) -> Error {
-        log::warn!("refresh token rejected: {cause}");
+    /// Best-effort revocation of a grant Keyfob will not keep.
+    async fn revoke_quietly(&self, provider: &ProviderMetadata, tokens: &Tokens) {
+        if let (Some(endpoint), Some(rt)) = (&provider.revocation_endpoint, &tokens.refresh_token)
+            && let Err(e) = token::revoke(
+                &self.http,
+                endpoint,
+                &self.config.client_id,
+                rt,
+                "refresh_token",
+            )
+            .await
         {
-            let mut inner = lock(&self.inner);
-            inner.tokens = None;
-            inner.generation += 1;
-            inner.unsaved = false;
-            inner.needs_relogin = true;
+            log::warn!("could not revoke an orphaned refresh token: {e}");
         }
-        if let Err(e) = self.storage.delete(SESSION_KEY) {
-            log::warn!("could not delete the rejected session: {e}");
-        }
-        self.notify(SessionEvent::NeedsReLogin);
-        relogin_required()
     }
 
     /// Signs out: forgets the session (memory and storage), revokes the refresh token (RFC 7009)
@@ -506,21 +425,11 @@ impl Client {
     ///
     /// The local session is cleared even when revocation fails; the failure is reported in
     /// [`Logout::revocation_error`]. A storage failure is returned as an error (the session
-    /// might otherwise come back at the next launch).
+    /// might otherwise come back at the next launch). A refresh in flight is discarded (and its
+    /// new refresh token revoked).
     pub async fn logout(&self) -> Result<Logout> {
-        let _ = self.ensure_restored();
-        let tokens = {
-            let mut inner = lock(&self.inner);
-            inner.pending = None;
-            inner.needs_relogin = false;
-            inner.unsaved = false;
-            inner.generation += 1;
-            inner.tokens.take()
-        };
-        let deleted = self
-            .storage
-            .delete(SESSION_KEY)
-            .and(self.storage.delete(PENDING_KEY));
+        let _ = self.store.ensure_restored();
+        let (tokens, deleted) = self.store.clear(None, false);
         let Some(tokens) = tokens else {
             deleted?;
             return Ok(Logout::default());
@@ -561,7 +470,7 @@ impl Client {
         &self,
         endpoint: &url::Url,
         tokens: &Tokens,
-    ) -> Result<(SecretString, Option<String>)> {
+    ) -> Result<(SecretString, Option<SecretString>)> {
         let mut url = endpoint.clone();
         let mut state = None;
         {
@@ -572,7 +481,7 @@ impl Client {
                 let s = crate::pkce::random_token(16)?;
                 q.append_pair("post_logout_redirect_uri", uri.as_str())
                     .append_pair("state", &s);
-                state = Some(s);
+                state = Some(SecretString::new(s));
             }
         }
         Ok((SecretString::new(String::from(url)), state))
@@ -613,10 +522,10 @@ impl Client {
         }
     }
 
-    /// The current tokens, if signed in (restores from storage on first use).
+    /// The current tokens, if signed in (restores from storage on first use). They may not be
+    /// persisted yet if the last write failed (that failure was returned to its caller).
     pub fn tokens(&self) -> Option<Tokens> {
-        let _ = self.ensure_restored();
-        lock(&self.inner).tokens.clone()
+        self.store.tokens()
     }
 
     /// The validated ID token claims of the signed-in user.
@@ -653,6 +562,7 @@ impl Client {
                 .or_else(|| previous.map(|p| p.scopes.clone()))
                 .unwrap_or_else(|| self.config.scopes.clone()),
             claims,
+            login_nonce: previous.and_then(|p| p.login_nonce.clone()),
         }
     }
 }
@@ -665,7 +575,7 @@ pub struct Logout {
     pub end_session_url: Option<SecretString>,
     /// The `state` sent with the end-session URL when a post-logout redirect URI is configured:
     /// compare it with the one on the post-logout redirect before trusting that redirect.
-    pub end_session_state: Option<String>,
+    pub end_session_state: Option<SecretString>,
     /// Why revoking the refresh token failed, if it did (the local session is cleared anyway).
     pub revocation_error: Option<Error>,
 }

@@ -17,6 +17,13 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    // Not supported: each would change what the response means or how it comes back, and
+    // Keyfob would not check it (max_age needs auth_time checks; JAR could replace state,
+    // nonce and the PKCE challenge; response_mode could move the code out of the query).
+    "max_age",
+    "response_mode",
+    "request",
+    "request_uri",
 ];
 
 /// The largest clock skew Keyfob accepts: more would keep expired tokens alive.
@@ -357,6 +364,12 @@ mod tests {
         let base = || Config::builder("https://a.example", "app", "myapp://cb");
         assert!(base().extra_param("state", "x").build().is_err());
         assert!(base().extra_param("audience", "api").build().is_ok());
+        for unsupported in ["max_age", "response_mode", "request", "request_uri"] {
+            assert!(
+                base().extra_param(unsupported, "x").build().is_err(),
+                "{unsupported}"
+            );
+        }
         assert!(base().clock_skew(Duration::from_secs(301)).build().is_err());
         assert!(base().http_timeout(Duration::ZERO).build().is_err());
         assert!(

@@ -46,6 +46,8 @@ pub(crate) struct Expected<'a> {
     pub nonce: Option<&'a str>,
     /// The claims from sign-in, for a refreshed ID token (§12.2).
     pub previous: Option<&'a IdTokenClaims>,
+    /// The login's nonce, for a refreshed ID token: if it carries a nonce, it must be this one.
+    pub previous_nonce: Option<&'a str>,
     pub now: i64,
     pub skew: i64,
 }
@@ -223,6 +225,15 @@ pub(crate) fn check_claims(
             ));
         }
     }
+    if expected.previous.is_some() && nonce.is_some() {
+        let same = matches!((nonce.as_deref(), expected.previous_nonce), (Some(a), Some(b)) if constant_time_eq(a, b));
+        if !same {
+            return Err(fail(
+                IdTokenCheck::Nonce,
+                "refreshed ID token carries a nonce other than the login's",
+            ));
+        }
+    }
     if let Some(prev) = expected.previous {
         let mut a = claims.audience.clone();
         let mut b = prev.audience.clone();
@@ -288,6 +299,7 @@ mod tests {
             client_id: "app",
             nonce,
             previous: None,
+            previous_nonce: None,
             now: NOW,
             skew: 60,
         }
@@ -430,6 +442,10 @@ mod tests {
         let mut e = expected(None);
         e.previous = Some(&first);
         assert!(check(with("nonce", Value::Null), &e).is_ok());
+        // A nonce on a refreshed token must be the login's.
+        assert_eq!(failed(claims(), &e), Some(IdTokenCheck::Nonce));
+        e.previous_nonce = Some("n-1");
+        assert!(check(claims(), &e).is_ok());
         assert_eq!(
             failed(with("sub", json!("u2")), &e),
             Some(IdTokenCheck::SubjectChanged)

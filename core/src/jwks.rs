@@ -153,10 +153,15 @@ impl JwkSet {
             .iter()
             .filter(|k| alg.fits(&k.material) && k.alg.is_none_or(|a| a == alg));
         match kid {
-            Some(kid) => match fitting.find(|k| k.kid.as_deref() == Some(kid)) {
-                Some(k) => Lookup::Found(k),
-                None => Lookup::Missing,
-            },
+            Some(kid) => {
+                let mut named = fitting.filter(|k| k.kid.as_deref() == Some(kid));
+                match (named.next(), named.next()) {
+                    (Some(k), None) => Lookup::Found(k),
+                    (None, _) => Lookup::Missing,
+                    // Two keys under one kid: refuse rather than pick one.
+                    (Some(_), Some(_)) => Lookup::Ambiguous,
+                }
+            }
             None => match (fitting.next(), fitting.next()) {
                 (Some(k), None) => Lookup::Found(k),
                 (None, _) => Lookup::Missing,
@@ -255,7 +260,7 @@ fn unknown_key() -> Error {
 fn ambiguous() -> Error {
     Error::id_token(
         IdTokenCheck::UnknownKey,
-        "the ID token has no kid and the provider's JWKS has several keys for its alg",
+        "the provider's JWKS has several keys that could match the ID token (no kid, or a duplicated kid)",
     )
 }
 

@@ -112,6 +112,16 @@ pub(crate) fn decode(token: &str) -> Result<DecodedJws<'_>> {
             "ID token header has critical extensions Keyfob does not understand",
         ));
     }
+    // An access token or logout token signed with the same key must not pass as an ID token.
+    if let Some(Value::String(typ)) = header.get("typ") {
+        let typ = typ.to_ascii_lowercase();
+        if typ.contains("at+jwt") || typ.contains("logout+jwt") || typ.contains("secevent+jwt") {
+            return Err(Error::id_token(
+                IdTokenCheck::Malformed,
+                "the token's `typ` says it is not an ID token",
+            ));
+        }
+    }
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(k)) => Some(k.clone()),
@@ -270,6 +280,21 @@ pub(crate) mod tests {
             let e = decode(&token).err().unwrap_or_else(|| panic!("{token}"));
             assert_eq!(e.id_token_check(), Some(IdTokenCheck::Malformed), "{token}");
         }
+    }
+
+    #[test]
+    fn refuses_access_tokens_posing_as_id_tokens() {
+        let s = TestSigner::new("k1");
+        for typ in ["at+jwt", "application/at+JWT", "logout+jwt"] {
+            let token = s.sign(serde_json::json!({"typ": typ}), &serde_json::json!({}));
+            assert_eq!(
+                decode(&token).err().unwrap().id_token_check(),
+                Some(IdTokenCheck::Malformed),
+                "{typ}"
+            );
+        }
+        let token = s.sign(serde_json::json!({"typ": "JWT"}), &serde_json::json!({}));
+        assert!(decode(&token).is_ok());
     }
 
     #[test]

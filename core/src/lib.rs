@@ -25,6 +25,7 @@ mod jws;
 mod pkce;
 mod secret;
 mod session;
+mod session_store;
 mod storage;
 mod token;
 mod tokens;

@@ -65,6 +65,8 @@ struct StoredSession {
     expires_at: Option<i64>,
     scopes: Vec<String>,
     claims: IdTokenClaims,
+    #[serde(default)]
+    login_nonce: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,6 +120,7 @@ pub(crate) fn encode_tokens(t: &Tokens) -> Vec<u8> {
         expires_at: t.expires_at,
         scopes: t.scopes.clone(),
         claims: t.claims.clone(),
+        login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
     };
     serde_json::to_vec(&stored).expect("a session always serialises")
 }
@@ -133,6 +136,7 @@ pub(crate) fn decode_tokens(bytes: &[u8]) -> Result<Tokens, StorageError> {
         expires_at: s.expires_at,
         scopes: s.scopes,
         claims: s.claims,
+        login_nonce: s.login_nonce.map(SecretString::new),
     })
 }
 
@@ -186,6 +190,7 @@ mod tests {
                 preferred_username: None,
                 extra: serde_json::Map::new(),
             },
+            login_nonce: Some(SecretString::new("nonce-secret")),
         }
     }
 

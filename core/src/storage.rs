@@ -177,7 +177,15 @@ fn create_private_dir(dir: &Path) -> Result<(), StorageError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
-        .map_err(|e| io_error("cannot create the storage directory", e))
+        .map_err(|e| io_error("cannot create the storage directory", e))?;
+    // An existing directory keeps its mode: tighten it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_error("cannot restrict the storage directory", e))?;
+    }
+    Ok(())
 }
 
 impl SecureStorage for FileStorage {

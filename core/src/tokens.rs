@@ -16,6 +16,8 @@ pub struct Tokens {
     pub(crate) expires_at: Option<i64>,
     pub(crate) scopes: Vec<String>,
     pub(crate) claims: IdTokenClaims,
+    /// The nonce of the login, to check against a refreshed ID token that carries one.
+    pub(crate) login_nonce: Option<SecretString>,
 }
 
 impl Tokens {

@@ -143,14 +143,15 @@ async fn missing_sub() {
 }
 
 #[tokio::test]
-async fn refreshed_id_token_for_another_user_is_rejected() {
+async fn refreshed_id_token_for_another_user_ends_the_session() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    let before = client.tokens().unwrap();
     env.kit.set_faults(claims(json!({"sub": "someone-else"})));
     let e = client.refresh().await.unwrap_err();
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::SubjectChanged));
-    // The session is untouched by the failed refresh.
-    assert_eq!(client.tokens().unwrap(), before);
+    // The response cannot be trusted: the session ends and its new refresh token is revoked.
+    assert_eq!(client.state(), keyfob::SessionState::NeedsReLogin);
+    assert!(client.tokens().is_none());
+    assert_eq!(env.kit.stats().revoke, 1);
 }

@@ -18,6 +18,7 @@ use keyfob_testkit::{EndpointFault, Faults, Options};
 struct FaultyStorage {
     inner: MemoryStorage,
     fail_writes: AtomicBool,
+    fail_reads: AtomicBool,
     unavailable: AtomicBool,
     key_invalidated: AtomicBool,
 }
@@ -29,6 +30,9 @@ impl SecureStorage for FaultyStorage {
                 StorageErrorKind::Unavailable,
                 "device locked",
             ));
+        }
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StorageError::new(StorageErrorKind::Failed, "I/O error"));
         }
         if self.key_invalidated.load(Ordering::SeqCst) {
             return Err(StorageError::new(
@@ -448,5 +452,153 @@ async fn logout_builds_an_end_session_url_with_state() {
     // The browser visits it; the provider sends the user back with the same state.
     let back = env.browse(url.expose()).await;
     assert!(back.starts_with("myapp://signed-out"), "{back}");
-    assert_eq!(common::param(&back, "state"), Some(state));
+    assert_eq!(
+        common::param(&back, "state").as_deref(),
+        Some(state.expose())
+    );
+}
+
+#[tokio::test]
+async fn a_failing_read_is_retried_not_taken_as_signed_out() {
+    let env = start().await;
+    let storage = Arc::new(FaultyStorage::default());
+    env.login(&client_on(&env, storage.clone())).await.unwrap();
+    storage.fail_reads.store(true, Ordering::SeqCst);
+    let client = client_on(&env, storage.clone());
+    assert_eq!(client.state(), SessionState::StorageUnavailable);
+    assert_eq!(
+        client.access_token().await.unwrap_err().storage_kind(),
+        Some(StorageErrorKind::Failed)
+    );
+    storage.fail_reads.store(false, Ordering::SeqCst);
+    assert_eq!(client.state(), SessionState::SignedIn);
+}
+
+#[tokio::test]
+async fn a_corrupt_session_is_reported_even_if_state_was_asked_first() {
+    let env = start().await;
+    let storage = Arc::new(MemoryStorage::new());
+    storage.save("session", b"not json").unwrap();
+    let client = client_on(&env, storage);
+    assert_eq!(client.state(), SessionState::SignedOut);
+    let e = client.access_token().await.unwrap_err();
+    assert_eq!(e.storage_kind(), Some(StorageErrorKind::Corrupt));
+    assert_eq!(
+        client.access_token().await.unwrap_err().kind(),
+        ErrorKind::NotSignedIn
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_delivered_twice_is_redeemed_once() {
+    for _ in 0..20 {
+        let env = start().await;
+        let client = Arc::new(env.client());
+        let url = client.begin_login().await.unwrap();
+        let callback = env.browse(&url).await;
+        let (a, b) = {
+            let (c1, c2) = (client.clone(), client.clone());
+            let (u1, u2) = (callback.clone(), callback.clone());
+            tokio::join!(
+                tokio::spawn(async move { c1.handle_redirect(&u1).await }),
+                tokio::spawn(async move { c2.handle_redirect(&u2).await })
+            )
+        };
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.is_ok() != b.is_ok(), "exactly one succeeds");
+        let failed = a.err().or(b.err()).unwrap();
+        assert_eq!(failed.kind(), ErrorKind::NoPendingLogin);
+        assert_eq!(
+            env.kit.stats().authorization_code,
+            1,
+            "the code went to the provider once"
+        );
+    }
+}
+
+/// A transport that holds back refresh responses: the provider has rotated the token, the
+/// client has not seen it yet.
+struct SlowRefreshResponses(Arc<keyfob::ReqwestTransport>);
+
+#[async_trait::async_trait]
+impl keyfob::HttpTransport for SlowRefreshResponses {
+    async fn send(
+        &self,
+        request: keyfob::HttpRequest,
+    ) -> Result<keyfob::HttpResponse, keyfob::TransportError> {
+        let is_refresh =
+            String::from_utf8_lossy(&request.body).contains("grant_type=refresh_token");
+        let response = self.0.send(request).await;
+        if is_refresh {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        }
+        response
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_in_flight_cannot_undo_a_logout() {
+    let env = start().await;
+    let storage = Arc::new(MemoryStorage::new());
+    let config = env.config().build().unwrap();
+    let transport = Arc::new(SlowRefreshResponses(env.transport.clone()));
+    let client = Arc::new(
+        Client::new(config, transport)
+            .with_clock(env.clock.clone())
+            .with_storage(storage.clone()),
+    );
+    env.login(&client).await.unwrap();
+    expire(&env);
+    let refreshing = {
+        let c = client.clone();
+        tokio::spawn(async move { c.access_token().await })
+    };
+    // Wait until the provider has rotated the refresh token, then sign out.
+    while env.kit.stats().refresh_token == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    client.logout().await.unwrap();
+    let result = refreshing.await.unwrap();
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::NotSignedIn);
+    assert_eq!(client.state(), SessionState::SignedOut);
+    assert_eq!(
+        storage.load("session").unwrap(),
+        None,
+        "the refresh did not write the session back"
+    );
+    assert_eq!(
+        env.kit.stats().revoke,
+        2,
+        "the logout's revocation and the orphaned grant's"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_survives_keys_that_cannot_be_fetched() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    // New signing key (the refreshed ID token names an unknown kid) and a JWKS endpoint that is down.
+    env.kit.rotate_keys(false);
+    env.kit.set_faults(Faults {
+        endpoints: vec![EndpointFault {
+            path: "/.well-known/jwks.json".into(),
+            status: Some(503),
+            ..EndpointFault::default()
+        }],
+        ..Faults::default()
+    });
+    let before = client.tokens().unwrap();
+    let after = client.refresh().await.unwrap();
+    assert_ne!(after.refresh_token(), before.refresh_token());
+    assert_eq!(
+        after.id_token(),
+        before.id_token(),
+        "the unvalidated ID token is not used"
+    );
+    assert_eq!(client.state(), SessionState::SignedIn);
+    assert!(
+        env.provider_accepts_refresh_token(after.refresh_token().unwrap().expose())
+            .await
+    );
 }
