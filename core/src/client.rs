@@ -155,7 +155,14 @@ impl Client {
         if let Some(p) = lock(&self.provider).clone() {
             return Ok(p);
         }
-        let fetched = Arc::new(discovery::fetch(&self.http, &self.config.issuer).await?);
+        let fetched = Arc::new(
+            discovery::fetch(
+                &self.http,
+                &self.config.issuer,
+                &self.config.insecure_http_hosts,
+            )
+            .await?,
+        );
         *lock(&self.provider) = Some(fetched.clone());
         Ok(fetched)
     }

@@ -45,6 +45,7 @@ pub struct Config {
     pub(crate) clock_skew: Duration,
     pub(crate) max_response_bytes: u64,
     pub(crate) refresh_margin: Duration,
+    pub(crate) insecure_http_hosts: Vec<String>,
 }
 
 impl Config {
@@ -68,6 +69,7 @@ impl Config {
             clock_skew: Duration::from_secs(60),
             max_response_bytes: 1024 * 1024,
             refresh_margin: Duration::from_secs(30),
+            insecure_http_hosts: Vec::new(),
         }
     }
 
@@ -125,6 +127,7 @@ pub struct ConfigBuilder {
     clock_skew: Duration,
     max_response_bytes: u64,
     refresh_margin: Duration,
+    insecure_http_hosts: Vec<String>,
 }
 
 impl ConfigBuilder {
@@ -176,9 +179,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// DEVELOPMENT ONLY: allows plain `http://` for the issuer and the provider's endpoints on
+    /// `host` (e.g. `10.0.2.2`, the Android emulator's address for the developer's machine).
+    /// Loopback hosts never need this. Never ship a build that sets it.
+    pub fn allow_insecure_http_host(mut self, host: impl Into<String>) -> Self {
+        self.insecure_http_hosts.push(host.into());
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<Config> {
-        let issuer = validate_issuer(&self.issuer)?;
+        if let Some(h) = self
+            .insecure_http_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains(['/', ':', '@']))
+        {
+            return Err(Error::config(format!(
+                "insecure http host {h:?} must be a bare host name or IPv4 address"
+            )));
+        }
+        for h in &self.insecure_http_hosts {
+            log::warn!("plain http allowed for {h}: development builds only");
+        }
+        let issuer = validate_issuer(&self.issuer, &self.insecure_http_hosts)?;
         let client_id = self.client_id.trim().to_string();
         if client_id.is_empty() || client_id != self.client_id {
             return Err(Error::config(
@@ -229,11 +252,12 @@ impl ConfigBuilder {
             clock_skew: self.clock_skew,
             max_response_bytes: self.max_response_bytes,
             refresh_margin: self.refresh_margin,
+            insecure_http_hosts: self.insecure_http_hosts,
         })
     }
 }
 
-fn validate_issuer(issuer: &str) -> Result<String> {
+fn validate_issuer(issuer: &str, insecure_hosts: &[String]) -> Result<String> {
     let url =
         Url::parse(issuer).map_err(|e| Error::config(format!("issuer is not a valid URL: {e}")))?;
     if url.query().is_some() || url.fragment().is_some() {
@@ -241,7 +265,7 @@ fn validate_issuer(issuer: &str) -> Result<String> {
             "issuer must not have a query or fragment (OpenID Connect Discovery §2)",
         ));
     }
-    require_secure_url(&url, "issuer")?;
+    require_secure_url(&url, "issuer", insecure_hosts)?;
     // Keep the issuer exactly as given: it is compared byte for byte with the provider's.
     Ok(issuer.to_string())
 }
@@ -342,6 +366,26 @@ mod tests {
                 .unwrap_err()
                 .kind(),
             ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn insecure_http_only_for_explicitly_allowed_hosts() {
+        assert_eq!(
+            build("http://10.0.2.2:9400", "myapp://cb")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InsecureUrl
+        );
+        Config::builder("http://10.0.2.2:9400", "app", "myapp://cb")
+            .allow_insecure_http_host("10.0.2.2")
+            .build()
+            .unwrap();
+        assert!(
+            Config::builder("http://10.0.2.2:9400", "app", "myapp://cb")
+                .allow_insecure_http_host("10.0.2.2:9400")
+                .build()
+                .is_err()
         );
     }
 

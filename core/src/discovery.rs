@@ -29,19 +29,24 @@ pub struct ProviderMetadata {
 
 /// The discovery URL for `issuer`: the issuer without trailing slash, plus
 /// `/.well-known/openid-configuration`.
-pub(crate) fn discovery_url(issuer: &str) -> Result<Url> {
+pub(crate) fn discovery_url(issuer: &str, insecure_hosts: &[String]) -> Result<Url> {
     let base = issuer.trim_end_matches('/');
     endpoint_url(
         &format!("{base}/.well-known/openid-configuration"),
         "issuer",
+        insecure_hosts,
     )
 }
 
 /// Fetches and validates the metadata of `issuer`.
-pub(crate) async fn fetch(http: &Http, issuer: &str) -> Result<ProviderMetadata> {
-    let url = discovery_url(issuer)?;
+pub(crate) async fn fetch(
+    http: &Http,
+    issuer: &str,
+    insecure_hosts: &[String],
+) -> Result<ProviderMetadata> {
+    let url = discovery_url(issuer, insecure_hosts)?;
     let (_, doc) = http.get_json(&url, "discovery").await?;
-    parse(&doc, issuer)
+    parse(&doc, issuer, insecure_hosts)
 }
 
 fn discovery_error(message: impl Into<String>) -> Error {
@@ -49,18 +54,24 @@ fn discovery_error(message: impl Into<String>) -> Error {
 }
 
 /// Validates a discovery document against the configured issuer.
-pub(crate) fn parse(doc: &Map<String, Value>, expected_issuer: &str) -> Result<ProviderMetadata> {
+pub(crate) fn parse(
+    doc: &Map<String, Value>,
+    expected_issuer: &str,
+    insecure_hosts: &[String],
+) -> Result<ProviderMetadata> {
     let issuer = required_str(doc, "issuer")?;
     if issuer != expected_issuer {
         return Err(discovery_error(format!(
             "discovery: the provider's issuer `{issuer}` differs from the configured issuer `{expected_issuer}`"
         )));
     }
-    let url = |name: &str| -> Result<Url> { endpoint_url(required_str(doc, name)?, name) };
+    let url = |name: &str| -> Result<Url> {
+        endpoint_url(required_str(doc, name)?, name, insecure_hosts)
+    };
     let optional_url = |name: &str| -> Result<Option<Url>> {
         match doc.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => endpoint_url(s, name).map(Some),
+            Some(Value::String(s)) => endpoint_url(s, name, insecure_hosts).map(Some),
             Some(_) => Err(discovery_error(format!(
                 "discovery: `{name}` must be a string"
             ))),
@@ -153,7 +164,7 @@ mod tests {
 
     #[test]
     fn parses_a_valid_document() {
-        let m = parse(&doc(good()), "https://auth.company.com").unwrap();
+        let m = parse(&doc(good()), "https://auth.company.com", &[]).unwrap();
         assert!(m.authorization_response_iss_parameter_supported);
         assert!(m.revocation_endpoint.is_none());
     }
@@ -165,7 +176,7 @@ mod tests {
             "https://AUTH.company.com",
             "https://evil.example",
         ] {
-            let e = parse(&doc(good()), configured).unwrap_err();
+            let e = parse(&doc(good()), configured, &[]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Discovery, "{configured}");
         }
     }
@@ -186,7 +197,7 @@ mod tests {
         for (field, value) in cases {
             let mut d = good();
             d[field] = value.clone();
-            let e = parse(&doc(d), "https://auth.company.com").unwrap_err();
+            let e = parse(&doc(d), "https://auth.company.com", &[]).unwrap_err();
             assert!(
                 matches!(e.kind(), ErrorKind::Discovery | ErrorKind::InsecureUrl),
                 "{field}={value}: {e:?}"
@@ -197,7 +208,9 @@ mod tests {
     #[test]
     fn discovery_url_strips_trailing_slash() {
         assert_eq!(
-            discovery_url("https://a.example/tenant/").unwrap().as_str(),
+            discovery_url("https://a.example/tenant/", &[])
+                .unwrap()
+                .as_str(),
             "https://a.example/tenant/.well-known/openid-configuration"
         );
     }

@@ -43,6 +43,9 @@ impl KeyfobClient {
         if let Some(uri) = config.post_logout_redirect_uri {
             builder = builder.post_logout_redirect_uri(uri);
         }
+        for host in config.allow_insecure_http_hosts {
+            builder = builder.allow_insecure_http_host(host);
+        }
         for p in config.extra_params {
             builder = builder.extra_param(p.name, p.value);
         }

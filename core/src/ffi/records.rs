@@ -29,6 +29,10 @@ pub struct KeyfobConfig {
     /// Refresh access tokens with less than this many seconds left (at most 600).
     #[uniffi(default = 30)]
     pub refresh_margin_secs: u32,
+    /// DEVELOPMENT ONLY: hosts allowed over plain `http` besides loopback (e.g. `10.0.2.2` for
+    /// the Android emulator). Leave empty in release builds.
+    #[uniffi(default)]
+    pub allow_insecure_http_hosts: Vec<String>,
 }
 
 /// A name/value parameter.
