@@ -4,7 +4,7 @@ use std::fmt;
 
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, RESERVED_AUTH_PARAMS};
 use crate::discovery::ProviderMetadata;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id_token::constant_time_eq;
@@ -59,27 +59,10 @@ pub(crate) fn build_request(
     options: &LoginOptions,
     now: i64,
 ) -> Result<(Url, PendingAuthorization)> {
-    const RESERVED: &[&str] = &[
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-        "prompt",
-        "login_hint",
-        "max_age",
-        "response_mode",
-        "request",
-        "request_uri",
-    ];
-    if let Some((name, _)) = options
-        .extra_params
-        .iter()
-        .find(|(n, _)| RESERVED.contains(&n.as_str()))
-    {
+    // `prompt` and `login_hint` have their own fields in `LoginOptions`.
+    let reserved =
+        |n: &str| RESERVED_AUTH_PARAMS.contains(&n) || n == "prompt" || n == "login_hint";
+    if let Some((name, _)) = options.extra_params.iter().find(|(n, _)| reserved(n)) {
         return Err(Error::config(format!(
             "login option `{name}` cannot be passed as an extra parameter"
         )));

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::http::require_secure_url;
 
 /// Parameters the SDK sets itself on the authorization request; `extra_params` may not set them.
-const RESERVED_AUTH_PARAMS: &[&str] = &[
+pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
     "response_type",
     "client_id",
     "redirect_uri",
