@@ -1,27 +1,64 @@
 //! `keyfob`: Keyfob's developer command line.
 //!
+//! - `keyfob login` signs a developer in from a terminal the way RFC 8252 says a native app
+//!   should: system browser (or `--browser CMD`), PKCE, loopback redirect on 127.0.0.1 with an
+//!   ephemeral port ([`login`], [`loopback`], [`browser`]).
+//! - `keyfob status`, `token`, `refresh`, `logout` and `call` use the stored session
+//!   ([`commands`], [`store`]).
 //! - `keyfob demo` plays the seed scenario end to end on loopback with the real core and the
 //!   testkit provider: sign in through an automated browser step with PKCE, call servers A and B,
 //!   let the access token expire, refresh, call again, log out ([`demo`]).
 //! - `keyfob testkit` runs the testkit provider and servers A and B in the foreground for the
 //!   Swift/Kotlin tests and the example apps ([`testkit_cmd`]).
 //!
-//! Exit status: 0 success, 1 failure, 2 usage error (clap's own code for usage errors).
+//! Exit status: 0 success, 1 failure, 2 usage error (clap's own code for usage errors), 3 not
+//! signed in (or the session needs a new login). Errors are one line on stderr,
+//! `error: <Kind>: <message>`. No command prints a token except `keyfob token` (and
+//! `keyfob logout --end-session-url`, whose URL carries the ID token as a hint), at any `-v`.
 
+mod browser;
+mod commands;
 mod demo;
+mod failure;
+mod logger;
+mod login;
+mod loopback;
 mod shape;
+mod store;
 mod testkit_cmd;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::browser::BrowserCommand;
+use crate::commands::SessionRef;
+use crate::failure::Failure;
 
 const EXIT_STATUS: &str = "\
 Exit status:
   0  success
-  1  failure (a demo step failed, the testkit could not start)
-  2  usage error (unknown command or option, invalid value)";
+  1  failure (sign-in failed or timed out, network or provider error, `call` got a
+     non-2xx status, a demo step failed, the testkit could not start)
+  2  usage error (unknown command or option, invalid value, an http:// issuer or
+     URL that is not loopback)
+  3  not signed in, or the provider rejected the session: run `keyfob login`";
+
+const SESSION_HELP: &str = "\
+Sessions are kept under --store, else $KEYFOB_STORE, else $XDG_STATE_HOME/keyfob,
+else ~/.local/state/keyfob (one private directory per issuer and client id, files
+mode 0600), never in the current directory.
+
+Exit status:
+  0  success
+  1  failure (sign-in failed or timed out, network or provider error, `call` got a
+     non-2xx status)
+  2  usage error (unknown command or option, invalid value, an http:// issuer or
+     URL that is not loopback)
+  3  not signed in, or the provider rejected the session: run `keyfob login`";
 
 /// Keyfob developer CLI: OpenID Connect sign-in for native apps, from a terminal.
 #[derive(Debug, Parser)]
@@ -33,14 +70,36 @@ Exit status:
     arg_required_else_help = true
 )]
 struct Cli {
+    /// Show Keyfob's log on stderr (-v info, -vv debug, -vvv trace); never a token.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
 
-/// The commands. `login`, `status`, `token`, `refresh`, `logout` and `call` come next: they need
-/// a persistent session, i.e. the session store being added to the core.
+/// The commands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Sign in through the browser (RFC 8252: PKCE, loopback redirect on 127.0.0.1) and store
+    /// the session; prints who signed in.
+    #[command(after_help = SESSION_HELP)]
+    Login(LoginArgs),
+    /// Show whether a session is stored and whose (no network; exits 0 either way).
+    #[command(after_help = SESSION_HELP)]
+    Status(StatusArgs),
+    /// Print a valid access token and a newline on stdout, refreshing it when needed.
+    #[command(after_help = SESSION_HELP)]
+    Token(SessionArgs),
+    /// Refresh the tokens now with the refresh token (prints no token).
+    #[command(after_help = SESSION_HELP)]
+    Refresh(SessionArgs),
+    /// Revoke the refresh token and remove the stored session (exits 0 even if revocation
+    /// failed, with a warning).
+    #[command(after_help = SESSION_HELP)]
+    Logout(LogoutArgs),
+    /// GET a URL with `Authorization: Bearer <access token>` and print the response body.
+    #[command(after_help = SESSION_HELP)]
+    Call(CallArgs),
     /// Play the seed scenario on loopback: sign in with PKCE, call servers A and B, expire,
     /// refresh, log out, printing each step (token shapes only, never a token).
     #[command(after_help = EXIT_STATUS)]
@@ -49,6 +108,80 @@ enum Command {
     /// printing their URLs as one JSON line: {"issuer","crm","orders","client_id"}.
     #[command(after_help = EXIT_STATUS)]
     Testkit(TestkitArgs),
+}
+
+/// Which session: issuer, client id and store.
+#[derive(Debug, Args)]
+struct SessionArgs {
+    /// The provider's issuer, exactly as its discovery document spells it (https; plain http
+    /// only on 127.0.0.1, [::1] and localhost).
+    #[arg(long, env = "KEYFOB_ISSUER", value_name = "URL")]
+    issuer: String,
+    /// The client id registered with the provider (a public client, no secret).
+    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
+    client_id: String,
+    /// Where sessions are kept [default: $XDG_STATE_HOME/keyfob, else ~/.local/state/keyfob].
+    #[arg(long, env = "KEYFOB_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+}
+
+impl SessionArgs {
+    fn session(&self) -> SessionRef {
+        SessionRef {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// A scope to request besides `openid` (repeat the option, or separate scopes with
+    /// spaces), e.g. `--scope email --scope offline_access`.
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// The command that opens the authorization URL instead of the system browser (xdg-open,
+    /// open). Split into words like a shell would, without expansions; the URL is appended as
+    /// one more argument and the command is started directly (no shell), without waiting.
+    #[arg(long, value_name = "CMD", value_parser = BrowserCommand::parse)]
+    browser: Option<BrowserCommand>,
+    /// How long to wait for the browser to come back to the loopback redirect, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// Print one JSON object: {"signed_in", "issuer", "client_id"} and, when signed in,
+    /// "sub", "email", "name", "expires_at" (Unix seconds), "expires_in", "scopes",
+    /// "refresh_token" (bool), "store".
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct LogoutArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// Print the provider's end-session URL (RP-initiated logout) on stdout, to open in the
+    /// browser. It carries the ID token as `id_token_hint`.
+    #[arg(long)]
+    end_session_url: bool,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The URL to GET (https; plain http only on 127.0.0.1, [::1] and localhost).
+    #[arg(value_name = "URL")]
+    url: String,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +230,7 @@ impl TestkitArgs {
 fn main() -> ExitCode {
     // Usage errors exit with 2; --help and --version with 0.
     let cli = Cli::parse();
+    logger::init(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -104,10 +238,55 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
-        Command::Demo(args) => runtime.block_on(run_demo(args)),
-        Command::Testkit(args) => runtime.block_on(testkit_cmd::run(args.options())),
+    let outcome = match cli.command {
+        Command::Demo(args) => return runtime.block_on(run_demo(args)),
+        Command::Testkit(args) => return runtime.block_on(testkit_cmd::run(args.options())),
+        Command::Login(args) => runtime.block_on(run_login(args)),
+        Command::Status(args) => commands::status(&args.session.session(), args.json),
+        Command::Token(args) => runtime.block_on(commands::token(&args.session())),
+        Command::Refresh(args) => runtime.block_on(commands::refresh(&args.session())),
+        Command::Logout(args) => runtime.block_on(commands::logout(
+            &args.session.session(),
+            args.end_session_url,
+        )),
+        Command::Call(args) => runtime.block_on(commands::call(&args.session.session(), &args.url)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            failure.exit_code()
+        }
     }
+}
+
+/// Signs in and prints who did.
+async fn run_login(args: LoginArgs) -> Result<(), Failure> {
+    let store_root = store::root_from_env(args.session.store.as_deref())?;
+    let opts = login::LoginOptions {
+        issuer: args.session.issuer,
+        client_id: args.session.client_id,
+        scopes: split_scopes(&args.scopes),
+        browser: args.browser.unwrap_or_else(BrowserCommand::system),
+        store_root,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let signed_in = login::run(&opts).await?;
+    eprintln!("Session stored in {}", signed_in.store_dir.display());
+    commands::print_stdout(&format!(
+        "Signed in to {} as {}\n",
+        opts.issuer,
+        login::display_user(&signed_in.claims)
+    ))
+}
+
+/// The scopes of `--scope S`, each value possibly holding several separated by spaces.
+fn split_scopes(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Runs the demo, printing each step as it ends; exit status 0 only if every step passed.
@@ -186,12 +365,146 @@ mod tests {
     }
 
     #[test]
+    fn parses_login_and_the_session_commands() {
+        let cli = Cli::try_parse_from([
+            "keyfob",
+            "-vv",
+            "login",
+            "--issuer",
+            "https://auth.company.com",
+            "--client-id",
+            "app",
+            "--scope",
+            "email",
+            "--scope",
+            "offline_access profile",
+            "--browser",
+            "'/opt/My Browser/run' --new-window",
+            "--store",
+            "/tmp/sessions",
+        ])
+        .unwrap();
+        assert_eq!(cli.verbose, 2);
+        let Command::Login(args) = cli.command else {
+            panic!("login expected")
+        };
+        assert_eq!(args.session.issuer, "https://auth.company.com");
+        assert_eq!(args.session.client_id, "app");
+        assert_eq!(
+            args.session.store.as_deref(),
+            Some(std::path::Path::new("/tmp/sessions"))
+        );
+        assert_eq!(
+            split_scopes(&args.scopes),
+            ["email", "offline_access", "profile"]
+        );
+        let browser = args.browser.unwrap();
+        assert_eq!(
+            browser.argv_for("URL"),
+            ["/opt/My Browser/run", "--new-window", "URL"]
+        );
+        assert_eq!(args.timeout, 300);
+
+        let cli = Cli::try_parse_from([
+            "keyfob",
+            "logout",
+            "--issuer",
+            "https://a",
+            "--client-id",
+            "c",
+            "--end-session-url",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Logout(LogoutArgs {
+                end_session_url: true,
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from([
+            "keyfob",
+            "call",
+            "--issuer",
+            "https://a",
+            "--client-id",
+            "c",
+            "https://api/x",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Call(CallArgs { ref url, .. }) if url == "https://api/x")
+        );
+        let cli = Cli::try_parse_from([
+            "keyfob",
+            "status",
+            "--json",
+            "--issuer",
+            "https://a",
+            "--client-id",
+            "c",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs { json: true, .. })
+        ));
+    }
+
+    #[test]
     fn usage_errors_exit_with_2() {
         for args in [
             &["keyfob", "demo", "--access-token-ttl", "1"][..],
             &["keyfob", "demo", "--nope"],
             &["keyfob", "login"],
             &["keyfob", "testkit", "--host", "not-an-ip"],
+            &[
+                "keyfob",
+                "login",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+                "--browser",
+                "open $URL",
+            ],
+            &[
+                "keyfob",
+                "login",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+                "--browser",
+                "'unterminated",
+            ],
+            &[
+                "keyfob",
+                "login",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+                "--timeout",
+                "0",
+            ],
+            &[
+                "keyfob",
+                "call",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+            ],
+            &[
+                "keyfob",
+                "token",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+                "extra",
+            ],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");
