@@ -11,7 +11,7 @@
 //! - the other commands look for an existing store with [`open_existing`], which never leaves a
 //!   new directory behind.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
@@ -65,32 +65,13 @@ pub fn root_from_env(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
 }
 
 /// The file store for `issuer` and `client_id` under `root` if it exists, `None` otherwise.
-/// Creates nothing: a directory [`FileStorage::new`] had to create is removed again.
+/// Creates nothing.
 pub fn open_existing(
     root: &Path,
     issuer: &str,
     client_id: &str,
 ) -> Result<Option<FileStorage>, Failure> {
-    if !root.is_dir() {
-        return Ok(None);
-    }
-    let before: HashSet<OsString> = fs::read_dir(root)
-        .map_err(|e| store_failure(root, "cannot read", &e))?
-        .filter_map(|entry| entry.ok().map(|e| e.file_name()))
-        .collect();
-    let storage = FileStorage::new(root, issuer, client_id)?;
-    let existed = storage
-        .dir()
-        .file_name()
-        .is_some_and(|name| before.contains(name));
-    if existed {
-        Ok(Some(storage))
-    } else {
-        // Just created, hence empty: no session. `remove_dir` fails safely if a concurrent
-        // login has meanwhile written into it.
-        let _ = fs::remove_dir(storage.dir());
-        Ok(None)
-    }
+    Ok(FileStorage::open_existing(root, issuer, client_id)?)
 }
 
 /// Creates the file store for `issuer` and `client_id` under `root` and copies every entry of
@@ -148,10 +129,6 @@ fn remove_empty_dirs(deepest_first: &[PathBuf]) {
 /// After logout: removes the store's directory if nothing is left in it.
 pub fn remove_if_empty(storage: &FileStorage) {
     let _ = fs::remove_dir(storage.dir());
-}
-
-fn store_failure(path: &Path, what: &str, e: &std::io::Error) -> Failure {
-    Failure::new("Store", format!("{what} {}: {e}", path.display()))
 }
 
 /// A store in memory that can list what it holds: a login runs on it, and [`persist`] copies

@@ -132,6 +132,30 @@ impl FileStorage {
         issuer: &str,
         client_id: &str,
     ) -> Result<Self, StorageError> {
+        let dir = Self::dir_for(root.as_ref(), issuer, client_id);
+        create_private_dir(&dir)?;
+        Ok(FileStorage { dir })
+    }
+
+    /// The store for `issuer` and `client_id` under `root` if it exists; creates nothing.
+    pub fn open_existing(
+        root: impl AsRef<Path>,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Option<Self>, StorageError> {
+        let dir = Self::dir_for(root.as_ref(), issuer, client_id);
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(Some(FileStorage { dir })),
+            Ok(_) => Err(StorageError::new(
+                StorageErrorKind::Failed,
+                "the storage path is not a directory",
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("cannot open the storage directory", e)),
+        }
+    }
+
+    fn dir_for(root: &Path, issuer: &str, client_id: &str) -> PathBuf {
         let digest = ring::digest::digest(
             &ring::digest::SHA256,
             format!("{issuer}\n{client_id}").as_bytes(),
@@ -140,9 +164,7 @@ impl FileStorage {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let dir = root.as_ref().join(name);
-        create_private_dir(&dir)?;
-        Ok(FileStorage { dir })
+        root.join(name)
     }
 
     /// The directory holding this store's files.
@@ -260,6 +282,18 @@ mod tests {
         let root = temp_root("rt");
         let a = FileStorage::new(&root, "https://a.example", "app").unwrap();
         round_trip(&a);
+        assert_eq!(
+            FileStorage::open_existing(&root, "https://a.example", "app")
+                .unwrap()
+                .unwrap()
+                .dir(),
+            a.dir()
+        );
+        assert!(
+            FileStorage::open_existing(&root, "https://a.example", "other-app")
+                .unwrap()
+                .is_none()
+        );
         let b = FileStorage::new(&root, "https://a.example", "other-app").unwrap();
         assert_ne!(a.dir(), b.dir());
         a.save("session", b"x").unwrap();
