@@ -22,6 +22,7 @@ mod http;
 mod id_token;
 mod jwks;
 mod jws;
+mod keychain;
 mod pkce;
 mod secret;
 mod session;
@@ -47,6 +48,7 @@ pub use http::{
 };
 pub use id_token::IdTokenClaims;
 pub use jws::Algorithm;
+pub use keychain::{KeychainOptions, KeychainStorage};
 pub use secret::SecretString;
 pub use session::{SessionEvent, SessionObserver, SessionState};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage, StorageError, StorageErrorKind};

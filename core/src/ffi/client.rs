@@ -7,10 +7,13 @@ use super::adapters::{
     KeyfobStorage, secs,
 };
 use super::error::KeyfobError;
-use super::records::{KeyfobClaims, KeyfobConfig, KeyfobLoginOptions, LogoutResult};
+use super::records::{
+    KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
+};
 use crate::authorize::LoginOptions;
 use crate::client::Client;
 use crate::config::Config;
+use crate::keychain::{KeychainOptions, KeychainStorage};
 use crate::session::SessionState;
 
 type Result<T> = std::result::Result<T, KeyfobError>;
@@ -35,24 +38,34 @@ impl KeyfobClient {
         transport: Arc<dyn KeyfobHttpTransport>,
         storage: Option<Arc<dyn KeyfobStorage>>,
     ) -> Result<Arc<Self>> {
-        let mut builder = Config::builder(config.issuer, config.client_id, config.redirect_uri)
-            .scopes(config.scopes)
-            .http_timeout(secs(config.http_timeout_secs))
-            .clock_skew(secs(config.clock_skew_secs))
-            .refresh_margin(secs(config.refresh_margin_secs));
-        if let Some(uri) = config.post_logout_redirect_uri {
-            builder = builder.post_logout_redirect_uri(uri);
-        }
-        for host in config.allow_insecure_http_hosts {
-            builder = builder.allow_insecure_http_host(host);
-        }
-        for p in config.extra_params {
-            builder = builder.extra_param(p.name, p.value);
-        }
-        let mut client = Client::new(builder.build()?, Arc::new(ForeignTransport(transport)));
+        let mut client = Client::new(core_config(config)?, Arc::new(ForeignTransport(transport)));
         if let Some(storage) = storage {
             client = client.with_storage(Arc::new(ForeignStorage(storage)));
         }
+        Ok(Arc::new(KeyfobClient { inner: client }))
+    }
+
+    /// A client whose session lives in the Keychain (Apple platforms): generic-password items
+    /// under one service per issuer and client id, readable after the first unlock, on this
+    /// device only. Fails with `Storage` (kind `Failed`) where there is no Keychain.
+    #[uniffi::constructor]
+    pub fn with_keychain(
+        config: KeyfobConfig,
+        transport: Arc<dyn KeyfobHttpTransport>,
+        keychain: KeyfobKeychainOptions,
+    ) -> Result<Arc<Self>> {
+        let config = core_config(config)?;
+        let storage = KeychainStorage::new(
+            config.issuer(),
+            config.client_id(),
+            KeychainOptions {
+                access_group: keychain.access_group,
+                require_user_presence: keychain.require_user_presence,
+            },
+        )
+        .map_err(crate::Error::from)?;
+        let client = Client::new(config, Arc::new(ForeignTransport(transport)))
+            .with_storage(Arc::new(storage));
         Ok(Arc::new(KeyfobClient { inner: client }))
     }
 
@@ -138,4 +151,23 @@ impl KeyfobClient {
         self.inner
             .add_observer(Arc::new(ForeignObserver { observer, state }));
     }
+}
+
+/// The core configuration for `config` (validated).
+fn core_config(config: KeyfobConfig) -> Result<Config> {
+    let mut builder = Config::builder(config.issuer, config.client_id, config.redirect_uri)
+        .scopes(config.scopes)
+        .http_timeout(secs(config.http_timeout_secs))
+        .clock_skew(secs(config.clock_skew_secs))
+        .refresh_margin(secs(config.refresh_margin_secs));
+    if let Some(uri) = config.post_logout_redirect_uri {
+        builder = builder.post_logout_redirect_uri(uri);
+    }
+    for host in config.allow_insecure_http_hosts {
+        builder = builder.allow_insecure_http_host(host);
+    }
+    for p in config.extra_params {
+        builder = builder.extra_param(p.name, p.value);
+    }
+    Ok(builder.build()?)
 }

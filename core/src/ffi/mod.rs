@@ -17,5 +17,5 @@ pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
 pub use records::{
     AuthParam, HttpHeader, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest, KeyfobHttpResponse,
-    KeyfobLoginOptions, LogoutResult,
+    KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
 };

@@ -1,0 +1,164 @@
+import Foundation
+import KeyfobFFI
+
+/// Every failure of a ``KeyfobClient`` call, one case per kind, so that an app can `switch` on
+/// what to do: sign in again, retry later, or report a bug.
+///
+/// `reason` is a message for developers (logs, bug reports). It never contains a token, an
+/// authorization code or a PKCE verifier, but it is not meant for end users either.
+public enum KeyfobError: Error, Sendable, Equatable, Hashable {
+    /// The configuration is invalid (fix the app).
+    case config(reason: String)
+    /// An endpoint is not HTTPS and not loopback.
+    case insecureURL(reason: String)
+    /// No complete HTTP response (no connection, DNS, TLS). Retry later.
+    case network(reason: String)
+    /// The request timed out. Retry later.
+    case timeout(reason: String)
+    /// An unexpected HTTP status; retryable for 5xx and 429.
+    case httpStatus(status: Int, reason: String)
+    /// An OAuth error from the provider, e.g. `access_denied` when the user declined.
+    case provider(error: String, reason: String)
+    /// A malformed response (bad JSON, missing or mistyped fields, too large).
+    case invalidResponse(reason: String)
+    /// The provider's discovery document is unusable (issuer mismatch, missing endpoint, no S256).
+    case discovery(reason: String)
+    /// The URL handed to ``KeyfobClient/handleRedirect(_:)`` is not a callback for this client.
+    case invalidCallback(reason: String)
+    /// The callback's `state` does not match the pending login (a forged or stale callback).
+    case stateMismatch(reason: String)
+    /// The callback's `iss` is missing or names another provider (RFC 9207 mix-up defence).
+    case issuerMismatch(reason: String)
+    /// No login is pending for this callback: never started, already completed, or expired.
+    case noPendingLogin(reason: String)
+    /// The ID token failed `check`.
+    case idToken(check: IdTokenCheck, reason: String)
+    /// Nobody is signed in.
+    case notSignedIn(reason: String)
+    /// The provider rejected the refresh token (expired or revoked): sign in again.
+    case reLoginRequired(reason: String)
+    /// The secure storage failed; `kind` tells whether to retry (`unavailable`) or sign in again.
+    case storage(kind: StorageErrorKind, reason: String)
+    /// A bug, or a platform callback that failed unexpectedly.
+    case `internal`(reason: String)
+
+    /// The message for developers.
+    public var reason: String {
+        switch self {
+        case .config(let reason), .insecureURL(let reason), .network(let reason),
+             .timeout(let reason), .httpStatus(_, let reason), .provider(_, let reason),
+             .invalidResponse(let reason), .discovery(let reason), .invalidCallback(let reason),
+             .stateMismatch(let reason), .issuerMismatch(let reason), .noPendingLogin(let reason),
+             .idToken(_, let reason), .notSignedIn(let reason), .reLoginRequired(let reason),
+             .storage(_, let reason), .internal(let reason):
+            return reason
+        }
+    }
+
+    /// Whether the same call may succeed later without the user doing anything (network
+    /// trouble, a provider hiccup, a locked device).
+    public var isRetryable: Bool {
+        switch self {
+        case .network, .timeout:
+            return true
+        case .httpStatus(let status, _):
+            return status >= 500 || status == 429
+        case .storage(let kind, _):
+            return kind == .unavailable
+        default:
+            return false
+        }
+    }
+
+    /// Whether the user has to sign in (again) before an access token can be had.
+    public var requiresSignIn: Bool {
+        switch self {
+        case .notSignedIn, .reLoginRequired:
+            return true
+        case .storage(let kind, _):
+            return kind == .keyInvalidated || kind == .corrupt
+        default:
+            return false
+        }
+    }
+}
+
+extension KeyfobError: LocalizedError, CustomStringConvertible {
+    public var errorDescription: String? { description }
+
+    /// The kind and its details, e.g. `provider(access_denied): The user declined`.
+    public var description: String {
+        switch self {
+        case .config: return "config: \(reason)"
+        case .insecureURL: return "insecureURL: \(reason)"
+        case .network: return "network: \(reason)"
+        case .timeout: return "timeout: \(reason)"
+        case .httpStatus(let status, _): return "httpStatus(\(status)): \(reason)"
+        case .provider(let error, _): return "provider(\(error)): \(reason)"
+        case .invalidResponse: return "invalidResponse: \(reason)"
+        case .discovery: return "discovery: \(reason)"
+        case .invalidCallback: return "invalidCallback: \(reason)"
+        case .stateMismatch: return "stateMismatch: \(reason)"
+        case .issuerMismatch: return "issuerMismatch: \(reason)"
+        case .noPendingLogin: return "noPendingLogin: \(reason)"
+        case .idToken(let check, _): return "idToken(\(check)): \(reason)"
+        case .notSignedIn: return "notSignedIn: \(reason)"
+        case .reLoginRequired: return "reLoginRequired: \(reason)"
+        case .storage(let kind, _): return "storage(\(kind)): \(reason)"
+        case .internal: return "internal: \(reason)"
+        }
+    }
+}
+
+extension KeyfobError {
+    /// The one place where the generated error enum becomes this one.
+    init(_ error: KeyfobFFI.KeyfobError) {
+        switch error {
+        case .Config(let reason): self = .config(reason: reason)
+        case .InsecureUrl(let reason): self = .insecureURL(reason: reason)
+        case .Network(let reason): self = .network(reason: reason)
+        case .Timeout(let reason): self = .timeout(reason: reason)
+        case .HttpStatus(let status, let reason): self = .httpStatus(status: Int(status), reason: reason)
+        case .Provider(let code, let reason): self = .provider(error: code, reason: reason)
+        case .InvalidResponse(let reason): self = .invalidResponse(reason: reason)
+        case .Discovery(let reason): self = .discovery(reason: reason)
+        case .InvalidCallback(let reason): self = .invalidCallback(reason: reason)
+        case .StateMismatch(let reason): self = .stateMismatch(reason: reason)
+        case .IssuerMismatch(let reason): self = .issuerMismatch(reason: reason)
+        case .NoPendingLogin(let reason): self = .noPendingLogin(reason: reason)
+        case .IdToken(let check, let reason): self = .idToken(check: check, reason: reason)
+        case .NotSignedIn(let reason): self = .notSignedIn(reason: reason)
+        case .ReLoginRequired(let reason): self = .reLoginRequired(reason: reason)
+        case .Storage(let kind, let reason): self = .storage(kind: kind, reason: reason)
+        case .Internal(let reason): self = .internal(reason: reason)
+        }
+    }
+
+    /// Any error thrown by the generated bindings, as a `KeyfobError`.
+    static func from(_ error: any Error) -> KeyfobError {
+        switch error {
+        case let error as KeyfobError: return error
+        case let error as KeyfobFFI.KeyfobError: return KeyfobError(error)
+        // Lifting/lowering failures of the generated code: a version mismatch or a bug.
+        default: return .internal(reason: "unexpected error from the Keyfob library: \(error)")
+        }
+    }
+}
+
+/// Runs a call into the generated bindings, translating its errors.
+func translatingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw KeyfobError.from(error)
+    }
+}
+
+/// Runs an async call into the generated bindings, translating its errors.
+func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw KeyfobError.from(error)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import KeyfobFFI
+
+/// Where a ``KeyfobClient`` keeps the session between launches.
+public enum SessionStorage: Sendable {
+    /// The Keychain (Apple platforms): generic-password items under one service per issuer and
+    /// client id, readable after the first unlock, on this device only. `accessGroup` shares the
+    /// session with app extensions (the app needs the entitlement); `requireUserPresence` asks
+    /// for Face ID / Touch ID / passcode to read or write it (no refresh in the background).
+    case keychain(accessGroup: String? = nil, requireUserPresence: Bool = false)
+    /// The app's own storage.
+    case custom(any SecureStorage)
+    /// Memory only: the user signs in at every launch.
+    case memory
+
+    /// `.keychain()` on Apple platforms, `.memory` elsewhere.
+    public static var platformDefault: SessionStorage {
+        #if canImport(Darwin)
+        return .keychain()
+        #else
+        return .memory
+        #endif
+    }
+}
+
+/// Storage for the session that the app provides itself (its own Keychain wrapper, an encrypted database, …).
+///
+/// The session is a few KB under two keys (`session` and `pending`). Keyfob calls these methods
+/// from its own threads, one at a time per key; keep them quick and synchronous.
+///
+/// Contract:
+/// - `setData` is atomic: after a failed or interrupted write, `data(forKey:)` returns the old
+///   value or the new one, never a mix; a write that did not happen must throw.
+/// - "Nothing stored" is `nil`, not an error: only that case means the user is signed out.
+/// - Throw ``SecureStorageError`` to say *why* a call failed: `unavailable` (device locked,
+///   try later: the session is not gone), `keyInvalidated` (the protecting key is gone: sign in
+///   again), `corrupt` or `failed`. Any other error counts as `failed`.
+public protocol SecureStorage: Sendable {
+    /// The bytes stored under `key`, or `nil` when nothing is stored.
+    func data(forKey key: String) throws -> Data?
+    /// Stores `data` under `key`, replacing any previous value.
+    func setData(_ data: Data, forKey key: String) throws
+    /// Removes the value under `key`; removing a missing key succeeds.
+    func removeData(forKey key: String) throws
+}
+
+/// A ``SecureStorage`` failure and its kind.
+public struct SecureStorageError: Error, Sendable, Equatable, Hashable {
+    /// What kind of failure: it decides whether the session is kept, retried or dropped.
+    public var kind: StorageErrorKind
+    /// A message for developers; never put the stored data in it.
+    public var reason: String
+
+    public init(_ kind: StorageErrorKind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+}
+
+/// Presents an app's ``SecureStorage`` to the core.
+final class StorageBridge: KeyfobFFI.KeyfobStorage {
+    private let storage: any SecureStorage
+
+    init(_ storage: any SecureStorage) {
+        self.storage = storage
+    }
+
+    func load(key: String) throws -> Data? {
+        try reporting { try storage.data(forKey: key) }
+    }
+
+    func save(key: String, value: Data) throws {
+        try reporting { try storage.setData(value, forKey: key) }
+    }
+
+    func delete(key: String) throws {
+        try reporting { try storage.removeData(forKey: key) }
+    }
+
+    private func reporting<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SecureStorageError {
+            throw Self.failure(error.kind, error.reason)
+        } catch {
+            throw KeyfobFFI.StorageFailure.Failed(reason: "the app's storage failed: \(error)")
+        }
+    }
+
+    private static func failure(_ kind: StorageErrorKind, _ reason: String) -> KeyfobFFI.StorageFailure {
+        switch kind {
+        case .unavailable: return .Unavailable(reason: reason)
+        case .keyInvalidated: return .KeyInvalidated(reason: reason)
+        case .corrupt: return .Corrupt(reason: reason)
+        case .failed: return .Failed(reason: reason)
+        }
+    }
+}

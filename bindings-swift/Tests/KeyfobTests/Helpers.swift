@@ -1,0 +1,108 @@
+import Foundation
+import Keyfob
+import Testing
+
+/// Every test that talks to the testkit lives in a sub-suite of this one: they share its faults
+/// and counters, so they run one at a time.
+@Suite(.serialized)
+struct TestkitSuite {}
+
+/// The error `body` throws, or `nil` if it returns.
+func thrownError<T>(_ body: () async throws -> T) async -> (any Error)? {
+    do {
+        _ = try await body()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// The `KeyfobError` `body` throws; records an issue (and returns `nil`) if it throws anything
+/// else or nothing.
+func keyfobError<T>(
+    _ body: () async throws -> T,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async -> KeyfobError? {
+    let error = await thrownError(body)
+    guard let keyfobError = error as? KeyfobError else {
+        Issue.record("expected a KeyfobError, got \(error.map { "\($0)" } ?? "no error")", sourceLocation: sourceLocation)
+        return nil
+    }
+    return keyfobError
+}
+
+/// The first `count` elements of `stream`, or fewer if they do not come within `seconds`.
+func first<T: Sendable>(_ count: Int, of stream: AsyncStream<T>, within seconds: Double = 10) async -> [T] {
+    await withTaskGroup(of: [T]?.self) { group in
+        group.addTask {
+            var elements: [T] = []
+            for await element in stream {
+                elements.append(element)
+                if elements.count == count { break }
+            }
+            return elements
+        }
+        group.addTask {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+            return nil
+        }
+        let winner = await group.next() ?? nil
+        group.cancelAll()
+        return winner ?? []
+    }
+}
+
+/// A ``SecureStorage`` written in Swift, as an app would: a dictionary behind a lock, with
+/// switches to fail reads or writes and a log of the keys written.
+final class DictionaryStorage: SecureStorage, @unchecked Sendable {
+    // @unchecked: all state is guarded by `lock`.
+    private let lock = NSLock()
+    private var values: [String: Data] = [:]
+    private var _readFailure: SecureStorageError?
+    private var _writeFailure: (any Error)?
+    private var _writes: [String] = []
+
+    var keys: Set<String> { lock.locked { Set(values.keys) } }
+    var writes: [String] { lock.locked { _writes } }
+
+    /// Every read fails with this error, until set back to `nil`.
+    func failReads(with error: SecureStorageError?) {
+        lock.locked { _readFailure = error }
+    }
+
+    /// Every write fails with this error, until set back to `nil`.
+    func failWrites(with error: (any Error)?) {
+        lock.locked { _writeFailure = error }
+    }
+
+    func data(forKey key: String) throws -> Data? {
+        try lock.locked {
+            if let failure = _readFailure { throw failure }
+            return values[key]
+        }
+    }
+
+    func setData(_ data: Data, forKey key: String) throws {
+        try lock.locked {
+            if let failure = _writeFailure { throw failure }
+            values[key] = data
+            _writes.append(key)
+        }
+    }
+
+    func removeData(forKey key: String) throws {
+        try lock.locked {
+            if let failure = _writeFailure { throw failure }
+            values[key] = nil
+        }
+    }
+}
+
+extension NSLock {
+    /// Runs `body` with the lock held (Foundation's `withLock` needs iOS 16 / macOS 13).
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Swift: the Swift package (bindings-swift) built and tested on Linux with Swift 6, against the
+# real Rust library and a testkit provider on loopback.
+#
+# 1. Swift 6 from Debian 13 in a chroot, cached under $KEYFOB_CACHE/trixie
+#    (scripts/swift-chroot.sh; built once, about 2-4 minutes).
+# 2. The Rust library with the uniffi exports, and the bindings generated from it: the Swift
+#    sources committed in bindings-swift must be identical (bindings-swift/sync-bindings.sh).
+# 3. A keyfob-testkit on the host (the chroot shares the network), its ready line handed to
+#    the tests in KEYFOB_TESTKIT.
+# 4. `swift test` in the chroot, inside a private mount namespace, with the repository at /src
+#    and $KEYFOB_CACHE/swift at /cache (library, SwiftPM build directory).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+repo=$PWD
+export KEYFOB_CACHE="${KEYFOB_CACHE:-/var/cache/keyfob}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KEYFOB_CACHE/target}"
+work="$KEYFOB_CACHE/swift"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
+
+echo "--- swift: chroot"
+chroot_dir=$(bash scripts/swift-chroot.sh ensure)
+# SwiftPM's build directory is only valid for the toolchain that wrote it.
+mkdir -p "$work"
+if ! cmp -s "$chroot_dir/.keyfob-chroot-complete" "$work/build.toolchain"; then
+  rm -rf "$work/build"
+  cp "$chroot_dir/.keyfob-chroot-complete" "$work/build.toolchain"
+fi
+
+echo "--- swift: Rust library and bindings"
+mkdir -p "$work/lib"
+lib=$(bash scripts/generate-bindings.sh "$work/bindings")
+bash bindings-swift/sync-bindings.sh --check "$work/bindings/swift"
+# A copy, so that a concurrent cargo build cannot swap the library under the tests.
+cp "$lib" "$work/lib/libkeyfob.so.tmp" && mv "$work/lib/libkeyfob.so.tmp" "$work/lib/libkeyfob.so"
+
+echo "--- swift: testkit"
+cargo build --locked -p keyfob-testkit >&2
+log=$(mktemp)
+# stdin stays open as long as this script runs: the testkit exits when it closes.
+coproc TESTKIT { exec "$CARGO_TARGET_DIR/debug/keyfob-testkit" --exit-on-stdin-eof 2>>"$log.testkit"; }
+# shellcheck disable=SC2153 # TESTKIT_PID is set by coproc
+testkit_pid=$TESTKIT_PID
+trap 'kill "$testkit_pid" 2>/dev/null || true; rm -f "$log" "$log.testkit"' EXIT
+if ! IFS= read -r -t 60 ready <&"${TESTKIT[0]}"; then
+  echo "the testkit did not start:" >&2
+  cat "$log.testkit" >&2
+  exit 1
+fi
+echo "$ready"
+export KEYFOB_TESTKIT="$ready"
+
+echo "--- swift: swift test"
+# -L/-rpath: the module map links `keyfob`; the test binary finds it at run time without
+# LD_LIBRARY_PATH. The build directory lives in the cache: the repository stays clean.
+bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" --env KEYFOB_TESTKIT -- \
+  sh -c 'cd /src/bindings-swift && exec swift test --scratch-path /cache/build \
+           -Xlinker -L/cache/lib -Xlinker -rpath -Xlinker /cache/lib' 2>&1 | tee "$log"
+
+# Swift Testing: "✔ Test run with 19 tests passed after 2.3 seconds."
+# XCTest (also run by `swift test`): "Executed 0 tests, with 0 failures ..." (last = all tests).
+swift_testing=$(grep -oE 'Test run with [0-9]+ tests? passed' "$log" | tail -n 1 | awk '{print $4}')
+xctest=$(grep -oE 'Executed [0-9]+ tests?, with 0 failures' "$log" | tail -n 1 | awk '{print $2}')
+count=$(( ${swift_testing:-0} + ${xctest:-0} ))
+echo "swift: $count tests passed (Swift Testing ${swift_testing:-0}, XCTest ${xctest:-0})"
+echo "$count" > "${KEYFOB_STAGE_COUNT:-/dev/null}"
