@@ -213,6 +213,11 @@ struct TestkitArgs {
     #[arg(long, value_name = "S", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..))]
     access_token_ttl: u64,
+    /// Start with these misbehaviours switched on: a JSON Faults object (as POSTed to
+    /// /__testkit/faults) or @FILE, e.g. '{"id_token_signing":"alg_none"}' or
+    /// '{"endpoints":[{"path":"/token","status":429,"headers":[["Retry-After","30"]]}]}'.
+    #[arg(long, value_name = "JSON|@FILE", value_parser = keyfob_testkit::Faults::from_arg)]
+    faults: Option<keyfob_testkit::Faults>,
 }
 
 impl TestkitArgs {
@@ -240,7 +245,10 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Demo(args) => return runtime.block_on(run_demo(args)),
-        Command::Testkit(args) => return runtime.block_on(testkit_cmd::run(args.options())),
+        Command::Testkit(args) => {
+            let faults = args.faults.clone().unwrap_or_default();
+            return runtime.block_on(testkit_cmd::run(args.options(), faults));
+        }
         Command::Login(args) => runtime.block_on(run_login(args)),
         Command::Status(args) => commands::status(&args.session.session(), args.json),
         Command::Token(args) => runtime.block_on(commands::token(&args.session())),
@@ -358,10 +366,33 @@ mod tests {
         let Command::Testkit(args) = cli.command else {
             panic!("testkit expected")
         };
+        assert!(args.faults.is_none());
         let opts = args.options();
         assert_eq!(opts.host, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(opts.public_host.as_deref(), Some("10.0.2.2"));
         assert_eq!((opts.port, opts.access_token_ttl), (9000, 300));
+    }
+
+    #[test]
+    fn testkit_takes_faults() {
+        let cli = Cli::try_parse_from([
+            "keyfob",
+            "testkit",
+            "--faults",
+            r#"{"id_token_signing":"alg_none","callback_in_fragment":true}"#,
+        ])
+        .unwrap();
+        let Command::Testkit(args) = cli.command else {
+            panic!("testkit expected")
+        };
+        let faults = args.faults.unwrap();
+        assert_eq!(
+            faults.id_token_signing,
+            Some(keyfob_testkit::Signing::AlgNone)
+        );
+        assert!(faults.callback_in_fragment);
+        let e = Cli::try_parse_from(["keyfob", "testkit", "--faults", "{nope"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use keyfob_testkit::{Options, Testkit, Urls};
+use keyfob_testkit::{Faults, Options, Testkit, Urls};
 use serde::Serialize;
 
 /// The line printed once the servers listen.
@@ -18,8 +18,9 @@ struct Ready<'a> {
     client_id: &'a str,
 }
 
-/// Starts the testkit with `opts`, prints its URLs, and serves until told to stop.
-pub async fn run(opts: Options) -> ExitCode {
+/// Starts the testkit with `opts` and `faults` switched on, prints its URLs, and serves until
+/// told to stop.
+pub async fn run(opts: Options, faults: Faults) -> ExitCode {
     let kit = match Testkit::start(opts).await {
         Ok(kit) => kit,
         Err(e) => {
@@ -27,6 +28,7 @@ pub async fn run(opts: Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    kit.set_faults(faults);
     let ready = Ready {
         urls: kit.urls(),
         client_id: kit.client_id(),

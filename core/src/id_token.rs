@@ -282,7 +282,19 @@ pub(crate) async fn validate(
             decoded.kid.as_deref(),
         )
         .await?;
-    decoded.verify(&key)?;
+    if let Err(e) = decoded.verify(&key) {
+        // Without a kid, a failed signature may mean the provider rotated its only key.
+        let rotated = if decoded.kid.is_none() {
+            keys.refetch_for_kidless(http, jwks_uri, expected.now, decoded.alg)
+                .await?
+        } else {
+            None
+        };
+        match rotated {
+            Some(new_key) => decoded.verify(&new_key)?,
+            None => return Err(e),
+        }
+    }
     check_claims(decoded.claims, expected)
 }
 

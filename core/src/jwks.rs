@@ -227,23 +227,54 @@ impl KeyCache {
             Lookup::Ambiguous => return Err(ambiguous()),
             Lookup::Missing => {}
         }
-        let may_refetch = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let allowed = state
-                .last_refetch
-                .is_none_or(|t| now - t >= REFETCH_MIN_INTERVAL_SECS || now < t);
-            if allowed {
-                state.last_refetch = Some(now);
-            }
-            allowed
-        };
-        if !may_refetch {
+        if !self.may_refetch(now) {
             return Err(unknown_key());
         }
         log::debug!("JWKS: unknown key id, refetching once");
         let set = self.fetch(http, jwks_uri).await?;
         match set.find(alg, kid) {
             Lookup::Found(k) => Ok(k.clone()),
+            Lookup::Ambiguous => Err(ambiguous()),
+            Lookup::Missing => Err(unknown_key()),
+        }
+    }
+}
+
+impl KeyCache {
+    /// Whether a refetch is allowed now (the first one always is; then one per
+    /// [`REFETCH_MIN_INTERVAL_SECS`]); records it if so.
+    fn may_refetch(&self, now: i64) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let allowed = state
+            .last_refetch
+            .is_none_or(|t| now - t >= REFETCH_MIN_INTERVAL_SECS || now < t);
+        if allowed {
+            state.last_refetch = Some(now);
+        }
+        allowed
+    }
+
+    /// For a token without `kid` whose signature failed with the cached key: the provider may
+    /// have rotated its only key. Refetches (same rate limit) and returns the key that now fits,
+    /// if the set changed.
+    pub async fn refetch_for_kidless(
+        &self,
+        http: &Http,
+        jwks_uri: &Url,
+        now: i64,
+        alg: Algorithm,
+    ) -> Result<Option<Jwk>> {
+        let before = self.cached();
+        if !self.may_refetch(now) {
+            return Ok(None);
+        }
+        log::debug!("JWKS: signature failed without kid, refetching once");
+        let set = self.fetch(http, jwks_uri).await?;
+        if before.as_deref() == Some(&*set) {
+            return Ok(None);
+        }
+        match set.find(alg, None) {
+            Lookup::Found(k) => Ok(Some(k.clone())),
             Lookup::Ambiguous => Err(ambiguous()),
             Lookup::Missing => Err(unknown_key()),
         }

@@ -94,11 +94,15 @@ fn check_format(bytes: &[u8], what: &str) -> Result<(), StorageError> {
     }
     let v: Version =
         serde_json::from_slice(bytes).map_err(|_| corrupt(what, "not a Keyfob record"))?;
-    if v.format > FORMAT_VERSION {
-        return Err(corrupt(what, "written by a newer version of Keyfob"));
+    // Format 1 is the first: nothing older to migrate yet, so only it is readable.
+    match v.format {
+        FORMAT_VERSION => Ok(()),
+        f if f > FORMAT_VERSION => Err(corrupt(what, "written by a newer version of Keyfob")),
+        _ => Err(corrupt(
+            what,
+            "written in a format this version of Keyfob cannot read",
+        )),
     }
-    // Format 1 is the first: nothing older to migrate yet.
-    Ok(())
 }
 
 /// serde_json's own messages may quote the offending value (a token): report only where.

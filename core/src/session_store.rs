@@ -26,6 +26,9 @@ struct Inner {
     /// A restore failure that ended the stored session (corrupt, key invalidated), reported
     /// once by the next call that asks for the session.
     restore_error: Option<Error>,
+    /// Storage still holds a session that was ended (its delete failed): retried before the
+    /// session is next used, so it cannot come back at the next launch.
+    stale_in_storage: bool,
 }
 
 pub(crate) struct SessionStore {
@@ -141,6 +144,7 @@ impl SessionStore {
     /// The current tokens and their generation, once restored and persisted.
     pub fn current(&self) -> Result<(Tokens, u64)> {
         self.restore()?;
+        self.delete_stale()?;
         self.persist()?;
         let inner = lock(&self.inner);
         match &inner.tokens {
@@ -179,6 +183,17 @@ impl SessionStore {
         Some(inner.generation)
     }
 
+    /// Retries deleting an ended session that is still in storage.
+    fn delete_stale(&self) -> Result<()> {
+        let _writing = lock(&self.write_lock);
+        let mut inner = lock(&self.inner);
+        if inner.stale_in_storage && inner.tokens.is_none() {
+            self.storage.delete(SESSION_KEY)?;
+        }
+        inner.stale_in_storage = false;
+        Ok(())
+    }
+
     /// Writes the current tokens if they are not yet in storage. Writes are serialised and
     /// always write the newest tokens, so an older write can never land after a newer one.
     pub fn persist(&self) -> Result<()> {
@@ -192,6 +207,8 @@ impl SessionStore {
         };
         self.storage.save(SESSION_KEY, &bytes)?;
         let mut inner = lock(&self.inner);
+        // The write replaced whatever ended session was still stored.
+        inner.stale_in_storage = false;
         if inner.generation == generation {
             inner.unsaved = false;
         }
@@ -221,6 +238,7 @@ impl SessionStore {
             inner.tokens.take()
         };
         let mut deleted = self.storage.delete(SESSION_KEY);
+        lock(&self.inner).stale_in_storage = deleted.is_err();
         if expected.is_none() {
             deleted = deleted.and(self.storage.delete(PENDING_KEY));
         }

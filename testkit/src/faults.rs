@@ -53,6 +53,28 @@ pub struct Faults {
     pub endpoints: Vec<EndpointFault>,
     /// Extra JWK objects placed before the real keys in the JWKS.
     pub jwks_extra_keys: Vec<Value>,
+    /// Parameters appended to the query of the successful `/authorize` redirect after
+    /// the `callback` merge, even when a parameter of that name is already there:
+    /// `[["state", "other"]]` sends `state` twice. As JSON, an array of
+    /// `[name, value]` pairs.
+    pub callback_append: Vec<(String, String)>,
+    /// The successful `/authorize` redirect carries its parameters in the fragment
+    /// (`myapp://callback#code=…&state=…&iss=…`) instead of the query, as an
+    /// implicit-flow or `response_mode=fragment` provider would.
+    pub callback_in_fragment: bool,
+}
+
+impl Faults {
+    /// The faults of a command-line argument: a JSON [`Faults`] object, or `@PATH` to read
+    /// one from a file (what `keyfob-testkit --faults` and `keyfob testkit --faults` take).
+    pub fn from_arg(arg: &str) -> Result<Faults, String> {
+        let text = match arg.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the faults file {path:?}: {e}"))?,
+            None => arg.to_owned(),
+        };
+        serde_json::from_str(&text).map_err(|e| format!("invalid faults JSON: {e}"))
+    }
 }
 
 /// How the provider signs ID tokens (access tokens are always signed normally).
@@ -77,8 +99,9 @@ pub enum Signing {
 /// A canned answer for requests to one path.
 ///
 /// If only `delay_ms` is set, the request is delayed and then served normally.
-/// If any of `status`, `body`, `content_type` or `body_bytes` is set, the fault
-/// answers instead of the real endpoint (after the delay, if any).
+/// If any of `status`, `body`, `content_type`, `body_bytes`, `headers` or
+/// `abort_after_bytes` is set, the fault answers instead of the real endpoint
+/// (after the delay, if any).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(default)]
 pub struct EndpointFault {
@@ -99,6 +122,15 @@ pub struct EndpointFault {
     /// Streams this many bytes of `x` as the body (chunked, no `Content-Length`),
     /// without allocating them; takes precedence over `body`.
     pub body_bytes: Option<u64>,
+    /// Extra response headers, e.g. `[["Retry-After", "120"]]` with status 429, or
+    /// `[["Location", "http://127.0.0.1:9/elsewhere"]]` with a 3xx status. As JSON,
+    /// an array of `[name, value]` pairs; invalid names or values are skipped.
+    pub headers: Vec<(String, String)>,
+    /// Sends the status, the headers and this many bytes of the body (the start of
+    /// `body`, padded with `x`), then fails the body stream: the connection is
+    /// closed in the middle of the body, as a reset would (the client never gets a
+    /// complete response). Takes precedence over `body_bytes`.
+    pub abort_after_bytes: Option<u64>,
 }
 
 impl EndpointFault {
@@ -108,6 +140,8 @@ impl EndpointFault {
             || self.body.is_some()
             || self.content_type.is_some()
             || self.body_bytes.is_some()
+            || !self.headers.is_empty()
+            || self.abort_after_bytes.is_some()
     }
 
     /// The canned response.
@@ -125,14 +159,24 @@ impl EndpointFault {
             None if body_is_json || self.body_bytes.is_some() => "application/json".into(),
             None => "text/plain; charset=utf-8".into(),
         };
-        let body = match (self.body_bytes, &self.body) {
-            (Some(len), _) => filler_body(len),
-            (None, Some(text)) => Body::from(text.clone()),
-            (None, None) => Body::empty(),
+        let body = match (self.abort_after_bytes, self.body_bytes, &self.body) {
+            (Some(sent), _, Some(text)) => aborted_body(text.as_bytes(), sent),
+            (Some(sent), _, None) => aborted_body(&[], sent),
+            (None, Some(len), _) => filler_body(len),
+            (None, None, Some(text)) => Body::from(text.clone()),
+            (None, None, None) => Body::empty(),
         };
         let mut response = (status, body).into_response();
         if let Ok(value) = HeaderValue::from_str(&content_type) {
             response.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
+        for (name, value) in &self.headers {
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                response.headers_mut().append(name, value);
+            }
         }
         response
     }
@@ -148,6 +192,32 @@ fn filler_body(len: u64) -> Body {
         let size = usize::try_from(remaining).map_or(CHUNK.len(), |r| r.min(CHUNK.len()));
         let chunk = Bytes::from_static(&CHUNK[..size]);
         Some((Ok::<_, std::io::Error>(chunk), remaining - size as u64))
+    });
+    Body::from_stream(chunks)
+}
+
+/// The first `sent` bytes of `text` (padded with `x` when `text` is shorter), then a
+/// stream error: the server closes the connection without finishing the body.
+fn aborted_body(text: &[u8], sent: u64) -> Body {
+    let len = usize::try_from(sent)
+        .unwrap_or(usize::MAX)
+        .min(16 * 1024 * 1024);
+    let mut prefix: Vec<u8> = text.iter().copied().take(len).collect();
+    prefix.resize(len, b'x');
+    // The prefix is sent first and given time to reach the client (the server would otherwise
+    // drop the head and prefix with the connection), then the stream fails.
+    let chunks = futures_util::stream::unfold(Some(Some(prefix)), |step| async move {
+        match step? {
+            Some(prefix) => Some((Ok(Bytes::from(prefix)), Some(None))),
+            None => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let reset = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "testkit fault: connection closed mid-body",
+                );
+                Some((Err(reset), None))
+            }
+        }
     });
     Body::from_stream(chunks)
 }

@@ -9,7 +9,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use keyfob_testkit::{Options, Testkit, Urls};
+use keyfob_testkit::{Faults, Options, Testkit, Urls};
 use serde::Serialize;
 
 const USAGE: &str = "\
@@ -34,6 +34,11 @@ Options:
   --refresh-token-ttl S     refresh token lifetime in seconds [default: 86400]
   --code-ttl S              authorization code lifetime in seconds [default: 60]
   --id-token-alg ALG        RS256, ES256 or PS256 [default: RS256]
+  --faults JSON|@FILE       start with these faults (a Faults object, as POSTed to
+                            /__testkit/faults), e.g. '{\"id_token_signing\":\"alg_none\"}',
+                            '{\"callback\":{\"iss\":\"https://evil.example\"}}',
+                            '{\"endpoints\":[{\"path\":\"/token\",\"status\":429,
+                            \"headers\":[[\"Retry-After\",\"30\"]]}]}'
   --exit-on-stdin-eof       also exit when stdin reaches end of file
   -h, --help                print this help
   -V, --version             print the version
@@ -48,6 +53,7 @@ Control endpoints on the provider (JSON):
 enum Command {
     Run {
         opts: Box<Options>,
+        faults: Box<Faults>,
         exit_on_stdin_eof: bool,
     },
     Help,
@@ -64,11 +70,12 @@ struct Ready<'a> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (opts, exit_on_stdin_eof) = match parse_args(std::env::args().skip(1)) {
+    let (opts, faults, exit_on_stdin_eof) = match parse_args(std::env::args().skip(1)) {
         Ok(Command::Run {
             opts,
+            faults,
             exit_on_stdin_eof,
-        }) => (*opts, exit_on_stdin_eof),
+        }) => (*opts, *faults, exit_on_stdin_eof),
         Ok(Command::Help) => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -89,6 +96,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    testkit.set_faults(faults);
     let ready = Ready {
         urls: testkit.urls(),
         client_id: testkit.client_id(),
@@ -111,6 +119,7 @@ async fn main() -> ExitCode {
 /// Parses the arguments after the program name.
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut opts = Options::default();
+    let mut faults = Faults::default();
     let mut exit_on_stdin_eof = false;
     let mut custom_redirects = false;
     let mut args = args.into_iter();
@@ -147,12 +156,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             "--refresh-token-ttl" => opts.refresh_token_ttl = parse(&name, &value()?)?,
             "--code-ttl" => opts.code_ttl = parse(&name, &value()?)?,
             "--id-token-alg" => opts.id_token_alg = value()?.parse()?,
+            "--faults" => faults = Faults::from_arg(&value()?)?,
             "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     Ok(Command::Run {
         opts: Box::new(opts),
+        faults: Box::new(faults),
         exit_on_stdin_eof,
     })
 }
@@ -205,13 +216,36 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> (Options, bool) {
+        let (opts, _, eof) = run_with_faults(args);
+        (opts, eof)
+    }
+
+    fn run_with_faults(args: &[&str]) -> (Options, Faults, bool) {
         match parse_args(args.iter().map(|arg| arg.to_string())) {
             Ok(Command::Run {
                 opts,
+                faults,
                 exit_on_stdin_eof,
-            }) => (*opts, exit_on_stdin_eof),
+            }) => (*opts, *faults, exit_on_stdin_eof),
             _ => panic!("expected a run command"),
         }
+    }
+
+    #[test]
+    fn parses_faults() {
+        let (_, faults, _) = run_with_faults(&[
+            "--faults",
+            r#"{"id_token_signing":"alg_none","callback_append":[["state","x"]]}"#,
+        ]);
+        assert_eq!(
+            faults.id_token_signing,
+            Some(keyfob_testkit::Signing::AlgNone)
+        );
+        assert_eq!(faults.callback_append, vec![("state".into(), "x".into())]);
+        let (_, faults, _) = run_with_faults(&[]);
+        assert_eq!(faults, Faults::default());
+        assert!(parse_args(["--faults".to_owned(), "{nope".to_owned()]).is_err());
+        assert!(parse_args(["--faults=@/nonexistent/faults.json".to_owned()]).is_err());
     }
 
     #[test]

@@ -100,12 +100,18 @@ pub(super) async fn authorize(
     let mut answer = vec![("code".to_owned(), code)];
     answer.extend(state.map(|state| ("state".to_owned(), state.to_owned())));
     answer.push(("iss".to_owned(), config.issuer.clone()));
-    merge_params(
-        &mut answer,
-        provider.shared.faults.current().callback.as_ref(),
-    );
+    let faults = provider.shared.faults.current();
+    merge_params(&mut answer, faults.callback.as_ref());
+    answer.extend(faults.callback_append.iter().cloned());
     let session_cookie = new_session.map(|id| format!("{SESSION_COOKIE}={id}; HttpOnly; Path=/"));
-    found(&with_query(redirect_uri, &answer), session_cookie)
+    let location = if faults.callback_in_fragment {
+        // The parameters go after `#`: `with_query` on an empty base gives `?…`.
+        let query = with_query("", &answer);
+        format!("{redirect_uri}#{}", query.trim_start_matches('?'))
+    } else {
+        with_query(redirect_uri, &answer)
+    };
+    found(&location, session_cookie)
 }
 
 /// Whether `value` is a valid PKCE verifier or challenge: 43–128 characters of

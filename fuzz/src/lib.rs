@@ -1,0 +1,659 @@
+//! The entry points of Keyfob's fuzz targets, on the SDK's public API only.
+//!
+//! Each target drives a real [`keyfob::Client`] whose transport is a fake provider answering at
+//! once from memory (so the async API runs to completion in a single poll, without a runtime),
+//! whose clock is fixed, and whose storage is a [`keyfob::MemoryStorage`]:
+//!
+//! - [`callback_url`]: the deep link handed to `handle_redirect` (the input, with `STATE`
+//!   replaced by the pending login's `state`, so that inputs get past the state check).
+//! - [`id_token`]: the ID token of a code exchange or a refresh: raw text, or a header and claims
+//!   the harness signs with the provider's real key (`NONCE` replaced by the login's nonce).
+//! - [`jwks`]: the provider's JWKS (`KEY` replaced by the real signing key's JWK), with a
+//!   genuinely signed ID token.
+//! - [`token_response`]: the status and body of the token endpoint, on code exchange or refresh
+//!   (`IDTOKEN` replaced by a valid ID token).
+//! - [`stored_state`]: the bytes a store returns for the session and the pending login.
+//!
+//! Besides "no panic", each target asserts invariants that must hold whatever the input (no ID
+//! token accepted without the real key, a refreshed session never changes user or drops its
+//! refresh token, a stored record is either read or reported corrupt, …). The same functions
+//! replay the seeds and any crash regressions in `cargo test` (`core/tests/fuzz_corpus.rs`).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use keyfob::{
+    Client, Config, ErrorKind, HttpRequest, HttpResponse, HttpTransport, ManualClock,
+    MemoryStorage, SecureStorage, SessionState, StorageErrorKind, TransportError,
+    TransportErrorKind,
+};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+
+/// The fake provider's issuer.
+pub const ISSUER: &str = "https://op.example";
+/// The client.
+pub const CLIENT_ID: &str = "app";
+/// The app's redirect URI.
+pub const REDIRECT_URI: &str = "myapp://callback";
+/// The fixed time of the client and the provider.
+pub const NOW: i64 = 1_800_000_000;
+/// The `kid` of the provider's signing key.
+pub const KID: &str = "k1";
+/// The refresh token of every sign-in.
+const FIRST_REFRESH_TOKEN: &str = "rt-first-0123456789abcdefghijklmnopqrstu";
+
+/// Runs a future that never waits: the fake transport and memory storage answer at once.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1000 {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+    }
+    panic!("a Keyfob future kept waiting on a transport that answers at once");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider's key.
+
+struct Signer {
+    pair: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+fn signer() -> &'static Signer {
+    static SIGNER: OnceLock<Signer> = OnceLock::new();
+    SIGNER.get_or_init(|| {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        Signer { pair, rng }
+    })
+}
+
+fn point() -> &'static [u8] {
+    signer().pair.public_key().as_ref()
+}
+
+/// The provider's signing key as a JWK.
+pub fn jwk() -> Value {
+    json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": KID,
+        "x": URL_SAFE_NO_PAD.encode(&point()[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point()[33..65]),
+    })
+}
+
+/// A compact JWS of the raw `header` and `payload` bytes, signed (ES256) by the provider's key
+/// whatever the header says.
+pub fn sign_raw(header: &[u8], payload: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let s = signer();
+    let signature = s.pair.sign(&s.rng, input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+}
+
+fn standard_header(with_kid: bool) -> Vec<u8> {
+    let header = if with_kid {
+        json!({"alg": "ES256", "kid": KID, "typ": "JWT"})
+    } else {
+        json!({"alg": "ES256", "typ": "JWT"})
+    };
+    header.to_string().into_bytes()
+}
+
+/// Valid ID token claims for a login with `nonce` (none for a refreshed token).
+pub fn good_claims(nonce: Option<&str>) -> Value {
+    let mut claims = json!({
+        "iss": ISSUER, "sub": "user-1", "aud": CLIENT_ID, "azp": CLIENT_ID,
+        "exp": NOW + 300, "iat": NOW, "auth_time": NOW - 10, "email": "ada@example.com",
+    });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = nonce.into();
+    }
+    claims
+}
+
+/// A valid, signed ID token for a login with `nonce`.
+pub fn good_id_token(nonce: Option<&str>) -> String {
+    sign_raw(
+        &standard_header(true),
+        good_claims(nonce).to_string().as_bytes(),
+    )
+}
+
+/// A successful token response body.
+pub fn token_body(id_token: Option<&str>, refresh_token: Option<&str>) -> Vec<u8> {
+    let mut body = json!({
+        "access_token": "at-0123456789abcdefghijklmnopqrstuvwxyz",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "openid email",
+    });
+    if let Some(t) = id_token {
+        body["id_token"] = t.into();
+    }
+    if let Some(t) = refresh_token {
+        body["refresh_token"] = t.into();
+    }
+    body.to_string().into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fake provider.
+
+/// What the fake provider answers. Token responses are queued; when the queue is empty, the
+/// token endpoint answers `invalid_grant`.
+pub struct Answers {
+    pub discovery: (u16, Vec<u8>),
+    pub jwks: (u16, Vec<u8>),
+    pub token: VecDeque<(u16, Vec<u8>)>,
+    pub userinfo: (u16, Vec<u8>),
+}
+
+pub struct FakeProvider {
+    pub answers: Mutex<Answers>,
+}
+
+/// The provider's discovery document.
+pub fn discovery_doc() -> Vec<u8> {
+    json!({
+        "issuer": ISSUER,
+        "authorization_endpoint": format!("{ISSUER}/authorize"),
+        "token_endpoint": format!("{ISSUER}/token"),
+        "jwks_uri": format!("{ISSUER}/jwks"),
+        "userinfo_endpoint": format!("{ISSUER}/userinfo"),
+        "revocation_endpoint": format!("{ISSUER}/revoke"),
+        "end_session_endpoint": format!("{ISSUER}/logout"),
+        "code_challenge_methods_supported": ["S256"],
+        "response_types_supported": ["code"],
+        "authorization_response_iss_parameter_supported": true,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+impl FakeProvider {
+    fn new() -> Self {
+        FakeProvider {
+            answers: Mutex::new(Answers {
+                discovery: (200, discovery_doc()),
+                jwks: (200, json!({"keys": [jwk()]}).to_string().into_bytes()),
+                token: VecDeque::new(),
+                userinfo: (200, br#"{"sub":"user-1"}"#.to_vec()),
+            }),
+        }
+    }
+
+    fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a token endpoint answer.
+    pub fn push_token(&self, status: u16, body: Vec<u8>) {
+        self.answers().token.push_back((status, body));
+    }
+
+    pub fn set_jwks(&self, body: Vec<u8>) {
+        self.answers().jwks = (200, body);
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for FakeProvider {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let path = request
+            .url
+            .strip_prefix(ISSUER)
+            .and_then(|p| p.split('?').next())
+            .unwrap_or("");
+        let mut answers = self.answers();
+        let (status, body) = match path {
+            "/.well-known/openid-configuration" => answers.discovery.clone(),
+            "/jwks" => answers.jwks.clone(),
+            "/token" => answers
+                .token
+                .pop_front()
+                .unwrap_or_else(|| (400, br#"{"error":"invalid_grant"}"#.to_vec())),
+            "/userinfo" => answers.userinfo.clone(),
+            "/revoke" => (200, Vec::new()),
+            _ => {
+                return Err(TransportError::new(
+                    TransportErrorKind::Connect,
+                    "no such host",
+                ));
+            }
+        };
+        if body.len() as u64 > request.max_response_bytes {
+            return Err(TransportError::new(
+                TransportErrorKind::TooLarge,
+                "too large",
+            ));
+        }
+        Ok(HttpResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client, its provider and its store.
+
+pub struct World {
+    pub provider: Arc<FakeProvider>,
+    pub storage: Arc<MemoryStorage>,
+    pub client: Client,
+}
+
+/// A login in progress: its `state` and `nonce` (from the authorization URL) and its verifier
+/// (from the stored pending login).
+pub struct Pending {
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        let provider = Arc::new(FakeProvider::new());
+        let storage = Arc::new(MemoryStorage::new());
+        let client = Self::client(&provider, &storage);
+        World {
+            provider,
+            storage,
+            client,
+        }
+    }
+
+    fn client(provider: &Arc<FakeProvider>, storage: &Arc<MemoryStorage>) -> Client {
+        let config = Config::builder(ISSUER, CLIENT_ID, REDIRECT_URI)
+            .scopes(["email", "offline_access"])
+            .build()
+            .expect("a valid configuration");
+        Client::new(config, provider.clone())
+            .with_clock(Arc::new(ManualClock::new(NOW)))
+            .with_storage(storage.clone())
+    }
+
+    /// Starts a login.
+    pub fn begin(&self) -> Pending {
+        let url = block_on(self.client.begin_login()).expect("begin_login");
+        let url = url::Url::parse(&url).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let stored: Value =
+            serde_json::from_slice(&self.storage.load("pending").unwrap().unwrap()).unwrap();
+        Pending {
+            state: param("state"),
+            nonce: param("nonce"),
+            verifier: stored["verifier"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// The callback a well-behaved provider sends for `pending`.
+    pub fn callback(pending: &Pending) -> String {
+        format!(
+            "{REDIRECT_URI}?code=code-1&state={}&iss={}",
+            pending.state,
+            url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>()
+        )
+    }
+
+    /// A complete sign-in against a well-behaved provider; returns the login's nonce.
+    pub fn login(&self) -> String {
+        let pending = self.begin();
+        self.provider.push_token(
+            200,
+            token_body(
+                Some(&good_id_token(Some(&pending.nonce))),
+                Some(FIRST_REFRESH_TOKEN),
+            ),
+        );
+        block_on(self.client.handle_redirect(&Self::callback(&pending))).expect("sign-in");
+        pending.nonce
+    }
+}
+
+fn text(data: &[u8]) -> String {
+    String::from_utf8_lossy(data).into_owned()
+}
+
+/// Secrets must not show in an error's `Display` or `Debug`.
+fn assert_not_in_error(e: &keyfob::Error, secrets: &[&str]) {
+    let shown = format!("{e} {e:?}");
+    for secret in secrets {
+        assert!(!shown.contains(secret), "a secret shows in {shown}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The targets.
+
+/// `handle_redirect` with the input as the callback URL (`STATE` → the pending login's state).
+pub fn callback_url(data: &[u8]) {
+    let world = World::new();
+    let pending = world.begin();
+    world.provider.push_token(
+        200,
+        token_body(
+            Some(&good_id_token(Some(&pending.nonce))),
+            Some(FIRST_REFRESH_TOKEN),
+        ),
+    );
+    let callback = text(data).replace("STATE", &pending.state);
+    match block_on(world.client.handle_redirect(&callback)) {
+        Ok(claims) => {
+            assert_eq!(world.client.state(), SessionState::SignedIn);
+            assert_eq!(claims.subject, "user-1");
+        }
+        Err(e) => {
+            assert_not_in_error(&e, &[&pending.verifier, &pending.nonce]);
+            if matches!(
+                e.kind(),
+                ErrorKind::InvalidCallback | ErrorKind::StateMismatch
+            ) && world.storage.load("pending").unwrap().is_some()
+            {
+                // A callback refused before its state matched leaves the login pending.
+                assert_eq!(world.client.state(), SessionState::LoginPending);
+            }
+        }
+    }
+}
+
+/// The ID token of a code exchange or a refresh. The first byte chooses:
+/// `0`: the rest is the token text; `1`: the rest is the claims, signed with the standard
+/// header; `2`: the rest is `header \0 claims`, signed; `3`: like `1`, in a refresh after a
+/// good sign-in. `NONCE` in the rest becomes the login's nonce.
+pub fn id_token(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let world = World::new();
+    let refresh = mode % 4 == 3;
+    let login_nonce = refresh.then(|| world.login());
+    let pending = (!refresh).then(|| world.begin());
+    let nonce = login_nonce
+        .as_deref()
+        .or(pending.as_ref().map(|p| p.nonce.as_str()))
+        .unwrap()
+        .to_owned();
+    let rest = text(rest).replace("NONCE", &nonce);
+    let token = match mode % 4 {
+        0 => rest,
+        1 | 3 => sign_raw(&standard_header(true), rest.as_bytes()),
+        _ => {
+            let (header, claims) = rest.split_once('\0').unwrap_or((&rest, "{}"));
+            sign_raw(header.as_bytes(), claims.as_bytes())
+        }
+    };
+    world
+        .provider
+        .push_token(200, token_body(Some(&token), Some("rt-second")));
+    if let Some(pending) = pending {
+        match block_on(world.client.handle_redirect(&World::callback(&pending))) {
+            Ok(claims) => {
+                assert_eq!(claims.issuer, ISSUER);
+                assert!(claims.audience.iter().any(|a| a == CLIENT_ID));
+                assert!(!claims.subject.is_empty());
+                // The default clock skew is 60 s.
+                assert!(
+                    claims.expires_at >= NOW - 60,
+                    "an expired token was accepted"
+                );
+                assert!(claims.issued_at <= NOW + 60, "a future token was accepted");
+                assert!(
+                    claims.audience.len() == 1
+                        || claims.authorized_party.as_deref() == Some(CLIENT_ID)
+                );
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e.kind(), ErrorKind::IdToken | ErrorKind::InvalidResponse),
+                    "{e:?}"
+                );
+                assert_not_in_error(&e, &[&pending.verifier, &nonce]);
+            }
+        }
+    } else {
+        let result = block_on(world.client.refresh());
+        match world.client.state() {
+            SessionState::SignedIn => {
+                let tokens = world.client.tokens().unwrap();
+                // A refreshed ID token never changes who is signed in, and the session keeps a
+                // refresh token.
+                assert_eq!(tokens.claims().subject, "user-1");
+                assert_eq!(tokens.claims().issuer, ISSUER);
+                assert!(tokens.refresh_token().is_some());
+                if result.is_ok() {
+                    assert_eq!(tokens.refresh_token().unwrap().expose(), "rt-second");
+                }
+            }
+            SessionState::NeedsReLogin => assert!(result.is_err()),
+            other => panic!("unexpected state after a refresh: {other:?}"),
+        }
+    }
+}
+
+/// The provider's JWKS is the input after its first byte (`KEY` → the real key's JWK); the ID
+/// token is genuinely signed, with a `kid` unless the first byte is odd.
+pub fn jwks(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let body = text(rest).replace("KEY", &jwk().to_string());
+    let world = World::new();
+    world.provider.set_jwks(body.clone().into_bytes());
+    let pending = world.begin();
+    let token = sign_raw(
+        &standard_header(mode % 2 == 0),
+        good_claims(Some(&pending.nonce)).to_string().as_bytes(),
+    );
+    world
+        .provider
+        .push_token(200, token_body(Some(&token), Some(FIRST_REFRESH_TOKEN)));
+    match block_on(world.client.handle_redirect(&World::callback(&pending))) {
+        Ok(_) => assert!(
+            has_real_key(&body),
+            "an ID token was accepted with a JWKS that lacks the signing key"
+        ),
+        Err(e) => {
+            assert!(
+                matches!(e.kind(), ErrorKind::IdToken | ErrorKind::InvalidResponse),
+                "{e:?}"
+            );
+            assert_not_in_error(&e, &[&pending.verifier, &pending.nonce]);
+        }
+    }
+}
+
+/// Whether the JWKS document holds a key object with the provider key's coordinates.
+fn has_real_key(body: &str) -> bool {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    let Some(Value::Array(keys)) = doc.get("keys") else {
+        return false;
+    };
+    keys.iter().any(|k| {
+        let coordinate = |name: &str| {
+            k.get(name)
+                .and_then(Value::as_str)
+                .and_then(|s| LENIENT.decode(s).ok())
+        };
+        coordinate("x").as_deref() == Some(&point()[1..33])
+            && coordinate("y").as_deref() == Some(&point()[33..65])
+    })
+}
+
+/// The token endpoint's answer: the first byte chooses the status (low bits) and whether it
+/// answers a refresh after a good sign-in (high bit); the rest is the body (`IDTOKEN` → a
+/// valid ID token for the login).
+pub fn token_response(data: &[u8]) {
+    const STATUSES: [u16; 8] = [200, 200, 200, 400, 401, 429, 500, 302];
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let status = STATUSES[usize::from(mode % 8)];
+    let world = World::new();
+    if mode & 0x80 == 0 {
+        let pending = world.begin();
+        let body = text(rest).replace("IDTOKEN", &good_id_token(Some(&pending.nonce)));
+        world.provider.push_token(status, body.into_bytes());
+        match block_on(world.client.handle_redirect(&World::callback(&pending))) {
+            Ok(_) => {
+                assert_eq!(status, 200);
+                assert_eq!(world.client.state(), SessionState::SignedIn);
+                assert!(
+                    !world
+                        .client
+                        .tokens()
+                        .unwrap()
+                        .access_token()
+                        .expose()
+                        .is_empty()
+                );
+            }
+            Err(e) => {
+                assert_not_in_error(&e, &[&pending.verifier, &pending.nonce]);
+                assert_eq!(world.client.state(), SessionState::SignedOut);
+                assert!(world.storage.load("session").unwrap().is_none());
+            }
+        }
+    } else {
+        let nonce = world.login();
+        let before = world.storage.load("session").unwrap();
+        let body = text(rest).replace("IDTOKEN", &good_id_token(Some(&nonce)));
+        world.provider.push_token(status, body.into_bytes());
+        let result = block_on(world.client.refresh());
+        match (&result, world.client.state()) {
+            (Ok(tokens), SessionState::SignedIn) => {
+                assert_eq!(status, 200);
+                // Never dropped: the old refresh token stays unless a new one came.
+                assert!(tokens.refresh_token().is_some());
+                assert_eq!(tokens.claims().subject, "user-1");
+            }
+            (Err(e), SessionState::SignedIn) => {
+                assert!(e.kind() != ErrorKind::ReLoginRequired, "{e:?}");
+                assert_eq!(
+                    world.storage.load("session").unwrap(),
+                    before,
+                    "a failed refresh changed the stored session"
+                );
+                assert_eq!(
+                    world
+                        .client
+                        .tokens()
+                        .unwrap()
+                        .refresh_token()
+                        .unwrap()
+                        .expose(),
+                    FIRST_REFRESH_TOKEN
+                );
+            }
+            (Err(_), SessionState::NeedsReLogin) => {
+                assert!(world.storage.load("session").unwrap().is_none());
+            }
+            (result, state) => panic!("refresh gave {result:?} in state {state:?}"),
+        }
+    }
+}
+
+/// What the store returns: the first byte chooses the session (`0`), the pending login (`1`), or
+/// both (`2`, split at the first NUL byte). The app restarts on that store, restores, completes
+/// a login whose callback carries the stored pending login's `state`, asks for a token and logs
+/// out.
+pub fn stored_state(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (session, pending): (Option<&[u8]>, Option<&[u8]>) = match mode % 3 {
+        0 => (Some(rest), None),
+        1 => (None, Some(rest)),
+        _ => match rest.iter().position(|&b| b == 0) {
+            Some(i) => (Some(&rest[..i]), Some(&rest[i + 1..])),
+            None => (Some(rest), None),
+        },
+    };
+    let world = World::new();
+    if let Some(bytes) = session {
+        world.storage.save("session", bytes).unwrap();
+    }
+    if let Some(bytes) = pending {
+        world.storage.save("pending", bytes).unwrap();
+    }
+    match world.client.restore() {
+        Ok(state) => assert!(
+            matches!(state, SessionState::SignedIn | SessionState::SignedOut),
+            "{state:?}"
+        ),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Storage, "{e:?}");
+            assert_eq!(e.storage_kind(), Some(StorageErrorKind::Corrupt), "{e:?}");
+            assert_eq!(world.client.state(), SessionState::SignedOut);
+        }
+    }
+    let _ = format!("{:?} {:?}", world.client.tokens(), world.client.claims());
+    // Complete a login with the stored pending login, if it names a state and a nonce.
+    let stored: Option<Value> = pending.and_then(|p| serde_json::from_slice(p).ok());
+    let field = |name: &str| {
+        stored
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    if let (Some(state), Some(nonce)) = (field("state"), field("nonce")) {
+        world.provider.push_token(
+            200,
+            token_body(
+                Some(&good_id_token(Some(&nonce))),
+                Some(FIRST_REFRESH_TOKEN),
+            ),
+        );
+        let callback = format!(
+            "{REDIRECT_URI}?code=c&state={}&iss={}",
+            url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>(),
+            url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>()
+        );
+        let _ = block_on(world.client.handle_redirect(&callback));
+    }
+    // A token (refreshing against a provider that answers with a good response), then logout.
+    world
+        .provider
+        .push_token(200, token_body(None, Some("rt-second")));
+    if block_on(world.client.access_token()).is_ok() {
+        assert_eq!(world.client.state(), SessionState::SignedIn);
+    }
+    let _ = block_on(world.client.logout());
+    assert_eq!(world.client.state(), SessionState::SignedOut);
+    assert!(world.storage.load("session").unwrap().is_none());
+}
