@@ -1,0 +1,74 @@
+package dev.keyfob
+
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNotEquals
+import org.junit.jupiter.api.Test
+
+/** Many callers, one refresh; cancelled callers lose no rotated refresh token. */
+class ConcurrencyTest {
+    @AfterEach
+    fun clearFaults() = Testkit.clearFaults()
+
+    @Test
+    fun `1000 coroutines asking for an expired token share one refresh`() = runBlocking<Unit> {
+        // The testkit's access tokens live 300 s; with a 300 s refresh margin every token is due
+        // for refresh as soon as it is issued, i.e. already "expired" for the client.
+        Keyfob(testConfig(refreshMarginSecs = 300u), MapStorage()).use { keyfob ->
+            keyfob.signIn()
+            val stale = keyfob.cachedAccessToken()
+            assertEquals(null, stale, "the token must be due for refresh")
+            // Slow the refresh down so that all callers arrive while it is in flight.
+            Testkit.faults("""{"endpoints": [{"path": "/token", "delay_ms": 1500, "times": 1}]}""")
+            val before = Testkit.count("refresh_token")
+
+            val start = CompletableDeferred<Unit>()
+            val callers = List(1000) {
+                async(Dispatchers.Default) {
+                    start.await()
+                    keyfob.accessToken()
+                }
+            }
+            start.complete(Unit)
+            val tokens = withTimeout(60_000) { callers.awaitAll() }
+
+            assertEquals(before + 1, Testkit.count("refresh_token"), "exactly one refresh grant")
+            assertEquals(1, tokens.toSet().size, "every caller got the same, refreshed token")
+            assertEquals(200, Testkit.callApi(Testkit.crm + "/api/customers", tokens.first()).first)
+        }
+    }
+
+    @Test
+    fun `a refresh whose caller is cancelled still completes and keeps the rotated token`() = runBlocking<Unit> {
+        val storage = MapStorage()
+        Keyfob(testConfig(), storage).use { keyfob ->
+            keyfob.signIn()
+            val sessionBefore = storage.entries.getValue("session").copyOf()
+            Testkit.faults("""{"endpoints": [{"path": "/token", "delay_ms": 700, "times": 1}]}""")
+            val before = Testkit.count("refresh_token")
+
+            val caller = launch(Dispatchers.Default) { keyfob.refresh() }
+            delay(200) // the refresh request is at the provider now
+            caller.cancelAndJoin()
+            // The refresh goes on without its caller and stores the rotated tokens.
+            withTimeout(10_000) {
+                while (storage.entries.getValue("session").contentEquals(sessionBefore)) delay(20)
+            }
+            assertEquals(before + 1, Testkit.count("refresh_token"))
+            // The rotated refresh token is the stored one: the next refresh is accepted (a replayed
+            // old one would be refused as reuse, and the session dropped).
+            keyfob.refresh()
+            assertEquals(SessionState.SIGNED_IN, keyfob.state.value)
+            assertNotEquals(null, keyfob.cachedAccessToken())
+        }
+    }
+}

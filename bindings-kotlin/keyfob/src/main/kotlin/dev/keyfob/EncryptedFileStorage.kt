@@ -1,0 +1,196 @@
+package dev.keyfob
+
+import java.io.File
+import java.io.FileOutputStream
+import java.io.IOException
+import java.security.GeneralSecurityException
+import javax.crypto.AEADBadTagException
+
+/**
+ * An AES-256-GCM key that never leaves its keystore (on Android, `AndroidKeyStore`), as
+ * [EncryptedFileStorage] uses it. Exceptions pass through unchanged: the storage classifies them.
+ */
+public interface SealingKey {
+    /** Encrypts [plaintext] bound to [aad] with a fresh IV, creating the key first if there is none. */
+    public fun seal(plaintext: ByteArray, aad: ByteArray): SealedBox
+
+    /** Decrypts [box]; throws [SealingKeyMissingException] when the key does not exist. */
+    public fun open(box: SealedBox, aad: ByteArray): ByteArray
+
+    /** Deletes the key, so that the next [seal] creates a new one (after it was invalidated). */
+    public fun reset()
+}
+
+/** An IV and the ciphertext with its 16-byte GCM tag. */
+public class SealedBox(public val iv: ByteArray, public val ciphertext: ByteArray)
+
+/** The key that encrypted the stored data no longer exists (app data restored to another device, keystore reset). */
+public class SealingKeyMissingException(message: String) : GeneralSecurityException(message)
+
+/**
+ * A [SecureStorage] keeping each entry in its own file in [directory], encrypted by a
+ * [SealingKey]: on Android, `AndroidKeystoreStorage` puts it in the app's no-backup files with a
+ * non-exportable Keystore key. The format is [CiphertextFile]'s; writes are atomic (temporary
+ * file, sync, rename), so a crash leaves the previous value or the new one, never half of one.
+ *
+ * Errors are classified by [StorageErrors]: a missing or invalidated key is
+ * [StorageException.KeyInvalidated] (the entry is then deleted: it can never be read again, and the
+ * next save creates a new key), a locked device or unauthenticated user is
+ * [StorageException.Unavailable], a bad tag or format is [StorageException.Corrupt].
+ */
+public class EncryptedFileStorage(private val directory: File, private val key: SealingKey) : SecureStorage {
+
+    @Synchronized
+    override fun load(key: String): ByteArray? {
+        val file = fileFor(key)
+        val bytes = try {
+            if (!file.exists()) return null
+            file.readBytes()
+        } catch (e: IOException) {
+            throw StorageErrors.classify(e, "reading $key")
+        }
+        val box = CiphertextFile.decode(bytes)
+        return try {
+            this.key.open(box, CiphertextFile.aad(key))
+        } catch (e: GeneralSecurityException) {
+            val failure = StorageErrors.classify(e, "decrypting $key")
+            if (failure is StorageException.KeyInvalidated) file.delete()
+            throw failure
+        } catch (e: RuntimeException) {
+            throw StorageErrors.classify(e, "decrypting $key")
+        }
+    }
+
+    @Synchronized
+    override fun save(key: String, value: ByteArray) {
+        val file = fileFor(key)
+        val aad = CiphertextFile.aad(key)
+        val box = try {
+            sealOrRenew(value, aad)
+        } catch (e: GeneralSecurityException) {
+            throw StorageErrors.classify(e, "encrypting $key")
+        } catch (e: RuntimeException) {
+            throw StorageErrors.classify(e, "encrypting $key")
+        }
+        try {
+            writeAtomically(file, CiphertextFile.encode(box))
+        } catch (e: IOException) {
+            throw StorageErrors.classify(e, "writing $key")
+        }
+    }
+
+    @Synchronized
+    override fun delete(key: String) {
+        val file = fileFor(key)
+        if (file.exists() && !file.delete() && file.exists()) {
+            throw StorageException.Failed("cannot delete $key")
+        }
+    }
+
+    /** Seals with the current key; an invalidated key is replaced once (its data is lost anyway). */
+    private fun sealOrRenew(value: ByteArray, aad: ByteArray): SealedBox = try {
+        key.seal(value, aad)
+    } catch (e: GeneralSecurityException) {
+        if (StorageErrors.classify(e, "") !is StorageException.KeyInvalidated) throw e
+        key.reset()
+        directory.listFiles { f -> f.name.endsWith(SUFFIX) }?.forEach { it.delete() }
+        key.seal(value, aad)
+    }
+
+    private fun fileFor(key: String): File {
+        require(KEY_NAME.matches(key)) { "storage keys are short ASCII names, not \"$key\"" }
+        return File(directory, key + SUFFIX)
+    }
+
+    private fun writeAtomically(file: File, bytes: ByteArray) {
+        if (!directory.isDirectory && !directory.mkdirs() && !directory.isDirectory) {
+            throw IOException("cannot create ${directory.name}")
+        }
+        val temp = File(directory, file.name + ".tmp")
+        try {
+            FileOutputStream(temp).use { out ->
+                out.write(bytes)
+                out.fd.sync()
+            }
+            if (!temp.renameTo(file)) throw IOException("cannot rename ${temp.name} to ${file.name}")
+        } finally {
+            temp.delete()
+        }
+    }
+
+    private companion object {
+        const val SUFFIX = ".kfs"
+        val KEY_NAME = Regex("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+    }
+}
+
+/**
+ * The file format of [EncryptedFileStorage], version 1:
+ *
+ * ```
+ * "KFS" 0x01 | IV length n (1 byte, 12) | IV (n bytes) | AES-GCM ciphertext with its 16-byte tag
+ * ```
+ *
+ * The additional authenticated data is `"dev.keyfob.storage/1/" + key name`, which binds each file
+ * to its entry: a file copied over another entry fails to decrypt ([StorageException.Corrupt]).
+ */
+public object CiphertextFile {
+    private val MAGIC = byteArrayOf('K'.code.toByte(), 'F'.code.toByte(), 'S'.code.toByte(), 1)
+    private const val TAG_BYTES = 16
+
+    /** The additional authenticated data for entry [key]. */
+    public fun aad(key: String): ByteArray = "dev.keyfob.storage/1/$key".toByteArray(Charsets.UTF_8)
+
+    /** The file's bytes for [box]. */
+    public fun encode(box: SealedBox): ByteArray {
+        require(box.iv.size in 1..255) { "IV of ${box.iv.size} bytes" }
+        return MAGIC + byteArrayOf(box.iv.size.toByte()) + box.iv + box.ciphertext
+    }
+
+    /** Parses a file; anything but version 1 with a plausible IV and tag is [StorageException.Corrupt]. */
+    public fun decode(bytes: ByteArray): SealedBox {
+        if (bytes.size < MAGIC.size + 1 || !bytes.copyOfRange(0, MAGIC.size).contentEquals(MAGIC)) {
+            throw StorageException.Corrupt("not a Keyfob storage file (or an unknown version)")
+        }
+        val ivLength = bytes[MAGIC.size].toInt() and 0xff
+        val ivStart = MAGIC.size + 1
+        if (ivLength !in 12..16 || bytes.size < ivStart + ivLength + TAG_BYTES) {
+            throw StorageException.Corrupt("truncated Keyfob storage file")
+        }
+        return SealedBox(
+            bytes.copyOfRange(ivStart, ivStart + ivLength),
+            bytes.copyOfRange(ivStart + ivLength, bytes.size),
+        )
+    }
+}
+
+/**
+ * Which [StorageException] a storage failure is. Android's Keystore exceptions are recognised by
+ * class name (anywhere in the class hierarchy and cause chain), so this runs — and is tested — on
+ * any JVM.
+ */
+public object StorageErrors {
+    /** The key was invalidated (lock screen removed, biometrics changed): the data is lost. */
+    public const val KEY_PERMANENTLY_INVALIDATED: String = "android.security.keystore.KeyPermanentlyInvalidatedException"
+
+    /** The key needs an unlocked device or an authenticated user: try again later. */
+    public const val USER_NOT_AUTHENTICATED: String = "android.security.keystore.UserNotAuthenticatedException"
+
+    /** [error] as a [StorageException] whose message names [action] and the error's class. */
+    public fun classify(error: Throwable, action: String): StorageException {
+        if (error is StorageException) return error
+        val message = "$action: ${error.javaClass.simpleName}"
+        for (t in generateSequence(error) { it.cause }.take(MAX_CAUSES)) {
+            val names = generateSequence<Class<*>>(t.javaClass) { it.superclass }.map { it.name }.toList()
+            when {
+                KEY_PERMANENTLY_INVALIDATED in names -> return StorageException.KeyInvalidated(message, error)
+                USER_NOT_AUTHENTICATED in names -> return StorageException.Unavailable(message, error)
+                t is SealingKeyMissingException -> return StorageException.KeyInvalidated(message, error)
+                t is AEADBadTagException -> return StorageException.Corrupt(message, error)
+            }
+        }
+        return StorageException.Failed(message, error)
+    }
+
+    private const val MAX_CAUSES = 8
+}

@@ -1,0 +1,142 @@
+package dev.keyfob
+
+import dev.keyfob.ffi.InternalException
+
+/**
+ * Every failure of a [Keyfob] call: one subclass per stable kind of the core's error, so an app
+ * can `when` over them exhaustively.
+ *
+ * [reason] is for developers and logs; it never contains a token, code or verifier. Decide on
+ * the subclass (or [isRetryable] / [requiresSignIn]), never on the text.
+ */
+public sealed class KeyfobException(
+    /** What went wrong, for developers. */
+    public val reason: String,
+    cause: Throwable?,
+) : Exception(reason, cause) {
+
+    /** Trying again later may succeed (network, timeout, 5xx/429, storage unavailable). */
+    public open val isRetryable: Boolean get() = false
+
+    /** The user has to sign in (again) before tokens can be had. */
+    public open val requiresSignIn: Boolean get() = false
+
+    /** The configuration is invalid (thrown when the [Keyfob] is created). */
+    public class Config(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** An endpoint is not HTTPS (plain HTTP only for loopback hosts). */
+    public class InsecureUrl(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** No complete HTTP response (connection, DNS, TLS). */
+    public class Network(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
+        override val isRetryable: Boolean get() = true
+    }
+
+    /** A request timed out. */
+    public class Timeout(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
+        override val isRetryable: Boolean get() = true
+    }
+
+    /** An unexpected HTTP [status]; retryable for 5xx and 429. */
+    public class HttpStatus(
+        /** The HTTP status code. */
+        public val status: Int,
+        reason: String,
+        cause: Throwable? = null,
+    ) : KeyfobException(reason, cause) {
+        override val isRetryable: Boolean get() = status >= 500 || status == 429
+    }
+
+    /** An OAuth error from the provider; [error] is its code (`access_denied`, `invalid_grant`, …). */
+    public class Provider(
+        /** The OAuth error code. */
+        public val error: String,
+        reason: String,
+        cause: Throwable? = null,
+    ) : KeyfobException(reason, cause)
+
+    /** A malformed provider response (bad JSON, missing or mistyped fields, too large). */
+    public class InvalidResponse(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** The provider's discovery document is unusable (issuer mismatch, missing endpoint, no S256). */
+    public class Discovery(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** The redirect URL is not a valid callback for this client. */
+    public class InvalidCallback(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** The callback's `state` does not match the pending login (a forged or stale callback). */
+    public class StateMismatch(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** The callback's `iss` is missing or names another issuer (RFC 9207 mix-up defence). */
+    public class IssuerMismatch(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** No login is pending for this callback (never started, already used, or expired). */
+    public class NoPendingLogin(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** The ID token failed [check]. */
+    public class IdToken(
+        /** The check that failed. */
+        public val check: IdTokenCheck,
+        reason: String,
+        cause: Throwable? = null,
+    ) : KeyfobException(reason, cause)
+
+    /** Nobody is signed in. */
+    public class NotSignedIn(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
+        override val requiresSignIn: Boolean get() = true
+    }
+
+    /** The provider rejected the refresh token; the session was cleared. */
+    public class ReLoginRequired(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
+        override val requiresSignIn: Boolean get() = true
+    }
+
+    /**
+     * The secure storage failed. [StorageErrorKind.UNAVAILABLE] (device locked) is retryable and
+     * the session is not gone; [StorageErrorKind.KEY_INVALIDATED] means it is.
+     */
+    public class Storage(
+        /** How the storage failed. */
+        public val kind: StorageErrorKind,
+        reason: String,
+        cause: Throwable? = null,
+    ) : KeyfobException(reason, cause) {
+        override val isRetryable: Boolean get() = kind == StorageErrorKind.UNAVAILABLE
+        override val requiresSignIn: Boolean get() = kind == StorageErrorKind.KEY_INVALIDATED
+    }
+
+    /** A bug, or a platform callback (transport, storage) that failed unexpectedly. */
+    public class Internal(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    internal companion object {
+        /** The one place where the generated errors become the public ones. */
+        fun from(e: dev.keyfob.ffi.KeyfobException): KeyfobException = when (e) {
+            is dev.keyfob.ffi.KeyfobException.Config -> Config(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.InsecureUrl -> InsecureUrl(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.Network -> Network(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.Timeout -> Timeout(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.HttpStatus -> HttpStatus(e.status.toInt(), e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.Provider -> Provider(e.error, e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.InvalidResponse -> InvalidResponse(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.Discovery -> Discovery(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.InvalidCallback -> InvalidCallback(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.StateMismatch -> StateMismatch(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.IssuerMismatch -> IssuerMismatch(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.NoPendingLogin -> NoPendingLogin(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.IdToken -> IdToken(e.check, e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.NotSignedIn -> NotSignedIn(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.ReLoginRequired -> ReLoginRequired(e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.Storage -> Storage(e.kind, e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.Internal -> Internal(e.reason, e)
+        }
+
+        /** Runs [block], turning the generated errors (and a Rust panic) into [KeyfobException]s. */
+        inline fun <T> translate(block: () -> T): T = try {
+            block()
+        } catch (e: dev.keyfob.ffi.KeyfobException) {
+            throw from(e)
+        } catch (e: InternalException) {
+            throw Internal("the Keyfob library failed: ${e.message}", e)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package dev.keyfob
+
+import java.lang.ref.WeakReference
+import java.net.URI
+import java.net.URISyntaxException
+
+/**
+ * Hands the deep links that reach the app (the redirect activity's intent data) to the [Keyfob]
+ * they belong to: the logic behind `KeyfobRedirectActivity`, kept here so it runs on any JVM.
+ *
+ * Every [Keyfob] registers itself with [shared] when created. A callback that arrives before any
+ * matching client exists — the app's process was killed while the browser was open, and the
+ * redirect started it again — is kept (the latest one, for as long as a pending login lives) and
+ * handed to the first matching client that registers. The core keeps the pending login in
+ * storage, so that client completes the login.
+ */
+public class RedirectRouter internal constructor(
+    private val now: () -> Long = System::currentTimeMillis,
+) {
+    /** What [deliver] did with a URL. */
+    public enum class Delivery {
+        /** Handed to a client as a login callback; its outcome shows in [Keyfob.state] / [Keyfob.loginError]. */
+        LOGIN,
+
+        /** The provider's redirect after logout: nothing to do, the session was already cleared. */
+        POST_LOGOUT,
+
+        /** No client matches yet: kept for the next client that registers. */
+        QUEUED,
+
+        /** Not a URL Keyfob can use. */
+        IGNORED,
+    }
+
+    private val clients = mutableListOf<WeakReference<Keyfob>>()
+    private var queued: String? = null
+    private var queuedAt = 0L
+
+    /** Hands [url] to the client whose redirect URI it matches (or keeps it for later). */
+    public fun deliver(url: String): Delivery {
+        if (RedirectUris.parse(url) == null) return Delivery.IGNORED
+        val target = synchronized(this) {
+            val live = liveClients()
+            live.firstOrNull { RedirectUris.matches(it.config.redirectUri, url) } ?: run {
+                val postLogout = live.any { c ->
+                    c.config.postLogoutRedirectUri?.let { RedirectUris.matches(it, url) } == true
+                }
+                if (postLogout) return Delivery.POST_LOGOUT
+                queued = url
+                queuedAt = now()
+                return Delivery.QUEUED
+            }
+        }
+        target.completeRedirect(url)
+        return Delivery.LOGIN
+    }
+
+    internal fun register(client: Keyfob) {
+        val url = synchronized(this) {
+            clients += WeakReference(client)
+            val url = queued ?: return
+            if (now() - queuedAt > QUEUE_LIFETIME_MS) {
+                queued = null
+                return
+            }
+            if (!RedirectUris.matches(client.config.redirectUri, url)) return
+            queued = null
+            url
+        }
+        client.completeRedirect(url)
+    }
+
+    internal fun unregister(client: Keyfob) {
+        synchronized(this) {
+            clients.removeAll { it.get().let { c -> c == null || c === client } }
+        }
+    }
+
+    private fun liveClients(): List<Keyfob> {
+        clients.removeAll { it.get() == null }
+        return clients.mapNotNull { it.get() }
+    }
+
+    public companion object {
+        /** The process-wide router that every [Keyfob] registers with and the redirect activity uses. */
+        @JvmStatic
+        public val shared: RedirectRouter = RedirectRouter()
+
+        /** As long as the core keeps a pending login (10 minutes). */
+        internal const val QUEUE_LIFETIME_MS: Long = 10 * 60 * 1000L
+    }
+}
+
+/** Which client a deep link is for. The core checks the callback exactly; this only routes it. */
+internal object RedirectUris {
+    fun parse(uri: String): URI? = try {
+        URI(uri).takeIf { it.scheme != null && !it.isOpaque }
+    } catch (e: URISyntaxException) {
+        null
+    }
+
+    /**
+     * Same scheme and host (case-insensitive), port and path as [configured]; query and fragment
+     * (the callback's parameters) are ignored. `myapp://callback` and `com.example.app:/callback`
+     * both work.
+     */
+    fun matches(configured: String, received: String): Boolean {
+        val a = parse(configured) ?: return false
+        val b = parse(received) ?: return false
+        return a.scheme.equals(b.scheme, ignoreCase = true) &&
+            a.rawAuthority?.lowercase() == b.rawAuthority?.lowercase() &&
+            a.rawPath.orEmpty().ifEmpty { "/" } == b.rawPath.orEmpty().ifEmpty { "/" }
+    }
+}

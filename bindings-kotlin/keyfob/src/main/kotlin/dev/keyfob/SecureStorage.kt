@@ -1,0 +1,69 @@
+package dev.keyfob
+
+import dev.keyfob.ffi.KeyfobStorage
+import dev.keyfob.ffi.StorageFailure
+
+/**
+ * Where Keyfob keeps the session (tokens, ID token claims) and the pending login, across app
+ * launches. The Android library's default is the Keystore-backed `AndroidKeystoreStorage`; an app
+ * may implement its own.
+ *
+ * Keys are short ASCII names (`session`, `pending`). Values are secrets: keep them encrypted at
+ * rest and never log them. Calls come from any thread, possibly concurrently.
+ *
+ * Failures are [StorageException]s, and their kind matters: only "nothing stored" (`load` returning
+ * `null`) means signed out. [StorageException.Unavailable] (device locked) keeps the session for
+ * later, [StorageException.KeyInvalidated] and [StorageException.Corrupt] lose it.
+ */
+public interface SecureStorage {
+    /** The bytes stored under [key], or `null` when nothing is stored (which is not a failure). */
+    @Throws(StorageException::class)
+    public fun load(key: String): ByteArray?
+
+    /** Stores [value] under [key], replacing any previous value, atomically: all or nothing. */
+    @Throws(StorageException::class)
+    public fun save(key: String, value: ByteArray)
+
+    /** Removes [key]; succeeds when nothing is stored. */
+    @Throws(StorageException::class)
+    public fun delete(key: String)
+}
+
+/** How a [SecureStorage] failed. Messages must not contain the stored values. */
+public sealed class StorageException(message: String, cause: Throwable? = null) : Exception(message, cause) {
+    /** Not readable now (device locked, user not authenticated); the data is still there. */
+    public class Unavailable(message: String, cause: Throwable? = null) : StorageException(message, cause)
+
+    /** The protecting key is gone or was invalidated (lock screen removed, restored backup): the data is lost. */
+    public class KeyInvalidated(message: String, cause: Throwable? = null) : StorageException(message, cause)
+
+    /** The stored bytes are unreadable (truncated, tampered with, unknown format). */
+    public class Corrupt(message: String, cause: Throwable? = null) : StorageException(message, cause)
+
+    /** Anything else (I/O error, full disk, Keystore failure). */
+    public class Failed(message: String, cause: Throwable? = null) : StorageException(message, cause)
+}
+
+/** Presents a [SecureStorage] to the core, with its failures as the generated [StorageFailure]. */
+internal class StorageBridge(private val storage: SecureStorage) : KeyfobStorage {
+    override fun load(key: String): ByteArray? = guarded { storage.load(key) }
+
+    override fun save(key: String, value: ByteArray) = guarded { storage.save(key, value) }
+
+    override fun delete(key: String) = guarded { storage.delete(key) }
+
+    private inline fun <T> guarded(block: () -> T): T = try {
+        block()
+    } catch (e: StorageException) {
+        val reason = e.message ?: e.javaClass.simpleName
+        throw when (e) {
+            is StorageException.Unavailable -> StorageFailure.Unavailable(reason)
+            is StorageException.KeyInvalidated -> StorageFailure.KeyInvalidated(reason)
+            is StorageException.Corrupt -> StorageFailure.Corrupt(reason)
+            is StorageException.Failed -> StorageFailure.Failed(reason)
+        }
+    } catch (e: RuntimeException) {
+        // An app's storage that throws something else: a failure, never "nothing stored".
+        throw StorageFailure.Failed("the storage failed: ${e.javaClass.name}")
+    }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Builds the Keyfob Android library (AAR):
+#
+#   1. libkeyfob.so for each ABI with cargo-ndk (profile `mobile`, feature `ffi`, 16 KB page
+#      alignment), copied to bindings-kotlin/keyfob/src/main/jniLibs/<abi>/;
+#   2. the Android flavour of the Kotlin bindings (scripts/generate-bindings.sh), copied to
+#      bindings-kotlin/keyfob/src/generated/kotlin;
+#   3. Gradle's :keyfob:assembleRelease, which writes
+#      bindings-kotlin/keyfob/build/outputs/aar/keyfob-release.aar.
+#
+#   scripts/build-android.sh [--no-gradle] [--abi ABI]...
+#
+#   --no-gradle   stop after steps 1 and 2 (then build in Android Studio, e.g. examples-android)
+#   --abi ABI     only this ABI (repeatable): arm64-v8a, armeabi-v7a, x86_64, x86 [default: all]
+#
+# Needs: the Rust targets (rustup target add aarch64-linux-android armv7-linux-androideabi
+# x86_64-linux-android i686-linux-android), cargo-ndk (cargo install cargo-ndk), the Android NDK
+# (ANDROID_NDK_HOME, or ANDROID_HOME with ndk/<version>), and for step 3 the Android SDK
+# (ANDROID_HOME, or sdk.dir in bindings-kotlin/local.properties), JDK 17 and Gradle (./gradlew,
+# created once with `gradle wrapper`, or `gradle` on PATH).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export KEYFOB_CACHE="${KEYFOB_CACHE:-/var/cache/keyfob}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KEYFOB_CACHE/target}"
+
+# Keep in step with minSdk in bindings-kotlin/gradle/libs.versions.toml.
+min_sdk=24
+library="bindings-kotlin/keyfob"
+jni_libs="$library/src/main/jniLibs"
+generated="$library/src/generated/kotlin"
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+die() { echo "build-android: $*" >&2; exit 1; }
+
+run_gradle=true
+abis=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-gradle) run_gradle=false ;;
+    --abi) [ $# -ge 2 ] || die "--abi needs a value"; abis+=("$2"); shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+  shift
+done
+[ ${#abis[@]} -gt 0 ] || abis=(arm64-v8a armeabi-v7a x86_64 x86)
+
+rust_target() {
+  case "$1" in
+    arm64-v8a) echo aarch64-linux-android ;;
+    armeabi-v7a) echo armv7-linux-androideabi ;;
+    x86_64) echo x86_64-linux-android ;;
+    x86) echo i686-linux-android ;;
+    *) die "unknown ABI $1 (arm64-v8a, armeabi-v7a, x86_64, x86)" ;;
+  esac
+}
+
+for abi in "${abis[@]}"; do rust_target "$abi" >/dev/null; done
+
+# --- tools
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
+cargo ndk --version >/dev/null 2>&1 || die "cargo-ndk not found: cargo install cargo-ndk"
+installed=$(rustup target list --installed)
+missing=()
+for abi in "${abis[@]}"; do
+  target=$(rust_target "$abi")
+  grep -qx "$target" <<<"$installed" || missing+=("$target")
+done
+[ ${#missing[@]} -eq 0 ] || die "missing Rust targets: rustup target add ${missing[*]}"
+
+# The NDK, for cargo-ndk (which also looks there) and for checking the result.
+ndk="${ANDROID_NDK_HOME:-${ANDROID_NDK_ROOT:-}}"
+if [ -z "$ndk" ] && [ -d "${ANDROID_HOME:-/nonexistent}/ndk" ]; then
+  ndk=$(find "$ANDROID_HOME/ndk" -mindepth 1 -maxdepth 1 -type d | sort -V | tail -n 1)
+fi
+if [ -z "$ndk" ] || [ ! -d "$ndk" ]; then
+  die "no Android NDK: set ANDROID_NDK_HOME (or ANDROID_HOME with an ndk/<version>)"
+fi
+export ANDROID_NDK_HOME="$ndk"
+
+# --- 1. native libraries
+# 16 KB pages (Android 15+ devices): every LOAD segment aligned to 16 KB. NDK r28+ links that
+# way by default and recent cargo-ndk adds it for older NDKs; stating it keeps any combination
+# right. RUSTFLAGS reach only the Android target: cargo-ndk always passes --target.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-Wl,-z,max-page-size=16384"
+ndk_args=()
+for abi in "${abis[@]}"; do ndk_args+=(-t "$abi"); done
+echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk)" >&2
+cargo ndk "${ndk_args[@]}" --platform "$min_sdk" \
+  build --locked -p keyfob --lib --features ffi --profile mobile
+
+readelf=$(find "$ndk/toolchains/llvm/prebuilt" -maxdepth 3 -name llvm-readelf -type f 2>/dev/null | head -n 1)
+rm -rf "$jni_libs"
+for abi in "${abis[@]}"; do
+  so="$CARGO_TARGET_DIR/$(rust_target "$abi")/mobile/libkeyfob.so"
+  [ -f "$so" ] || die "$so was not built"
+  if [ -n "$readelf" ]; then
+    # Program headers: "LOAD 0x… 0x… 0x… 0x… 0x… R E 0x4000"; the last field is the alignment.
+    for align in $("$readelf" -lW "$so" | awk '$1 == "LOAD" {print $NF}'); do
+      [ $((16#${align#0x})) -ge 16384 ] || die "$abi: a LOAD segment is aligned to $align, not 16 KB"
+    done
+  else
+    echo "build-android: llvm-readelf not found in the NDK; 16 KB alignment not checked" >&2
+  fi
+  mkdir -p "$jni_libs/$abi"
+  cp "$so" "$jni_libs/$abi/libkeyfob.so"
+  echo "$abi: $(du -h "$so" | cut -f1) $so" >&2
+done
+
+# --- 2. Kotlin bindings (generated from the host library: the same code, with its metadata)
+bindings="$KEYFOB_CACHE/android/bindings"
+bash scripts/generate-bindings.sh "$bindings" >/dev/null
+rm -rf "$generated"
+mkdir -p "$generated"
+cp -R "$bindings/kotlin-android/." "$generated/"
+
+# --- 3. the AAR
+if [ "$run_gradle" = false ]; then
+  echo "native libraries in $jni_libs, bindings in $generated" >&2
+  exit 0
+fi
+cd bindings-kotlin
+if [ -x ./gradlew ]; then
+  gradle=(./gradlew)
+elif command -v gradle >/dev/null; then
+  gradle=(gradle)
+else
+  die "no Gradle: run \`gradle wrapper\` in bindings-kotlin once, or put gradle on PATH"
+fi
+"${gradle[@]}" --no-daemon :keyfob:assembleRelease
+echo "bindings-kotlin/keyfob/build/outputs/aar/keyfob-release.aar"
