@@ -83,9 +83,18 @@ impl SessionStore {
         }
         let _writing = lock(&self.write_lock);
         let loaded = self.storage.load(SESSION_KEY);
+        // A login started before the app was killed: show it as pending (it is consumed by
+        // `take_pending`, which reads storage itself; an unreadable one is left to that path).
+        let pending = match self.storage.load(PENDING_KEY) {
+            Ok(Some(bytes)) => session::decode_pending(&bytes).ok(),
+            _ => None,
+        };
         let mut inner = lock(&self.inner);
         if inner.restored {
             return Ok(());
+        }
+        if inner.pending.is_none() {
+            inner.pending = pending;
         }
         match loaded {
             Ok(None) => {}

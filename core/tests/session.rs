@@ -114,6 +114,7 @@ async fn a_login_completes_after_the_app_process_was_killed() {
     let callback = env.browse(&url).await;
 
     let after_restart = client_on(&env, storage.clone());
+    assert_eq!(after_restart.state(), SessionState::LoginPending);
     after_restart.handle_redirect(&callback).await.unwrap();
     assert_eq!(after_restart.state(), SessionState::SignedIn);
     // Single use, across restarts too.
