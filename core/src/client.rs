@@ -257,6 +257,12 @@ impl Client {
     /// A valid access token: the current one while it has more than [`Config::refresh_margin`]
     /// left, otherwise a refreshed one. Concurrent callers share a single refresh.
     pub async fn access_token(&self) -> Result<SecretString> {
+        if let Some(token) = self
+            .store
+            .fresh_access_token(self.clock.now(), self.refresh_margin())
+        {
+            return Ok(token);
+        }
         let (tokens, generation) = self.store.current()?;
         if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
             return Ok(tokens.access_token);
@@ -268,10 +274,8 @@ impl Client {
     /// margin, without any I/O or waiting (for hot paths). `None` means: call
     /// [`Client::access_token`].
     pub fn cached_access_token(&self) -> Option<SecretString> {
-        let tokens = self.store.saved_tokens()?;
-        tokens
-            .is_fresh(self.clock.now(), self.refresh_margin())
-            .then_some(tokens.access_token)
+        self.store
+            .fresh_access_token(self.clock.now(), self.refresh_margin())
     }
 
     /// Uses the refresh token now, whatever the access token's expiry (callers that arrive while

@@ -370,6 +370,18 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_hosts_must_be_given_in_punycode() {
+        // The mobile build carries no Unicode IDNA tables (idna_adapter 1.0.0).
+        assert_eq!(
+            build("https://bücher.example", "myapp://cb")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Config
+        );
+        build("https://xn--bcher-kva.example", "myapp://cb").unwrap();
+    }
+
+    #[test]
     fn insecure_http_only_for_explicitly_allowed_hosts() {
         assert_eq!(
             build("http://10.0.2.2:9400", "myapp://cb")

@@ -163,16 +163,28 @@ impl SessionStore {
         }
     }
 
+    /// The hot path: the access token alone if the session is restored and saved, nothing is
+    /// left to report or clean up, and the token is valid `margin` seconds from `now`. One lock,
+    /// one string copy; `None` means "take the full path".
+    pub fn fresh_access_token(&self, now: i64, margin: i64) -> Option<crate::secret::SecretString> {
+        let inner = lock(&self.inner);
+        if !inner.restored
+            || inner.unsaved
+            || inner.stale_in_storage
+            || inner.restore_error.is_some()
+        {
+            return None;
+        }
+        let tokens = inner.tokens.as_ref()?;
+        tokens
+            .is_fresh(now, margin)
+            .then(|| tokens.access_token.clone())
+    }
+
     /// The tokens in memory (possibly not yet persisted, when a write failed).
     pub fn tokens(&self) -> Option<Tokens> {
         let _ = self.ensure_restored();
         lock(&self.inner).tokens.clone()
-    }
-
-    /// The tokens if they are persisted; no I/O.
-    pub fn saved_tokens(&self) -> Option<Tokens> {
-        let inner = lock(&self.inner);
-        inner.tokens.clone().filter(|_| !inner.unsaved)
     }
 
     /// Makes `tokens` current in memory — only if the generation is still `expected` (when
