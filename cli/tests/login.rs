@@ -1,265 +1,29 @@
 //! `keyfob login` and the session commands, end to end: the real binary against a testkit
 //! provider started in this process, with HOME and the XDG directories in a temporary sandbox.
 //!
-//! The "browser" is this test binary itself: `keyfob login --browser "<this binary> --ignored
-//! --exact browser_helper"` starts it with the authorization URL as one more argument (which
-//! libtest takes as a second, non-matching filter), and the ignored test `browser_helper` does
-//! what a browser with a signed-in user would: GET the URL and follow the provider's redirect to
-//! the loopback callback. Nothing needs to be installed, and no file is written.
+//! The "browser" is this test binary itself (see `common`): the ignored test `browser_helper`
+//! GETs the authorization URL and follows the provider's redirect to the loopback callback,
+//! after checking that the loopback listener answers other paths with 404. Nothing needs to be
+//! installed, and no file is written outside the sandbox.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+mod common;
 
-use keyfob::{HttpMethod, HttpRequest, HttpTransport, ReqwestTransport};
-use keyfob_testkit::{EndpointFault, Faults, Options, Testkit};
+use std::path::Path;
+use std::process::Command;
+
+use common::{
+    KEYFOB, Run, Sandbox, browser_command, login_args, secret_leak, session_args, session_secrets,
+    testkit,
+};
+use keyfob_testkit::{EndpointFault, Faults};
 use serde_json::{Map, Value, json};
 use url::Url;
 
-const KEYFOB: &str = env!("CARGO_BIN_EXE_keyfob");
-/// Set (to `1`) in the environment of `keyfob login`, hence of the browser it starts.
-const BROWSER_ENV: &str = "KEYFOB_TEST_BROWSER";
-/// The timeout given to `keyfob login`, so that a broken test ends quickly.
-const LOGIN_TIMEOUT: &str = "30";
-
-// ---------------------------------------------------------------------------------------------
-// The browser.
-
-/// The browser of these tests (see the module documentation); a no-op when run otherwise.
+/// The browser of these tests (see `common`), started by `keyfob login --browser`.
 #[test]
 #[ignore = "the browser of the login tests, started by `keyfob login --browser`"]
 fn browser_helper() {
-    if std::env::var_os(BROWSER_ENV).is_none() {
-        return;
-    }
-    let url = std::env::args().next_back().expect("the authorization URL");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(browse(&url));
-}
-
-/// GETs `url` and follows redirects, as a browser would; first checks that the loopback
-/// listener answers other paths with 404 (a browser asks for `/favicon.ico`).
-async fn browse(url: &str) {
-    let transport = ReqwestTransport::new().unwrap();
-    let authorize = Url::parse(url).unwrap();
-    let redirect_uri = authorize
-        .query_pairs()
-        .find(|(name, _)| name == "redirect_uri")
-        .map(|(_, value)| Url::parse(&value).unwrap())
-        .expect("a redirect_uri");
-    let favicon = redirect_uri.join("/favicon.ico").unwrap();
-    let status = get(&transport, favicon.as_str()).await.status;
-    // Otherwise stop here: the login then times out and the test fails.
-    assert_eq!(status, 404, "the loopback listener answered /favicon.ico");
-
-    let mut current = authorize;
-    for _ in 0..5 {
-        let response = get(&transport, current.as_str()).await;
-        let Some(location) = response
-            .header("location")
-            .filter(|_| (300..400).contains(&response.status))
-        else {
-            return;
-        };
-        current = current.join(location).unwrap();
-    }
-    panic!("too many redirects");
-}
-
-async fn get(transport: &ReqwestTransport, url: &str) -> keyfob::HttpResponse {
-    transport
-        .send(HttpRequest {
-            method: HttpMethod::Get,
-            url: url.to_owned(),
-            headers: vec![("accept".into(), "text/html".into())],
-            body: Vec::new(),
-            timeout: Duration::from_secs(20),
-            max_response_bytes: 1 << 20,
-        })
-        .await
-        .unwrap()
-}
-
-/// `--browser` for these tests: this test binary, quoted for `keyfob`'s shell-like splitter.
-fn browser_command() -> String {
-    let exe = std::env::current_exe().unwrap();
-    let quoted = format!("'{}'", exe.display().to_string().replace('\'', r"'\''"));
-    format!("{quoted} --ignored --exact --quiet --test-threads 1 browser_helper")
-}
-
-// ---------------------------------------------------------------------------------------------
-// The sandbox and running `keyfob`.
-
-/// A temporary HOME (also the working directory) with the XDG directories inside it.
-struct Sandbox {
-    home: PathBuf,
-}
-
-impl Sandbox {
-    fn new(name: &str) -> Self {
-        let home = std::env::temp_dir().join(format!(
-            "keyfob-cli-{name}-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&home).unwrap();
-        Sandbox { home }
-    }
-
-    /// Where the sessions go by default: `$XDG_STATE_HOME/keyfob`.
-    fn store_root(&self) -> PathBuf {
-        self.home.join(".local/state/keyfob")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(KEYFOB);
-        command
-            .args(args)
-            .current_dir(&self.home)
-            .env("HOME", &self.home)
-            .env("XDG_STATE_HOME", self.home.join(".local/state"))
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("XDG_CACHE_HOME", self.home.join(".cache"))
-            .env("XDG_DATA_HOME", self.home.join(".local/share"))
-            .env(BROWSER_ENV, "1")
-            .env_remove("KEYFOB_ISSUER")
-            .env_remove("KEYFOB_CLIENT_ID")
-            .env_remove("KEYFOB_STORE");
-        command
-    }
-
-    /// Runs `keyfob args…` (off the async runtime, which serves the testkit meanwhile).
-    async fn run(&self, args: &[&str]) -> Run {
-        self.run_command(self.command(args), args).await
-    }
-
-    async fn run_command(&self, mut command: Command, args: &[&str]) -> Run {
-        let label = args.join(" ");
-        let output: Output = tokio::task::spawn_blocking(move || command.output())
-            .await
-            .unwrap()
-            .expect("keyfob runs");
-        Run {
-            label,
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-            stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-        }
-    }
-
-    /// Every file and directory under the sandbox, relative to it.
-    fn tree(&self) -> BTreeSet<PathBuf> {
-        fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<PathBuf>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                out.insert(path.strip_prefix(base).unwrap().to_path_buf());
-                if path.is_dir() {
-                    walk(&path, base, out);
-                }
-            }
-        }
-        let mut out = BTreeSet::new();
-        walk(&self.home, &self.home, &mut out);
-        out
-    }
-
-    /// The only session file under the store root, parsed.
-    fn stored_session(&self) -> Value {
-        let files: Vec<PathBuf> = self
-            .tree()
-            .into_iter()
-            .filter(|p| p.file_name().is_some_and(|n| n == "session"))
-            .collect();
-        assert_eq!(files.len(), 1, "{files:?}");
-        serde_json::from_slice(&std::fs::read(self.home.join(&files[0])).unwrap()).unwrap()
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.home);
-    }
-}
-
-/// One run of `keyfob`.
-#[derive(Debug)]
-struct Run {
-    label: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "keyfob {}\nstdout:\n{}\nstderr:\n{}",
-            self.label,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn expect_ok(&self) -> &Self {
-        self.expect_code(0)
-    }
-
-    /// The error line's kind: `error: <Kind>: …`.
-    fn error_kind(&self) -> &str {
-        let line = self
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("error: "))
-            .unwrap_or_else(|| panic!("no error line for keyfob {}:\n{}", self.label, self.stderr));
-        line.split(':').next().unwrap()
-    }
-}
-
-fn login_args<'a>(kit: &'a Testkit, browser: &'a str) -> Vec<&'a str> {
-    vec![
-        "login",
-        "--issuer",
-        kit.issuer(),
-        "--client-id",
-        kit.client_id(),
-        "--scope",
-        "email",
-        "--scope",
-        "offline_access",
-        "--browser",
-        browser,
-        "--timeout",
-        LOGIN_TIMEOUT,
-    ]
-}
-
-/// The issuer and client id, as the other commands take them.
-fn session_args<'a>(kit: &'a Testkit, command: &'a str) -> Vec<&'a str> {
-    vec![
-        command,
-        "--issuer",
-        kit.issuer(),
-        "--client-id",
-        kit.client_id(),
-    ]
-}
-
-/// Every token value of a stored session.
-fn session_secrets(session: &Value) -> Vec<String> {
-    ["access_token", "refresh_token", "id_token"]
-        .iter()
-        .filter_map(|name| session[name].as_str().map(str::to_owned))
-        .collect()
+    common::browser_helper_main_with(true);
 }
 
 /// No output but `allowed` shows a token, a part of one, or JWT text.
@@ -269,29 +33,15 @@ fn assert_no_token_leaks(runs: &[Run], secrets: &[String], allowed: &[&str]) {
             if stream == "stdout" && allowed.contains(&run.label.as_str()) {
                 continue;
             }
+            let leak = secret_leak(text, secrets);
             assert!(
-                !text.contains("eyJ"),
-                "JWT text in the {stream} of keyfob {}:\n{text}",
+                leak.is_none(),
+                "{} in the {stream} of keyfob {}",
+                leak.unwrap_or_default(),
                 run.label
             );
-            for secret in secrets {
-                let parts = std::iter::once(secret.as_str()).chain(secret.split('.'));
-                for part in parts.filter(|p| p.len() >= 16) {
-                    assert!(
-                        !text.contains(part),
-                        "a token appears in the {stream} of keyfob {}",
-                        run.label
-                    );
-                }
-            }
         }
     }
-}
-
-async fn testkit() -> Testkit {
-    Testkit::start(Options::default())
-        .await
-        .expect("the testkit starts")
 }
 
 #[cfg(unix)]
@@ -307,7 +57,7 @@ fn mode(path: &Path) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_status_token_refresh_call_logout() {
     let kit = testkit().await;
-    let sandbox = Sandbox::new("session");
+    let sandbox = Sandbox::without_secrets_file("session");
     let browser = browser_command();
     let mut runs = Vec::new();
     let mut secrets = Vec::new();
@@ -321,7 +71,7 @@ async fn login_status_token_refresh_call_logout() {
     assert_eq!(json["signed_in"], false);
     runs.push(status);
     let token = sandbox.run(&session_args(&kit, "token")).await;
-    assert_eq!(token.expect_code(3).error_kind(), "NotSignedIn");
+    assert_eq!(token.expect_code(3).expect_error_kind(), "NotSignedIn");
     assert_eq!(token.stdout, "");
     runs.push(token);
     assert!(sandbox.tree().is_empty(), "{:?}", sandbox.tree());
@@ -458,7 +208,7 @@ async fn login_status_token_refresh_call_logout() {
     let call = sandbox
         .run(&[&session_args(&kit, "call")[..], &[missing.as_str()]].concat())
         .await;
-    assert_eq!(call.expect_code(1).error_kind(), "HttpStatus");
+    assert_eq!(call.expect_code(1).expect_error_kind(), "HttpStatus");
     runs.push(call);
     // The token is never sent over plain http to a host that is not loopback.
     let call = sandbox
@@ -470,7 +220,7 @@ async fn login_status_token_refresh_call_logout() {
             .concat(),
         )
         .await;
-    assert_eq!(call.expect_code(2).error_kind(), "InsecureUrl");
+    assert_eq!(call.expect_code(2).expect_error_kind(), "InsecureUrl");
     runs.push(call);
 
     // logout: revoked, removed; then signed out.
@@ -496,7 +246,7 @@ async fn login_status_token_refresh_call_logout() {
     );
     runs.push(status);
     let token = sandbox.run(&session_args(&kit, "token")).await;
-    assert_eq!(token.expect_code(3).error_kind(), "NotSignedIn");
+    assert_eq!(token.expect_code(3).expect_error_kind(), "NotSignedIn");
     runs.push(token);
 
     assert!(secrets.len() >= 6, "{}", secrets.len());
@@ -509,14 +259,14 @@ async fn login_status_token_refresh_call_logout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_a_wrong_state_fails_and_creates_no_file() {
     let kit = testkit().await;
-    let sandbox = Sandbox::new("wrong-state");
+    let sandbox = Sandbox::without_secrets_file("wrong-state");
     kit.set_faults(Faults {
         callback: Some(Map::from_iter([("state".to_owned(), json!("wrong"))])),
         ..Faults::default()
     });
     let browser = browser_command();
     let login = sandbox.run(&login_args(&kit, &browser)).await;
-    assert_eq!(login.expect_code(1).error_kind(), "StateMismatch");
+    assert_eq!(login.expect_code(1).expect_error_kind(), "StateMismatch");
     assert_eq!(login.stdout, "");
     assert_eq!(kit.stats().authorize, 1, "the browser step did not run");
     assert_eq!(kit.stats().token, 0, "a code was exchanged");
@@ -528,7 +278,7 @@ async fn login_with_a_wrong_state_fails_and_creates_no_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_report_the_kind_and_leave_nothing() {
     let kit = testkit().await;
-    let sandbox = Sandbox::new("failures");
+    let sandbox = Sandbox::without_secrets_file("failures");
     let browser = browser_command();
 
     // The user refuses: the provider's error comes back on the callback.
@@ -541,7 +291,7 @@ async fn failed_logins_report_the_kind_and_leave_nothing() {
         ..Faults::default()
     });
     let login = sandbox.run(&login_args(&kit, &browser)).await;
-    assert_eq!(login.expect_code(1).error_kind(), "Provider");
+    assert_eq!(login.expect_code(1).expect_error_kind(), "Provider");
     assert!(login.stderr.contains("access_denied"), "{}", login.stderr);
     kit.clear_faults();
 
@@ -550,13 +300,13 @@ async fn failed_logins_report_the_kind_and_leave_nothing() {
     let timeout = args.iter().position(|a| *a == "--timeout").unwrap() + 1;
     args[timeout] = "1";
     let login = sandbox.run(&args).await;
-    assert_eq!(login.expect_code(1).error_kind(), "Timeout");
+    assert_eq!(login.expect_code(1).expect_error_kind(), "Timeout");
 
     // The browser cannot be started.
     let login = sandbox
         .run(&login_args(&kit, "/nonexistent/browser --flag"))
         .await;
-    assert_eq!(login.expect_code(1).error_kind(), "Browser");
+    assert_eq!(login.expect_code(1).expect_error_kind(), "Browser");
 
     // Usage errors (exit 2): a browser command that needs a shell, a non-loopback http issuer.
     let login = sandbox.run(&login_args(&kit, "open $URL")).await;
@@ -570,7 +320,7 @@ async fn failed_logins_report_the_kind_and_leave_nothing() {
             "app",
         ])
         .await;
-    assert_eq!(login.expect_code(2).error_kind(), "InsecureUrl");
+    assert_eq!(login.expect_code(2).expect_error_kind(), "InsecureUrl");
 
     assert!(sandbox.tree().is_empty(), "created: {:?}", sandbox.tree());
     kit.shutdown().await;
@@ -582,7 +332,7 @@ async fn failed_logins_report_the_kind_and_leave_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_survives_a_failed_revocation_and_a_rejected_refresh_needs_a_new_login() {
     let kit = testkit().await;
-    let sandbox = Sandbox::new("logout");
+    let sandbox = Sandbox::without_secrets_file("logout");
     let store = sandbox.home.join("elsewhere");
     let store_arg = store.to_str().unwrap();
     let browser = browser_command();
@@ -663,11 +413,14 @@ async fn logout_survives_a_failed_revocation_and_a_rejected_refresh_needs_a_new_
     let refresh = sandbox
         .run(&[&session_args(&kit, "refresh")[..], &["--store", store_arg]].concat())
         .await;
-    assert_eq!(refresh.expect_code(3).error_kind(), "ReLoginRequired");
+    assert_eq!(
+        refresh.expect_code(3).expect_error_kind(),
+        "ReLoginRequired"
+    );
     let token = sandbox
         .run(&[&session_args(&kit, "token")[..], &["--store", store_arg]].concat())
         .await;
-    assert_eq!(token.expect_code(3).error_kind(), "NotSignedIn");
+    assert_eq!(token.expect_code(3).expect_error_kind(), "NotSignedIn");
     kit.shutdown().await;
 }
 
@@ -694,7 +447,7 @@ fn every_command_has_help() {
 /// with the storage error (exit 1), not "not signed in".
 #[tokio::test]
 async fn an_unreadable_session_is_reported() {
-    let sandbox = Sandbox::new("corrupt");
+    let sandbox = Sandbox::without_secrets_file("corrupt");
     let issuer = "https://auth.example";
     let storage = keyfob::FileStorage::new(sandbox.store_root(), issuer, "app").unwrap();
     keyfob::SecureStorage::save(&storage, "session", b"not a session").unwrap();
@@ -707,5 +460,5 @@ async fn an_unreadable_session_is_reported() {
     let token = sandbox
         .run(&["token", "--issuer", issuer, "--client-id", "app"])
         .await;
-    assert_eq!(token.expect_code(1).error_kind(), "Storage");
+    assert_eq!(token.expect_code(1).expect_error_kind(), "Storage");
 }

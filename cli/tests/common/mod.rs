@@ -1,12 +1,13 @@
 //! Helpers for running the real `keyfob` binary against a testkit provider in this process, with
-//! HOME and the XDG directories in a temporary sandbox (the same approach as `tests/login.rs`).
+//! HOME and the XDG directories in a temporary sandbox.
 //!
 //! The "browser" is the test binary itself: `keyfob login --browser "<this binary> --ignored
-//! --exact browser_helper"` starts it with the authorization URL as one more argument, and the
-//! test binary's ignored `browser_helper` test calls [`browser_helper_main`], which does what a
-//! browser with a signed-in user would: GET the URL and follow the redirects to the loopback
-//! callback. When `KEYFOB_TEST_SECRETS` names a file, it appends to it the secrets it saw
-//! (`state`, `nonce`, `code_challenge`, `code`), so the test can search the output for them.
+//! --exact browser_helper"` starts it with the authorization URL as one more argument (which
+//! libtest takes as a second, non-matching filter), and the test binary's ignored
+//! `browser_helper` test calls [`browser_helper_main`] (or [`browser_helper_main_with`]), which
+//! does what a browser with a signed-in user would: GET the URL and follow the redirects to the
+//! loopback callback. When `KEYFOB_TEST_SECRETS` names a file, it appends to it the secrets it
+//! saw (`state`, `nonce`, `code_challenge`, `code`), so the test can search the output for them.
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeSet;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use keyfob::{HttpMethod, HttpRequest, HttpTransport, ReqwestTransport};
 use keyfob_testkit::{Options, Testkit};
+use serde_json::Value;
 use url::Url;
 
 pub const KEYFOB: &str = env!("CARGO_BIN_EXE_keyfob");
@@ -29,6 +31,12 @@ pub const LOGIN_TIMEOUT: &str = "30";
 
 /// What the ignored `browser_helper` test of a test binary runs (a no-op when run otherwise).
 pub fn browser_helper_main() {
+    browser_helper_main_with(false);
+}
+
+/// [`browser_helper_main`]; with `check_favicon`, the browser first checks that the loopback
+/// listener answers other paths with 404 (a browser asks for `/favicon.ico`).
+pub fn browser_helper_main_with(check_favicon: bool) {
     if std::env::var_os(BROWSER_ENV).is_none() {
         return;
     }
@@ -37,7 +45,7 @@ pub fn browser_helper_main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(browse(&url));
+    runtime.block_on(browse(&url, check_favicon));
 }
 
 fn note_secrets(url: &Url, names: &[&str]) {
@@ -66,10 +74,22 @@ fn note_secrets(url: &Url, names: &[&str]) {
     }
 }
 
-/// GETs `url` and follows redirects, as a browser would.
-async fn browse(url: &str) {
+/// GETs `url` and follows redirects, as a browser would; with `check_favicon`, first checks
+/// that the loopback listener answers `/favicon.ico` with 404.
+async fn browse(url: &str, check_favicon: bool) {
     let transport = ReqwestTransport::new().unwrap();
     let mut current = Url::parse(url).unwrap();
+    if check_favicon {
+        let redirect_uri = current
+            .query_pairs()
+            .find(|(name, _)| name == "redirect_uri")
+            .map(|(_, value)| Url::parse(&value).unwrap())
+            .expect("a redirect_uri");
+        let favicon = redirect_uri.join("/favicon.ico").unwrap();
+        let status = get(&transport, favicon.as_str()).await.status;
+        // Otherwise stop here: the login then times out and the test fails.
+        assert_eq!(status, 404, "the loopback listener answered /favicon.ico");
+    }
     note_secrets(&current, &["state", "nonce", "code_challenge"]);
     for _ in 0..5 {
         let response = get(&transport, current.as_str()).await;
@@ -106,15 +126,24 @@ pub fn browser_command() -> String {
     format!("{quoted} --ignored --exact --quiet --test-threads 1 browser_helper")
 }
 
-/// A temporary HOME (also the working directory) with the XDG directories inside it, and a
-/// secrets file beside it (outside HOME, so that HOME stays empty after a failed login).
+/// A temporary HOME (also the working directory) with the XDG directories inside it, and
+/// (unless made by [`Sandbox::without_secrets_file`]) a secrets file beside it (outside HOME, so
+/// that HOME stays empty after a failed login).
 pub struct Sandbox {
     pub home: PathBuf,
-    pub secrets_file: PathBuf,
+    pub secrets_file: Option<PathBuf>,
 }
 
 impl Sandbox {
+    /// A sandbox whose browser records the secrets it sees in the secrets file.
     pub fn new(name: &str) -> Self {
+        let mut sandbox = Self::without_secrets_file(name);
+        sandbox.secrets_file = Some(sandbox.home.with_extension("secrets"));
+        sandbox
+    }
+
+    /// A sandbox whose browser records nothing: no file is written outside HOME.
+    pub fn without_secrets_file(name: &str) -> Self {
         let home = std::env::temp_dir().join(format!(
             "keyfob-cli-{name}-{}-{}",
             std::process::id(),
@@ -124,8 +153,10 @@ impl Sandbox {
                 .as_nanos()
         ));
         std::fs::create_dir_all(&home).unwrap();
-        let secrets_file = home.with_extension("secrets");
-        Sandbox { home, secrets_file }
+        Sandbox {
+            home,
+            secrets_file: None,
+        }
     }
 
     /// Where the sessions go by default: `$XDG_STATE_HOME/keyfob`.
@@ -144,17 +175,24 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", self.home.join(".cache"))
             .env("XDG_DATA_HOME", self.home.join(".local/share"))
             .env(BROWSER_ENV, "1")
-            .env(SECRETS_ENV, &self.secrets_file)
             .env_remove("KEYFOB_ISSUER")
             .env_remove("KEYFOB_CLIENT_ID")
             .env_remove("KEYFOB_STORE");
+        match &self.secrets_file {
+            Some(file) => command.env(SECRETS_ENV, file),
+            None => command.env_remove(SECRETS_ENV),
+        };
         command
     }
 
     /// Runs `keyfob args…` (off the async runtime, which serves the testkit meanwhile).
     pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_command(self.command(args), args).await
+    }
+
+    /// Runs `command` (from [`Sandbox::command`], perhaps changed), labelled with `args`.
+    pub async fn run_command(&self, mut command: Command, args: &[&str]) -> Run {
         let label = args.join(" ");
-        let mut command = self.command(args);
         let output: Output = tokio::task::spawn_blocking(move || command.output())
             .await
             .unwrap()
@@ -185,7 +223,10 @@ impl Sandbox {
 
     /// The secrets the browser saw, and the token values of any stored session file.
     pub fn secrets(&self) -> Vec<String> {
-        let mut secrets: Vec<String> = std::fs::read_to_string(&self.secrets_file)
+        let mut secrets: Vec<String> = self
+            .secrets_file
+            .as_ref()
+            .and_then(|file| std::fs::read_to_string(file).ok())
             .unwrap_or_default()
             .lines()
             .map(str::to_owned)
@@ -194,24 +235,41 @@ impl Sandbox {
             let full = self.home.join(&path);
             if path.file_name().is_some_and(|n| n == "session")
                 && let Ok(bytes) = std::fs::read(&full)
-                && let Ok(serde_json::Value::Object(session)) = serde_json::from_slice(&bytes)
+                && let Ok(session @ Value::Object(_)) = serde_json::from_slice(&bytes)
             {
-                for name in ["access_token", "refresh_token", "id_token"] {
-                    if let Some(serde_json::Value::String(v)) = session.get(name) {
-                        secrets.push(v.clone());
-                    }
-                }
+                secrets.extend(session_secrets(&session));
             }
         }
         secrets
+    }
+
+    /// The only session file under HOME, parsed.
+    pub fn stored_session(&self) -> Value {
+        let files: Vec<PathBuf> = self
+            .tree()
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == "session"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        serde_json::from_slice(&std::fs::read(self.home.join(&files[0])).unwrap()).unwrap()
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.home);
-        let _ = std::fs::remove_file(&self.secrets_file);
+        if let Some(file) = &self.secrets_file {
+            let _ = std::fs::remove_file(file);
+        }
     }
+}
+
+/// Every token value of a stored session.
+pub fn session_secrets(session: &Value) -> Vec<String> {
+    ["access_token", "refresh_token", "id_token"]
+        .iter()
+        .filter_map(|name| session[name].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// One run of `keyfob`.
@@ -224,6 +282,29 @@ pub struct Run {
 }
 
 impl Run {
+    /// Asserts that `keyfob` exited with `code` (showing its output otherwise).
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "keyfob {}\nstdout:\n{}\nstderr:\n{}",
+            self.label,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn expect_ok(&self) -> &Self {
+        self.expect_code(0)
+    }
+
+    /// [`Run::error_kind`], which must be there (panics showing stderr otherwise).
+    pub fn expect_error_kind(&self) -> &str {
+        self.error_kind()
+            .unwrap_or_else(|| panic!("no error line for keyfob {}:\n{}", self.label, self.stderr))
+    }
+
     /// The error line's kind: `error: <Kind>: …`.
     pub fn error_kind(&self) -> Option<&str> {
         self.stderr
@@ -276,10 +357,16 @@ pub async fn testkit() -> Testkit {
         .expect("the testkit starts")
 }
 
-/// Why `text` may hold a secret: one of `secrets` (or a dot-separated part of one of at least 16
-/// characters), JWT text, or a run of 40+ base64url characters mixing upper case, lower case
-/// and digits (the shape of the codes, verifiers, states, nonces and refresh tokens here).
+/// Why `text` may hold a secret: [`secret_leak`], or a run of 40+ base64url characters mixing
+/// upper case, lower case and digits (the shape of the codes, verifiers, states, nonces and
+/// refresh tokens here).
 pub fn leak(text: &str, secrets: &[String]) -> Option<String> {
+    secret_leak(text, secrets).or_else(|| token_shaped_word(text))
+}
+
+/// Why `text` holds a secret: JWT text, or one of `secrets` (or a dot-separated part of one of
+/// at least 16 characters).
+pub fn secret_leak(text: &str, secrets: &[String]) -> Option<String> {
     if text.contains("eyJ") {
         return Some("JWT text".into());
     }
@@ -289,6 +376,10 @@ pub fn leak(text: &str, secrets: &[String]) -> Option<String> {
             return Some(format!("a secret of {} characters", secret.len()));
         }
     }
+    None
+}
+
+fn token_shaped_word(text: &str) -> Option<String> {
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     text.split(|c: char| !is_b64(c))
         .filter(|w| w.len() >= 40)
