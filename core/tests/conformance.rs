@@ -37,32 +37,7 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 // =============================================================================================
 // Log capture (list 4).
 
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!(
-            "{} {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        ));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
-
-fn capture_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&LOGS).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
+// The capturing logger is in common/mod.rs (`capture_logs`, `captured_logs`).
 
 // =============================================================================================
 // A transport that remembers every secret that crosses it, and every URL it was asked for.
@@ -1886,7 +1861,7 @@ async fn run_row(row: &Row) -> Report {
 /// The whole matrix, then the leak check over everything it logged and printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_matrix() {
-    capture_logs();
+    common::capture_logs();
     let rows = Arc::new(rows());
     let filter = std::env::var("KEYFOB_MATRIX_ROWS").ok();
     let limit = Arc::new(tokio::sync::Semaphore::new(4));
@@ -1931,7 +1906,7 @@ async fn conformance_matrix() {
 
     // List 4: no secret seen on the wire or in the store shows up in any log record (all
     // targets, trace level) or in anything Keyfob printed, for any row.
-    let logs = LOGS.0.lock().unwrap().clone();
+    let logs = common::captured_logs();
     let secrets: BTreeSet<&String> = reports
         .iter()
         .flat_map(|r| r.secrets.iter())

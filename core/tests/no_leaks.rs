@@ -2,35 +2,12 @@
 
 mod common;
 
-use std::sync::Mutex;
-
 use common::{param, start, with_param};
 use keyfob_testkit::{EndpointFault, Faults, Signing};
 
-/// Captures every log record at the most verbose level.
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!(
-            "{} {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        ));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
-
 #[tokio::test]
 async fn secrets_never_show_up_in_debug_display_or_logs() {
-    log::set_logger(&LOGS).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    common::capture_logs();
 
     let env = start().await;
     let client = env.client();
@@ -90,7 +67,7 @@ async fn secrets_never_show_up_in_debug_display_or_logs() {
     printed.push(format!("{logout:?}"));
     printed.push(format!("{:?}", client.config()));
 
-    let logs = LOGS.0.lock().unwrap().clone();
+    let logs = common::captured_logs();
     assert!(!logs.is_empty(), "the flow logs something at debug level");
     for secret in &secrets {
         assert!(secret.len() >= 16, "secret too short to search for");

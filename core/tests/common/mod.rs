@@ -169,3 +169,38 @@ pub fn param(url: &str, name: &str) -> Option<String> {
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// Captures every log record the core emits, at the most verbose level, so that tests can check
+/// that no secret reaches the logs.
+struct LogCapture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for LogCapture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.0.lock().unwrap().push(format!(
+            "{} {}: {}",
+            record.level(),
+            record.target(),
+            record.args()
+        ));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: LogCapture = LogCapture(std::sync::Mutex::new(Vec::new()));
+
+/// Installs the capturing logger at trace level (once per test binary).
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&LOGS).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// Every log record captured so far.
+pub fn captured_logs() -> Vec<String> {
+    LOGS.0.lock().unwrap().clone()
+}
