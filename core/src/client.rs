@@ -328,7 +328,9 @@ impl Client {
         .await
         {
             Ok(r) => r,
-            Err(e) if e.provider_error() == Some("invalid_grant") => {
+            Err(token::RefreshFailure { error: e, .. })
+                if e.provider_error() == Some("invalid_grant") =>
+            {
                 log::warn!("refresh token rejected: {e}");
                 let (dropped, deleted) = self.store.clear(Some(generation), true);
                 if dropped.is_none() {
@@ -341,7 +343,26 @@ impl Client {
                 events.push(SessionEvent::NeedsReLogin);
                 return Err(relogin_required());
             }
-            Err(e) => return Err(e),
+            Err(token::RefreshFailure {
+                error,
+                rotated_refresh_token: Some(rotated),
+            }) => {
+                // An unusable answer that still carries a new refresh token: the provider may
+                // have rotated the old one out, so keep the new one (memory, then storage) with
+                // the current access and ID tokens, and report the bad response.
+                log::warn!("unusable refresh response, keeping its new refresh token: {error}");
+                let kept = Tokens {
+                    refresh_token: Some(rotated),
+                    ..current
+                };
+                if self.store.replace(Some(generation), kept.clone()).is_some() {
+                    self.store.persist()?;
+                } else {
+                    self.revoke_quietly(&provider, &kept).await;
+                }
+                return Err(error);
+            }
+            Err(token::RefreshFailure { error, .. }) => return Err(error),
         };
         self.learn_clock_offset(&response);
         let new_id_token = response.id_token.clone();

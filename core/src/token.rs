@@ -49,13 +49,31 @@ pub(crate) async fn exchange_code(
     Ok(tokens)
 }
 
+/// A refresh that produced no usable tokens.
+pub(crate) struct RefreshFailure {
+    pub error: Error,
+    /// A new refresh token found in a `200` response that was otherwise unusable (a bad
+    /// `token_type`, `expires_in`, a missing access token…). The provider has issued it and may
+    /// have rotated the old one out already, so the caller must keep it.
+    pub rotated_refresh_token: Option<SecretString>,
+}
+
+impl From<Error> for RefreshFailure {
+    fn from(error: Error) -> Self {
+        RefreshFailure {
+            error,
+            rotated_refresh_token: None,
+        }
+    }
+}
+
 /// Uses a refresh token (`grant_type=refresh_token`).
 pub(crate) async fn refresh(
     http: &Http,
     token_endpoint: &Url,
     client_id: &str,
     refresh_token: &SecretString,
-) -> Result<TokenResponse> {
+) -> std::result::Result<TokenResponse, RefreshFailure> {
     let params = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
@@ -64,7 +82,21 @@ pub(crate) async fn refresh(
     let response = http
         .post_form(token_endpoint, &params, "token endpoint")
         .await?;
-    parse_token_response(&response)
+    parse_token_response(&response).map_err(|error| RefreshFailure {
+        error,
+        rotated_refresh_token: rotated_refresh_token(&response),
+    })
+}
+
+/// The non-empty `refresh_token` string of a `200` JSON object response, whatever else in it
+/// is wrong.
+fn rotated_refresh_token(response: &HttpResponse) -> Option<SecretString> {
+    if response.status != 200 {
+        return None;
+    }
+    let body = parse_json_object(&response.body, "token endpoint").ok()?;
+    let token = optional_string(&body, "refresh_token").ok()??;
+    Some(SecretString::new(token))
 }
 
 /// Revokes a token (RFC 7009). `hint` is `refresh_token` or `access_token`.
@@ -191,6 +223,26 @@ mod tests {
     fn ok_body() -> Value {
         json!({"access_token": "AT", "token_type": "Bearer", "expires_in": 300,
                "refresh_token": "RT", "id_token": "IDT", "scope": "openid email"})
+    }
+
+    #[test]
+    fn a_new_refresh_token_is_found_in_an_unusable_response() {
+        let rt = |status, body: &str| {
+            rotated_refresh_token(&resp(status, body)).map(|t| t.expose().to_string())
+        };
+        let mut bad = ok_body();
+        bad["token_type"] = json!("mac");
+        assert!(parse_token_response(&resp(200, &bad.to_string())).is_err());
+        assert_eq!(rt(200, &bad.to_string()).as_deref(), Some("RT"));
+        bad["access_token"] = Value::Null;
+        assert_eq!(rt(200, &bad.to_string()).as_deref(), Some("RT"));
+        // Nothing to keep: no token, an empty or non-string one, not JSON, not a 200.
+        bad["refresh_token"] = json!("");
+        assert_eq!(rt(200, &bad.to_string()), None);
+        bad["refresh_token"] = json!(7);
+        assert_eq!(rt(200, &bad.to_string()), None);
+        assert_eq!(rt(200, r#"{"refresh_token": "RT""#), None);
+        assert_eq!(rt(400, &ok_body().to_string()), None);
     }
 
     #[test]

@@ -807,12 +807,12 @@ fn rows() -> Vec<Row> {
             .expect(fails(K::InvalidResponse), failed_login, Nothing),
         Row::new(
             "1.38",
-            "refresh response malformed (after the provider rotated): refused, then re-login",
+            "refresh response malformed after the provider rotated: refused, new refresh token kept",
             Refresh,
         )
         .faults(token_response(json!({"expires_in": "3600"})))
-        .expect(fails(K::InvalidResponse), SignedIn, Unchanged)
-        .then(then_next_refresh_needs_relogin),
+        .expect(fails(K::InvalidResponse), SignedIn, Session)
+        .then(then_salvaged_refresh_token_works),
         Row::new("1.39", "callback: error=access_denied", Callback)
             .faults(callback(json!({"error": "access_denied",
                 "error_description": "User said no", "code": null})))
@@ -1621,21 +1621,22 @@ fn then_dead_session_does_not_come_back(ctx: &Ctx) -> BoxFut<'_, Result<(), Stri
     })
 }
 
-fn then_next_refresh_needs_relogin(ctx: &Ctx) -> BoxFut<'_, Result<(), String>> {
+fn then_salvaged_refresh_token_works(ctx: &Ctx) -> BoxFut<'_, Result<(), String>> {
     Box::pin(async move {
         ctx.env.kit.clear_faults();
-        let e = ctx.client().refresh().await.err();
+        // A restart first: the kept refresh token must have been saved, not only held in memory.
+        ctx.restart();
+        let client = ctx.client();
+        let refreshed = client.refresh().await.map_err(|e| format!("{e:?}"))?;
         ok_or(
-            e.as_ref().map(keyfob::Error::kind) == Some(ErrorKind::ReLoginRequired),
-            format!("the provider rotated; the next refresh must need a new login: {e:?}"),
+            ctx.env.kit.stats().refresh_token == 2,
+            "expected exactly one more refresh grant",
         )?;
+        ok_or(client.state() == SessionState::SignedIn, "not SignedIn")?;
+        let rt = refreshed.refresh_token().ok_or("no refresh token")?;
         ok_or(
-            ctx.client().state() == SessionState::NeedsReLogin,
-            "not NeedsReLogin",
-        )?;
-        ok_or(
-            ctx.snapshot().session.is_none(),
-            "the dead session is still stored",
+            ctx.env.provider_accepts_refresh_token(rt.expose()).await,
+            "the provider refuses the refreshed token",
         )
     })
 }

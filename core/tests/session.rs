@@ -603,3 +603,45 @@ async fn a_rotated_refresh_token_survives_keys_that_cannot_be_fetched() {
             .await
     );
 }
+
+#[tokio::test]
+async fn a_new_refresh_token_in_an_unusable_refresh_response_is_kept() {
+    let env = start().await;
+    let storage = Arc::new(MemoryStorage::new());
+    let client = client_on(&env, storage.clone());
+    env.login(&client).await.unwrap();
+    let old = client.tokens().unwrap();
+    // The provider rotates the refresh token, but its answer is unusable (`token_type` mac).
+    env.kit.set_faults(Faults {
+        token_response: Some(
+            serde_json::json!({"token_type": "mac"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+        ..Faults::default()
+    });
+    let e = client.refresh().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(env.kit.stats().refresh_token, 1);
+    let kept = client.tokens().unwrap();
+    assert_ne!(
+        kept.refresh_token(),
+        old.refresh_token(),
+        "the new refresh token is kept"
+    );
+    assert_eq!(kept.access_token(), old.access_token());
+    assert_eq!(kept.id_token(), old.id_token());
+    // ... and saved: a new client on the same storage holds it too.
+    let restarted = client_on(&env, storage);
+    assert_eq!(
+        restarted.tokens().unwrap().refresh_token(),
+        kept.refresh_token()
+    );
+    // With the provider fixed, the next refresh uses it and succeeds (the old one would have
+    // been refused as a reuse, revoking the whole family).
+    env.kit.set_faults(Faults::default());
+    let after = client.refresh().await.unwrap();
+    assert_ne!(after.refresh_token(), kept.refresh_token());
+    assert_eq!(client.state(), SessionState::SignedIn);
+}
