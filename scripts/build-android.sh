@@ -79,10 +79,14 @@ fi
 export ANDROID_NDK_HOME="$ndk"
 
 # --- 1. native libraries
-# 16 KB pages (Android 15+ devices): every LOAD segment aligned to 16 KB. NDK r28+ links that
-# way by default and recent cargo-ndk adds it for older NDKs; stating it keeps any combination
-# right. RUSTFLAGS reach only the Android target: cargo-ndk always passes --target.
-export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-Wl,-z,max-page-size=16384"
+# The flags scripts/size.sh measures (scripts/mobile-flags.sh): packed relocations, identical
+# code folding, 16 KB pages (Android 15+ devices: every LOAD segment aligned to 16 KB, checked
+# below), registry paths remapped. RUSTFLAGS reach only the Android target: cargo-ndk always
+# passes --target.
+# shellcheck source=scripts/mobile-flags.sh
+. scripts/mobile-flags.sh
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags android)"
+export RUSTFLAGS
 ndk_args=()
 for abi in "${abis[@]}"; do ndk_args+=(-t "$abi"); done
 echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk)" >&2

@@ -49,9 +49,14 @@ out="$repo/bindings-swift/KeyfobFFIC.xcframework"
 work="$target_dir/ios-xcframework"
 
 rustup target add "$device" "${simulators[@]}" "${macs[@]}"
+# Registry paths remapped (scripts/mobile-flags.sh); with --target, RUSTFLAGS skip build scripts.
+# shellcheck source=scripts/mobile-flags.sh
+. scripts/mobile-flags.sh
+ios_rustflags="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags common)"
 for target in "$device" "${simulators[@]}" "${macs[@]}"; do
   echo "build-ios: $target" >&2
-  cargo build --locked -p keyfob --lib --profile "$profile" --features ffi --target "$target"
+  RUSTFLAGS="$ios_rustflags" cargo build --locked -p keyfob --lib --profile "$profile" \
+    --features ffi --target "$target"
 done
 lib() { echo "$target_dir/$1/$profile/libkeyfob.a"; }
 

@@ -3,9 +3,11 @@
 #
 # Builds exactly what the mobile build scripts ship — `keyfob` with the `ffi` feature (uniffi
 # exports, the platform's HTTP through `KeyfobHttpTransport`, no reqwest, no tokio), profile
-# `mobile` (opt-level z, fat LTO, one codegen unit, stripped, panic = unwind) — for the host
-# (x86_64 here, the proxy for each mobile ABI), prints the stripped cdylib's size and its largest
-# contributors, and fails when it is above the budget.
+# `mobile` (opt-level z, fat LTO, one codegen unit, stripped, panic = unwind), linked like
+# scripts/build-android.sh links it (lld, scripts/mobile-flags.sh: packed relocations, identical
+# code folding, 16 KB pages) — for the host (x86_64 here, the proxy for each mobile ABI), prints
+# the stripped cdylib's size and its largest contributors, and fails when it is above the budget.
+# Needs lld (installed with apt-get when missing and possible).
 #
 #   budget: 1.0 MB = 1,000,000 bytes (decimal megabyte), override with KEYFOB_SIZE_BUDGET=bytes
 #
@@ -44,24 +46,37 @@ BUDGET="${KEYFOB_SIZE_BUDGET:-1000000}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 mkdir -p "$SIZE_TARGET" "$TOOLS"
 
-# The shipped artifact: the exact command of the mobile build scripts (host target here).
-MOBILE_ARGS=(-p keyfob --profile mobile --features ffi --lib --locked)
+# The shipped artifact: the exact command and flags of the mobile build scripts (host target
+# here). An explicit --target keeps RUSTFLAGS off build scripts and proc macros.
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+MOBILE_ARGS=(-p keyfob --profile mobile --features ffi --lib --locked --target "$HOST")
+if ! command -v ld.lld >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing lld (the Android NDK's linker) ..." >&2
+    { apt-get install -y lld || { apt-get update && apt-get install -y lld; }; } >/dev/null 2>&1
+  fi
+  command -v ld.lld >/dev/null || { echo "size.sh: ld.lld not found: install lld" >&2; exit 1; }
+fi
+# shellcheck source=scripts/mobile-flags.sh
+. scripts/mobile-flags.sh
+MOBILE_RUSTFLAGS="-C link-arg=-fuse-ld=lld $(mobile_rustflags android)"
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.3f MB (%.3f MiB)", b / 1e6, b / 1048576 }'; }
 
 sections() {
   # The sections that matter, in bytes.
-  size -A "$1" | awk '$1 ~ /^\.(text|rodata|eh_frame|eh_frame_hdr|gcc_except_table|data\.rel\.ro|rela\.dyn|data|bss)$/ {
+  size -A "$1" | awk '$1 ~ /^\.(text|rodata|eh_frame|eh_frame_hdr|gcc_except_table|data\.rel\.ro|rela\.dyn|got|data|bss)$/ {
     printf "    %-18s %9d\n", $1, $2 }'
 }
 
 build_so() { # target-dir, then extra cargo args; prints the path of the .so
   local dir=$1; shift
-  CARGO_TARGET_DIR="$dir" cargo build "$@" >&2
-  echo "$dir/mobile/libkeyfob.so"
+  RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_TARGET_DIR="$dir" cargo build "$@" >&2
+  echo "$dir/$HOST/mobile/libkeyfob.so"
 }
 
-echo "=== mobile library: cargo build ${MOBILE_ARGS[*]} (target $(rustc -vV | sed -n 's/^host: //p'))"
+echo "=== mobile library: cargo build ${MOBILE_ARGS[*]}"
+echo "    RUSTFLAGS=$MOBILE_RUSTFLAGS"
 so=$(build_so "$SIZE_TARGET" "${MOBILE_ARGS[@]}")
 bytes=$(stat -c %s "$so")
 gz=$(gzip -9c "$so" | wc -c)
@@ -82,9 +97,10 @@ if [ "$breakdown" = 1 ]; then
   symbols_dir="$SIZE_TARGET/symbols"
   if cargo bloat --version >/dev/null 2>&1; then
     # .text by crate; std split into core/alloc/std/gimli/... so the backtrace printer shows.
-    CARGO_PROFILE_MOBILE_STRIP=false cargo bloat "${MOBILE_ARGS[@]}" --target-dir "$symbols_dir" \
-      --crates --split-std -n 16 2>/dev/null | sed -n '/^ *File/,$p' | sed '/^Note: numbers/d; /^$/d'
-    symbols_so="$symbols_dir/mobile/libkeyfob.so"
+    RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_PROFILE_MOBILE_STRIP=false cargo bloat "${MOBILE_ARGS[@]}" \
+      --target-dir "$symbols_dir" --crates --split-std -n 16 2>/dev/null |
+      sed -n '/^ *File/,$p' | sed '/^Note: numbers/d; /^$/d'
+    symbols_so="$symbols_dir/$HOST/mobile/libkeyfob.so"
   else
     echo "(cargo-bloat unavailable: falling back to nm --size-sort on the unstripped build)"
     symbols_so=$(CARGO_PROFILE_MOBILE_STRIP=false build_so "$symbols_dir" "${MOBILE_ARGS[@]}")

@@ -7,7 +7,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use ring::signature::{self, RsaPublicKeyComponents};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, IdTokenCheck, Result};
@@ -161,13 +161,23 @@ impl DecodedJws<'_> {
                     &self.signature,
                 ),
             (KeyMaterial::EcP256 { point }, Algorithm::Es256) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, &self.signature)
+                return verify_es256(point, message, &self.signature).ok_or_else(bad);
             }
             _ => return Err(bad()),
         };
         result.map_err(|_| bad())
     }
+}
+
+/// ES256 (RFC 7518 §3.4): ECDSA P-256 over SHA-256, the signature being `R || S`, 64 bytes.
+/// `point` is the SEC1 uncompressed public point. High-S signatures are accepted, as JWS
+/// does not require low-S. `None` when the point, the signature or the check is bad.
+fn verify_es256(point: &[u8], message: &[u8], signature: &[u8]) -> Option<()> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).ok()?;
+    let signature = p256::ecdsa::Signature::from_slice(signature).ok()?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, message);
+    key.verify_prehash(digest.as_ref(), &signature).ok()
 }
 
 #[cfg(test)]
@@ -305,6 +315,57 @@ pub(crate) mod tests {
             decode(&token).err().unwrap().id_token_check(),
             Some(IdTokenCheck::Algorithm)
         );
+    }
+
+    #[test]
+    fn es256_accepts_high_s_and_refuses_malformed_signatures_and_points() {
+        let s = TestSigner::new("k1");
+        let token = s.sign(serde_json::json!({}), &serde_json::json!({"sub": "a"}));
+        let jws = decode(&token).unwrap();
+        let point = s.pair.public_key().as_ref().to_vec();
+        let input = jws.signing_input.as_bytes();
+        let sig = jws.signature.clone();
+        assert!(verify_es256(&point, input, &sig).is_some());
+        // (r, n - s) is the same signature: JWS does not ask for low S, and ring did accept it.
+        const ORDER: [u8; 32] = [
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
+            0xfc, 0x63, 0x25, 0x51,
+        ];
+        let mut flipped = sig.clone();
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(ORDER[i]) - i16::from(sig[32 + i]) - borrow;
+            flipped[32 + i] = d.rem_euclid(256) as u8;
+            borrow = i16::from(d < 0);
+        }
+        assert_ne!(flipped, sig);
+        assert!(verify_es256(&point, input, &flipped).is_some());
+        // Malformed: short, long, zero r or s, r or s ≥ n, DER instead of R || S.
+        assert!(verify_es256(&point, input, &sig[..63]).is_none());
+        assert!(verify_es256(&point, input, &[sig.as_slice(), &[0]].concat()).is_none());
+        let mut zero_r = sig.clone();
+        zero_r[..32].fill(0);
+        assert!(verify_es256(&point, input, &zero_r).is_none());
+        let mut zero_s = sig.clone();
+        zero_s[32..].fill(0);
+        assert!(verify_es256(&point, input, &zero_s).is_none());
+        let big_s = [&sig[..32], &ORDER[..]].concat();
+        assert!(verify_es256(&point, input, &big_s).is_none());
+        let der = [
+            &[0x30, 0x44, 0x02, 0x20][..],
+            &sig[..32],
+            &[0x02, 0x20],
+            &sig[32..],
+        ]
+        .concat();
+        assert!(verify_es256(&point, input, &der).is_none());
+        // Points: not on the curve, the identity (a lone 0 byte), empty.
+        let mut off_curve = point.clone();
+        off_curve[64] ^= 1;
+        assert!(verify_es256(&off_curve, input, &sig).is_none());
+        assert!(verify_es256(&[0], input, &sig).is_none());
+        assert!(verify_es256(&[], input, &sig).is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
 mod http;
+mod http_date;
 mod id_token;
 mod jwks;
 mod jws;

@@ -178,9 +178,7 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenRespo
 
 /// The response's `Date` header as seconds since the epoch, when present and well-formed.
 pub(crate) fn server_time(response: &HttpResponse) -> Option<i64> {
-    let date = httpdate::parse_http_date(response.header("date")?).ok()?;
-    let secs = date.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    i64::try_from(secs).ok()
+    crate::http_date::parse(response.header("date")?)
 }
 
 fn invalid(what: &str, message: &str) -> Error {
