@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Kotlin FFI figures for scripts/bench.sh (issue 6): the median time per call of the synchronous
-# `Keyfob.cachedAccessToken()` (budget ≤ 2 µs) and of the suspend `accessToken()`, from Kotlin
-# through the generated bindings (JNA) into the release-built libkeyfob.so, on a client signed
-# in at a keyfob-testkit provider with a valid token in memory.
+# `Keyfob.cachedAccessToken()` (budget ≤ 2 µs; the core's C accessor `keyfob_cached_access_token`
+# through JNA direct mapping) and of the suspend `accessToken()` (the generated bindings), from
+# Kotlin into the release-built libkeyfob.so, on a client signed in at a keyfob-testkit provider
+# with a valid token in memory.
 #
 #   scripts/bench-ffi-kotlin.sh [SUMMARY_FILE]
 #

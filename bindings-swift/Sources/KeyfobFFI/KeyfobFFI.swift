@@ -685,6 +685,14 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func state()  -> SessionState
     
     /**
+     * This client's handle for `keyfob_cached_access_token`, a plain C function that copies the
+     * same token as `cached_access_token` into a caller's buffer, without uniffi's call overhead
+     * (the Kotlin layer's synchronous accessor uses it). The handle is not a pointer: once this
+     * client is freed the function reports it closed, and the number is never reused.
+     */
+    func tokenHandle()  -> UInt64
+    
+    /**
      * The UserInfo claims as a JSON object string (its `sub` was checked).
      */
     func userinfo() async throws  -> String
@@ -933,6 +941,21 @@ open func state() -> SessionState  {
     return try!  FfiConverterTypeSessionState_lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This client's handle for `keyfob_cached_access_token`, a plain C function that copies the
+     * same token as `cached_access_token` into a caller's buffer, without uniffi's call overhead
+     * (the Kotlin layer's synchronous accessor uses it). The handle is not a pointer: once this
+     * client is freed the function reports it closed, and the number is never reused.
+     */
+open func tokenHandle() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_token_handle(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -4101,6 +4124,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_state() != 54758) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 30072) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 35150) {

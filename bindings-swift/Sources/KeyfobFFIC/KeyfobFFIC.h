@@ -446,6 +446,11 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_restore(uint64_t ptr, RustCallSt
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
+uint64_t uniffi_keyfob_fn_method_keyfobclient_token_handle(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr
@@ -798,6 +803,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_restore(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_STATE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_STATE
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_token_handle(void
     
 );
 #endif

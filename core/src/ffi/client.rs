@@ -6,6 +6,7 @@ use super::adapters::{
     ForeignObserver, ForeignStorage, ForeignTransport, KeyfobHttpTransport, KeyfobSessionObserver,
     KeyfobStorage, secs,
 };
+use super::cached_token;
 use super::error::KeyfobError;
 use super::records::{
     KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
@@ -14,6 +15,7 @@ use crate::authorize::LoginOptions;
 use crate::client::Client;
 use crate::config::Config;
 use crate::keychain::{KeychainOptions, KeychainStorage};
+use crate::secret::SecretString;
 use crate::session::SessionState;
 
 type Result<T> = std::result::Result<T, KeyfobError>;
@@ -26,6 +28,29 @@ type Result<T> = std::result::Result<T, KeyfobError>;
 #[derive(uniffi::Object)]
 pub struct KeyfobClient {
     inner: Client,
+    /// This client's id for [`cached_token::keyfob_cached_access_token`].
+    token_handle: u64,
+}
+
+impl KeyfobClient {
+    /// Wraps `inner` and registers it for the C accessor (until it is dropped).
+    pub(super) fn wrap(inner: Client) -> Arc<Self> {
+        Arc::new_cyclic(|weak| KeyfobClient {
+            inner,
+            token_handle: cached_token::register(weak.clone()),
+        })
+    }
+
+    /// The cached access token, for the C accessor.
+    pub(super) fn cached_token(&self) -> Option<SecretString> {
+        self.inner.cached_access_token()
+    }
+}
+
+impl Drop for KeyfobClient {
+    fn drop(&mut self) {
+        cached_token::unregister(self.token_handle);
+    }
 }
 
 #[uniffi::export]
@@ -42,7 +67,7 @@ impl KeyfobClient {
         if let Some(storage) = storage {
             client = client.with_storage(Arc::new(ForeignStorage(storage)));
         }
-        Ok(Arc::new(KeyfobClient { inner: client }))
+        Ok(KeyfobClient::wrap(client))
     }
 
     /// A client whose session lives in the Keychain (Apple platforms): generic-password items
@@ -66,7 +91,7 @@ impl KeyfobClient {
         .map_err(crate::Error::from)?;
         let client = Client::new(config, Arc::new(ForeignTransport(transport)))
             .with_storage(Arc::new(storage));
-        Ok(Arc::new(KeyfobClient { inner: client }))
+        Ok(KeyfobClient::wrap(client))
     }
 
     /// Starts a login: returns the authorization URL to open in the system browser
@@ -100,9 +125,15 @@ impl KeyfobClient {
 
     /// The access token from memory when still valid for the refresh margin; no I/O.
     pub fn cached_access_token(&self) -> Option<String> {
-        self.inner
-            .cached_access_token()
-            .map(|t| t.expose().to_string())
+        self.cached_token().map(|t| t.expose().to_string())
+    }
+
+    /// This client's handle for `keyfob_cached_access_token`, a plain C function that copies the
+    /// same token as `cached_access_token` into a caller's buffer, without uniffi's call overhead
+    /// (the Kotlin layer's synchronous accessor uses it). The handle is not a pointer: once this
+    /// client is freed the function reports it closed, and the number is never reused.
+    pub fn token_handle(&self) -> u64 {
+        self.token_handle
     }
 
     /// Refreshes now with the refresh token.

@@ -1,6 +1,7 @@
 // The FFI figures of scripts/bench.sh for Kotlin (issue 6), run by scripts/bench-ffi-kotlin.sh:
-// the median time of `Keyfob.cachedAccessToken()` (synchronous) and `Keyfob.accessToken()`
-// (suspend) through the generated bindings (JNA) on a client signed in at the testkit provider.
+// the median time of `Keyfob.cachedAccessToken()` (synchronous; the core's C accessor through JNA
+// direct mapping, see CachedTokenAccess.kt) and `Keyfob.accessToken()` (suspend, through the
+// generated bindings) on a client signed in at the testkit provider: the calls apps make.
 //
 // Not part of the Maven build (jvm/pom.xml compiles ../keyfob/src only): the script compiles it
 // with the Kotlin compiler from the Maven cache against jvm/target/classes.

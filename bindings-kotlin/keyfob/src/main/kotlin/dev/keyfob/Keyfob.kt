@@ -59,6 +59,17 @@ public class Keyfob internal constructor(
     private val client: KeyfobClient =
         translate { KeyfobClient(config, transport, storage?.let(::StorageBridge)) }
 
+    /** This client's id for [CachedTokenAccess] (not a pointer: stale once the client is freed). */
+    internal val tokenHandle: Long = client.tokenHandle().toLong()
+
+    /**
+     * The size of the array for [CachedTokenAccess]: the last token's length. JNA copies the whole
+     * array to native memory and back on each call, so an exact fit is fastest; a longer token
+     * costs one more call. Internal for the tests.
+     */
+    @Volatile
+    internal var tokenBufferSize = 1024
+
     /** Runs the core's calls, so that they finish even when their caller is cancelled. */
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("keyfob"))
 
@@ -113,8 +124,30 @@ public class Keyfob internal constructor(
      */
     public suspend fun accessToken(): String = call { it.accessToken() }
 
-    /** The access token from memory when still valid for the refresh margin, without I/O; else `null`. */
-    public fun cachedAccessToken(): String? = translate { client.cachedAccessToken() }
+    /**
+     * The access token from memory when it is saved and still valid for the refresh margin, without
+     * I/O or waiting; else `null` (then call [accessToken]). Fast enough for every request (well
+     * under a microsecond on the JVM): it calls the core's C accessor directly ([CachedTokenAccess])
+     * rather than through the generated bindings. Throws [IllegalStateException] after [close].
+     */
+    public fun cachedAccessToken(): String? {
+        check(!closed) { "this Keyfob client was closed" }
+        while (true) {
+            val buf = ByteArray(tokenBufferSize)
+            val n = CachedTokenAccess.keyfob_cached_access_token(tokenHandle, buf, buf.size)
+            when {
+                n in 0..buf.size -> {
+                    if (n != buf.size) tokenBufferSize = n
+                    return String(buf, 0, n, Charsets.UTF_8).also { buf.fill(0, 0, n) }
+                }
+                // A longer token: again with room for it (it may change again meanwhile).
+                n > buf.size -> tokenBufferSize = n
+                n == CachedTokenAccess.NONE -> return null
+                n == CachedTokenAccess.CLOSED -> throw IllegalStateException("this Keyfob client was closed")
+                else -> throw KeyfobException.Internal("the Keyfob library could not read the cached access token ($n)")
+            }
+        }
+    }
 
     /** Refreshes the tokens now with the refresh token. */
     public suspend fun refresh(): Unit = call { it.refresh() }
