@@ -170,14 +170,25 @@ impl DecodedJws<'_> {
 }
 
 /// ES256 (RFC 7518 §3.4): ECDSA P-256 over SHA-256, the signature being `R || S`, 64 bytes.
-/// `point` is the SEC1 uncompressed public point. High-S signatures are accepted, as JWS
-/// does not require low-S. `None` when the point, the signature or the check is bad.
+/// `point` is the SEC1 uncompressed public point (`04 || X || Y`), which must be on the curve.
+/// High-S signatures are accepted, as JWS does not require low-S. `None` when the point, the
+/// signature or the check is bad. The point is taken from its coordinates rather than parsed as
+/// SEC1, which keeps point decompression and the ASN.1 error texts out of the mobile library.
 fn verify_es256(point: &[u8], message: &[u8], signature: &[u8]) -> Option<()> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).ok()?;
+    use p256::elliptic_curve::point::AffineCoordinates;
+    let [0x04, xy @ ..] = point else { return None };
+    if xy.len() != 64 {
+        return None;
+    }
+    let (x, y) = xy.split_at(32);
+    let (x, y) = (
+        p256::FieldBytes::try_from(x).ok()?,
+        p256::FieldBytes::try_from(y).ok()?,
+    );
+    let key: p256::AffinePoint = Option::from(p256::AffinePoint::from_coordinates(&x, &y))?;
     let signature = p256::ecdsa::Signature::from_slice(signature).ok()?;
     let digest = ring::digest::digest(&ring::digest::SHA256, message);
-    key.verify_prehash(digest.as_ref(), &signature).ok()
+    ecdsa::hazmat::verify_prehashed::<p256::NistP256>(&key.into(), digest.as_ref(), &signature).ok()
 }
 
 #[cfg(test)]
@@ -360,7 +371,10 @@ pub(crate) mod tests {
         ]
         .concat();
         assert!(verify_es256(&point, input, &der).is_none());
-        // Points: not on the curve, the identity (a lone 0 byte), empty.
+        // Points: not on the curve, compressed, short, the identity (a lone 0 byte), empty.
+        let compressed = [&[0x02 | (point[64] & 1)][..], &point[1..33]].concat();
+        assert!(verify_es256(&compressed, input, &sig).is_none());
+        assert!(verify_es256(&point[..64], input, &sig).is_none());
         let mut off_curve = point.clone();
         off_curve[64] ^= 1;
         assert!(verify_es256(&off_curve, input, &sig).is_none());
