@@ -9,8 +9,11 @@
 //!    core's checks: exact redirect, `state`, `iss`, code exchange, ID token).
 //! 5. Only then is the session copied into the file store; the browser gets a page saying how
 //!    it went, and the terminal who signed in.
+//! 6. A session that the store held before is signed out at the provider: its refresh token is
+//!    revoked (RFC 7009), so a re-login leaves no live grant behind. A failed revocation is a
+//!    warning.
 //!
-//! Any failure leaves no new file anywhere.
+//! Any failure leaves no new file anywhere, and the previous session as it was.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use crate::browser::BrowserCommand;
 use crate::commands::NETWORK_TIMEOUT;
 use crate::failure::Failure;
 use crate::loopback::{LoopbackListener, Page};
-use crate::store::{self, StagedStorage};
+use crate::store::{self, Detached, StagedStorage};
 
 /// What `keyfob login` needs.
 #[derive(Debug, Clone)]
@@ -71,8 +74,9 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
             format!("cannot set up the HTTP client: {}", e.message),
         )
     })?;
+    let transport = Arc::new(transport);
     let staged = Arc::new(StagedStorage::new());
-    let client = Client::new(config, Arc::new(transport)).with_storage(staged.clone());
+    let client = Client::new(config.clone(), transport.clone()).with_storage(staged.clone());
 
     let authorization_url = client.begin_login().await?;
     opts.browser.open(&authorization_url).map_err(|e| {
@@ -104,13 +108,19 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
             )
         })?;
     log::debug!("callback received; completing the login");
+    // The session the store held before, signed out once the new one is stored.
+    let mut previous = None;
     let outcome = match client.handle_redirect(callback.url()).await {
-        Ok(claims) => store::persist(&opts.store_root, &opts.issuer, &opts.client_id, &staged).map(
-            |storage| SignedIn {
-                claims,
-                store_dir: storage.dir().to_path_buf(),
-            },
-        ),
+        Ok(claims) => {
+            // Read before the new session overwrites it.
+            previous = previous_session(opts, config, transport);
+            store::persist(&opts.store_root, &opts.issuer, &opts.client_id, &staged).map(
+                |storage| SignedIn {
+                    claims,
+                    store_dir: storage.dir().to_path_buf(),
+                },
+            )
+        }
         Err(e) => Err(Failure::from(e)),
     };
     let page = match &outcome {
@@ -120,7 +130,43 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
         Err(failure) => Page::failure("Sign-in failed", failure.to_string()),
     };
     callback.respond(&page).await;
-    outcome
+    let signed_in = outcome?;
+    if let Some(previous) = previous {
+        revoke_previous(&previous).await;
+    }
+    Ok(signed_in)
+}
+
+/// The session the store held before this login, loaded into a client whose store reads the
+/// files but never writes them. `None` when there was none (or it could not be read).
+fn previous_session(
+    opts: &LoginOptions,
+    config: Config,
+    transport: Arc<ReqwestTransport>,
+) -> Option<Client> {
+    let files = store::open_existing(&opts.store_root, &opts.issuer, &opts.client_id).ok()??;
+    let client = Client::new(config, transport).with_storage(Arc::new(Detached::new(files)));
+    if let Err(e) = client.restore() {
+        log::debug!("the previous session could not be read, so not revoked: {e}");
+    }
+    client.tokens().is_some().then_some(client)
+}
+
+/// Signs the previous session out at the provider (revokes its refresh token); warns on failure.
+async fn revoke_previous(previous: &Client) {
+    match previous.logout().await {
+        Ok(logout) => match logout.revocation_error {
+            None => eprintln!("The previous session's refresh token was revoked."),
+            Some(e) => eprintln!(
+                "warning: the previous session's refresh token could not be revoked: {}",
+                e.message()
+            ),
+        },
+        Err(e) => eprintln!(
+            "warning: the previous session could not be signed out: {}",
+            e.message()
+        ),
+    }
 }
 
 /// `Ada Lovelace <ada@company.com> (sub user-123)`, with whatever of name and email is known.

@@ -183,6 +183,56 @@ impl SecureStorage for StagedStorage {
     }
 }
 
+/// A store that reads `inner` but keeps every write and deletion in memory: the session found
+/// there before a new login can be loaded and then signed out (its refresh token revoked)
+/// without touching the files, which by then hold the new session.
+pub struct Detached {
+    inner: FileStorage,
+    /// Keys written (`Some`) or deleted (`None`) since, which hide `inner`'s.
+    changed: Mutex<BTreeMap<String, Option<Vec<u8>>>>,
+}
+
+impl Detached {
+    /// Reads `inner`; never writes to it.
+    pub fn new(inner: FileStorage) -> Self {
+        Detached {
+            inner,
+            changed: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<Vec<u8>>>> {
+        self.changed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for Detached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Detached")
+            .field("dir", &self.inner.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecureStorage for Detached {
+    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.lock().get(key) {
+            Some(changed) => Ok(changed.clone()),
+            None => self.inner.load(key),
+        }
+    }
+
+    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.lock().insert(key.to_owned(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.lock().insert(key.to_owned(), None);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +337,35 @@ mod tests {
             assert_eq!(mode(storage.dir()), 0o700);
         }
         fs::remove_dir_all(root.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn detached_reads_the_files_and_never_writes_them() {
+        let root = temp_dir("detached");
+        let files = FileStorage::new(&root, "https://op.example", "app").unwrap();
+        files.save("session", b"old").unwrap();
+        let detached = Detached::new(
+            FileStorage::open_existing(&root, "https://op.example", "app")
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(
+            detached.load("session").unwrap().as_deref(),
+            Some(&b"old"[..])
+        );
+        assert_eq!(detached.load("pending").unwrap(), None);
+        // The files change (a new login); the detached store's deletions do not reach them.
+        files.save("session", b"new").unwrap();
+        detached.delete("session").unwrap();
+        detached.save("pending", b"p").unwrap();
+        assert_eq!(detached.load("session").unwrap(), None);
+        assert_eq!(
+            detached.load("pending").unwrap().as_deref(),
+            Some(&b"p"[..])
+        );
+        assert_eq!(files.load("session").unwrap().as_deref(), Some(&b"new"[..]));
+        assert_eq!(files.load("pending").unwrap(), None);
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]

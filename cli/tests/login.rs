@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    KEYFOB, Run, Sandbox, browser_command, login_args, secret_leak, session_args, session_secrets,
-    testkit,
+    KEYFOB, Run, Sandbox, browser_command, login_args, provider_accepts_refresh_token, secret_leak,
+    session_args, session_secrets, testkit,
 };
 use keyfob_testkit::{EndpointFault, Faults};
 use serde_json::{Map, Value, json};
@@ -256,6 +256,55 @@ async fn login_status_token_refresh_call_logout() {
 
 /// A provider that sends the callback with another `state`: the login fails with
 /// `StateMismatch`, and no file or directory appears anywhere under HOME.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_login_revokes_the_previous_session() {
+    let kit = testkit().await;
+    let sandbox = Sandbox::without_secrets_file("relogin");
+    let browser = browser_command();
+    sandbox.run(&login_args(&kit, &browser)).await.expect_ok();
+    let first = sandbox.stored_session()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(kit.stats().revoke, 0);
+
+    // A failed login leaves the previous session as it was: stored and alive.
+    kit.set_faults(Faults {
+        callback: Some(json!({"state": "forged"}).as_object().unwrap().clone()),
+        ..Faults::default()
+    });
+    sandbox
+        .run(&login_args(&kit, &browser))
+        .await
+        .expect_code(1);
+    kit.clear_faults();
+    assert_eq!(kit.stats().revoke, 0);
+    assert_eq!(sandbox.stored_session()["refresh_token"], first.as_str());
+
+    // A successful one stores the new session, then revokes the old refresh token.
+    let again = sandbox.run(&login_args(&kit, &browser)).await;
+    again.expect_ok();
+    assert!(
+        again
+            .stderr
+            .contains("The previous session's refresh token was revoked."),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(kit.stats().revoke, 1);
+    let second = sandbox.stored_session()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, first);
+    assert!(!provider_accepts_refresh_token(&kit, &first).await);
+    // The new session works.
+    sandbox
+        .run(&session_args(&kit, "refresh"))
+        .await
+        .expect_ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_a_wrong_state_fails_and_creates_no_file() {
     let kit = testkit().await;

@@ -119,6 +119,31 @@ async fn get(transport: &ReqwestTransport, url: &str) -> keyfob::HttpResponse {
         .unwrap()
 }
 
+/// Whether the provider still honours `refresh_token` (spends it: rotation).
+pub async fn provider_accepts_refresh_token(kit: &Testkit, refresh_token: &str) -> bool {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token)
+        .append_pair("client_id", kit.client_id())
+        .finish();
+    let response = ReqwestTransport::new()
+        .unwrap()
+        .send(HttpRequest {
+            method: HttpMethod::Post,
+            url: format!("{}/token", kit.issuer()),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: body.into_bytes(),
+            timeout: Duration::from_secs(20),
+            max_response_bytes: 1 << 20,
+        })
+        .await
+        .unwrap();
+    response.status == 200
+}
+
 /// `--browser` for these tests: this test binary, quoted for `keyfob`'s shell-like splitter.
 pub fn browser_command() -> String {
     let exe = std::env::current_exe().unwrap();
