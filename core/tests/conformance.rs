@@ -20,14 +20,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Env, start, with_param};
+use common::{Env, FaultyStorage, start, with_param};
 use keyfob::{
     Client, Config, ErrorKind, HttpRequest, HttpResponse, HttpTransport, IdTokenCheck,
-    MemoryStorage, SecureStorage, SessionState, StorageError, StorageErrorKind, TransportError,
+    SecureStorage, SessionState, StorageErrorKind, TransportError,
 };
 use keyfob_testkit::{EndpointFault, Faults, Options, Signing};
 use serde_json::{Map, Value, json};
@@ -122,63 +121,6 @@ impl HttpTransport for Spy {
 }
 
 // =============================================================================================
-// A store whose operations can be made to fail, remembering the secrets written to it.
-
-#[derive(Default)]
-struct FaultyStorage {
-    inner: MemoryStorage,
-    fail_writes: AtomicBool,
-    fail_reads: AtomicBool,
-    fail_deletes: AtomicBool,
-    unavailable: AtomicBool,
-    key_invalidated: AtomicBool,
-    seen: Arc<Seen>,
-}
-
-impl FaultyStorage {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.inner.load(key).unwrap()
-    }
-    fn set(flag: &AtomicBool, on: bool) {
-        flag.store(on, Ordering::SeqCst);
-    }
-}
-
-impl SecureStorage for FaultyStorage {
-    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        if self.unavailable.load(Ordering::SeqCst) {
-            return Err(StorageError::new(
-                StorageErrorKind::Unavailable,
-                "device locked",
-            ));
-        }
-        if self.fail_reads.load(Ordering::SeqCst) {
-            return Err(StorageError::new(StorageErrorKind::Failed, "I/O error"));
-        }
-        if self.key_invalidated.load(Ordering::SeqCst) {
-            return Err(StorageError::new(
-                StorageErrorKind::KeyInvalidated,
-                "key gone",
-            ));
-        }
-        self.inner.load(key)
-    }
-    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.seen.add_json(value);
-        if self.fail_writes.load(Ordering::SeqCst) {
-            return Err(StorageError::new(StorageErrorKind::Failed, "disk full"));
-        }
-        self.inner.save(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StorageError> {
-        if self.fail_deletes.load(Ordering::SeqCst) {
-            return Err(StorageError::new(StorageErrorKind::Failed, "read-only"));
-        }
-        self.inner.delete(key)
-    }
-}
-
-// =============================================================================================
 // One row's world: a testkit, a client on a spying transport and a faulty store.
 
 struct Ctx {
@@ -213,7 +155,10 @@ impl Ctx {
             seen: seen.clone(),
         });
         let storage = Arc::new(FaultyStorage {
-            seen: seen.clone(),
+            on_save: Some(Box::new({
+                let seen = seen.clone();
+                move |value: &[u8]| seen.add_json(value)
+            })),
             ..FaultyStorage::default()
         });
         let config = env.config().http_timeout(timeout).build().unwrap();

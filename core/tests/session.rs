@@ -3,55 +3,15 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use common::{Env, start};
+use common::{Env, FaultyStorage, start};
 use keyfob::{
     Client, ErrorKind, MemoryStorage, SecureStorage, SessionEvent, SessionObserver, SessionState,
-    StorageError, StorageErrorKind,
+    StorageErrorKind,
 };
 use keyfob_testkit::{EndpointFault, Faults, Options};
-
-/// A store whose reads and writes can be made to fail.
-#[derive(Default)]
-struct FaultyStorage {
-    inner: MemoryStorage,
-    fail_writes: AtomicBool,
-    fail_reads: AtomicBool,
-    unavailable: AtomicBool,
-    key_invalidated: AtomicBool,
-}
-
-impl SecureStorage for FaultyStorage {
-    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        if self.unavailable.load(Ordering::SeqCst) {
-            return Err(StorageError::new(
-                StorageErrorKind::Unavailable,
-                "device locked",
-            ));
-        }
-        if self.fail_reads.load(Ordering::SeqCst) {
-            return Err(StorageError::new(StorageErrorKind::Failed, "I/O error"));
-        }
-        if self.key_invalidated.load(Ordering::SeqCst) {
-            return Err(StorageError::new(
-                StorageErrorKind::KeyInvalidated,
-                "key gone",
-            ));
-        }
-        self.inner.load(key)
-    }
-    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        if self.fail_writes.load(Ordering::SeqCst) {
-            return Err(StorageError::new(StorageErrorKind::Failed, "disk full"));
-        }
-        self.inner.save(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key)
-    }
-}
 
 fn client_on(env: &Env, storage: Arc<dyn SecureStorage>) -> Client {
     env.client().with_storage(storage)

@@ -2,10 +2,11 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyfob::{
     Client, Config, ConfigBuilder, HttpMethod, HttpRequest, HttpTransport, IdTokenClaims,
-    ManualClock, ReqwestTransport,
+    ManualClock, MemoryStorage, ReqwestTransport, SecureStorage, StorageError, StorageErrorKind,
 };
 use keyfob_testkit::{Options, Testkit};
 use serde_json::Value;
@@ -203,4 +204,71 @@ pub fn capture_logs() {
 /// Every log record captured so far.
 pub fn captured_logs() -> Vec<String> {
     LOGS.0.lock().unwrap().clone()
+}
+
+/// An in-memory store whose reads, writes and deletions can be made to fail, each way a
+/// platform store fails: locked device (`unavailable`), I/O (`fail_reads`, `fail_writes`,
+/// `fail_deletes`) and a lost key (`key_invalidated`). Flip a flag with [`FaultyStorage::set`].
+#[derive(Default)]
+pub struct FaultyStorage {
+    pub inner: MemoryStorage,
+    pub fail_writes: AtomicBool,
+    pub fail_reads: AtomicBool,
+    pub fail_deletes: AtomicBool,
+    pub unavailable: AtomicBool,
+    pub key_invalidated: AtomicBool,
+    /// Sees every value Keyfob tries to save, whether or not the write then fails.
+    pub on_save: Option<SaveHook>,
+}
+
+/// See [`FaultyStorage::on_save`].
+pub type SaveHook = Box<dyn Fn(&[u8]) + Send + Sync>;
+
+impl FaultyStorage {
+    /// What the store holds under `key`, bypassing the faults.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.inner.load(key).unwrap()
+    }
+
+    pub fn set(flag: &AtomicBool, on: bool) {
+        flag.store(on, Ordering::SeqCst);
+    }
+}
+
+impl SecureStorage for FaultyStorage {
+    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StorageError::new(
+                StorageErrorKind::Unavailable,
+                "device locked",
+            ));
+        }
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StorageError::new(StorageErrorKind::Failed, "I/O error"));
+        }
+        if self.key_invalidated.load(Ordering::SeqCst) {
+            return Err(StorageError::new(
+                StorageErrorKind::KeyInvalidated,
+                "key gone",
+            ));
+        }
+        self.inner.load(key)
+    }
+
+    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        if let Some(on_save) = &self.on_save {
+            on_save(value);
+        }
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StorageError::new(StorageErrorKind::Failed, "disk full"));
+        }
+        self.inner.save(key, value)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        if self.fail_deletes.load(Ordering::SeqCst) {
+            return Err(StorageError::new(StorageErrorKind::Failed, "read-only"));
+        }
+        self.inner.delete(key)
+    }
 }
