@@ -96,6 +96,7 @@ pub struct Error {
     check: Option<IdTokenCheck>,
     provider_error: Option<String>,
     status: Option<u16>,
+    retry_after: Option<u32>,
     storage: Option<StorageErrorKind>,
     message: String,
 }
@@ -107,6 +108,7 @@ impl Error {
             check: None,
             provider_error: None,
             status: None,
+            retry_after: None,
             storage: None,
             message: message.into(),
         }
@@ -134,6 +136,12 @@ impl Error {
         let mut e = Self::new(ErrorKind::HttpStatus, message);
         e.status = Some(status);
         e
+    }
+
+    /// How long the provider asked to wait (`Retry-After`), in seconds.
+    pub(crate) fn with_retry_after(mut self, seconds: Option<u32>) -> Self {
+        self.retry_after = seconds;
+        self
     }
 
     /// An OAuth error response. `description` is the provider's own text and is kept short.
@@ -172,6 +180,13 @@ impl Error {
     /// The HTTP status that came with the error, when there was one.
     pub fn http_status_code(&self) -> Option<u16> {
         self.status
+    }
+
+    /// How long the provider asked the app to wait before trying again: the `Retry-After` of a
+    /// 429 or 503 answer (RFC 9110 §10.2.3), at most a day. `None` when it did not say.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
+            .map(|secs| std::time::Duration::from_secs(u64::from(secs)))
     }
 
     /// Whether retrying the same operation later may succeed (network trouble, timeouts, 5xx,
@@ -225,6 +240,9 @@ impl fmt::Debug for Error {
         }
         if let Some(status) = self.status {
             d.field("status", &status);
+        }
+        if let Some(secs) = self.retry_after {
+            d.field("retry_after", &secs);
         }
         if let Some(storage) = self.storage {
             d.field("storage", &storage);

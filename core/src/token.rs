@@ -134,6 +134,7 @@ pub(crate) fn error_response(response: &HttpResponse, what: &str) -> Error {
         return Error::provider(code, description, Some(status));
     }
     Error::http_status(status, format!("{what}: unexpected HTTP status {status}"))
+        .with_retry_after(crate::http::retry_after(response))
 }
 
 /// Validates a token endpoint response: status 200, a JSON object, `token_type` Bearer, and each

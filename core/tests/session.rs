@@ -287,12 +287,14 @@ async fn server_errors_on_refresh_keep_the_session() {
         endpoints: vec![EndpointFault {
             path: "/token".into(),
             status: Some(503),
+            headers: vec![("Retry-After".into(), "120".into())],
             ..EndpointFault::default()
         }],
         ..Faults::default()
     });
     let e = client.access_token().await.unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
+    assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(120)));
     assert_eq!(client.state(), SessionState::SignedIn);
     env.kit.clear_faults();
     client.access_token().await.unwrap();

@@ -15,8 +15,9 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
     case network(reason: String)
     /// The request timed out. Retry later.
     case timeout(reason: String)
-    /// An unexpected HTTP status; retryable for 5xx and 429.
-    case httpStatus(status: Int, reason: String)
+    /// An unexpected HTTP status; retryable for 5xx and 429. `retryAfter`: how long the provider
+    /// asked to wait (`Retry-After` of a 429 or 503, at most a day), when it said.
+    case httpStatus(status: Int, retryAfter: TimeInterval?, reason: String)
     /// An OAuth error from the provider, e.g. `access_denied` when the user declined.
     case provider(error: String, reason: String)
     /// A malformed response (bad JSON, missing or mistyped fields, too large).
@@ -46,7 +47,7 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
     public var reason: String {
         switch self {
         case .config(let reason), .insecureURL(let reason), .network(let reason),
-             .timeout(let reason), .httpStatus(_, let reason), .provider(_, let reason),
+             .timeout(let reason), .httpStatus(_, _, let reason), .provider(_, let reason),
              .invalidResponse(let reason), .discovery(let reason), .invalidCallback(let reason),
              .stateMismatch(let reason), .issuerMismatch(let reason), .noPendingLogin(let reason),
              .idToken(_, let reason), .notSignedIn(let reason), .reLoginRequired(let reason),
@@ -61,13 +62,20 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
         switch self {
         case .network, .timeout:
             return true
-        case .httpStatus(let status, _):
+        case .httpStatus(let status, _, _):
             return status >= 500 || status == 429
         case .storage(let kind, _):
             return kind == .unavailable
         default:
             return false
         }
+    }
+
+    /// How long the provider asked the app to wait before trying again (`Retry-After` of a 429 or
+    /// 503), when it said; `nil` for every other error.
+    public var retryAfter: TimeInterval? {
+        if case .httpStatus(_, let retryAfter, _) = self { return retryAfter }
+        return nil
     }
 
     /// Whether the user has to sign in (again) before an access token can be had.
@@ -93,7 +101,7 @@ extension KeyfobError: LocalizedError, CustomStringConvertible {
         case .insecureURL: return "insecureURL: \(reason)"
         case .network: return "network: \(reason)"
         case .timeout: return "timeout: \(reason)"
-        case .httpStatus(let status, _): return "httpStatus(\(status)): \(reason)"
+        case .httpStatus(let status, _, _): return "httpStatus(\(status)): \(reason)"
         case .provider(let error, _): return "provider(\(error)): \(reason)"
         case .invalidResponse: return "invalidResponse: \(reason)"
         case .discovery: return "discovery: \(reason)"
@@ -118,7 +126,8 @@ extension KeyfobError {
         case .InsecureUrl(let reason): self = .insecureURL(reason: reason)
         case .Network(let reason): self = .network(reason: reason)
         case .Timeout(let reason): self = .timeout(reason: reason)
-        case .HttpStatus(let status, let reason): self = .httpStatus(status: Int(status), reason: reason)
+        case .HttpStatus(let status, let retryAfter, let reason):
+            self = .httpStatus(status: Int(status), retryAfter: retryAfter.map(TimeInterval.init), reason: reason)
         case .Provider(let code, let reason): self = .provider(error: code, reason: reason)
         case .InvalidResponse(let reason): self = .invalidResponse(reason: reason)
         case .Discovery(let reason): self = .discovery(reason: reason)

@@ -2870,9 +2870,10 @@ enum KeyfobError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Timeout(reason: String
     )
     /**
-     * Unexpected HTTP status (retryable for 5xx and 429).
+     * Unexpected HTTP status (retryable for 5xx and 429). `retry_after_seconds`: how long the
+     * provider asked to wait (`Retry-After` of a 429 or 503, at most a day), when it said.
      */
-    case HttpStatus(status: UInt16, reason: String
+    case HttpStatus(status: UInt16, retryAfterSeconds: UInt32?, reason: String
     )
     /**
      * An OAuth error from the provider (`access_denied`, `invalid_grant`, …).
@@ -2977,6 +2978,7 @@ public struct FfiConverterTypeKeyfobError: FfiConverterRustBuffer {
             )
         case 5: return .HttpStatus(
             status: try FfiConverterUInt16.read(from: &buf), 
+            retryAfterSeconds: try FfiConverterOptionUInt32.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
         case 6: return .Provider(
@@ -3050,9 +3052,10 @@ public struct FfiConverterTypeKeyfobError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .HttpStatus(status,reason):
+        case let .HttpStatus(status,retryAfterSeconds,reason):
             writeInt(&buf, Int32(5))
             FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterOptionUInt32.write(retryAfterSeconds, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
@@ -3683,6 +3686,30 @@ public func FfiConverterTypeTransportFailure_lift(_ buf: RustBuffer) throws -> T
 #endif
 public func FfiConverterTypeTransportFailure_lower(_ value: TransportFailure) -> RustBuffer {
     return FfiConverterTypeTransportFailure.lower(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
 }
 
 #if swift(>=5.8)

@@ -118,6 +118,21 @@ extension TestkitSuite {
             #expect(await first(1, of: client.states()) == [.signedOut])
         }
 
+        @Test func aBusyProviderSaysWhenToRetryAndTheSessionStays() async throws {
+            let client = try KeyfobClient(configuration: kit.configuration())
+            try await kit.signIn(client)
+            try await kit.setFaults(#"{"endpoints": [{"path": "/token", "status": 503, "headers": [["Retry-After", "120"]]}]}"#)
+
+            let error = await keyfobError { try await client.refresh() }
+            guard case .httpStatus(503, 120, _) = error else {
+                Issue.record("expected httpStatus(503, retryAfter 120), got \(String(describing: error))")
+                return
+            }
+            #expect(error?.isRetryable == true)
+            #expect(error?.retryAfter == 120)
+            #expect(client.state == .signedIn)
+        }
+
         @Test func rejectedRefreshTokenAsksForSignIn() async throws {
             let client = try KeyfobClient(configuration: kit.configuration())
             try await kit.signIn(client)

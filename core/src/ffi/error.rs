@@ -17,8 +17,13 @@ pub enum KeyfobError {
     Network { reason: String },
     /// The request timed out. Retryable.
     Timeout { reason: String },
-    /// Unexpected HTTP status (retryable for 5xx and 429).
-    HttpStatus { status: u16, reason: String },
+    /// Unexpected HTTP status (retryable for 5xx and 429). `retry_after_seconds`: how long the
+    /// provider asked to wait (`Retry-After` of a 429 or 503, at most a day), when it said.
+    HttpStatus {
+        status: u16,
+        retry_after_seconds: Option<u32>,
+        reason: String,
+    },
     /// An OAuth error from the provider (`access_denied`, `invalid_grant`, …).
     Provider { error: String, reason: String },
     /// A malformed response (bad JSON, missing or mistyped fields, too large).
@@ -85,6 +90,9 @@ impl From<Error> for KeyfobError {
             ErrorKind::Timeout => KeyfobError::Timeout { reason },
             ErrorKind::HttpStatus => KeyfobError::HttpStatus {
                 status: e.http_status_code().unwrap_or(0),
+                retry_after_seconds: e
+                    .retry_after()
+                    .and_then(|d| u32::try_from(d.as_secs()).ok()),
                 reason,
             },
             ErrorKind::Provider => KeyfobError::Provider {

@@ -83,6 +83,28 @@ impl HttpResponse {
     }
 }
 
+/// The longest wait taken from `Retry-After`: a day.
+const MAX_RETRY_AFTER: u32 = 86_400;
+
+/// The `Retry-After` of a 429 or 503 answer (RFC 9110 §10.2.3), in seconds from now, at most
+/// [`MAX_RETRY_AFTER`]: delta-seconds, or an HTTP-date counted from the answer's own `Date`
+/// (the device clock may be off; without `Date` the date form is not used).
+pub(crate) fn retry_after(response: &HttpResponse) -> Option<u32> {
+    if !matches!(response.status, 429 | 503) {
+        return None;
+    }
+    let value = response.header("retry-after")?.trim();
+    let secs = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits: too many of them to parse is a long wait, not no wait.
+        value.parse::<u32>().unwrap_or(MAX_RETRY_AFTER)
+    } else {
+        let wait =
+            crate::http_date::parse(value)? - crate::http_date::parse(response.header("date")?)?;
+        u32::try_from(wait.max(0)).unwrap_or(MAX_RETRY_AFTER)
+    };
+    Some(secs.min(MAX_RETRY_AFTER))
+}
+
 impl fmt::Debug for HttpResponse {
     // Token responses carry secrets in the body.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -248,7 +270,8 @@ impl Http {
             return Err(Error::http_status(
                 response.status,
                 format!("{what}: unexpected HTTP status {}", response.status),
-            ));
+            )
+            .with_retry_after(retry_after(&response)));
         }
         let object = parse_json_object(&response.body, what)?;
         Ok((response, object))
@@ -299,6 +322,63 @@ fn redact_query(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_of_429_and_503() {
+        let answer = |status, headers: &[(&str, &str)]| HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+        };
+        let date = ("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
+        for (status, headers, expected) in [
+            (429, vec![("Retry-After", "120")], Some(120)),
+            (503, vec![("retry-after", " 0 ")], Some(0)),
+            (
+                503,
+                vec![("Retry-After", "999999999")],
+                Some(MAX_RETRY_AFTER),
+            ),
+            (
+                503,
+                vec![("Retry-After", "99999999999999999999999")],
+                Some(MAX_RETRY_AFTER),
+            ),
+            // The date form, counted from the answer's Date (not the device clock).
+            (
+                503,
+                vec![("Retry-After", "Sun, 06 Nov 1994 08:51:37 GMT"), date],
+                Some(120),
+            ),
+            (
+                503,
+                vec![("Retry-After", "Sun, 06 Nov 1994 08:40:00 GMT"), date],
+                Some(0),
+            ),
+            (
+                503,
+                vec![("Retry-After", "Sun, 06 Nov 1994 08:51:37 GMT")],
+                None,
+            ),
+            // Not a number, negative, fractional; other statuses; no header.
+            (503, vec![("Retry-After", "soon")], None),
+            (503, vec![("Retry-After", "-5")], None),
+            (503, vec![("Retry-After", "1.5")], None),
+            (503, vec![("Retry-After", "")], None),
+            (500, vec![("Retry-After", "120")], None),
+            (400, vec![("Retry-After", "120")], None),
+            (429, vec![], None),
+        ] {
+            assert_eq!(
+                retry_after(&answer(status, &headers)),
+                expected,
+                "{status} {headers:?}"
+            );
+        }
+    }
 
     #[test]
     fn loopback_detection() {

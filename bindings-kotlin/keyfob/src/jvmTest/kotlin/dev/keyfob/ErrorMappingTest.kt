@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import java.net.ServerSocket
+import kotlin.time.Duration.Companion.seconds
 
 /** Each failure reaches Kotlin as the [KeyfobException] subclass of its kind. */
 class ErrorMappingTest {
@@ -124,6 +125,14 @@ class ErrorMappingTest {
             val e = expectFailure<KeyfobException.HttpStatus> { keyfob.refresh() }
             assertEquals(503, e.status)
             assertTrue(e.isRetryable)
+            assertEquals(null, e.retryAfter)
+            assertEquals(SessionState.SIGNED_IN, keyfob.state.value)
+
+            // A provider that says when to come back.
+            Testkit.faults("""{"endpoints": [{"path": "/token", "status": 429, "headers": [["Retry-After", "120"]]}]}""")
+            val busy = expectFailure<KeyfobException.HttpStatus> { keyfob.refresh() }
+            assertEquals(429, busy.status)
+            assertEquals(120.seconds, busy.retryAfter)
             assertEquals(SessionState.SIGNED_IN, keyfob.state.value)
         }
     }

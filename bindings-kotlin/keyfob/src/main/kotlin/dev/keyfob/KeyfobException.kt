@@ -1,6 +1,8 @@
 package dev.keyfob
 
 import dev.keyfob.ffi.InternalException
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
 
 /**
  * Every failure of a [Keyfob] call: one subclass per stable kind of the core's error, so an app
@@ -43,6 +45,11 @@ public sealed class KeyfobException(
         public val status: Int,
         reason: String,
         cause: Throwable? = null,
+        /**
+         * How long the provider asked to wait before trying again (`Retry-After` of a 429 or 503,
+         * at most a day), or `null` when it did not say.
+         */
+        public val retryAfter: Duration? = null,
     ) : KeyfobException(reason, cause) {
         override val isRetryable: Boolean get() = status >= 500 || status == 429
     }
@@ -115,7 +122,8 @@ public sealed class KeyfobException(
             is dev.keyfob.ffi.KeyfobException.InsecureUrl -> InsecureUrl(e.reason, e)
             is dev.keyfob.ffi.KeyfobException.Network -> Network(e.reason, e)
             is dev.keyfob.ffi.KeyfobException.Timeout -> Timeout(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.HttpStatus -> HttpStatus(e.status.toInt(), e.reason, e)
+            is dev.keyfob.ffi.KeyfobException.HttpStatus ->
+                HttpStatus(e.status.toInt(), e.reason, e, e.retryAfterSeconds?.toLong()?.seconds)
             is dev.keyfob.ffi.KeyfobException.Provider -> Provider(e.error, e.reason, e)
             is dev.keyfob.ffi.KeyfobException.InvalidResponse -> InvalidResponse(e.reason, e)
             is dev.keyfob.ffi.KeyfobException.Discovery -> Discovery(e.reason, e)
