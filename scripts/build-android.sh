@@ -83,6 +83,8 @@ export ANDROID_NDK_HOME="$ndk"
 # code folding, 16 KB pages (Android 15+ devices: every LOAD segment aligned to 16 KB, checked
 # below), registry paths remapped. RUSTFLAGS reach only the Android target: cargo-ndk always
 # passes --target.
+# Android's packed relocations need API 23 or later.
+[ "$min_sdk" -ge 23 ] || die "minSdk $min_sdk: --pack-dyn-relocs=android needs 23+ (scripts/mobile-flags.sh)"
 # shellcheck source=scripts/mobile-flags.sh
 . scripts/mobile-flags.sh
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags android)"

@@ -9,9 +9,11 @@
 //!    core's checks: exact redirect, `state`, `iss`, code exchange, ID token).
 //! 5. Only then is the session copied into the file store; the browser gets a page saying how
 //!    it went, and the terminal who signed in.
-//! 6. A session that the store held before is signed out at the provider: its refresh token is
-//!    revoked (RFC 7009), so a re-login leaves no live grant behind. A failed revocation is a
-//!    warning.
+//! 6. A session that the store held before for another user is signed out at the provider: its
+//!    refresh token is revoked (RFC 7009), so switching users leaves no live grant behind. A
+//!    failed revocation is a warning. The same user's previous session is not revoked: some
+//!    providers (Google, for one) revoke the whole grant of a user and client, which would end
+//!    the new session too.
 //!
 //! Any failure leaves no new file anywhere, and the previous session as it was.
 
@@ -132,7 +134,14 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     callback.respond(&page).await;
     let signed_in = outcome?;
     if let Some(previous) = previous {
-        revoke_previous(&previous).await;
+        if previous
+            .claims()
+            .is_some_and(|c| c.subject == signed_in.claims.subject)
+        {
+            log::info!("the previous session was the same user's: not revoked (see `login`)");
+        } else {
+            revoke_previous(&previous).await;
+        }
     }
     Ok(signed_in)
 }
@@ -155,11 +164,17 @@ fn previous_session(
 /// Signs the previous session out at the provider (revokes its refresh token); warns on failure.
 async fn revoke_previous(previous: &Client) {
     match previous.logout().await {
+        Ok(logout) if logout.refresh_token_revoked => {
+            eprintln!("The previous user's refresh token was revoked.")
+        }
         Ok(logout) => match logout.revocation_error {
-            None => eprintln!("The previous session's refresh token was revoked."),
             Some(e) => eprintln!(
-                "warning: the previous session's refresh token could not be revoked: {}",
+                "warning: the previous user's refresh token could not be revoked: {}",
                 e.message()
+            ),
+            None => eprintln!(
+                "note: the previous user's refresh token was not revoked (the provider offers no \
+                 revocation, or there was none); it stays valid until it expires"
             ),
         },
         Err(e) => eprintln!(

@@ -257,18 +257,20 @@ async fn login_status_token_refresh_call_logout() {
 /// A provider that sends the callback with another `state`: the login fails with
 /// `StateMismatch`, and no file or directory appears anywhere under HOME.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_login_revokes_the_previous_session() {
+async fn a_login_as_another_user_revokes_the_previous_session() {
     let kit = testkit().await;
     let sandbox = Sandbox::without_secrets_file("relogin");
     let browser = browser_command();
+    let stored_refresh_token = || {
+        sandbox.stored_session()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     sandbox.run(&login_args(&kit, &browser)).await.expect_ok();
-    let first = sandbox.stored_session()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(kit.stats().revoke, 0);
+    let first = stored_refresh_token();
 
-    // A failed login leaves the previous session as it was: stored and alive.
+    // A failed login leaves the previous session as it was: stored, not revoked.
     kit.set_faults(Faults {
         callback: Some(json!({"state": "forged"}).as_object().unwrap().clone()),
         ..Faults::default()
@@ -278,26 +280,32 @@ async fn a_new_login_revokes_the_previous_session() {
         .await
         .expect_code(1);
     kit.clear_faults();
-    assert_eq!(kit.stats().revoke, 0);
-    assert_eq!(sandbox.stored_session()["refresh_token"], first.as_str());
+    assert_eq!(stored_refresh_token(), first);
 
-    // A successful one stores the new session, then revokes the old refresh token.
-    let again = sandbox.run(&login_args(&kit, &browser)).await;
-    again.expect_ok();
+    // The same user again: the new session replaces the old one, which is not revoked (some
+    // providers revoke the whole grant of a user and client, the new session's too).
+    sandbox.run(&login_args(&kit, &browser)).await.expect_ok();
+    let second = stored_refresh_token();
+    assert_ne!(second, first);
+    assert_eq!(kit.stats().revoke, 0);
+
+    // Another user: the new session is stored, then the previous user's refresh token revoked.
+    kit.set_faults(Faults {
+        id_token_claims: Some(json!({"sub": "user-456"}).as_object().unwrap().clone()),
+        ..Faults::default()
+    });
+    let other = sandbox.run(&login_args(&kit, &browser)).await;
+    other.expect_ok();
     assert!(
-        again
+        other
             .stderr
-            .contains("The previous session's refresh token was revoked."),
+            .contains("The previous user's refresh token was revoked."),
         "{}",
-        again.stderr
+        other.stderr
     );
     assert_eq!(kit.stats().revoke, 1);
-    let second = sandbox.stored_session()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_ne!(second, first);
-    assert!(!provider_accepts_refresh_token(&kit, &first).await);
+    assert_ne!(stored_refresh_token(), second);
+    assert!(!provider_accepts_refresh_token(&kit, &second).await);
     // The new session works.
     sandbox
         .run(&session_args(&kit, "refresh"))

@@ -61,6 +61,9 @@ pub struct Client {
     keys: KeyCache,
     /// Held while a refresh is in flight, so that concurrent callers share it.
     refresh_lock: futures_util::lock::Mutex<()>,
+    /// A refresh that failed but still changed the session (it kept a new refresh token), with
+    /// the generation it left: callers that waited for it share its error.
+    failed_refresh: Mutex<Option<(u64, Error)>>,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
 }
@@ -83,6 +86,7 @@ impl Client {
             provider: Mutex::new(None),
             keys: KeyCache::default(),
             refresh_lock: futures_util::lock::Mutex::new(()),
+            failed_refresh: Mutex::new(None),
             clock_offset: AtomicI64::new(0),
         }
     }
@@ -310,7 +314,11 @@ impl Client {
     ) -> Result<Tokens> {
         let (current, generation) = self.store.current()?;
         if generation != seen_generation {
-            return Ok(current);
+            // Another caller's refresh ended meanwhile: its outcome is this caller's too.
+            return match &*lock(&self.failed_refresh) {
+                Some((failed, e)) if *failed == generation => Err(e.clone()),
+                _ => Ok(current),
+            };
         }
         let refresh_token = current.refresh_token.clone().ok_or_else(|| {
             Error::new(
@@ -355,10 +363,14 @@ impl Client {
                     refresh_token: Some(rotated),
                     ..current
                 };
-                if self.store.replace(Some(generation), kept.clone()).is_some() {
-                    self.store.persist()?;
-                } else {
-                    self.revoke_quietly(&provider, &kept).await;
+                match self.store.replace(Some(generation), kept.clone()) {
+                    Some(kept_generation) => {
+                        *lock(&self.failed_refresh) = Some((kept_generation, error.clone()));
+                        // A failed write is what the app must hear about: the new refresh
+                        // token is only in memory (the next call writes it again).
+                        self.store.persist()?;
+                    }
+                    None => self.revoke_quietly(&provider, &kept).await,
                 }
                 return Err(error);
             }
@@ -475,12 +487,14 @@ impl Client {
                         Some(rt) => (rt, "refresh_token"),
                         None => (&tokens.access_token, "access_token"),
                     };
-                    if let Err(e) =
-                        token::revoke(&self.http, endpoint, &self.config.client_id, token, hint)
-                            .await
+                    match token::revoke(&self.http, endpoint, &self.config.client_id, token, hint)
+                        .await
                     {
-                        log::warn!("token revocation failed: {e}");
-                        outcome.revocation_error = Some(e);
+                        Ok(()) => outcome.refresh_token_revoked = tokens.refresh_token.is_some(),
+                        Err(e) => {
+                            log::warn!("token revocation failed: {e}");
+                            outcome.revocation_error = Some(e);
+                        }
                     }
                 }
                 if let Some(endpoint) = &provider.end_session_endpoint {
@@ -610,4 +624,8 @@ pub struct Logout {
     pub end_session_state: Option<SecretString>,
     /// Why revoking the refresh token failed, if it did (the local session is cleared anyway).
     pub revocation_error: Option<Error>,
+    /// Whether the provider accepted the revocation of the session's refresh token. `false`
+    /// with no `revocation_error` means there was nothing to revoke it with: the provider has
+    /// no revocation endpoint, or the session had no refresh token.
+    pub refresh_token_revoked: bool,
 }

@@ -207,11 +207,15 @@ impl SessionStore {
     /// Retries deleting an ended session that is still in storage.
     fn delete_stale(&self) -> Result<()> {
         let _writing = lock(&self.write_lock);
-        let mut inner = lock(&self.inner);
-        if inner.stale_in_storage && inner.tokens.is_none() {
+        let stale = {
+            let inner = lock(&self.inner);
+            inner.stale_in_storage && inner.tokens.is_none()
+        };
+        if stale {
+            // Storage I/O without the session lock, which `fresh_access_token` takes.
             self.storage.delete(SESSION_KEY)?;
         }
-        inner.stale_in_storage = false;
+        lock(&self.inner).stale_in_storage = false;
         Ok(())
     }
 

@@ -350,7 +350,9 @@ async fn logout_revokes_for_real() {
     let client = env.client();
     env.login(&client).await.unwrap();
     let rt = client.tokens().unwrap().refresh_token().unwrap().clone();
-    assert!(client.logout().await.unwrap().revocation_error.is_none());
+    let outcome = client.logout().await.unwrap();
+    assert!(outcome.revocation_error.is_none());
+    assert!(outcome.refresh_token_revoked);
     assert!(!env.provider_accepts_refresh_token(rt.expose()).await);
     assert_eq!(client.state(), SessionState::SignedOut);
 }
@@ -369,6 +371,7 @@ async fn logout_clears_locally_even_when_revocation_fails() {
         ..Faults::default()
     });
     let outcome = client.logout().await.unwrap();
+    assert!(!outcome.refresh_token_revoked);
     assert_eq!(
         outcome.revocation_error.unwrap().kind(),
         ErrorKind::HttpStatus
@@ -606,4 +609,36 @@ async fn a_new_refresh_token_in_an_unusable_refresh_response_is_kept() {
     let after = client.refresh().await.unwrap();
     assert_ne!(after.refresh_token(), kept.refresh_token());
     assert_eq!(client.state(), SessionState::SignedIn);
+}
+
+#[tokio::test]
+async fn callers_waiting_on_an_unusable_refresh_share_its_error() {
+    let env = start().await;
+    let client = env.client();
+    env.login(&client).await.unwrap();
+    expire(&env);
+    env.kit.set_faults(Faults {
+        token_response: Some(
+            serde_json::json!({"token_type": "mac"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+        ..Faults::default()
+    });
+    let (a, b, c) = tokio::join!(
+        client.access_token(),
+        client.access_token(),
+        client.access_token()
+    );
+    // One refresh; every caller gets its error, none the expired access token.
+    for result in [a, b, c] {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidResponse);
+    }
+    assert_eq!(env.kit.stats().refresh_token, 1);
+    assert_eq!(client.cached_access_token(), None);
+    // Fixed provider: the next call refreshes with the kept refresh token.
+    env.kit.set_faults(Faults::default());
+    client.access_token().await.unwrap();
+    assert_eq!(env.kit.stats().refresh_token, 2);
 }
