@@ -22,6 +22,19 @@ fn total_requests(env: &Env) -> u64 {
     s.discovery + s.jwks + s.authorize + s.token + s.userinfo + s.revoke + s.end_session
 }
 
+/// Token responses that carry new tokens but are unusable (`token_type` mac).
+fn unusable_token_responses() -> Faults {
+    Faults {
+        token_response: Some(
+            serde_json::json!({"token_type": "mac"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+        ..Faults::default()
+    }
+}
+
 fn expire(env: &Env) {
     let ttl = Options::default().access_token_ttl as i64;
     env.clock.advance(ttl + 1);
@@ -577,15 +590,7 @@ async fn a_new_refresh_token_in_an_unusable_refresh_response_is_kept() {
     env.login(&client).await.unwrap();
     let old = client.tokens().unwrap();
     // The provider rotates the refresh token, but its answer is unusable (`token_type` mac).
-    env.kit.set_faults(Faults {
-        token_response: Some(
-            serde_json::json!({"token_type": "mac"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-        ..Faults::default()
-    });
+    env.kit.set_faults(unusable_token_responses());
     let e = client.refresh().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidResponse);
     assert_eq!(env.kit.stats().refresh_token, 1);
@@ -617,15 +622,7 @@ async fn callers_waiting_on_an_unusable_refresh_share_its_error() {
     let client = env.client();
     env.login(&client).await.unwrap();
     expire(&env);
-    env.kit.set_faults(Faults {
-        token_response: Some(
-            serde_json::json!({"token_type": "mac"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-        ..Faults::default()
-    });
+    env.kit.set_faults(unusable_token_responses());
     let (a, b, c) = tokio::join!(
         client.access_token(),
         client.access_token(),
