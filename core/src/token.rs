@@ -133,8 +133,7 @@ pub(crate) fn error_response(response: &HttpResponse, what: &str) -> Error {
         let description = body.get("error_description").and_then(Value::as_str);
         return Error::provider(code, description, Some(status));
     }
-    Error::http_status(status, format!("{what}: unexpected HTTP status {status}"))
-        .with_retry_after(crate::http::retry_after(response))
+    crate::http::unexpected_status(response, what)
 }
 
 /// Validates a token endpoint response: status 200, a JSON object, `token_type` Bearer, and each

@@ -86,10 +86,20 @@ impl HttpResponse {
 /// The longest wait taken from `Retry-After`: a day.
 const MAX_RETRY_AFTER: u32 = 86_400;
 
+/// The error for an answer whose status `what` did not expect: its status, and the wait its
+/// `Retry-After` asks for.
+pub(crate) fn unexpected_status(response: &HttpResponse, what: &str) -> Error {
+    Error::http_status(
+        response.status,
+        format!("{what}: unexpected HTTP status {}", response.status),
+    )
+    .with_retry_after(retry_after(response))
+}
+
 /// The `Retry-After` of a 429 or 503 answer (RFC 9110 §10.2.3), in seconds from now, at most
 /// [`MAX_RETRY_AFTER`]: delta-seconds, or an HTTP-date counted from the answer's own `Date`
 /// (the device clock may be off; without `Date` the date form is not used).
-pub(crate) fn retry_after(response: &HttpResponse) -> Option<u32> {
+fn retry_after(response: &HttpResponse) -> Option<u32> {
     if !matches!(response.status, 429 | 503) {
         return None;
     }
@@ -267,11 +277,7 @@ impl Http {
             .send(HttpMethod::Get, url, headers, Vec::new(), what)
             .await?;
         if response.status != 200 {
-            return Err(Error::http_status(
-                response.status,
-                format!("{what}: unexpected HTTP status {}", response.status),
-            )
-            .with_retry_after(retry_after(&response)));
+            return Err(unexpected_status(&response, what));
         }
         let object = parse_json_object(&response.body, what)?;
         Ok((response, object))
