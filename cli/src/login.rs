@@ -110,12 +110,12 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
             )
         })?;
     log::debug!("callback received; completing the login");
-    // The session the store held before, signed out once the new one is stored.
+    // Another user's session the store held before, signed out once the new one is stored.
     let mut previous = None;
     let outcome = match client.handle_redirect(callback.url()).await {
         Ok(claims) => {
             // Read before the new session overwrites it.
-            previous = previous_session(opts, config, transport);
+            previous = previous_session(opts, config, transport, &claims);
             store::persist(&opts.store_root, &opts.issuer, &opts.client_id, &staged).map(
                 |storage| SignedIn {
                     claims,
@@ -134,31 +134,31 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     callback.respond(&page).await;
     let signed_in = outcome?;
     if let Some(previous) = previous {
-        if previous
-            .claims()
-            .is_some_and(|c| c.subject == signed_in.claims.subject)
-        {
-            log::info!("the previous session was the same user's: not revoked (see `login`)");
-        } else {
-            revoke_previous(&previous).await;
-        }
+        revoke_previous(&previous).await;
     }
     Ok(signed_in)
 }
 
-/// The session the store held before this login, loaded into a client whose store reads the
-/// files but never writes them. `None` when there was none (or it could not be read).
+/// The session the store held before this login, if it is another user's than `signed_in`'s,
+/// loaded into a client whose store reads the files but never writes them. `None` when there
+/// was none, it could not be read, or it is the same user's (see the module comment, step 6).
 fn previous_session(
     opts: &LoginOptions,
     config: Config,
     transport: Arc<ReqwestTransport>,
+    signed_in: &IdTokenClaims,
 ) -> Option<Client> {
     let files = store::open_existing(&opts.store_root, &opts.issuer, &opts.client_id).ok()??;
     let client = Client::new(config, transport).with_storage(Arc::new(Detached::new(files)));
     if let Err(e) = client.restore() {
         log::debug!("the previous session could not be read, so not revoked: {e}");
     }
-    client.tokens().is_some().then_some(client)
+    let previous = client.claims()?;
+    if previous.subject == signed_in.subject {
+        log::info!("the previous session was the same user's: not revoked");
+        return None;
+    }
+    Some(client)
 }
 
 /// Signs the previous session out at the provider (revokes its refresh token); warns on failure.
