@@ -7,16 +7,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use keyfob_testkit::{Faults, Options, Testkit, Urls};
-use serde::Serialize;
-
-/// The line printed once the servers listen.
-#[derive(Serialize)]
-struct Ready<'a> {
-    #[serde(flatten)]
-    urls: &'a Urls,
-    client_id: &'a str,
-}
+use keyfob_testkit::{Faults, Options, Testkit};
 
 /// Starts the testkit with `opts` and `faults` switched on, prints its URLs, and serves until
 /// told to stop.
@@ -29,11 +20,7 @@ pub async fn run(opts: Options, faults: Faults) -> ExitCode {
         }
     };
     kit.set_faults(faults);
-    let ready = Ready {
-        urls: kit.urls(),
-        client_id: kit.client_id(),
-    };
-    let line = serde_json::to_string(&ready).expect("URLs serialise");
+    let line = kit.ready_line();
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
@@ -44,26 +31,7 @@ pub async fn run(opts: Options, faults: Faults) -> ExitCode {
     }
     drop(stdout);
 
-    wait_for_signal().await;
+    keyfob_testkit::interrupted_or_terminated().await;
     kit.shutdown().await;
     ExitCode::SUCCESS
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn wait_for_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            if let Ok(mut sigterm) = signal(SignalKind::terminate()) {
-                sigterm.recv().await;
-                return;
-            }
-        }
-        std::future::pending::<()>().await;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }

@@ -272,6 +272,22 @@ impl Testkit {
         &self.urls
     }
 
+    /// The line a testkit binary prints once the servers listen:
+    /// `{"issuer":…,"crm":…,"orders":…,"client_id":…}`.
+    pub fn ready_line(&self) -> String {
+        #[derive(Serialize)]
+        struct Ready<'a> {
+            #[serde(flatten)]
+            urls: &'a Urls,
+            client_id: &'a str,
+        }
+        serde_json::to_string(&Ready {
+            urls: &self.urls,
+            client_id: &self.client_id,
+        })
+        .expect("URLs serialise")
+    }
+
     /// The issuer, `http://{public_host}:{port}`.
     pub fn issuer(&self) -> &str {
         &self.urls.issuer
@@ -371,5 +387,24 @@ fn url_host(host: &str) -> String {
     match host.parse::<Ipv6Addr>() {
         Ok(v6) => format!("[{v6}]"),
         Err(_) => host.to_owned(),
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: how a testkit binary is told to stop.
+pub async fn interrupted_or_terminated() {
+    let terminated = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut sigterm) = signal(SignalKind::terminate()) {
+                sigterm.recv().await;
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminated => {}
     }
 }

@@ -9,8 +9,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use keyfob_testkit::{Faults, Options, Testkit, Urls};
-use serde::Serialize;
+use keyfob_testkit::{Faults, Options, Testkit};
 
 const USAGE: &str = "\
 Usage: keyfob-testkit [OPTIONS]
@@ -60,14 +59,6 @@ enum Command {
     Version,
 }
 
-/// The line printed once the servers listen.
-#[derive(Serialize)]
-struct Ready<'a> {
-    #[serde(flatten)]
-    urls: &'a Urls,
-    client_id: &'a str,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let (opts, faults, exit_on_stdin_eof) = match parse_args(std::env::args().skip(1)) {
@@ -97,11 +88,7 @@ async fn main() -> ExitCode {
         }
     };
     testkit.set_faults(faults);
-    let ready = Ready {
-        urls: testkit.urls(),
-        client_id: testkit.client_id(),
-    };
-    let line = serde_json::to_string(&ready).expect("URLs serialise");
+    let line = testkit.ready_line();
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
@@ -176,17 +163,12 @@ fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
 
 /// Waits for SIGINT, SIGTERM or (if asked) the end of stdin.
 async fn wait_for_exit(exit_on_stdin_eof: bool) {
-    let stdin_closed = async {
-        if exit_on_stdin_eof {
-            drain_stdin().await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
+    if !exit_on_stdin_eof {
+        return keyfob_testkit::interrupted_or_terminated().await;
+    }
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminated() => {}
-        () = stdin_closed => {}
+        () = keyfob_testkit::interrupted_or_terminated() => {}
+        () = drain_stdin() => {}
     }
 }
 
@@ -196,19 +178,6 @@ async fn drain_stdin() {
     let mut stdin = tokio::io::stdin();
     let mut buffer = [0u8; 1024];
     while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
-}
-
-/// Resolves on SIGTERM (never, where there is no SIGTERM).
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut sigterm) = signal(SignalKind::terminate()) {
-            sigterm.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
 }
 
 #[cfg(test)]
