@@ -17,7 +17,7 @@
 //!   taken as signed out.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -33,6 +33,7 @@ use crate::secret::SecretString;
 use crate::session::{SessionEvent, SessionObserver, SessionState};
 use crate::session_store::{SessionStore, relogin_required};
 use crate::storage::{MemoryStorage, SecureStorage};
+use crate::sync::lock;
 use crate::token::{self, TokenResponse};
 use crate::tokens::Tokens;
 
@@ -66,10 +67,6 @@ pub struct Client {
     failed_refresh: Mutex<Option<(u64, Error)>>,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Client {
@@ -261,10 +258,7 @@ impl Client {
     /// A valid access token: the current one while it has more than [`Config::refresh_margin`]
     /// left, otherwise a refreshed one. Concurrent callers share a single refresh.
     pub async fn access_token(&self) -> Result<SecretString> {
-        if let Some(token) = self
-            .store
-            .fresh_access_token(self.clock.now(), self.refresh_margin())
-        {
+        if let Some(token) = self.cached_access_token() {
             return Ok(token);
         }
         let (tokens, generation) = self.store.current()?;

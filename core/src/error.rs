@@ -189,6 +189,11 @@ impl Error {
             .map(|secs| std::time::Duration::from_secs(u64::from(secs)))
     }
 
+    /// [`Error::retry_after`] in whole seconds.
+    pub(crate) fn retry_after_secs(&self) -> Option<u32> {
+        self.retry_after
+    }
+
     /// Whether retrying the same operation later may succeed (network trouble, timeouts, 5xx,
     /// 429). A retryable error never means the session is gone.
     pub fn is_retryable(&self) -> bool {

@@ -11,6 +11,7 @@ use url::Url;
 use crate::error::{Error, IdTokenCheck, Result};
 use crate::http::Http;
 use crate::jws::Algorithm;
+use crate::sync::lock;
 
 /// Some providers pad JWK numbers although RFC 7518 says not to; accept both.
 const JWK_B64: GeneralPurpose = GeneralPurpose::new(
@@ -186,17 +187,13 @@ pub(crate) struct KeyCache {
 
 impl KeyCache {
     fn cached(&self) -> Option<Arc<JwkSet>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .set
-            .clone()
+        lock(&self.state).set.clone()
     }
 
     async fn fetch(&self, http: &Http, jwks_uri: &Url) -> Result<Arc<JwkSet>> {
         let (_, doc) = http.get_json(jwks_uri, "JWKS").await?;
         let set = Arc::new(parse_set(&doc)?);
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).set = Some(set.clone());
+        lock(&self.state).set = Some(set.clone());
         Ok(set)
     }
 
@@ -244,7 +241,7 @@ impl KeyCache {
     /// Whether a refetch is allowed now (the first one always is; then one per
     /// [`REFETCH_MIN_INTERVAL_SECS`]); records it if so.
     fn may_refetch(&self, now: i64) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         let allowed = state
             .last_refetch
             .is_none_or(|t| now - t >= REFETCH_MIN_INTERVAL_SECS || now < t);

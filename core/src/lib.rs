@@ -29,6 +29,7 @@ mod secret;
 mod session;
 mod session_store;
 mod storage;
+mod sync;
 mod token;
 mod tokens;
 

@@ -4,12 +4,13 @@
 //! that raced a logout or a new sign-in) see that and back off, and storage writes are
 //! serialised so a stale write can never land after a newer one.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crate::authorize::PendingAuthorization;
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::{self, PENDING_KEY, SESSION_KEY, SessionState};
 use crate::storage::{SecureStorage, StorageErrorKind};
+use crate::sync::lock;
 use crate::tokens::Tokens;
 
 #[derive(Default)]
@@ -38,12 +39,6 @@ pub(crate) struct SessionStore {
     write_lock: Mutex<()>,
     /// Held while the pending login is set or consumed (memory and storage together).
     pending_lock: Mutex<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data behind these locks is consistent between statements; a panic elsewhere must not
-    // make the client unusable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn not_signed_in() -> Error {

@@ -11,6 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::sync::lock;
+
 /// Why a storage operation failed. "Nothing stored" is not an error: `load` returns `Ok(None)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -89,27 +91,16 @@ impl fmt::Debug for MemoryStorage {
 
 impl SecureStorage for MemoryStorage {
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned())
+        Ok(lock(&self.values).get(key).cloned())
     }
 
     fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), value.to_vec());
+        lock(&self.values).insert(key.to_string(), value.to_vec());
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        lock(&self.values).remove(key);
         Ok(())
     }
 }

@@ -172,13 +172,8 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenRespo
         refresh_token: optional_string(&body, "refresh_token")?.map(SecretString::new),
         id_token: optional_string(&body, "id_token")?.map(SecretString::new),
         scope,
-        server_time: server_time(response),
+        server_time: response.date(),
     })
-}
-
-/// The response's `Date` header as seconds since the epoch, when present and well-formed.
-pub(crate) fn server_time(response: &HttpResponse) -> Option<i64> {
-    crate::http_date::parse(response.header("date")?)
 }
 
 fn invalid(what: &str, message: &str) -> Error {

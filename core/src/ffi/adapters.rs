@@ -129,7 +129,7 @@ impl SessionObserver for ForeignObserver {
     }
 }
 
-/// Milliseconds to a `Duration`, for records that carry times as integers.
+/// Seconds to a `Duration`, for records that carry times as integers.
 pub(crate) fn secs(v: u32) -> Duration {
     Duration::from_secs(u64::from(v))
 }

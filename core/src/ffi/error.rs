@@ -90,9 +90,7 @@ impl From<Error> for KeyfobError {
             ErrorKind::Timeout => KeyfobError::Timeout { reason },
             ErrorKind::HttpStatus => KeyfobError::HttpStatus {
                 status: e.http_status_code().unwrap_or(0),
-                retry_after_seconds: e
-                    .retry_after()
-                    .and_then(|d| u32::try_from(d.as_secs()).ok()),
+                retry_after_seconds: e.retry_after_secs(),
                 reason,
             },
             ErrorKind::Provider => KeyfobError::Provider {

@@ -81,6 +81,11 @@ impl HttpResponse {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The `Date` header as seconds since the epoch, when present and well-formed.
+    pub(crate) fn date(&self) -> Option<i64> {
+        crate::http_date::parse(self.header("date")?)
+    }
 }
 
 /// The longest wait taken from `Retry-After`: a day.
@@ -108,8 +113,7 @@ fn retry_after(response: &HttpResponse) -> Option<u32> {
         // All digits: too many of them to parse is a long wait, not no wait.
         value.parse::<u32>().unwrap_or(MAX_RETRY_AFTER)
     } else {
-        let wait =
-            crate::http_date::parse(value)? - crate::http_date::parse(response.header("date")?)?;
+        let wait = crate::http_date::parse(value)? - response.date()?;
         u32::try_from(wait.max(0)).unwrap_or(MAX_RETRY_AFTER)
     };
     Some(secs.min(MAX_RETRY_AFTER))
