@@ -28,7 +28,7 @@ use keyfob::{
     Client, Config, ErrorKind, HttpRequest, HttpResponse, HttpTransport, IdTokenCheck,
     SecureStorage, SessionState, StorageErrorKind, TransportError,
 };
-use keyfob_testkit::{EndpointFault, Faults, Options, Signing};
+use keyfob_testkit::{EndpointFault, Faults, Signing};
 use serde_json::{Map, Value, json};
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -254,13 +254,6 @@ impl Ctx {
             .handle_redirect(&callback)
             .await
             .expect("the sign-in of the row's set-up");
-    }
-
-    /// Lets the access token expire (device and provider clocks).
-    fn expire(&self) {
-        let ttl = Options::default().access_token_ttl as i64;
-        self.env.clock.advance(ttl + 1);
-        self.env.kit.advance_clock(ttl + 1);
     }
 }
 
@@ -1372,7 +1365,7 @@ fn write_fails_at_refresh(ctx: &Ctx) -> BoxFut<'_, keyfob::Result<()>> {
     Box::pin(async move {
         ctx.login().await;
         ctx.mark();
-        ctx.expire();
+        ctx.env.expire();
         FaultyStorage::set(&ctx.storage.fail_writes, true);
         ctx.client().access_token().await.map(|_| ())
     })

@@ -52,9 +52,7 @@ async fn seed_scenario_login_call_refresh_logout() {
     assert_eq!((status, body["server"].as_str()), (200, Some("orders")));
 
     // 6: the access token expires; the servers reject it; the next access_token() refreshes.
-    let ttl = Options::default().access_token_ttl as i64;
-    env.kit.advance_clock(ttl + 1);
-    env.clock.advance(ttl + 1);
+    env.expire();
     assert_eq!(env.call_api(Server::Crm, token.expose()).await.0, 401);
     let old_refresh = client.tokens().unwrap().refresh_token().unwrap().clone();
     let fresh = client.access_token().await.unwrap();

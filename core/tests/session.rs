@@ -35,12 +35,6 @@ fn unusable_token_responses() -> Faults {
     }
 }
 
-fn expire(env: &Env) {
-    let ttl = Options::default().access_token_ttl as i64;
-    env.clock.advance(ttl + 1);
-    env.kit.advance_clock(ttl + 1);
-}
-
 #[tokio::test]
 async fn a_new_client_restores_the_session_without_network() {
     let env = start().await;
@@ -104,7 +98,7 @@ async fn a_thousand_concurrent_callers_share_one_refresh() {
     let client = Arc::new(env.client());
     env.login(&client).await.unwrap();
     let old = client.access_token().await.unwrap();
-    expire(&env);
+    env.expire();
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..1000 {
@@ -150,7 +144,7 @@ async fn a_failed_write_during_refresh_loses_nothing() {
     let client = client_on(&env, storage.clone());
     env.login(&client).await.unwrap();
     let stored_before = storage.inner.load("session").unwrap().unwrap();
-    expire(&env);
+    env.expire();
 
     storage.fail_writes.store(true, Ordering::SeqCst);
     let e = client.access_token().await.unwrap_err();
@@ -271,7 +265,7 @@ async fn invalid_grant_needs_a_new_login_and_clears_the_tokens() {
         .status,
         200
     );
-    expire(&env);
+    env.expire();
 
     let e = client.access_token().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ReLoginRequired);
@@ -295,7 +289,7 @@ async fn server_errors_on_refresh_keep_the_session() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    expire(&env);
+    env.expire();
     env.kit.set_faults(Faults {
         endpoints: vec![EndpointFault {
             path: "/token".into(),
@@ -527,7 +521,7 @@ async fn a_refresh_in_flight_cannot_undo_a_logout() {
             .with_storage(storage.clone()),
     );
     env.login(&client).await.unwrap();
-    expire(&env);
+    env.expire();
     let refreshing = {
         let c = client.clone();
         tokio::spawn(async move { c.access_token().await })
@@ -621,7 +615,7 @@ async fn callers_waiting_on_an_unusable_refresh_share_its_error() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    expire(&env);
+    env.expire();
     env.kit.set_faults(unusable_token_responses());
     let (a, b, c) = tokio::join!(
         client.access_token(),

@@ -35,6 +35,13 @@ pub async fn start_with(options: Options) -> Env {
 }
 
 impl Env {
+    /// Moves both clocks, the client's and the provider's, past the access token's lifetime.
+    pub fn expire(&self) {
+        let ttl = Options::default().access_token_ttl as i64;
+        self.clock.advance(ttl + 1);
+        self.kit.advance_clock(ttl + 1);
+    }
+
     pub fn config(&self) -> ConfigBuilder {
         Config::builder(self.kit.issuer(), self.kit.client_id(), REDIRECT)
             .scopes(["email", "offline_access"])
