@@ -138,6 +138,18 @@ class ErrorMappingTest {
     }
 
     @Test
+    fun `a lost or unreadable session needs a sign-in, a locked device a retry`() {
+        fun storage(kind: StorageErrorKind) = KeyfobException.Storage(kind, "storage")
+        for (kind in listOf(StorageErrorKind.KEY_INVALIDATED, StorageErrorKind.CORRUPT)) {
+            assertTrue(storage(kind).requiresSignIn, "$kind")
+            assertFalse(storage(kind).isRetryable, "$kind")
+        }
+        assertTrue(storage(StorageErrorKind.UNAVAILABLE).isRetryable)
+        assertFalse(storage(StorageErrorKind.UNAVAILABLE).requiresSignIn)
+        assertFalse(storage(StorageErrorKind.FAILED).requiresSignIn)
+    }
+
+    @Test
     fun `an invalid or insecure configuration fails when the client is created`() {
         assertThrows<KeyfobException.Config> { Keyfob(testConfig().copy(clientId = " ")) }
         assertThrows<KeyfobException.InsecureUrl> { Keyfob(testConfig(issuer = "http://auth.company.com")) }

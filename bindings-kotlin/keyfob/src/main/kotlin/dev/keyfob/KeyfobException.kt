@@ -100,7 +100,8 @@ public sealed class KeyfobException(
 
     /**
      * The secure storage failed. [StorageErrorKind.UNAVAILABLE] (device locked) is retryable and
-     * the session is not gone; [StorageErrorKind.KEY_INVALIDATED] means it is.
+     * the session is not gone; [StorageErrorKind.KEY_INVALIDATED] and [StorageErrorKind.CORRUPT]
+     * mean it is (as in Swift's `KeyfobError.requiresSignIn`).
      */
     public class Storage(
         /** How the storage failed. */
@@ -109,7 +110,8 @@ public sealed class KeyfobException(
         cause: Throwable? = null,
     ) : KeyfobException(reason, cause) {
         override val isRetryable: Boolean get() = kind == StorageErrorKind.UNAVAILABLE
-        override val requiresSignIn: Boolean get() = kind == StorageErrorKind.KEY_INVALIDATED
+        override val requiresSignIn: Boolean
+            get() = kind == StorageErrorKind.KEY_INVALIDATED || kind == StorageErrorKind.CORRUPT
     }
 
     /** A bug, or a platform callback (transport, storage) that failed unexpectedly. */
