@@ -89,6 +89,8 @@ public final class KeyfobClient: Sendable {
     /// A valid access token, refreshed first when it expires within the refresh margin.
     /// Concurrent callers share one refresh.
     public func accessToken() async throws -> String {
+        // The core's own first step, without the cost of an async call across the FFI.
+        if let token = cachedAccessToken { return token }
         let core = self.core
         return try await translatingErrors { try await core.accessToken() }
     }

@@ -122,7 +122,12 @@ public class Keyfob internal constructor(
      * A valid access token, refreshed first when it has less than the configured margin left;
      * concurrent callers share one refresh. A secret: send it only as `Authorization: Bearer`.
      */
-    public suspend fun accessToken(): String = call { it.accessToken() }
+    public suspend fun accessToken(): String {
+        // The core's own first step, without a dispatch and an async call across the FFI. Only
+        // when [state] already says signed in: then the skipped publish would change nothing.
+        if (state.value == SessionState.SIGNED_IN) cachedAccessToken()?.let { return it }
+        return call { it.accessToken() }
+    }
 
     /**
      * The access token from memory when it is saved and still valid for the refresh margin, without
