@@ -8,11 +8,11 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use keyfob::{
-    Client, Config, FileStorage, HttpMethod, HttpRequest, HttpTransport, ReqwestTransport,
-    SessionState, Tokens,
+    Client, Clock as _, Config, FileStorage, HttpMethod, HttpRequest, HttpTransport,
+    ReqwestTransport, SessionState, SystemClock, Tokens,
 };
 use serde_json::{Value, json};
 use url::Url;
@@ -47,23 +47,46 @@ struct Session {
     transport: Arc<ReqwestTransport>,
 }
 
-/// Validates the issuer and client id, then opens the stored session if there is one. Creates
-/// nothing on disk.
-fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
-    let config = Config::builder(&session.issuer, &session.client_id, RESTORED_REDIRECT_URI)
+/// The client configuration of every command: `issuer`, `client_id`, the redirect URI, extra
+/// `scopes`, and [`NETWORK_TIMEOUT`] per request. An invalid one is a usage error.
+pub fn config(
+    issuer: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    scopes: &[String],
+) -> Result<Config, Failure> {
+    Config::builder(issuer, client_id, redirect_uri)
+        .scopes(scopes.iter().cloned())
         .http_timeout(NETWORK_TIMEOUT)
         .build()
-        .map_err(Failure::usage)?;
-    let root = store::root_from_env(session.store.as_deref())?;
-    let Some(storage) = store::open_existing(&root, &session.issuer, &session.client_id)? else {
-        return Ok(None);
-    };
-    let transport = Arc::new(ReqwestTransport::new().map_err(|e| {
+        .map_err(Failure::usage)
+}
+
+/// The HTTP transport of every command.
+pub fn transport() -> Result<Arc<ReqwestTransport>, Failure> {
+    let transport = ReqwestTransport::new().map_err(|e| {
         Failure::new(
             "Network",
             format!("cannot set up the HTTP client: {}", e.message),
         )
-    })?);
+    })?;
+    Ok(Arc::new(transport))
+}
+
+/// Validates the issuer and client id, then opens the stored session if there is one. Creates
+/// nothing on disk.
+fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
+    let config = config(
+        &session.issuer,
+        &session.client_id,
+        RESTORED_REDIRECT_URI,
+        &[],
+    )?;
+    let root = store::root_from_env(session.store.as_deref())?;
+    let Some(storage) = store::open_existing(&root, &session.issuer, &session.client_id)? else {
+        return Ok(None);
+    };
+    let transport = transport()?;
     let client = Client::new(config, transport.clone()).with_storage(Arc::new(storage.clone()));
     Ok(Some(Session {
         client,
@@ -256,11 +279,7 @@ pub async fn call(session: &SessionRef, url: &str) -> Result<(), Failure> {
         };
         Failure::new(kind, format!("GET {shown}: {}", e.message))
     })?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&response.body)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new("Output", format!("cannot write to stdout: {e}")))?;
+    write_stdout(&response.body)?;
     if (200..300).contains(&response.status) {
         return Ok(());
     }
@@ -306,9 +325,14 @@ fn sanitize(text: &str) -> String {
 
 /// Writes `text` to stdout; a closed stdout is a failure, not a panic.
 pub fn print_stdout(text: &str) -> Result<(), Failure> {
+    write_stdout(text.as_bytes())
+}
+
+/// Writes `bytes` to stdout and flushes; a closed stdout is a failure, not a panic.
+fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(text.as_bytes())
+        .write_all(bytes)
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::new("Output", format!("cannot write to stdout: {e}")))
 }
@@ -323,9 +347,7 @@ fn describe_expiry(expires_at: Option<i64>, now: i64) -> String {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemClock.now()
 }
 
 /// RFC 3339 UTC time of `secs` since the epoch, e.g. `2026-03-01T12:00:00Z`.

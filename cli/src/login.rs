@@ -24,7 +24,7 @@ use std::time::Duration;
 use keyfob::{Client, Config, IdTokenClaims, ReqwestTransport};
 
 use crate::browser::BrowserCommand;
-use crate::commands::NETWORK_TIMEOUT;
+use crate::commands;
 use crate::failure::Failure;
 use crate::loopback::{LoopbackListener, Page};
 use crate::store::{self, Detached, StagedStorage};
@@ -65,18 +65,8 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     })?;
     let redirect_uri = listener.redirect_uri();
     log::debug!("loopback listener ready; redirect URI {redirect_uri}");
-    let config = Config::builder(&opts.issuer, &opts.client_id, &redirect_uri)
-        .scopes(opts.scopes.iter().cloned())
-        .http_timeout(NETWORK_TIMEOUT)
-        .build()
-        .map_err(Failure::usage)?;
-    let transport = ReqwestTransport::new().map_err(|e| {
-        Failure::new(
-            "Network",
-            format!("cannot set up the HTTP client: {}", e.message),
-        )
-    })?;
-    let transport = Arc::new(transport);
+    let config = commands::config(&opts.issuer, &opts.client_id, &redirect_uri, &opts.scopes)?;
+    let transport = commands::transport()?;
     let staged = Arc::new(StagedStorage::new());
     let client = Client::new(config.clone(), transport.clone()).with_storage(staged.clone());
 

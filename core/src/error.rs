@@ -189,7 +189,8 @@ impl Error {
             .map(|secs| std::time::Duration::from_secs(u64::from(secs)))
     }
 
-    /// [`Error::retry_after`] in whole seconds.
+    /// [`Error::retry_after`] in whole seconds (for the FFI).
+    #[cfg(feature = "ffi")]
     pub(crate) fn retry_after_secs(&self) -> Option<u32> {
         self.retry_after
     }
