@@ -1,7 +1,8 @@
 //! JWTs: compact serialisation of signed tokens, and the access-token check that
 //! the resource servers and `/userinfo` share.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
@@ -101,6 +102,24 @@ pub(crate) fn verify_access_token(
         return Err("token expired");
     }
     Ok(data.claims)
+}
+
+/// A `401` with a `WWW-Authenticate: Bearer realm="…"` challenge (RFC 6750 §3), naming the
+/// `invalid_token` error and its description when a token was presented and refused.
+pub(crate) fn unauthorized(realm: &str, refused: Option<&str>) -> Response {
+    let challenge = match refused {
+        None => format!(r#"Bearer realm="{realm}""#),
+        Some(reason) => format!(
+            r#"Bearer realm="{realm}", error="invalid_token", error_description="{reason}""#
+        ),
+    };
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// The token of an `Authorization: Bearer …` header.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 
 use crate::faults::apply_endpoint_faults;
 use crate::jwt::{
-    AccessTokenRules, Rejection, access_token_kid, bearer_token, verify_access_token,
+    AccessTokenRules, Rejection, access_token_kid, bearer_token, unauthorized, verify_access_token,
 };
 use crate::stats::Stats;
 use crate::{CRM_AUDIENCE, ORDERS_AUDIENCE, Shared};
@@ -173,20 +173,11 @@ async fn serve_api(State(server): State<Arc<ResourceServer>>, headers: HeaderMap
                 .shared
                 .stats
                 .record(|stats| *(api.rejected)(stats) += 1);
-            let challenge = match refusal {
-                Refusal::NoToken => format!(r#"Bearer realm="{}""#, api.name),
-                Refusal::InvalidToken(reason) => format!(
-                    r#"Bearer realm="{}", error="invalid_token", error_description="{reason}""#,
-                    api.name
-                ),
+            let refused = match refusal {
+                Refusal::NoToken => None,
+                Refusal::InvalidToken(reason) => Some(reason),
             };
-            let mut response = StatusCode::UNAUTHORIZED.into_response();
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
+            unauthorized(api.name, refused)
         }
     }
 }

@@ -26,7 +26,8 @@ pub(super) async fn authorize(
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let config = &provider.config;
 
-    if params.repeated() == Some("client_id") || params.repeated() == Some("redirect_uri") {
+    let repeated = params.repeated();
+    if matches!(repeated, Some("client_id" | "redirect_uri")) {
         return error_page("client_id and redirect_uri must appear only once");
     }
     match params.get("client_id") {
@@ -53,7 +54,7 @@ pub(super) async fn authorize(
         answer.push(("iss".to_owned(), config.issuer.clone()));
         found(&with_query(redirect_uri, &answer), None)
     };
-    if let Some(name) = params.repeated() {
+    if let Some(name) = repeated {
         return fail("invalid_request", &format!("parameter {name} is repeated"));
     }
     match params.get("response_type") {

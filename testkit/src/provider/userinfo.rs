@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::Provider;
 use crate::jwt::{
-    AccessTokenRules, Rejection, access_token_kid, bearer_token, verify_access_token,
+    AccessTokenRules, Rejection, access_token_kid, bearer_token, unauthorized, verify_access_token,
 };
 
 /// Returns the test user's claims for a valid access token.
@@ -19,7 +19,7 @@ pub(super) async fn userinfo(
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = bearer_token(&headers) else {
-        return unauthorized(r#"Bearer realm="userinfo""#.to_owned());
+        return unauthorized("userinfo", None);
     };
     match provider.verify_access_token(token) {
         Ok(_) => {
@@ -32,9 +32,7 @@ pub(super) async fn userinfo(
             }))
             .into_response()
         }
-        Err(reason) => unauthorized(format!(
-            r#"Bearer realm="userinfo", error="invalid_token", error_description="{reason}""#
-        )),
+        Err(reason) => unauthorized("userinfo", Some(reason)),
     }
 }
 
@@ -59,14 +57,4 @@ impl Provider {
         }
         Ok(claims)
     }
-}
-
-fn unauthorized(challenge: String) -> Response {
-    let mut response = StatusCode::UNAUTHORIZED.into_response();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
 }
