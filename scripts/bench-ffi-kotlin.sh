@@ -78,16 +78,9 @@ java -cp "$compiler_cp" org.jetbrains.kotlin.cli.jvm.K2JVMCompiler \
 
 echo "--- kotlin bench: testkit" >&2
 log=$(mktemp)
-# stdin stays open as long as this script runs: the testkit exits when it closes.
-coproc TESTKIT { exec "$work/native/keyfob-testkit" --exit-on-stdin-eof 2>>"$log.testkit"; }
-# shellcheck disable=SC2153 # TESTKIT_PID is set by coproc
-testkit_pid=$TESTKIT_PID
-trap 'kill "$testkit_pid" 2>/dev/null || true; rm -f "$log" "$log.testkit"' EXIT
-if ! IFS= read -r -t 60 ready <&"${TESTKIT[0]}"; then
-  echo "bench-ffi-kotlin: the testkit did not start:" >&2
-  cat "$log.testkit" >&2
-  exit 1
-fi
+# shellcheck source=scripts/testkit-start.sh
+. scripts/testkit-start.sh
+start_testkit "$work/native/keyfob-testkit" "bench-ffi-kotlin: "
 
 echo "--- kotlin bench: run ($rounds rounds of $calls calls)" >&2
 java -Djna.library.path="$work/native" -Djna.nosys=true -cp "$work/classes:$run_cp" \

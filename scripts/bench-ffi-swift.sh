@@ -157,16 +157,9 @@ bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" -- \
 
 echo "--- swift bench: testkit" >&2
 log=$(mktemp)
-# stdin stays open as long as this script runs: the testkit exits when it closes.
-coproc TESTKIT { exec "$CARGO_TARGET_DIR/debug/keyfob-testkit" --exit-on-stdin-eof 2>>"$log.testkit"; }
-# shellcheck disable=SC2153 # TESTKIT_PID is set by coproc
-testkit_pid=$TESTKIT_PID
-trap 'kill "$testkit_pid" 2>/dev/null || true; rm -f "$log" "$log.testkit"' EXIT
-if ! IFS= read -r -t 60 ready <&"${TESTKIT[0]}"; then
-  echo "bench-ffi-swift: the testkit did not start:" >&2
-  cat "$log.testkit" >&2
-  exit 1
-fi
+# shellcheck source=scripts/testkit-start.sh
+. scripts/testkit-start.sh
+start_testkit "$CARGO_TARGET_DIR/debug/keyfob-testkit" "bench-ffi-swift: "
 export KEYFOB_TESTKIT="$ready"
 
 echo "--- swift bench: run ($KEYFOB_BENCH_FFI_ROUNDS rounds of $KEYFOB_BENCH_FFI_CALLS calls)" >&2
