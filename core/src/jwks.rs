@@ -145,6 +145,17 @@ enum Lookup<'a> {
     Ambiguous,
 }
 
+impl Lookup<'_> {
+    /// The key found, or the `UnknownKey` error that says why there is none.
+    fn into_key(self) -> Result<Jwk> {
+        match self {
+            Lookup::Found(k) => Ok(k.clone()),
+            Lookup::Ambiguous => Err(ambiguous()),
+            Lookup::Missing => Err(unknown_key()),
+        }
+    }
+}
+
 impl JwkSet {
     /// The key for a token with `alg` and `kid`. Without a `kid`, the single key that fits `alg`;
     /// several fitting keys and no `kid` is ambiguous and refused (Keyfob does not try each).
@@ -220,20 +231,15 @@ impl KeyCache {
             None => self.fetch(http, jwks_uri).await?,
         };
         match set.find(alg, kid) {
-            Lookup::Found(k) => return Ok(k.clone()),
-            Lookup::Ambiguous => return Err(ambiguous()),
             Lookup::Missing => {}
+            found_or_ambiguous => return found_or_ambiguous.into_key(),
         }
         if !self.may_refetch(now) {
             return Err(unknown_key());
         }
         log::debug!("JWKS: unknown key id, refetching once");
         let set = self.fetch(http, jwks_uri).await?;
-        match set.find(alg, kid) {
-            Lookup::Found(k) => Ok(k.clone()),
-            Lookup::Ambiguous => Err(ambiguous()),
-            Lookup::Missing => Err(unknown_key()),
-        }
+        set.find(alg, kid).into_key()
     }
 }
 
@@ -270,11 +276,7 @@ impl KeyCache {
         if before.as_deref() == Some(&*set) {
             return Ok(None);
         }
-        match set.find(alg, None) {
-            Lookup::Found(k) => Ok(Some(k.clone())),
-            Lookup::Ambiguous => Err(ambiguous()),
-            Lookup::Missing => Err(unknown_key()),
-        }
+        set.find(alg, None).into_key().map(Some)
     }
 }
 
