@@ -225,23 +225,9 @@ impl Client {
             .id_token
             .clone()
             .expect("exchange_code requires an id_token");
-        let expected = Expected {
-            issuer: &provider.issuer,
-            client_id: &self.config.client_id,
-            nonce: Some(pending.nonce.expose()),
-            previous: None,
-            previous_nonce: None,
-            now: self.provider_now(),
-            skew: self.skew(),
-        };
-        let claims = id_token::validate(
-            id_token.expose(),
-            &expected,
-            &self.keys,
-            &self.http,
-            &provider.jwks_uri,
-        )
-        .await?;
+        let claims = self
+            .validate_id_token(&provider, &id_token, Some(pending.nonce.expose()), None)
+            .await?;
         let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
         tokens.login_nonce = Some(pending.nonce);
         self.store.replace(None, tokens);
@@ -389,23 +375,9 @@ impl Client {
         let tokens = match new_id_token {
             None => provisional,
             Some(id_token) => {
-                let expected = Expected {
-                    issuer: &provider.issuer,
-                    client_id: &self.config.client_id,
-                    nonce: None,
-                    previous: Some(&current.claims),
-                    previous_nonce: current.login_nonce.as_ref().map(SecretString::expose),
-                    now: self.provider_now(),
-                    skew: self.skew(),
-                };
-                match id_token::validate(
-                    id_token.expose(),
-                    &expected,
-                    &self.keys,
-                    &self.http,
-                    &provider.jwks_uri,
-                )
-                .await
+                match self
+                    .validate_id_token(&provider, &id_token, None, Some(&current))
+                    .await
                 {
                     Ok(claims) => {
                         let validated = Tokens {
@@ -439,6 +411,36 @@ impl Client {
         log::info!("tokens refreshed");
         events.push(SessionEvent::Refreshed);
         Ok(tokens)
+    }
+
+    /// Validates an ID token from `provider`: a sign-in's against the login's `nonce`, a
+    /// refreshed one against the `previous` session's (OpenID Connect Core §12.2).
+    async fn validate_id_token(
+        &self,
+        provider: &ProviderMetadata,
+        id_token: &SecretString,
+        nonce: Option<&str>,
+        previous: Option<&Tokens>,
+    ) -> Result<IdTokenClaims> {
+        let expected = Expected {
+            issuer: &provider.issuer,
+            client_id: &self.config.client_id,
+            nonce,
+            previous: previous.map(|t| &t.claims),
+            previous_nonce: previous
+                .and_then(|t| t.login_nonce.as_ref())
+                .map(SecretString::expose),
+            now: self.provider_now(),
+            skew: self.skew(),
+        };
+        id_token::validate(
+            id_token.expose(),
+            &expected,
+            &self.keys,
+            &self.http,
+            &provider.jwks_uri,
+        )
+        .await
     }
 
     /// Best-effort revocation of a grant Keyfob will not keep.
