@@ -107,17 +107,7 @@ impl KeychainStorage {
 
     /// The attributes of the item holding `key`.
     pub(crate) fn item(&self, key: &str) -> Result<ItemAttributes, StorageError> {
-        let valid = !key.is_empty()
-            && key.len() <= 64
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid {
-            return Err(StorageError::new(
-                StorageErrorKind::Failed,
-                "invalid storage key",
-            ));
-        }
+        crate::storage::check_key(key)?;
         let user_presence = self.options.require_user_presence;
         Ok(ItemAttributes {
             service: self.service.clone(),

@@ -164,19 +164,26 @@ impl FileStorage {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        let ok = !key.is_empty()
-            && key.len() <= 64
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !ok {
-            return Err(StorageError::new(
-                StorageErrorKind::Failed,
-                "invalid storage key",
-            ));
-        }
+        check_key(key)?;
         Ok(self.dir.join(key))
     }
+}
+
+/// A storage key a store accepts: 1 to 64 bytes of `[A-Za-z0-9_-]` (a file or Keychain item
+/// name that cannot escape its directory or service).
+pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
+    let valid = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(StorageError::new(
+            StorageErrorKind::Failed,
+            "invalid storage key",
+        ));
+    }
+    Ok(())
 }
 
 fn io_error(what: &str, e: std::io::Error) -> StorageError {
