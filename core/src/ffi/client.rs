@@ -11,12 +11,11 @@ use super::error::KeyfobError;
 use super::records::{
     KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
 };
-use crate::authorize::LoginOptions;
 use crate::client::Client;
 use crate::config::Config;
-use crate::keychain::{KeychainOptions, KeychainStorage};
-use crate::secret::SecretString;
+use crate::oidc::authorize::LoginOptions;
 use crate::session::SessionState;
+use crate::storage::{KeychainOptions, KeychainStorage};
 
 type Result<T> = std::result::Result<T, KeyfobError>;
 
@@ -27,23 +26,20 @@ type Result<T> = std::result::Result<T, KeyfobError>;
 /// dropped, and `invalid_grant` on refresh clears the session (`NeedsReLogin`).
 #[derive(uniffi::Object)]
 pub struct KeyfobClient {
-    inner: Client,
+    inner: Arc<Client>,
     /// This client's id for [`cached_token::keyfob_cached_access_token`].
     token_handle: u64,
 }
 
 impl KeyfobClient {
     /// Wraps `inner` and registers it for the C accessor (until it is dropped).
-    pub(super) fn wrap(inner: Client) -> Arc<Self> {
-        Arc::new_cyclic(|weak| KeyfobClient {
+    fn wrap(inner: Client) -> Arc<Self> {
+        let inner = Arc::new(inner);
+        let token_handle = cached_token::register(Arc::downgrade(&inner));
+        Arc::new(KeyfobClient {
             inner,
-            token_handle: cached_token::register(weak.clone()),
+            token_handle,
         })
-    }
-
-    /// The cached access token, for the C accessor.
-    pub(super) fn cached_token(&self) -> Option<SecretString> {
-        self.inner.cached_access_token()
     }
 }
 
@@ -125,7 +121,9 @@ impl KeyfobClient {
 
     /// The access token from memory when still valid for the refresh margin; no I/O.
     pub fn cached_access_token(&self) -> Option<String> {
-        self.cached_token().map(|t| t.expose().to_string())
+        self.inner
+            .cached_access_token()
+            .map(|t| t.expose().to_string())
     }
 
     /// This client's handle for `keyfob_cached_access_token`, a plain C function that copies the

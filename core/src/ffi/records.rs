@@ -1,6 +1,6 @@
 //! Plain data records across the FFI (Swift structs, Kotlin data classes).
 
-use crate::id_token::IdTokenClaims;
+use crate::oidc::id_token::IdTokenClaims;
 
 /// The client configuration. See [`crate::Config`] for what each field means and its bounds.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

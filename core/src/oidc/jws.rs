@@ -11,48 +11,7 @@ use ring::signature::{self, RsaPublicKeyComponents};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, IdTokenCheck, Result};
-use crate::jwks::{Jwk, KeyMaterial};
-
-/// A signature algorithm on the allow-list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256, keys of 2048 to 8192 bits.
-    Rs256,
-    /// RSASSA-PSS with SHA-256, keys of 2048 to 8192 bits.
-    Ps256,
-    /// ECDSA on P-256 with SHA-256.
-    Es256,
-}
-
-impl Algorithm {
-    /// The allow-listed algorithm named `name`, or `None` (for `none`, `HS256`, …).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "RS256" => Some(Algorithm::Rs256),
-            "PS256" => Some(Algorithm::Ps256),
-            "ES256" => Some(Algorithm::Es256),
-            _ => None,
-        }
-    }
-
-    /// The JOSE name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Rs256 => "RS256",
-            Algorithm::Ps256 => "PS256",
-            Algorithm::Es256 => "ES256",
-        }
-    }
-
-    /// Whether a key of this material can verify this algorithm.
-    pub(crate) fn fits(self, key: &KeyMaterial) -> bool {
-        matches!(
-            (self, key),
-            (Algorithm::Rs256 | Algorithm::Ps256, KeyMaterial::Rsa { .. })
-                | (Algorithm::Es256, KeyMaterial::EcP256 { .. })
-        )
-    }
-}
+use crate::oidc::jwa::{Algorithm, Jwk, KeyMaterial};
 
 /// A decoded, not yet verified, compact JWS.
 pub(crate) struct DecodedJws<'a> {
@@ -247,7 +206,7 @@ pub(crate) mod tests {
     }
 
     fn key_of(signer: &TestSigner) -> Jwk {
-        crate::jwks::parse_key(&signer.jwk()).unwrap()
+        crate::oidc::jwa::parse_key(&signer.jwk()).unwrap()
     }
 
     #[test]

@@ -21,21 +21,21 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use crate::authorize::{self, LoginOptions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::discovery::{self, ProviderMetadata};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Http, HttpMethod, HttpTransport, parse_json_object};
-use crate::id_token::{self, Expected, IdTokenClaims};
-use crate::jwks::KeyCache;
+use crate::oidc::authorize::{self, LoginOptions};
+use crate::oidc::discovery::{self, ProviderMetadata};
+use crate::oidc::id_token::{self, Expected, IdTokenClaims};
+use crate::oidc::jwks::KeyCache;
+use crate::oidc::token::{self, TokenResponse};
 use crate::secret::SecretString;
+use crate::session::live::{LiveSession, relogin_required};
+use crate::session::tokens::Tokens;
 use crate::session::{SessionEvent, SessionObserver, SessionState};
-use crate::session_store::{SessionStore, relogin_required};
 use crate::storage::{MemoryStorage, SecureStorage};
 use crate::sync::lock;
-use crate::token::{self, TokenResponse};
-use crate::tokens::Tokens;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
 const MAX_CLOCK_OFFSET_SECS: i64 = 24 * 3600;
@@ -56,7 +56,7 @@ pub struct Client {
     config: Config,
     http: Http,
     clock: Arc<dyn Clock>,
-    store: SessionStore,
+    store: LiveSession,
     observers: Mutex<Vec<Arc<dyn SessionObserver>>>,
     provider: Mutex<Option<Arc<ProviderMetadata>>>,
     keys: KeyCache,
@@ -78,7 +78,7 @@ impl Client {
             config,
             http,
             clock: Arc::new(SystemClock),
-            store: SessionStore::new(Arc::new(MemoryStorage::new())),
+            store: LiveSession::new(Arc::new(MemoryStorage::new())),
             observers: Mutex::new(Vec::new()),
             provider: Mutex::new(None),
             keys: KeyCache::default(),
@@ -91,7 +91,7 @@ impl Client {
     /// Keeps the session in `storage` (Keychain, Keystore-backed store, [`crate::FileStorage`]).
     /// The stored session is read at the first call that needs it.
     pub fn with_storage(mut self, storage: Arc<dyn SecureStorage>) -> Self {
-        self.store = SessionStore::new(storage);
+        self.store = LiveSession::new(storage);
         self
     }
 
@@ -520,7 +520,7 @@ impl Client {
             q.append_pair("id_token_hint", tokens.id_token.expose())
                 .append_pair("client_id", &self.config.client_id);
             if let Some(uri) = &self.config.post_logout_redirect_uri {
-                let s = crate::pkce::random_token(16)?;
+                let s = crate::oidc::pkce::random_token(16)?;
                 q.append_pair("post_logout_redirect_uri", uri.as_str())
                     .append_pair("state", &s);
                 state = Some(SecretString::new(s));
