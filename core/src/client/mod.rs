@@ -16,26 +16,29 @@
 //!   a valid access token is served from memory. "Storage unavailable" (device locked) is never
 //!   taken as signed out.
 
+mod login;
+mod logout;
+mod refresh;
+mod userinfo;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value};
-
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, HttpMethod, HttpTransport, parse_json_object};
-use crate::oidc::authorize::{self, LoginOptions};
+use crate::error::{Error, Result};
+use crate::http::{Http, HttpTransport};
 use crate::oidc::discovery::{self, ProviderMetadata};
 use crate::oidc::id_token::{self, Expected, IdTokenClaims};
 use crate::oidc::jwks::KeyCache;
 use crate::oidc::token::{self, TokenResponse};
 use crate::secret::SecretString;
-use crate::session::live::{LiveSession, relogin_required};
-use crate::session::tokens::Tokens;
-use crate::session::{SessionEvent, SessionObserver, SessionState};
+use crate::session::live::LiveSession;
+use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
 use crate::sync::lock;
+
+pub use logout::Logout;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
 const MAX_CLOCK_OFFSET_SECS: i64 = 24 * 3600;
@@ -168,249 +171,48 @@ impl Client {
         Ok(fetched)
     }
 
-    /// Starts a login and returns the authorization URL to open in the system browser.
-    ///
-    /// Discovery and the provider's keys are fetched now, while the user is in the browser, so
-    /// that completing the login takes a single request. The pending login is persisted before
-    /// the URL is returned. A new login replaces any pending one.
-    pub async fn begin_login(&self) -> Result<String> {
-        self.begin_login_with(&LoginOptions::default()).await
+    /// The current tokens, if signed in (restores from storage on first use). They may not be
+    /// persisted yet if the last write failed (that failure was returned to its caller).
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.store.tokens()
     }
 
-    /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters).
-    pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
-        let provider = self.provider_metadata().await?;
-        if let Err(e) = self.keys.prefetch(&self.http, &provider.jwks_uri).await {
-            // Not fatal: the keys are fetched again when the ID token arrives.
-            log::warn!("JWKS prefetch failed: {e}");
-        }
-        let (url, pending) =
-            authorize::build_request(&self.config, &provider, options, self.clock.now())?;
-        self.store.set_pending(pending)?;
-        self.notify(SessionEvent::LoginStarted);
-        Ok(url.into())
+    /// The validated ID token claims of the signed-in user.
+    pub fn claims(&self) -> Option<IdTokenClaims> {
+        self.tokens().map(|t| t.claims)
     }
 
-    /// Completes the login with the URL the OS delivered to the app (`myapp://callback?code=…`).
-    ///
-    /// The URL must match the redirect URI exactly and carry the pending login's `state`; the
-    /// pending login is used up by the first callback with the right `state`, whatever the
-    /// outcome, so a callback delivered twice is redeemed once. On success the code is
-    /// exchanged, the ID token validated, and the session persisted before the claims are
-    /// returned; it replaces any previous session.
-    pub async fn handle_redirect(&self, callback_url: &str) -> Result<IdTokenClaims> {
-        let params = authorize::parse_callback(&self.config.redirect_uri, callback_url)?;
-        let pending = self
-            .store
-            .take_pending(|p| authorize::check_state(&params, p))?;
-        if pending.is_expired(self.clock.now()) {
-            return Err(Error::new(
-                ErrorKind::NoPendingLogin,
-                "the pending login has expired; start a new one",
-            ));
-        }
-        let provider = self.provider_metadata().await?;
-        let code = authorize::check_callback(params, &provider)?;
-        let response = token::exchange_code(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &pending.redirect_uri,
-            &code,
-            &pending.verifier,
-        )
-        .await?;
-        self.learn_clock_offset(&response);
-        let id_token = response
-            .id_token
-            .clone()
-            .expect("exchange_code requires an id_token");
-        let claims = self
-            .validate_id_token(&provider, &id_token, Some(pending.nonce.expose()), None)
-            .await?;
-        let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
-        tokens.login_nonce = Some(pending.nonce);
-        self.store.replace(None, tokens);
-        self.store.persist()?;
-        log::info!("signed in");
-        self.notify(SessionEvent::SignedIn);
-        Ok(claims)
+    fn skew(&self) -> i64 {
+        i64::try_from(self.config.clock_skew.as_secs()).unwrap_or(i64::MAX)
     }
 
-    fn refresh_margin(&self) -> i64 {
-        i64::try_from(self.config.refresh_margin.as_secs()).unwrap_or(i64::MAX)
-    }
-
-    /// A valid access token: the current one while it has more than [`Config::refresh_margin`]
-    /// left, otherwise a refreshed one. Concurrent callers share a single refresh.
-    pub async fn access_token(&self) -> Result<SecretString> {
-        if let Some(token) = self.cached_access_token() {
-            return Ok(token);
-        }
-        let (tokens, generation) = self.store.current()?;
-        if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
-            return Ok(tokens.access_token);
-        }
-        Ok(self.refresh_shared(generation).await?.access_token)
-    }
-
-    /// The access token from memory if it is persisted and valid for at least the refresh
-    /// margin, without any I/O or waiting (for hot paths). `None` means: call
-    /// [`Client::access_token`].
-    pub fn cached_access_token(&self) -> Option<SecretString> {
-        self.store
-            .fresh_access_token(self.clock.now(), self.refresh_margin())
-    }
-
-    /// Uses the refresh token now, whatever the access token's expiry (callers that arrive while
-    /// a refresh is in flight share its result).
-    ///
-    /// A new refresh token replaces the old one; when the provider sends none, the old one is
-    /// kept. A refreshed ID token must name the same user (OpenID Connect Core §12.2); if it
-    /// fails validation the session ends, since the response cannot be trusted.
-    pub async fn refresh(&self) -> Result<Tokens> {
-        let (_, generation) = self.store.current()?;
-        self.refresh_shared(generation).await
-    }
-
-    /// Refreshes unless another refresh completed since `seen_generation`, in which case its
-    /// result is returned. Observers are told after the refresh lock is released.
-    async fn refresh_shared(&self, seen_generation: u64) -> Result<Tokens> {
-        let mut events = Vec::new();
-        let result = {
-            let _in_flight = self.refresh_lock.lock().await;
-            self.refresh_locked(seen_generation, &mut events).await
-        };
-        for event in events {
-            self.notify(event);
-        }
-        result
-    }
-
-    async fn refresh_locked(
+    fn tokens_from(
         &self,
-        seen_generation: u64,
-        events: &mut Vec<SessionEvent>,
-    ) -> Result<Tokens> {
-        let (current, generation) = self.store.current()?;
-        if generation != seen_generation {
-            // Another caller's refresh ended meanwhile: its outcome is this caller's too.
-            return match &*lock(&self.failed_refresh) {
-                Some((failed, e)) if *failed == generation => Err(e.clone()),
-                _ => Ok(current),
-            };
+        response: TokenResponse,
+        id_token: SecretString,
+        claims: IdTokenClaims,
+        previous: Option<&Tokens>,
+    ) -> Tokens {
+        // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
+        // not shift it.
+        let now = self.clock.now();
+        Tokens {
+            access_token: response.access_token,
+            // Never drop a refresh token: keep the old one when the provider does not rotate.
+            refresh_token: response
+                .refresh_token
+                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+            id_token,
+            expires_at: response
+                .expires_in
+                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            scopes: response
+                .scope
+                .or_else(|| previous.map(|p| p.scopes.clone()))
+                .unwrap_or_else(|| self.config.scopes.clone()),
+            claims,
+            login_nonce: previous.and_then(|p| p.login_nonce.clone()),
         }
-        let refresh_token = current.refresh_token.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::ReLoginRequired,
-                "the session has no refresh token; sign in again",
-            )
-        })?;
-        let provider = self.provider_metadata().await?;
-        let response = match token::refresh(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &refresh_token,
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(token::RefreshFailure { error: e, .. })
-                if e.provider_error() == Some("invalid_grant") =>
-            {
-                log::warn!("refresh token rejected: {e}");
-                let (dropped, deleted) = self.store.clear(Some(generation), true);
-                if dropped.is_none() {
-                    // The session changed meanwhile (logout, new sign-in): report that one.
-                    return self.store.current().map(|(t, _)| t);
-                }
-                if let Err(e) = deleted {
-                    log::warn!("could not delete the rejected session: {e}");
-                }
-                events.push(SessionEvent::NeedsReLogin);
-                return Err(relogin_required());
-            }
-            Err(token::RefreshFailure {
-                error,
-                rotated_refresh_token: Some(rotated),
-            }) => {
-                // An unusable answer that still carries a new refresh token: the provider may
-                // have rotated the old one out, so keep the new one (memory, then storage) with
-                // the current access and ID tokens, and report the bad response.
-                log::warn!("unusable refresh response, keeping its new refresh token: {error}");
-                let kept = Tokens {
-                    refresh_token: Some(rotated),
-                    ..current
-                };
-                match self.store.replace(Some(generation), kept.clone()) {
-                    Some(kept_generation) => {
-                        *lock(&self.failed_refresh) = Some((kept_generation, error.clone()));
-                        // A failed write is what the app must hear about: the new refresh
-                        // token is only in memory (the next call writes it again).
-                        self.store.persist()?;
-                    }
-                    None => self.revoke_quietly(&provider, &kept).await,
-                }
-                return Err(error);
-            }
-            Err(token::RefreshFailure { error, .. }) => return Err(error),
-        };
-        self.learn_clock_offset(&response);
-        let new_id_token = response.id_token.clone();
-        // Keep the rotated refresh token in memory before anything else can fail or be
-        // cancelled: from here on the old one is dead at the provider.
-        let provisional = self.tokens_from(
-            response,
-            current.id_token.clone(),
-            current.claims.clone(),
-            Some(&current),
-        );
-        let Some(generation) = self.store.replace(Some(generation), provisional.clone()) else {
-            // Logged out or signed in again while the request was in flight: this grant is
-            // orphaned; revoke it rather than resurrect the old session.
-            self.revoke_quietly(&provider, &provisional).await;
-            return self.store.current().map(|(t, _)| t);
-        };
-        let tokens = match new_id_token {
-            None => provisional,
-            Some(id_token) => {
-                match self
-                    .validate_id_token(&provider, &id_token, None, Some(&current))
-                    .await
-                {
-                    Ok(claims) => {
-                        let validated = Tokens {
-                            id_token,
-                            claims,
-                            ..provisional
-                        };
-                        self.store.replace(Some(generation), validated.clone());
-                        validated
-                    }
-                    Err(e) if e.is_retryable() => {
-                        // The keys could not be fetched: keep the new access and refresh tokens
-                        // with the previous, validated ID token; the new one is not used.
-                        log::warn!(
-                            "refreshed ID token not validated now, keeping the previous one: {e}"
-                        );
-                        provisional
-                    }
-                    Err(e) => {
-                        log::warn!("refreshed ID token rejected, ending the session: {e}");
-                        if self.store.clear(Some(generation), true).0.is_some() {
-                            self.revoke_quietly(&provider, &provisional).await;
-                            events.push(SessionEvent::NeedsReLogin);
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-        };
-        self.store.persist()?;
-        log::info!("tokens refreshed");
-        events.push(SessionEvent::Refreshed);
-        Ok(tokens)
     }
 
     /// Validates an ID token from `provider`: a sign-in's against the login's `nonce`, a
@@ -458,170 +260,4 @@ impl Client {
             log::warn!("could not revoke an orphaned refresh token: {e}");
         }
     }
-
-    /// Signs out: forgets the session (memory and storage), revokes the refresh token (RFC 7009)
-    /// when the provider offers revocation, and builds the end-session URL (RP-initiated logout)
-    /// for the app to open when the provider offers one.
-    ///
-    /// The local session is cleared even when revocation fails; the failure is reported in
-    /// [`Logout::revocation_error`]. A storage failure is returned as an error (the session
-    /// might otherwise come back at the next launch). A refresh in flight is discarded (and its
-    /// new refresh token revoked).
-    pub async fn logout(&self) -> Result<Logout> {
-        let _ = self.store.ensure_restored();
-        let (tokens, deleted) = self.store.clear(None, false);
-        let Some(tokens) = tokens else {
-            deleted?;
-            return Ok(Logout::default());
-        };
-        self.notify(SessionEvent::SignedOut);
-        let mut outcome = Logout::default();
-        match self.provider_metadata().await {
-            Ok(provider) => {
-                if let Some(endpoint) = &provider.revocation_endpoint {
-                    let (token, hint) = match &tokens.refresh_token {
-                        Some(rt) => (rt, "refresh_token"),
-                        None => (&tokens.access_token, "access_token"),
-                    };
-                    match token::revoke(&self.http, endpoint, &self.config.client_id, token, hint)
-                        .await
-                    {
-                        Ok(()) => outcome.refresh_token_revoked = tokens.refresh_token.is_some(),
-                        Err(e) => {
-                            log::warn!("token revocation failed: {e}");
-                            outcome.revocation_error = Some(e);
-                        }
-                    }
-                }
-                if let Some(endpoint) = &provider.end_session_endpoint {
-                    let (url, state) = self.end_session_url(endpoint, &tokens)?;
-                    outcome.end_session_url = Some(url);
-                    outcome.end_session_state = state;
-                }
-            }
-            Err(e) => outcome.revocation_error = Some(e),
-        }
-        deleted?;
-        log::info!("signed out");
-        Ok(outcome)
-    }
-
-    /// The RP-initiated logout URL and the `state` it carries (when a post-logout redirect URI
-    /// is configured, the provider sends that `state` back with the redirect).
-    fn end_session_url(
-        &self,
-        endpoint: &url::Url,
-        tokens: &Tokens,
-    ) -> Result<(SecretString, Option<SecretString>)> {
-        let mut url = endpoint.clone();
-        let mut state = None;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("id_token_hint", tokens.id_token.expose())
-                .append_pair("client_id", &self.config.client_id);
-            if let Some(uri) = &self.config.post_logout_redirect_uri {
-                let s = crate::oidc::pkce::random_token(16)?;
-                q.append_pair("post_logout_redirect_uri", uri.as_str())
-                    .append_pair("state", &s);
-                state = Some(SecretString::new(s));
-            }
-        }
-        Ok((SecretString::new(String::from(url)), state))
-    }
-
-    /// Fetches the UserInfo claims with the current access token. The response's `sub` must be
-    /// the signed-in user's (OpenID Connect Core §5.3.2).
-    pub async fn userinfo(&self) -> Result<Map<String, Value>> {
-        let access_token = self.access_token().await?;
-        let provider = self.provider_metadata().await?;
-        let endpoint = provider.userinfo_endpoint.as_ref().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Discovery,
-                "the provider has no userinfo endpoint",
-            )
-        })?;
-        let headers = vec![
-            (
-                "authorization".to_string(),
-                format!("Bearer {}", access_token.expose()),
-            ),
-            ("accept".to_string(), "application/json".to_string()),
-        ];
-        let response = self
-            .http
-            .send(HttpMethod::Get, endpoint, headers, Vec::new(), "userinfo")
-            .await?;
-        if response.status != 200 {
-            return Err(token::error_response(&response, "userinfo"));
-        }
-        let claims = parse_json_object(&response.body, "userinfo")?;
-        let subject = self.claims().map(|c| c.subject);
-        match claims.get("sub") {
-            Some(Value::String(sub)) if Some(sub) == subject.as_ref() => Ok(claims),
-            _ => Err(Error::invalid_response(
-                "userinfo: `sub` is not the signed-in user",
-            )),
-        }
-    }
-
-    /// The current tokens, if signed in (restores from storage on first use). They may not be
-    /// persisted yet if the last write failed (that failure was returned to its caller).
-    pub fn tokens(&self) -> Option<Tokens> {
-        self.store.tokens()
-    }
-
-    /// The validated ID token claims of the signed-in user.
-    pub fn claims(&self) -> Option<IdTokenClaims> {
-        self.tokens().map(|t| t.claims)
-    }
-
-    fn skew(&self) -> i64 {
-        i64::try_from(self.config.clock_skew.as_secs()).unwrap_or(i64::MAX)
-    }
-
-    fn tokens_from(
-        &self,
-        response: TokenResponse,
-        id_token: SecretString,
-        claims: IdTokenClaims,
-        previous: Option<&Tokens>,
-    ) -> Tokens {
-        // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
-        // not shift it.
-        let now = self.clock.now();
-        Tokens {
-            access_token: response.access_token,
-            // Never drop a refresh token: keep the old one when the provider does not rotate.
-            refresh_token: response
-                .refresh_token
-                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
-            id_token,
-            expires_at: response
-                .expires_in
-                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
-            scopes: response
-                .scope
-                .or_else(|| previous.map(|p| p.scopes.clone()))
-                .unwrap_or_else(|| self.config.scopes.clone()),
-            claims,
-            login_nonce: previous.and_then(|p| p.login_nonce.clone()),
-        }
-    }
-}
-
-/// The outcome of [`Client::logout`].
-#[derive(Debug, Default)]
-pub struct Logout {
-    /// The provider's end-session URL to open in the browser, when it has one. It carries the ID
-    /// token as `id_token_hint`, hence a secret.
-    pub end_session_url: Option<SecretString>,
-    /// The `state` sent with the end-session URL when a post-logout redirect URI is configured:
-    /// compare it with the one on the post-logout redirect before trusting that redirect.
-    pub end_session_state: Option<SecretString>,
-    /// Why revoking the refresh token failed, if it did (the local session is cleared anyway).
-    pub revocation_error: Option<Error>,
-    /// Whether the provider accepted the revocation of the session's refresh token. `false`
-    /// with no `revocation_error` means there was nothing to revoke it with: the provider has
-    /// no revocation endpoint, or the session had no refresh token.
-    pub refresh_token_revoked: bool,
 }

@@ -151,59 +151,10 @@ fn verify_es256(point: &[u8], message: &[u8], signature: &[u8]) -> Option<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use ring::rand::SystemRandom;
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-
-    /// An ES256 key pair made by ring, for unit tests that need real signatures.
-    pub(crate) struct TestSigner {
-        pair: EcdsaKeyPair,
-        pub kid: String,
-    }
-
-    impl TestSigner {
-        pub fn new(kid: &str) -> Self {
-            let rng = SystemRandom::new();
-            let pkcs8 =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-            let pair =
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                    .unwrap();
-            TestSigner {
-                pair,
-                kid: kid.to_string(),
-            }
-        }
-
-        /// The public key as a JWK object.
-        pub fn jwk(&self) -> Value {
-            let point = self.pair.public_key().as_ref();
-            serde_json::json!({
-                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
-                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-            })
-        }
-
-        /// Signs `claims` with `header` (alg/kid filled in unless given).
-        pub fn sign(&self, header: Value, claims: &Value) -> String {
-            let mut h = serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
-            for (k, v) in header.as_object().unwrap() {
-                h[k] = v.clone();
-            }
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(h.to_string()),
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            );
-            let sig = self
-                .pair
-                .sign(&SystemRandom::new(), input.as_bytes())
-                .unwrap();
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-        }
-    }
+    use crate::test_support::TestSigner;
+    use ring::signature::KeyPair;
 
     fn key_of(signer: &TestSigner) -> Jwk {
         crate::oidc::jwa::parse_key(&signer.jwk()).unwrap()
