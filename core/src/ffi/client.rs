@@ -147,6 +147,7 @@ impl KeyfobClient {
             end_session_url: outcome.end_session_url.map(|u| u.expose().to_string()),
             end_session_state: outcome.end_session_state.map(|s| s.expose().to_string()),
             revocation_error: outcome.revocation_error.map(|e| e.to_string()),
+            refresh_token_revoked: outcome.refresh_token_revoked,
         })
     }
 

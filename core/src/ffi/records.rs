@@ -125,6 +125,10 @@ pub struct LogoutResult {
     pub end_session_state: Option<String>,
     /// Why revocation failed, if it did; the local session is cleared anyway.
     pub revocation_error: Option<String>,
+    /// Whether the provider accepted the revocation of the session's refresh token. `false`
+    /// with no `revocation_error`: nothing to revoke it with (no revocation endpoint, or no
+    /// refresh token).
+    pub refresh_token_revoked: bool,
 }
 
 /// An HTTP header.
