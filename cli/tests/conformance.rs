@@ -1,4 +1,4 @@
-//! The provider cases of the conformance matrix (`core/tests/conformance.rs`), end to end through
+//! The provider cases of the conformance matrix (`core/tests/conformance/`), end to end through
 //! the `keyfob` binary: `keyfob -vvv login --browser …` with HOME and the XDG directories in a
 //! temporary sandbox, against a testkit whose faults are switched on in this process.
 //!

@@ -14,6 +14,11 @@
 //!
 //! Rows that existing tests already cover are kept here too, because those tests assert the
 //! error kind only, not the session state afterwards, and because the leak check must see them.
+//!
+//! The table is one list of rows, written by topic: `provider_rows` (list 1), `network_rows`
+//! (list 2) and `storage_rows` (list 3), with the scenarios of their custom steps and follow-ups
+//! in `steps`. A row is described in `row`; `world` is one row's client, testkit and store;
+//! `spy` the transport that records every secret; `runner` plays a row and judges it.
 
 #[path = "../common/mod.rs"]
 mod common;
