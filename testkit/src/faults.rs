@@ -81,85 +81,55 @@ impl Faults {
     /// Merges `patch` into the claims of every issued ID token: `{"iss": "https://evil.example"}`,
     /// `{"nonce": null}`.
     pub fn id_token_claims(patch: Value) -> Faults {
-        Faults {
-            id_token_claims: Some(json_object(patch)),
-            ..Faults::default()
-        }
+        only(|f| f.id_token_claims = Some(json_object(patch)))
     }
 
     /// Merges `patch` into the JOSE header of every issued ID token: `{"kid": null}`,
     /// `{"typ": "at+jwt"}`.
     pub fn id_token_header(patch: Value) -> Faults {
-        Faults {
-            id_token_header: Some(json_object(patch)),
-            ..Faults::default()
-        }
+        only(|f| f.id_token_header = Some(json_object(patch)))
     }
 
     /// Signs ID tokens the given (broken or hostile) way.
     pub fn id_token_signing(signing: Signing) -> Faults {
-        Faults {
-            id_token_signing: Some(signing),
-            ..Faults::default()
-        }
+        only(|f| f.id_token_signing = Some(signing))
     }
 
     /// Merges `patch` into the claims of every issued access token: `{"aud": null}`.
     pub fn access_token_claims(patch: Value) -> Faults {
-        Faults {
-            access_token_claims: Some(json_object(patch)),
-            ..Faults::default()
-        }
+        only(|f| f.access_token_claims = Some(json_object(patch)))
     }
 
     /// Merges `patch` into the discovery document: `{"issuer": "https://evil.example"}`.
     pub fn discovery(patch: Value) -> Faults {
-        Faults {
-            discovery: Some(json_object(patch)),
-            ..Faults::default()
-        }
+        only(|f| f.discovery = Some(json_object(patch)))
     }
 
     /// Merges `patch` into the query of the `/authorize` redirect: `{"iss": null}`,
     /// `{"error": "access_denied", "code": null}`.
     pub fn callback(patch: Value) -> Faults {
-        Faults {
-            callback: Some(json_object(patch)),
-            ..Faults::default()
-        }
+        only(|f| f.callback = Some(json_object(patch)))
     }
 
     /// Appends `name=value` to the query of the `/authorize` redirect, even when `name` is
     /// already there: `Faults::callback_append("state", "second-state")` sends `state` twice.
     pub fn callback_append(name: &str, value: &str) -> Faults {
-        Faults {
-            callback_append: vec![(name.to_owned(), value.to_owned())],
-            ..Faults::default()
-        }
+        only(|f| f.callback_append = vec![(name.to_owned(), value.to_owned())])
     }
 
     /// Puts the parameters of the `/authorize` redirect in its fragment instead of its query.
     pub fn callback_in_fragment() -> Faults {
-        Faults {
-            callback_in_fragment: true,
-            ..Faults::default()
-        }
+        only(|f| f.callback_in_fragment = true)
     }
 
     /// Merges `patch` into the JSON of successful `/token` answers: `{"token_type": "mac"}`.
     pub fn token_response(patch: Value) -> Faults {
-        Faults {
-            token_response: Some(json_object(patch)),
-            ..Faults::default()
-        }
+        only(|f| f.token_response = Some(json_object(patch)))
     }
 
     /// Places these JWK objects before the real keys in the JWKS.
     pub fn jwks_extra_keys(keys: Vec<Value>) -> Faults {
-        Faults {
-            jwks_extra_keys: keys,
-            ..Faults::default()
-        }
+        only(|f| f.jwks_extra_keys = keys)
     }
 
     /// A canned answer (or a delay) for requests to `path`: `configure` sets the members of an
@@ -170,10 +140,7 @@ impl Faults {
             ..EndpointFault::default()
         };
         configure(&mut fault);
-        Faults {
-            endpoints: vec![fault],
-            ..Faults::default()
-        }
+        only(|f| f.endpoints = vec![fault])
     }
 
     /// Every request to `path` is answered with `status` and an empty body.
@@ -242,6 +209,13 @@ impl Faults {
             callback_in_fragment: self.callback_in_fragment || callback_in_fragment,
         }
     }
+}
+
+/// No fault but the one that `set` switches on.
+fn only(set: impl FnOnce(&mut Faults)) -> Faults {
+    let mut faults = Faults::default();
+    set(&mut faults);
+    faults
 }
 
 /// The members of a JSON object given to a fault constructor.
