@@ -274,18 +274,7 @@ async fn endpoint_faults_on_token_with_content_type() {
     }));
     let pkce = Pkce::new();
     let code = code(&tk, &pkce).await;
-    let response = post_form(
-        &tk,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("client_id", tk.client_id()),
-            ("code_verifier", &pkce.verifier),
-        ],
-    )
-    .await;
+    let response = post_code_exchange(&tk, &code, &pkce.verifier, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/html");
     assert_eq!(response.text().await.unwrap(), "<html>proxy error</html>");
