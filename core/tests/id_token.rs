@@ -5,27 +5,13 @@ mod common;
 use common::start;
 use keyfob::{ErrorKind, IdTokenCheck};
 use keyfob_testkit::{Faults, Signing};
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn login_with(faults: Faults) -> (keyfob::Error, keyfob_testkit::Stats) {
     let env = start().await;
     env.kit.set_faults(faults);
     let e = env.login(&env.client()).await.expect_err("login must fail");
     (e, env.kit.stats())
-}
-
-fn claims(patch: Value) -> Faults {
-    Faults {
-        id_token_claims: Some(patch.as_object().unwrap().clone()),
-        ..Faults::default()
-    }
-}
-
-fn signing(s: Signing) -> Faults {
-    Faults {
-        id_token_signing: Some(s),
-        ..Faults::default()
-    }
 }
 
 async fn assert_check(faults: Faults, check: IdTokenCheck) {
@@ -37,18 +23,26 @@ async fn assert_check(faults: Faults, check: IdTokenCheck) {
 
 #[tokio::test]
 async fn tampered_signature() {
-    assert_check(signing(Signing::BadSignature), IdTokenCheck::Signature).await;
+    assert_check(
+        Faults::id_token_signing(Signing::BadSignature),
+        IdTokenCheck::Signature,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn alg_none() {
-    assert_check(signing(Signing::AlgNone), IdTokenCheck::Algorithm).await;
+    assert_check(
+        Faults::id_token_signing(Signing::AlgNone),
+        IdTokenCheck::Algorithm,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn hs256_keyed_with_the_public_key() {
     assert_check(
-        signing(Signing::Hs256WithPublicKey),
+        Faults::id_token_signing(Signing::Hs256WithPublicKey),
         IdTokenCheck::Algorithm,
     )
     .await;
@@ -56,17 +50,14 @@ async fn hs256_keyed_with_the_public_key() {
 
 #[tokio::test]
 async fn unknown_kid_refetches_the_jwks_once_then_fails() {
-    let (e, stats) = login_with(signing(Signing::UnpublishedKey)).await;
+    let (e, stats) = login_with(Faults::id_token_signing(Signing::UnpublishedKey)).await;
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::UnknownKey));
     assert_eq!(stats.jwks, 2, "prefetch + exactly one refetch");
 }
 
 #[tokio::test]
 async fn unknown_kid_header_refetches_once_then_fails() {
-    let faults = Faults {
-        id_token_header: Some(json!({"kid": "not-published"}).as_object().unwrap().clone()),
-        ..Faults::default()
-    };
+    let faults = Faults::id_token_header(json!({"kid": "not-published"}));
     let (e, stats) = login_with(faults).await;
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::UnknownKey));
     assert_eq!(stats.jwks, 2);
@@ -75,7 +66,7 @@ async fn unknown_kid_header_refetches_once_then_fails() {
 #[tokio::test]
 async fn wrong_issuer() {
     assert_check(
-        claims(json!({"iss": "https://evil.example"})),
+        Faults::id_token_claims(json!({"iss": "https://evil.example"})),
         IdTokenCheck::Issuer,
     )
     .await;
@@ -84,7 +75,7 @@ async fn wrong_issuer() {
 #[tokio::test]
 async fn wrong_audience() {
     assert_check(
-        claims(json!({"aud": "someone-else", "azp": null})),
+        Faults::id_token_claims(json!({"aud": "someone-else", "azp": null})),
         IdTokenCheck::Audience,
     )
     .await;
@@ -93,12 +84,12 @@ async fn wrong_audience() {
 #[tokio::test]
 async fn several_audiences_need_azp_naming_the_client() {
     assert_check(
-        claims(json!({"aud": ["keyfob-demo", "other"], "azp": null})),
+        Faults::id_token_claims(json!({"aud": ["keyfob-demo", "other"], "azp": null})),
         IdTokenCheck::Audience,
     )
     .await;
     assert_check(
-        claims(json!({"aud": ["keyfob-demo", "other"], "azp": "other"})),
+        Faults::id_token_claims(json!({"aud": ["keyfob-demo", "other"], "azp": "other"})),
         IdTokenCheck::AuthorizedParty,
     )
     .await;
@@ -107,22 +98,30 @@ async fn several_audiences_need_azp_naming_the_client() {
 #[tokio::test]
 async fn wrong_or_missing_nonce() {
     assert_check(
-        claims(json!({"nonce": "replayed-nonce"})),
+        Faults::id_token_claims(json!({"nonce": "replayed-nonce"})),
         IdTokenCheck::Nonce,
     )
     .await;
-    assert_check(claims(json!({"nonce": null})), IdTokenCheck::Nonce).await;
+    assert_check(
+        Faults::id_token_claims(json!({"nonce": null})),
+        IdTokenCheck::Nonce,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn expired() {
-    assert_check(claims(json!({"exp": 1_000_000_000})), IdTokenCheck::Expired).await;
+    assert_check(
+        Faults::id_token_claims(json!({"exp": 1_000_000_000})),
+        IdTokenCheck::Expired,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn issued_in_the_future() {
     assert_check(
-        claims(json!({"iat": 9_999_999_999i64})),
+        Faults::id_token_claims(json!({"iat": 9_999_999_999i64})),
         IdTokenCheck::IssuedInFuture,
     )
     .await;
@@ -131,7 +130,7 @@ async fn issued_in_the_future() {
 #[tokio::test]
 async fn string_exp_is_a_type_error_not_a_missing_claim() {
     assert_check(
-        claims(json!({"exp": "9999999999"})),
+        Faults::id_token_claims(json!({"exp": "9999999999"})),
         IdTokenCheck::ClaimType,
     )
     .await;
@@ -139,7 +138,11 @@ async fn string_exp_is_a_type_error_not_a_missing_claim() {
 
 #[tokio::test]
 async fn missing_sub() {
-    assert_check(claims(json!({"sub": null})), IdTokenCheck::MissingClaim).await;
+    assert_check(
+        Faults::id_token_claims(json!({"sub": null})),
+        IdTokenCheck::MissingClaim,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -147,7 +150,8 @@ async fn refreshed_id_token_for_another_user_ends_the_session() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    env.kit.set_faults(claims(json!({"sub": "someone-else"})));
+    env.kit
+        .set_faults(Faults::id_token_claims(json!({"sub": "someone-else"})));
     let e = client.refresh().await.unwrap_err();
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::SubjectChanged));
     // The response cannot be trusted: the session ends and its new refresh token is revoked.
