@@ -2591,6 +2591,12 @@ public struct LogoutResult: Equatable, Hashable {
      * Why revocation failed, if it did; the local session is cleared anyway.
      */
     public var revocationError: String?
+    /**
+     * Whether the provider accepted the revocation of the session's refresh token. `false`
+     * with no `revocation_error`: nothing to revoke it with (no revocation endpoint, or no
+     * refresh token).
+     */
+    public var refreshTokenRevoked: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2604,10 +2610,16 @@ public struct LogoutResult: Equatable, Hashable {
          */endSessionState: String?, 
         /**
          * Why revocation failed, if it did; the local session is cleared anyway.
-         */revocationError: String?) {
+         */revocationError: String?, 
+        /**
+         * Whether the provider accepted the revocation of the session's refresh token. `false`
+         * with no `revocation_error`: nothing to revoke it with (no revocation endpoint, or no
+         * refresh token).
+         */refreshTokenRevoked: Bool) {
         self.endSessionUrl = endSessionUrl
         self.endSessionState = endSessionState
         self.revocationError = revocationError
+        self.refreshTokenRevoked = refreshTokenRevoked
     }
 
     
@@ -2628,7 +2640,8 @@ public struct FfiConverterTypeLogoutResult: FfiConverterRustBuffer {
             try LogoutResult(
                 endSessionUrl: FfiConverterOptionString.read(from: &buf), 
                 endSessionState: FfiConverterOptionString.read(from: &buf), 
-                revocationError: FfiConverterOptionString.read(from: &buf)
+                revocationError: FfiConverterOptionString.read(from: &buf), 
+                refreshTokenRevoked: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2636,6 +2649,7 @@ public struct FfiConverterTypeLogoutResult: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.endSessionUrl, into: &buf)
         FfiConverterOptionString.write(value.endSessionState, into: &buf)
         FfiConverterOptionString.write(value.revocationError, into: &buf)
+        FfiConverterBool.write(value.refreshTokenRevoked, into: &buf)
     }
 }
 
@@ -2852,90 +2866,192 @@ enum KeyfobError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     /**
      * The configuration is invalid.
      */
-    case Config(reason: String
+    case Config(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * An endpoint is not HTTPS (and not loopback).
      */
-    case InsecureUrl(reason: String
+    case InsecureUrl(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * No complete HTTP response (connection, DNS, TLS). Retryable.
      */
-    case Network(reason: String
+    case Network(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The request timed out. Retryable.
      */
-    case Timeout(reason: String
+    case Timeout(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Unexpected HTTP status (retryable for 5xx and 429). `retry_after_seconds`: how long the
      * provider asked to wait (`Retry-After` of a 429 or 503, at most a day), when it said.
      */
-    case HttpStatus(status: UInt16, retryAfterSeconds: UInt32?, reason: String
+    case HttpStatus(
+        /**
+         * The HTTP status code.
+         */status: UInt16, 
+        /**
+         * How long the provider asked to wait, in seconds, when it said.
+         */retryAfterSeconds: UInt32?, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * An OAuth error from the provider (`access_denied`, `invalid_grant`, …).
      */
-    case Provider(error: String, reason: String
+    case Provider(
+        /**
+         * The OAuth error code, e.g. `invalid_grant`.
+         */error: String, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * A malformed response (bad JSON, missing or mistyped fields, too large).
      */
-    case InvalidResponse(reason: String
+    case InvalidResponse(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The discovery document is unusable (issuer mismatch, missing endpoint, no S256).
      */
-    case Discovery(reason: String
+    case Discovery(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The callback URL is not a valid callback for this client.
      */
-    case InvalidCallback(reason: String
+    case InvalidCallback(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The callback's `state` does not match the pending login.
      */
-    case StateMismatch(reason: String
+    case StateMismatch(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The callback's `iss` is missing or wrong (RFC 9207 mix-up defence).
      */
-    case IssuerMismatch(reason: String
+    case IssuerMismatch(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * No pending login for this callback (never started, already used, or expired).
      */
-    case NoPendingLogin(reason: String
+    case NoPendingLogin(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The ID token failed the named check.
      */
-    case IdToken(check: IdTokenCheck, reason: String
+    case IdToken(
+        /**
+         * The ID token check that failed.
+         */check: IdTokenCheck, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Not signed in.
      */
-    case NotSignedIn(reason: String
+    case NotSignedIn(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The refresh token was rejected: sign in again.
      */
-    case ReLoginRequired(reason: String
+    case ReLoginRequired(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The secure storage failed.
      */
-    case Storage(kind: StorageErrorKind, reason: String
+    case Storage(
+        /**
+         * How the storage failed.
+         */kind: StorageErrorKind, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * A bug or a platform callback that failed unexpectedly.
      */
-    case Internal(reason: String
+    case Internal(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
 
+    
+    /**
+     * Whether the same call may succeed later without the user doing anything.
+     */
+public func isRetryable() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfoberror_is_retryable(
+            FfiConverterTypeKeyfobError_lower(self),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the user has to sign in (again) before an access token can be had.
+     */
+public func requiresSignIn() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfoberror_requires_sign_in(
+            FfiConverterTypeKeyfobError_lower(self),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How long the provider asked to wait before trying again, in seconds, when it said.
+     */
+public func retryAfterSecs() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfoberror_retry_after_secs(
+            FfiConverterTypeKeyfobError_lower(self),uniffiCallStatus
+    )
+})
+}
     
 
     
@@ -3460,22 +3576,34 @@ enum StorageFailure: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * Locked device / protected data not available yet: try later; the session is not gone.
      */
-    case Unavailable(reason: String
+    case Unavailable(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The protecting key was invalidated (e.g. lock screen changed): the data is lost.
      */
-    case KeyInvalidated(reason: String
+    case KeyInvalidated(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The stored bytes are unreadable.
      */
-    case Corrupt(reason: String
+    case Corrupt(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Anything else.
      */
-    case Failed(reason: String
+    case Failed(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
 
     
@@ -3580,22 +3708,34 @@ enum TransportFailure: Swift.Error, Equatable, Hashable, Foundation.LocalizedErr
     /**
      * The request exceeded its timeout.
      */
-    case Timeout(reason: String
+    case Timeout(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * No connection (DNS, refused, TLS).
      */
-    case Connect(reason: String
+    case Connect(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The body exceeded `max_response_bytes`.
      */
-    case TooLarge(reason: String
+    case TooLarge(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Anything else.
      */
-    case Other(reason: String
+    case Other(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
 
     
@@ -4111,7 +4251,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobhttptransport_send() != 61522) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobsessionobserver_on_session_event() != 41203) {
+    if (uniffi_keyfob_checksum_method_keyfobsessionobserver_on_session_event() != 6010) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobstorage_load() != 35314) {
@@ -4147,10 +4287,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_refresh() != 64754) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 8770) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 42182) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_state() != 54758) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_state() != 60483) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 30072) {

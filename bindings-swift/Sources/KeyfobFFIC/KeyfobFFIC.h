@@ -456,6 +456,21 @@ uint64_t uniffi_keyfob_fn_method_keyfobclient_token_handle(uint64_t ptr, RustCal
 uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_IS_RETRYABLE
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_IS_RETRYABLE
+int8_t uniffi_keyfob_fn_method_keyfoberror_is_retryable(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_REQUIRES_SIGN_IN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_REQUIRES_SIGN_IN
+int8_t uniffi_keyfob_fn_method_keyfoberror_requires_sign_in(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_RETRY_AFTER_SECS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_RETRY_AFTER_SECS
+RustBuffer uniffi_keyfob_fn_method_keyfoberror_retry_after_secs(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_FFI_KEYFOB_RUSTBUFFER_ALLOC
 #define UNIFFI_FFIDEF_FFI_KEYFOB_RUSTBUFFER_ALLOC
 RustBuffer ffi_keyfob_rustbuffer_alloc(uint64_t size, RustCallStatus *_Nonnull out_status
