@@ -29,7 +29,10 @@ const KINDS: &[&str] = &[
 ];
 
 fn rows() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/error_classification.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/error_classification.json"
+    );
     let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     table["rows"].as_array().unwrap().clone()
 }
@@ -91,8 +94,16 @@ fn every_error_kind_is_classified_as_the_table_says() {
     }
     for row in &rows {
         let e = error_of(row);
-        assert_eq!(e.is_retryable(), row["retryable"].as_bool().unwrap(), "{row}");
-        assert_eq!(e.requires_sign_in(), row["sign_in"].as_bool().unwrap(), "{row}");
+        assert_eq!(
+            e.is_retryable(),
+            row["retryable"].as_bool().unwrap(),
+            "{row}"
+        );
+        assert_eq!(
+            e.requires_sign_in(),
+            row["sign_in"].as_bool().unwrap(),
+            "{row}"
+        );
         // The provider's Retry-After is kept for 429 and 503, whatever else the row says.
         assert_eq!(
             e.retry_after_secs().map(u64::from),

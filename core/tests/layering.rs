@@ -67,7 +67,8 @@ fn resolve(path: &[String], files: &BTreeMap<Vec<String>, PathBuf>) -> Option<Ve
 /// The source without its `#[cfg(test)]` items (from the attribute to the end of the file:
 /// test modules sit at the end in this crate).
 fn without_tests(source: &str) -> &str {
-    match source.find("#[cfg(test)]\nmod tests")
+    match source
+        .find("#[cfg(test)]\nmod tests")
         .or_else(|| source.find("#[cfg(test)]\npub(crate) mod tests"))
     {
         Some(i) => &source[..i],
@@ -129,7 +130,11 @@ fn read_crate() -> Crate {
         .collect();
     let mut edges = BTreeMap::new();
     for (module, path) in &files {
-        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+        let relative = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         if EXEMPT.contains(&relative.as_str()) {
             continue;
         }
@@ -179,7 +184,10 @@ fn layers_import_only_from_the_layers_below() {
             }
         }
     }
-    assert!(upward.is_empty(), "imports that point up or sideways: {upward:#?}");
+    assert!(
+        upward.is_empty(),
+        "imports that point up or sideways: {upward:#?}"
+    );
     // The check sees the imports it is meant to see.
     let client = &krate.edges[&vec!["client".to_string(), "refresh".to_string()]];
     assert!(client.contains(&vec!["oidc".to_string(), "token".to_string()]));

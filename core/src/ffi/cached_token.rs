@@ -118,11 +118,11 @@ mod tests {
     use crate::client::Client;
     use crate::config::Config;
     use crate::http::{HttpRequest, HttpResponse, HttpTransport, TransportError};
-    use crate::oidc::id_token::IdTokenClaims;
     use crate::secret::SecretString;
     use crate::session::record::{SESSION_KEY, encode_tokens};
     use crate::session::tokens::Tokens;
     use crate::storage::{MemoryStorage, SecureStorage};
+    use crate::test_support::{ScriptedProvider, session_tokens};
 
     const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.access-token-secret.signature";
 
@@ -136,6 +136,7 @@ mod tests {
         }
     }
 
+    /// A session whose access token is [`TOKEN`], expiring `expires_in` seconds from now.
     fn tokens(expires_in: i64) -> Tokens {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -143,25 +144,8 @@ mod tests {
             .as_secs() as i64;
         Tokens {
             access_token: SecretString::new(TOKEN),
-            refresh_token: Some(SecretString::new("rt-secret")),
-            id_token: SecretString::new("idt-secret"),
             expires_at: Some(now + expires_in),
-            scopes: vec!["openid".into()],
-            claims: IdTokenClaims {
-                issuer: "https://auth.example".into(),
-                subject: "u1".into(),
-                audience: vec!["app".into()],
-                authorized_party: None,
-                expires_at: now + expires_in,
-                issued_at: now,
-                auth_time: None,
-                email: None,
-                email_verified: None,
-                name: None,
-                preferred_username: None,
-                extra: serde_json::Map::new(),
-            },
-            login_nonce: None,
+            ..session_tokens(&ScriptedProvider::new(), "u1")
         }
     }
 
