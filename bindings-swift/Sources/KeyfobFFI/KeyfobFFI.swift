@@ -655,6 +655,12 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func cachedAccessToken()  -> String?
     
     /**
+     * Gives up the pending login (the user closed the browser): its callback can no longer be
+     * redeemed, the state leaves `LoginPending`, observers hear `LoginCancelled`.
+     */
+    func cancelLogin() throws 
+    
+    /**
      * The signed-in user's validated ID token claims.
      */
     func claims()  -> KeyfobClaims?
@@ -691,6 +697,12 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * client is freed the function reports it closed, and the number is never reused.
      */
     func tokenHandle()  -> UInt64
+    
+    /**
+     * The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
+     * out. Reads storage on first use: call it off the main thread.
+     */
+    func tokens()  -> KeyfobTokens?
     
     /**
      * The UserInfo claims as a JSON object string (its `sub` was checked).
@@ -854,6 +866,18 @@ open func cachedAccessToken() -> String?  {
 }
     
     /**
+     * Gives up the pending login (the user closed the browser): its callback can no longer be
+     * redeemed, the state leaves `LoginPending`, observers hear `LoginCancelled`.
+     */
+open func cancelLogin()throws   {try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_cancel_login(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The signed-in user's validated ID token claims.
      */
 open func claims() -> KeyfobClaims?  {
@@ -956,6 +980,19 @@ open func tokenHandle() -> UInt64  {
     return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_token_handle(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
+     * out. Reads storage on first use: call it off the main thread.
+     */
+open func tokens() -> KeyfobTokens?  {
+    return try!  FfiConverterOptionTypeKeyfobTokens.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_tokens(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2575,6 +2612,107 @@ public func FfiConverterTypeKeyfobLoginOptions_lower(_ value: KeyfobLoginOptions
 
 
 /**
+ * The tokens of the signed-in session, for apps that send the ID token to their own backend
+ * (as the seed scenario does) or show when the session expires. Every string but `token_type`
+ * is a secret: never log it (`Debug` shows none of them).
+ */
+public struct KeyfobTokens: Equatable, Hashable {
+    /**
+     * The access token, for `Authorization: Bearer` (prefer `accessToken()`, which refreshes).
+     */
+    public var accessToken: String
+    /**
+     * The raw ID token (a JWT) from sign-in or the latest refresh, validated by Keyfob.
+     */
+    public var idToken: String
+    /**
+     * When the access token expires, in seconds since the epoch, if the provider said.
+     */
+    public var expiresAt: Int64?
+    /**
+     * The granted scopes (the requested ones when the provider did not list them).
+     */
+    public var scopes: [String]
+    /**
+     * `Bearer`.
+     */
+    public var tokenType: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The access token, for `Authorization: Bearer` (prefer `accessToken()`, which refreshes).
+         */accessToken: String, 
+        /**
+         * The raw ID token (a JWT) from sign-in or the latest refresh, validated by Keyfob.
+         */idToken: String, 
+        /**
+         * When the access token expires, in seconds since the epoch, if the provider said.
+         */expiresAt: Int64?, 
+        /**
+         * The granted scopes (the requested ones when the provider did not list them).
+         */scopes: [String], 
+        /**
+         * `Bearer`.
+         */tokenType: String) {
+        self.accessToken = accessToken
+        self.idToken = idToken
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.tokenType = tokenType
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyfobTokens: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobTokens: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobTokens {
+        return
+            try KeyfobTokens(
+                accessToken: FfiConverterString.read(from: &buf), 
+                idToken: FfiConverterString.read(from: &buf), 
+                expiresAt: FfiConverterOptionInt64.read(from: &buf), 
+                scopes: FfiConverterSequenceString.read(from: &buf), 
+                tokenType: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyfobTokens, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.accessToken, into: &buf)
+        FfiConverterString.write(value.idToken, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAt, into: &buf)
+        FfiConverterSequenceString.write(value.scopes, into: &buf)
+        FfiConverterString.write(value.tokenType, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobTokens_lift(_ buf: RustBuffer) throws -> KeyfobTokens {
+    return try FfiConverterTypeKeyfobTokens.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobTokens_lower(_ value: KeyfobTokens) -> RustBuffer {
+    return FfiConverterTypeKeyfobTokens.lower(value)
+}
+
+
+/**
  * The outcome of a logout.
  */
 public struct LogoutResult: Equatable, Hashable {
@@ -3283,6 +3421,11 @@ public enum SessionEvent: Equatable, Hashable {
      * The refresh token was rejected; the tokens were cleared.
      */
     case needsReLogin
+    /**
+     * The pending login was given up ([`crate::Client::cancel_login`]): the user closed the
+     * browser, or the app abandoned the flow.
+     */
+    case loginCancelled
 
 
 
@@ -3314,6 +3457,8 @@ public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
         
         case 5: return .needsReLogin
         
+        case 6: return .loginCancelled
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3340,6 +3485,10 @@ public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
         
         case .needsReLogin:
             writeInt(&buf, Int32(5))
+        
+        
+        case .loginCancelled:
+            writeInt(&buf, Int32(6))
         
         }
     }
@@ -4023,6 +4172,30 @@ fileprivate struct FfiConverterOptionTypeKeyfobLoginOptions: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKeyfobTokens: FfiConverterRustBuffer {
+    typealias SwiftType = KeyfobTokens?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyfobTokens.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyfobTokens.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -4275,6 +4448,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_cached_access_token() != 26922) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobclient_cancel_login() != 46666) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobclient_claims() != 23873) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4294,6 +4470,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 30072) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_tokens() != 27749) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 35150) {

@@ -416,6 +416,11 @@ uint64_t uniffi_keyfob_fn_method_keyfobclient_begin_login(uint64_t ptr, RustBuff
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_cached_access_token(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+void uniffi_keyfob_fn_method_keyfobclient_cancel_login(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CLAIMS
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CLAIMS
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_claims(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -449,6 +454,11 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_state(uint64_t ptr, RustCallStat
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
 uint64_t uniffi_keyfob_fn_method_keyfobclient_token_handle(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKENS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKENS
+RustBuffer uniffi_keyfob_fn_method_keyfobclient_tokens(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
@@ -785,6 +795,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_cached_access_token(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_cancel_login(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CLAIMS
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CLAIMS
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_claims(void
@@ -824,6 +840,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_state(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_token_handle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKENS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKENS
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_tokens(void
     
 );
 #endif

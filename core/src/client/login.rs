@@ -32,6 +32,17 @@ impl Client {
         Ok(url.into())
     }
 
+    /// Gives up the pending login, e.g. when the user closed the browser without signing in:
+    /// it is removed from memory and storage, so its callback can no longer be redeemed and the
+    /// state leaves [`crate::SessionState::LoginPending`]. A signed-in session is not touched.
+    /// Observers hear [`SessionEvent::LoginCancelled`] when there was a pending login.
+    pub fn cancel_login(&self) -> Result<()> {
+        if self.store.cancel_pending()? {
+            self.notify(SessionEvent::LoginCancelled);
+        }
+        Ok(())
+    }
+
     /// Completes the login with the URL the OS delivered to the app (`myapp://callback?code=…`).
     ///
     /// The URL must match the redirect URI exactly and carry the pending login's `state`; the
@@ -76,5 +87,61 @@ impl Client {
         log::info!("signed in");
         self.notify(SessionEvent::SignedIn);
         Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::error::ErrorKind;
+    use crate::session::record::PENDING_KEY;
+    use crate::session::{SessionEvent, SessionState};
+    use crate::storage::SecureStorage;
+    use crate::test_support::{RecordingObserver, ScriptedProvider, client_with_session};
+
+    #[tokio::test]
+    async fn a_cancelled_login_is_gone_from_memory_and_storage() {
+        let provider = ScriptedProvider::new();
+        let (client, storage) = client_with_session(&provider, None);
+        let observer = Arc::new(RecordingObserver::default());
+        client.add_observer(observer.clone());
+
+        let url = client.begin_login().await.unwrap();
+        assert_eq!(client.state(), SessionState::LoginPending);
+        assert!(storage.load(PENDING_KEY).unwrap().is_some());
+        client.cancel_login().unwrap();
+        assert_eq!(client.state(), SessionState::SignedOut);
+        assert!(storage.load(PENDING_KEY).unwrap().is_none());
+        // Cancelling again changes nothing and says nothing.
+        client.cancel_login().unwrap();
+        assert_eq!(
+            observer.events(),
+            vec![SessionEvent::LoginStarted, SessionEvent::LoginCancelled]
+        );
+
+        // The cancelled login's callback cannot be redeemed.
+        let state = url::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .find(|(n, _)| n == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let callback = format!("myapp://callback?code=c&state={state}");
+        let e = client.handle_redirect(&callback).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoPendingLogin);
+        assert_eq!(provider.count("POST /token"), 0);
+    }
+
+    #[tokio::test]
+    async fn cancelling_leaves_a_signed_in_session_alone() {
+        let provider = ScriptedProvider::new();
+        let tokens = crate::test_support::session_tokens(&provider, "u1");
+        let (client, _) = client_with_session(&provider, Some(&tokens));
+        client.begin_login().await.unwrap();
+        client.cancel_login().unwrap();
+        assert_eq!(client.state(), SessionState::SignedIn);
+        assert_eq!(client.tokens(), Some(tokens));
     }
 }

@@ -9,7 +9,8 @@ use super::adapters::{
 use super::cached_token;
 use super::error::KeyfobError;
 use super::records::{
-    KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
+    KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens,
+    LogoutResult,
 };
 use crate::client::Client;
 use crate::config::Config;
@@ -108,6 +109,12 @@ impl KeyfobClient {
             .await?)
     }
 
+    /// Gives up the pending login (the user closed the browser): its callback can no longer be
+    /// redeemed, the state leaves `LoginPending`, observers hear `LoginCancelled`.
+    pub fn cancel_login(&self) -> Result<()> {
+        Ok(self.inner.cancel_login()?)
+    }
+
     /// Completes the login with the redirect URL the app received.
     pub async fn handle_redirect(&self, url: String) -> Result<KeyfobClaims> {
         Ok(self.inner.handle_redirect(&url).await?.into())
@@ -154,6 +161,12 @@ impl KeyfobClient {
     /// The UserInfo claims as a JSON object string (its `sub` was checked).
     pub async fn userinfo(&self) -> Result<String> {
         Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
+    }
+
+    /// The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
+    /// out. Reads storage on first use: call it off the main thread.
+    pub fn tokens(&self) -> Option<KeyfobTokens> {
+        self.inner.tokens().map(Into::into)
     }
 
     /// The signed-in user's validated ID token claims.

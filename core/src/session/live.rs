@@ -276,6 +276,16 @@ impl LiveSession {
         Ok(())
     }
 
+    /// Forgets the pending login (storage first, so it cannot come back after a restart).
+    /// Returns whether there was one in memory or in storage.
+    pub fn cancel_pending(&self) -> Result<bool> {
+        let _g = lock(&self.pending_lock);
+        let stored = self.storage.load(PENDING_KEY).map(|p| p.is_some());
+        self.storage.delete(PENDING_KEY)?;
+        let in_memory = lock(&self.inner).pending.take().is_some();
+        Ok(in_memory || stored.unwrap_or(false))
+    }
+
     /// Takes the pending login (from memory, or from storage after a restart) if `accept`
     /// approves it; it is then gone from both, so a callback can be redeemed only once.
     /// A rejected pending login stays.

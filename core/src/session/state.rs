@@ -31,6 +31,9 @@ pub enum SessionEvent {
     SignedOut,
     /// The refresh token was rejected; the tokens were cleared.
     NeedsReLogin,
+    /// The pending login was given up ([`crate::Client::cancel_login`]): the user closed the
+    /// browser, or the app abandoned the flow.
+    LoginCancelled,
 }
 
 /// Receives session events, in order, on the thread that caused them. Keep it quick: it runs
