@@ -46,6 +46,7 @@ pub struct Config {
     pub(crate) max_response_bytes: u64,
     pub(crate) refresh_margin: Duration,
     pub(crate) insecure_http_hosts: Vec<String>,
+    pub(crate) multiple_accounts: bool,
 }
 
 impl Config {
@@ -70,6 +71,7 @@ impl Config {
             max_response_bytes: 1024 * 1024,
             refresh_margin: Duration::from_secs(30),
             insecure_http_hosts: Vec::new(),
+            multiple_accounts: false,
         }
     }
 
@@ -112,6 +114,12 @@ impl Config {
     pub fn refresh_margin(&self) -> Duration {
         self.refresh_margin
     }
+
+    /// Whether several accounts may be signed in at once (see
+    /// [`ConfigBuilder::multiple_accounts`]).
+    pub fn multiple_accounts(&self) -> bool {
+        self.multiple_accounts
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -128,6 +136,7 @@ pub struct ConfigBuilder {
     max_response_bytes: u64,
     refresh_margin: Duration,
     insecure_http_hosts: Vec<String>,
+    multiple_accounts: bool,
 }
 
 impl ConfigBuilder {
@@ -176,6 +185,16 @@ impl ConfigBuilder {
     /// so that it does not expire on its way to the API.
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.refresh_margin = margin;
+        self
+    }
+
+    /// Keeps several accounts signed in at once (default: one). A sign-in adds the account of
+    /// the user who signed in (or replaces that user's earlier session) and makes it the active
+    /// one; the others stay, to switch to with [`crate::Client::switch_account`]. With one
+    /// account (the default), a sign-in as another user replaces the previous user's session and
+    /// revokes its refresh token.
+    pub fn multiple_accounts(mut self, enabled: bool) -> Self {
+        self.multiple_accounts = enabled;
         self
     }
 
@@ -253,6 +272,7 @@ impl ConfigBuilder {
             max_response_bytes: self.max_response_bytes,
             refresh_margin: self.refresh_margin,
             insecure_http_hosts: self.insecure_http_hosts,
+            multiple_accounts: self.multiple_accounts,
         })
     }
 }

@@ -20,6 +20,10 @@ pub enum StorageErrorKind {
     KeyInvalidated,
     /// The stored bytes cannot be decoded.
     Corrupt,
+    /// The stored session belongs to another issuer or client id (a store shared by mistake, a
+    /// configuration that changed). It is not used, and left as it is until a sign-in replaces
+    /// it: the user must sign in for this client.
+    Foreign,
     /// Any other failure (disk full, I/O error, permission denied).
     Failed,
 }
@@ -254,13 +258,18 @@ impl Error {
 
     /// Whether the user has to sign in (again) before an access token can be had: nobody is
     /// signed in, the provider rejected the refresh token, or the stored session is lost (its
-    /// key was invalidated, or it is corrupt). Never true for a retryable error.
+    /// key was invalidated, it is corrupt, or it belongs to another client). Never true for a
+    /// retryable error.
     pub fn requires_sign_in(&self) -> bool {
         match self.kind {
             ErrorKind::NotSignedIn | ErrorKind::ReLoginRequired => true,
             ErrorKind::Storage => matches!(
                 self.storage,
-                Some(StorageErrorKind::KeyInvalidated | StorageErrorKind::Corrupt)
+                Some(
+                    StorageErrorKind::KeyInvalidated
+                        | StorageErrorKind::Corrupt
+                        | StorageErrorKind::Foreign
+                )
             ),
             _ => false,
         }
@@ -344,6 +353,7 @@ mod tests {
         assert!(Error::new(ErrorKind::ReLoginRequired, "x").requires_sign_in());
         assert!(storage(StorageErrorKind::KeyInvalidated).requires_sign_in());
         assert!(storage(StorageErrorKind::Corrupt).requires_sign_in());
+        assert!(storage(StorageErrorKind::Foreign).requires_sign_in());
         assert!(!storage(StorageErrorKind::Unavailable).requires_sign_in());
         assert!(!storage(StorageErrorKind::Failed).requires_sign_in());
         assert!(!Error::provider("invalid_grant", None, Some(400)).requires_sign_in());

@@ -62,5 +62,5 @@ pub use http::{
 pub use http::url_policy::is_loopback;
 pub use oidc::{IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata};
 pub use secret::SecretString;
-pub use session::{SessionEvent, SessionObserver, SessionState, Tokens};
+pub use session::{AccountInfo, SessionEvent, SessionObserver, SessionState, Tokens};
 pub use storage::{FileStorage, KeychainOptions, KeychainStorage, MemoryStorage, SecureStorage};

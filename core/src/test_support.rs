@@ -22,7 +22,8 @@ use crate::config::Config;
 use crate::http::{HttpRequest, HttpResponse, HttpTransport, TransportError, TransportErrorKind};
 use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
-use crate::session::record::{SESSION_KEY, decode_tokens, encode_tokens};
+use crate::session::accounts::Sessions;
+use crate::session::record::{Owner, SESSION_KEY, decode_sessions, encode_sessions};
 use crate::session::{SessionEvent, SessionObserver, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
 use crate::sync::lock;
@@ -263,7 +264,7 @@ pub(crate) fn client_with_session(
 ) -> (Arc<Client>, Arc<MemoryStorage>) {
     let storage = Arc::new(MemoryStorage::new());
     if let Some(tokens) = tokens {
-        storage.save(SESSION_KEY, &encode_tokens(tokens)).unwrap();
+        storage.save(SESSION_KEY, &session_record(tokens)).unwrap();
     }
     let config = Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
         .build()
@@ -274,12 +275,31 @@ pub(crate) fn client_with_session(
     (Arc::new(client), storage)
 }
 
-/// The tokens `storage` holds, if any.
-pub(crate) fn stored_tokens(storage: &MemoryStorage) -> Option<Tokens> {
+/// The scripted provider's client, as the owner of session records.
+pub(crate) const OWNER: Owner<'static> = Owner {
+    issuer: ISSUER,
+    client_id: CLIENT_ID,
+};
+
+/// A session record holding `tokens` as the one, active account.
+pub(crate) fn session_record(tokens: &Tokens) -> Vec<u8> {
+    let mut sessions = Sessions::default();
+    sessions.sign_in(tokens.clone());
+    encode_sessions(&sessions, OWNER)
+}
+
+/// The sessions `storage` holds.
+pub(crate) fn stored_sessions(storage: &MemoryStorage) -> Sessions {
     storage
         .load(SESSION_KEY)
         .unwrap()
-        .map(|bytes| decode_tokens(&bytes).unwrap())
+        .map(|bytes| decode_sessions(&bytes, OWNER).unwrap())
+        .unwrap_or_default()
+}
+
+/// The tokens of the active account `storage` holds, if any.
+pub(crate) fn stored_tokens(storage: &MemoryStorage) -> Option<Tokens> {
+    stored_sessions(storage).active().map(|a| a.tokens.clone())
 }
 
 /// An observer that keeps every event it hears.

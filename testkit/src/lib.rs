@@ -90,7 +90,9 @@ impl FromStr for SigningAlg {
     }
 }
 
-/// The one user the provider signs in, without asking.
+/// The user the provider signs in, without asking: the configured one, or — when the
+/// authorization request carries a `login_hint` — the user of that name
+/// ([`TestUser::named`]), so that tests can sign several accounts in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestUser {
     /// Subject identifier (`sub`).
@@ -101,6 +103,19 @@ pub struct TestUser {
     pub name: String,
     /// `preferred_username` claim.
     pub preferred_username: String,
+}
+
+impl TestUser {
+    /// The user signed in for `login_hint=name`: `sub` is `name`, the e-mail
+    /// `name@company.com`, and `name` is also the display and preferred user name.
+    pub fn named(name: &str) -> TestUser {
+        TestUser {
+            sub: name.into(),
+            email: format!("{name}@company.com"),
+            name: name.into(),
+            preferred_username: name.into(),
+        }
+    }
 }
 
 impl Default for TestUser {

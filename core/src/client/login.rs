@@ -82,10 +82,15 @@ impl Client {
             .await?;
         let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
         tokens.login_nonce = Some(pending.nonce);
-        self.store.replace(None, tokens);
-        self.store.persist()?;
+        let signed_in = self.store.sign_in(tokens, self.config.multiple_accounts);
+        self.notify_absorbed();
+        let replaced = signed_in?;
         log::info!("signed in");
         self.notify(SessionEvent::SignedIn);
+        // With one account, another user's session was replaced: its grant is not kept.
+        for old in replaced {
+            self.revoke_quietly(&provider, &old).await;
+        }
         Ok(claims)
     }
 }

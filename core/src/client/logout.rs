@@ -7,17 +7,29 @@ use crate::secret::SecretString;
 use crate::session::{SessionEvent, Tokens};
 
 impl Client {
-    /// Signs out: forgets the session (memory and storage), revokes the refresh token (RFC 7009)
-    /// when the provider offers revocation, and builds the end-session URL (RP-initiated logout)
-    /// for the app to open when the provider offers one.
+    /// Signs out of the active account: forgets its session (memory and storage, for every
+    /// process sharing the store), revokes its refresh token (RFC 7009) when the provider offers
+    /// revocation, and builds the end-session URL (RP-initiated logout) for the app to open when
+    /// the provider offers one. Other accounts stay signed in; none is active afterwards.
     ///
     /// The local session is cleared even when revocation fails; the failure is reported in
     /// [`Logout::revocation_error`]. A storage failure is returned as an error (the session
     /// might otherwise come back at the next launch). A refresh in flight is discarded (and its
     /// new refresh token revoked).
     pub async fn logout(&self) -> Result<Logout> {
-        let _ = self.store.ensure_restored();
-        let (tokens, deleted) = self.store.clear(None, false);
+        self.logout_of(None).await
+    }
+
+    /// [`Client::logout`] for the account of user `subject`, active or not; the other accounts
+    /// stay signed in. Signing out of an account that is not signed in succeeds and does
+    /// nothing.
+    pub async fn logout_account(&self, subject: &str) -> Result<Logout> {
+        self.logout_of(Some(subject)).await
+    }
+
+    async fn logout_of(&self, subject: Option<&str>) -> Result<Logout> {
+        let (tokens, deleted) = self.store.sign_out(subject);
+        self.notify_absorbed();
         let Some(tokens) = tokens else {
             deleted?;
             return Ok(Logout::default());

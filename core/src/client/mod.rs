@@ -12,16 +12,23 @@
 //! - A refresh that the provider answers with `invalid_grant` clears the tokens (memory and
 //!   storage) and moves the session to [`SessionState::NeedsReLogin`]; network errors, timeouts
 //!   and 5xx keep the session and return a retryable error.
-//! - Storage is read once (at the first call that needs the session) and written on every change;
+//! - Storage is read at the first call that needs the session and again before every change
+//!   (a refresh, a sign-in or sign-out, an account switch), since other processes may share it;
 //!   a valid access token is served from memory. "Storage unavailable" (device locked) is never
-//!   taken as signed out.
+//!   taken as signed out. See `session::live` for how processes sharing a store coordinate.
+//! - Several accounts may be signed in at once when [`crate::ConfigBuilder::multiple_accounts`]
+//!   is set; one of them is active and is what [`Client::access_token`] and friends use.
 
+mod accounts;
 mod login;
 mod logout;
 mod refresh;
+#[cfg(test)]
+mod siblings;
 mod userinfo;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, SystemClock};
@@ -63,38 +70,56 @@ pub struct Client {
     observers: Mutex<Vec<Arc<dyn SessionObserver>>>,
     provider: Mutex<Option<Arc<ProviderMetadata>>>,
     keys: KeyCache,
-    /// Held while a refresh is in flight, so that concurrent callers share it.
-    refresh_lock: futures_util::lock::Mutex<()>,
-    /// A refresh that failed but still changed the session (it kept a new refresh token), with
-    /// the generation it left: callers that waited for it share its error.
-    failed_refresh: Mutex<Option<(u64, Error)>>,
+    /// Per account, held while its refresh is in flight, so that concurrent callers share it.
+    refresh_locks: Mutex<HashMap<String, Arc<futures_util::lock::Mutex<()>>>>,
+    /// Per account, a refresh that failed but still changed the session (it kept a new refresh
+    /// token), with the revision it left: callers that waited for it share its error.
+    failed_refresh: Mutex<HashMap<String, (u64, Error)>>,
+    /// This client's name in refresh leases (see `session::live`): unique per process and
+    /// client object.
+    lease_holder: String,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
 }
+
+/// Numbers the clients of this process, for their lease holder names.
+static CLIENTS: AtomicU64 = AtomicU64::new(1);
 
 impl Client {
     /// A client for `config` that sends its requests through `transport`, with the session kept
     /// in memory only. Use [`Client::with_storage`] to persist it.
     pub fn new(config: Config, transport: Arc<dyn HttpTransport>) -> Self {
         let http = Http::new(transport, config.http_timeout, config.max_response_bytes);
+        let store = LiveSession::new(
+            Arc::new(MemoryStorage::new()),
+            &config.issuer,
+            &config.client_id,
+        );
+        let lease_holder = format!(
+            "{}.{}",
+            std::process::id(),
+            CLIENTS.fetch_add(1, Ordering::Relaxed)
+        );
         Client {
             config,
             http,
             clock: Arc::new(SystemClock),
-            store: LiveSession::new(Arc::new(MemoryStorage::new())),
+            store,
             observers: Mutex::new(Vec::new()),
             provider: Mutex::new(None),
             keys: KeyCache::default(),
-            refresh_lock: futures_util::lock::Mutex::new(()),
-            failed_refresh: Mutex::new(None),
+            refresh_locks: Mutex::new(HashMap::new()),
+            failed_refresh: Mutex::new(HashMap::new()),
+            lease_holder,
             clock_offset: AtomicI64::new(0),
         }
     }
 
     /// Keeps the session in `storage` (Keychain, Keystore-backed store, [`crate::FileStorage`]).
-    /// The stored session is read at the first call that needs it.
+    /// The stored session is read at the first call that needs it. Other processes may share
+    /// the store: they coordinate their refreshes through it (see [`SecureStorage`]).
     pub fn with_storage(mut self, storage: Arc<dyn SecureStorage>) -> Self {
-        self.store = LiveSession::new(storage);
+        self.store = LiveSession::new(storage, &self.config.issuer, &self.config.client_id);
         self
     }
 
@@ -119,6 +144,13 @@ impl Client {
         let observers = lock(&self.observers).clone();
         for o in observers {
             o.on_session_event(event);
+        }
+    }
+
+    /// Tells observers what other processes changed, as the last storage read found it.
+    fn notify_absorbed(&self) {
+        for event in self.store.take_events() {
+            self.notify(event);
         }
     }
 
@@ -171,13 +203,14 @@ impl Client {
         Ok(fetched)
     }
 
-    /// The current tokens, if signed in (restores from storage on first use). They may not be
-    /// persisted yet if the last write failed (that failure was returned to its caller).
+    /// The active account's tokens, if signed in (restores from storage on first use). They
+    /// may not be persisted yet if the last write failed (that failure was returned to its
+    /// caller).
     pub fn tokens(&self) -> Option<Tokens> {
         self.store.tokens()
     }
 
-    /// The validated ID token claims of the signed-in user.
+    /// The validated ID token claims of the active account's user.
     pub fn claims(&self) -> Option<IdTokenClaims> {
         self.tokens().map(|t| t.claims)
     }

@@ -1,106 +1,184 @@
 //! Access tokens and the refresh, read as one story.
 //!
 //! [`Client::access_token`] answers from memory while the token has more than the refresh
-//! margin left; otherwise it refreshes. Every refresh goes through [`Client::refresh_shared`]:
-//! one at a time, and a caller that waited while another refreshed takes that outcome instead
-//! of refreshing again. The refresh itself, step by step:
+//! margin left; otherwise it refreshes. Every refresh of an account goes through
+//! [`Client::refresh_shared`]: one at a time in this process, and a caller that waited while
+//! another refreshed takes that outcome instead of refreshing again. The refresh itself, step
+//! by step:
 //!
-//! 1. **Someone else already refreshed** (the session's generation moved on while this caller
-//!    waited): their outcome is this caller's — their tokens, or the error of a refresh that
-//!    failed but still changed the session.
+//! 1. **Someone in this process already refreshed** (the account's revision moved on while this
+//!    caller waited): their outcome is this caller's — their tokens, or the error of a refresh
+//!    that failed but still changed the session.
 //! 2. **No refresh token**: the user must sign in again.
-//! 3. **The grant** (`grant_type=refresh_token`). If it fails:
-//!    - `invalid_grant`: the session is dead at the provider; it is cleared (memory, storage)
-//!      and the caller is told to sign in again — unless the session changed meanwhile, in
-//!      which case that newer session is the answer;
+//! 3. **Claim the refresh across processes** (`session::live`): if a sibling process sharing
+//!    the store already refreshed, its tokens are adopted with no request. If a sibling is
+//!    refreshing right now, this caller waits for its outcome — or, when its own access token
+//!    has not expired yet, uses that meanwhile. Otherwise this process takes the lease.
+//! 4. **The grant** (`grant_type=refresh_token`). If it fails:
+//!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
+//!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
+//!      caller is told to sign in again;
 //!    - an unusable `200` that still carries a new refresh token: the provider may already have
 //!      rotated the old one out, so the new one is kept (memory, then storage) with the current
 //!      access and ID tokens, and the bad answer is reported;
-//!    - anything else (network, timeout, 5xx, other OAuth errors): nothing changes; the error
-//!      says whether to retry.
-//! 4. **The new tokens go into memory at once**: from here on the old refresh token is dead at
-//!    the provider. If a logout or a new sign-in replaced the session while the request was in
+//!    - anything else (network, timeout, 5xx, other OAuth errors): nothing changes and the lease
+//!      is given back; the error says whether to retry.
+//! 5. **The new tokens go into memory at once**: from here on the old refresh token is dead at
+//!    the provider. If a logout or a new sign-in replaced the account while the request was in
 //!    flight, this grant is orphaned: it is revoked, and the current session is the answer.
-//! 5. **A refreshed ID token is validated** against the sign-in's (OpenID Connect Core §12.2).
+//! 6. **A refreshed ID token is validated** against the sign-in's (OpenID Connect Core §12.2).
 //!    Valid: it replaces the previous one. Keys unreachable (retryable): the previous, validated
 //!    ID token is kept with the new access and refresh tokens. Invalid: the response cannot be
-//!    trusted; the session ends and its new refresh token is revoked.
-//! 6. **Persisted, then returned.** A failed write is the caller's error; the new tokens stay in
-//!    memory and the next call writes them again.
+//!    trusted; the account ends and its new refresh token is revoked.
+//! 7. **Persisted, then returned.** A failed write is the caller's error; the new tokens stay in
+//!    memory and the next call writes them again. A result that lost to a newer change of the
+//!    account (a sibling took over a lapsed lease) is orphaned and revoked.
 //!
 //! Observers hear about the outcome after the refresh lock is released.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::token::{self, RefreshFailure};
 use crate::secret::SecretString;
-use crate::session::live::relogin_required;
+use crate::session::live::{Claim, Ended, relogin_required};
 use crate::session::{SessionEvent, Tokens};
-use crate::sync::lock;
+use crate::sync::{lock, sleep};
+
+/// How long this process waits between two looks at a sibling's lease.
+const LEASE_POLL: Duration = Duration::from_millis(200);
+
+/// Who asked for a refresh.
+#[derive(Debug, Clone, Copy)]
+struct Caller {
+    /// The caller named the account (rather than asking for the active one).
+    named: bool,
+    /// The caller needs a valid token, not a new one: while a sibling process refreshes, the
+    /// current token serves if it has not expired.
+    may_use_current: bool,
+}
 
 impl Client {
-    /// A valid access token: the current one while it has more than [`Config::refresh_margin`]
-    /// left, otherwise a refreshed one. Concurrent callers share a single refresh.
+    /// A valid access token of the active account: the current one while it has more than
+    /// [`Config::refresh_margin`] left, otherwise a refreshed one. Concurrent callers share a
+    /// single refresh, in this process and in sibling processes sharing the store.
     ///
     /// [`Config::refresh_margin`]: crate::Config::refresh_margin
     pub async fn access_token(&self) -> Result<SecretString> {
         if let Some(token) = self.cached_access_token() {
             return Ok(token);
         }
-        let (tokens, generation) = self.store.current()?;
+        self.access_token_of(None).await
+    }
+
+    /// [`Client::access_token`] for the account of user `subject` (the ID token's `sub`),
+    /// whether or not it is the active one. `NotSignedIn` when no such account is signed in.
+    pub async fn access_token_for_account(&self, subject: &str) -> Result<SecretString> {
+        self.access_token_of(Some(subject)).await
+    }
+
+    async fn access_token_of(&self, subject: Option<&str>) -> Result<SecretString> {
+        let current = self.store.account(subject);
+        self.notify_absorbed();
+        let (account, tokens, revision) = current?;
         if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
             return Ok(tokens.access_token);
         }
-        Ok(self.refresh_shared(generation).await?.access_token)
+        let caller = Caller {
+            named: subject.is_some(),
+            may_use_current: true,
+        };
+        Ok(self
+            .refresh_shared(&account, revision, caller)
+            .await?
+            .access_token)
     }
 
-    /// The access token from memory if it is persisted and valid for at least the refresh
-    /// margin, without any I/O or waiting (for hot paths). `None` means: call
+    /// The active account's access token from memory if it is persisted and valid for at least
+    /// the refresh margin, without any I/O or waiting (for hot paths). `None` means: call
     /// [`Client::access_token`].
     pub fn cached_access_token(&self) -> Option<SecretString> {
         self.store
             .fresh_access_token(self.clock.now(), self.refresh_margin())
     }
 
-    /// Uses the refresh token now, whatever the access token's expiry (callers that arrive while
-    /// a refresh is in flight share its result).
+    /// Uses the active account's refresh token now, whatever the access token's expiry
+    /// (callers that arrive while a refresh is in flight, here or in a sibling process, share
+    /// its result).
     ///
     /// A new refresh token replaces the old one; when the provider sends none, the old one is
     /// kept. A refreshed ID token must name the same user (OpenID Connect Core §12.2); if it
     /// fails validation the session ends, since the response cannot be trusted.
     pub async fn refresh(&self) -> Result<Tokens> {
-        let (_, generation) = self.store.current()?;
-        self.refresh_shared(generation).await
+        self.refresh_of(None).await
+    }
+
+    /// [`Client::refresh`] for the account of user `subject`.
+    pub async fn refresh_account(&self, subject: &str) -> Result<Tokens> {
+        self.refresh_of(Some(subject)).await
+    }
+
+    async fn refresh_of(&self, subject: Option<&str>) -> Result<Tokens> {
+        let current = self.store.account(subject);
+        self.notify_absorbed();
+        let (account, _, revision) = current?;
+        let caller = Caller {
+            named: subject.is_some(),
+            may_use_current: false,
+        };
+        self.refresh_shared(&account, revision, caller).await
     }
 
     fn refresh_margin(&self) -> i64 {
         i64::try_from(self.config.refresh_margin.as_secs()).unwrap_or(i64::MAX)
     }
 
-    /// Refreshes unless another refresh completed since `seen_generation`, in which case its
-    /// result is returned. Observers are told after the refresh lock is released.
-    async fn refresh_shared(&self, seen_generation: u64) -> Result<Tokens> {
+    /// How long a refresh may hold its lease: the token request and a key-set fetch, each
+    /// within the HTTP timeout, and some slack.
+    fn lease_secs(&self) -> i64 {
+        i64::try_from(self.config.http_timeout.as_secs() * 2 + 5).unwrap_or(i64::MAX)
+    }
+
+    /// Refreshes `subject`'s account unless another refresh completed since `seen_revision`, in
+    /// which case its result is returned. Observers are told after the refresh lock is
+    /// released.
+    async fn refresh_shared(
+        &self,
+        subject: &str,
+        seen_revision: u64,
+        caller: Caller,
+    ) -> Result<Tokens> {
+        let in_flight = lock(&self.refresh_locks)
+            .entry(subject.to_string())
+            .or_insert_with(|| Arc::new(futures_util::lock::Mutex::new(())))
+            .clone();
         let mut events = Vec::new();
         let result = {
-            let _in_flight = self.refresh_lock.lock().await;
-            self.refresh_locked(seen_generation, &mut events).await
+            let _in_flight = in_flight.lock().await;
+            self.refresh_locked(subject, seen_revision, caller, &mut events)
+                .await
         };
+        self.notify_absorbed();
         for event in events {
             self.notify(event);
         }
         result
     }
 
-    /// The story in the module documentation, steps 1 to 6.
+    /// The story in the module documentation, steps 1 to 7.
     async fn refresh_locked(
         &self,
-        seen_generation: u64,
+        subject: &str,
+        seen_revision: u64,
+        caller: Caller,
         events: &mut Vec<SessionEvent>,
     ) -> Result<Tokens> {
-        let (current, generation) = self.store.current()?;
-        if generation != seen_generation {
-            return self.outcome_of_the_refresh_waited_for(current, generation);
+        let (_, current, revision) = self.store.account(Some(subject))?;
+        if revision != seen_revision {
+            return self.outcome_of_the_refresh_waited_for(subject, current, revision);
         }
         let refresh_token = current.refresh_token.clone().ok_or_else(|| {
             Error::new(
@@ -108,7 +186,19 @@ impl Client {
                 "the session has no refresh token; sign in again",
             )
         })?;
-        let provider = self.provider_metadata().await?;
+        if let Some(done) = self
+            .claim_refresh(subject, &current, revision, caller.may_use_current)
+            .await?
+        {
+            return Ok(done);
+        }
+        let provider = match self.provider_metadata().await {
+            Ok(provider) => provider,
+            Err(e) => {
+                self.store.release_refresh(subject, &self.lease_holder);
+                return Err(e);
+            }
+        };
         let response = match token::refresh(
             &self.http,
             &provider.token_endpoint,
@@ -120,7 +210,9 @@ impl Client {
             Ok(response) => response,
             Err(failure) => {
                 return self
-                    .grant_failed(&provider, current, generation, failure, events)
+                    .grant_failed(
+                        &provider, subject, caller, current, revision, failure, events,
+                    )
                     .await;
             }
         };
@@ -132,49 +224,118 @@ impl Client {
             current.claims.clone(),
             Some(&current),
         );
-        let Some(generation) = self.store.replace(Some(generation), provisional.clone()) else {
+        let Some(new_revision) = self
+            .store
+            .stage_refresh(subject, revision, provisional.clone())
+        else {
+            // Logged out or signed in again while the request was in flight: this grant is
+            // orphaned; revoke it rather than resurrect the old session.
             self.revoke_quietly(&provider, &provisional).await;
-            return self.store.current().map(|(t, _)| t);
+            return self.answer_after_orphan(subject, caller);
         };
         let tokens = match new_id_token {
             None => provisional,
             Some(id_token) => {
                 self.adopt_refreshed_id_token(
                     &provider,
+                    subject,
                     &current,
                     provisional,
                     id_token,
-                    generation,
+                    new_revision,
                     events,
                 )
                 .await?
             }
         };
-        self.store.persist()?;
+        for orphan in self.store.persist()? {
+            self.revoke_quietly(&provider, &orphan).await;
+            if orphan == tokens {
+                // A sibling took over the lapsed lease and refreshed first: its tokens stand.
+                return self.answer_after_orphan(subject, caller);
+            }
+        }
         log::info!("tokens refreshed");
         events.push(SessionEvent::Refreshed);
         Ok(tokens)
     }
 
+    /// The answer when this refresh's result was orphaned: the account's tokens now, or — when
+    /// the caller asked for the active account and this one is gone — the active account's.
+    fn answer_after_orphan(&self, subject: &str, caller: Caller) -> Result<Tokens> {
+        match self.store.account(Some(subject)) {
+            Err(e) if !caller.named && e.kind() == ErrorKind::NotSignedIn => {
+                self.store.account(None).map(|(_, t, _)| t)
+            }
+            other => other.map(|(_, t, _)| t),
+        }
+    }
+
     /// Step 1: another caller's refresh ended while this one waited.
     fn outcome_of_the_refresh_waited_for(
         &self,
+        subject: &str,
         current: Tokens,
-        generation: u64,
+        revision: u64,
     ) -> Result<Tokens> {
-        match &*lock(&self.failed_refresh) {
-            Some((failed, e)) if *failed == generation => Err(e.clone()),
+        match lock(&self.failed_refresh).get(subject) {
+            Some((failed, e)) if *failed == revision => Err(e.clone()),
             _ => Ok(current),
         }
     }
 
-    /// Step 3's failures: the caller's error, or — when `invalid_grant` arrives after a logout or
-    /// a new sign-in replaced the session — that newer session's tokens.
+    /// Step 3: `Ok(None)` when this process holds the lease and must refresh; `Ok(Some(tokens))`
+    /// when a sibling's refresh answered (or the current token serves meanwhile).
+    async fn claim_refresh(
+        &self,
+        subject: &str,
+        current: &Tokens,
+        revision: u64,
+        may_wait_with_current: bool,
+    ) -> Result<Option<Tokens>> {
+        let lease = self.lease_secs();
+        // Bounded in polls as well as in device time, so that a clock that stands still (or a
+        // lease written with a wrong clock) cannot keep this process waiting forever.
+        let max_polls = lease.saturating_mul(1000) / LEASE_POLL.as_millis() as i64 + 1;
+        let mut polls = 0;
+        loop {
+            let now = self.clock.now();
+            // After waiting a whole lease, a lease still there is stale: take it over.
+            let claimed_at = if polls >= max_polls { i64::MAX } else { now };
+            let claim = self.store.claim_refresh(
+                subject,
+                revision,
+                &self.lease_holder,
+                now.saturating_add(lease),
+                claimed_at,
+            );
+            self.notify_absorbed();
+            match claim? {
+                Claim::Mine => return Ok(None),
+                Claim::Done(tokens) => return Ok(Some(*tokens)),
+                Claim::Busy => {
+                    let unexpired = current.expires_at.is_none_or(|exp| now < exp);
+                    if may_wait_with_current && unexpired {
+                        return Ok(Some(current.clone()));
+                    }
+                    log::debug!("a sibling process is refreshing; waiting for its outcome");
+                    sleep(LEASE_POLL).await;
+                    polls += 1;
+                }
+            }
+        }
+    }
+
+    /// Step 4's failures: the caller's error, or — when `invalid_grant` arrives after a sibling
+    /// refreshed, or after the account was replaced — the tokens that stand now.
+    #[allow(clippy::too_many_arguments)]
     async fn grant_failed(
         &self,
         provider: &ProviderMetadata,
+        subject: &str,
+        caller: Caller,
         current: Tokens,
-        generation: u64,
+        revision: u64,
         failure: RefreshFailure,
         events: &mut Vec<SessionEvent>,
     ) -> Result<Tokens> {
@@ -184,18 +345,17 @@ impl Client {
         } = failure;
         if error.provider_error() == Some("invalid_grant") {
             log::warn!("refresh token rejected: {error}");
-            let (dropped, deleted) = self.store.clear(Some(generation), true);
-            if dropped.is_none() {
-                // The session changed meanwhile (logout, new sign-in): report that one.
-                return self.store.current().map(|(t, _)| t);
-            }
-            if let Err(e) = deleted {
-                log::warn!("could not delete the rejected session: {e}");
-            }
-            events.push(SessionEvent::NeedsReLogin);
-            return Err(relogin_required());
+            return match self.store.end_account(subject, revision)? {
+                Ended::Newer(tokens) => Ok(*tokens),
+                Ended::Gone => self.answer_after_orphan(subject, caller),
+                Ended::Removed => {
+                    events.push(SessionEvent::NeedsReLogin);
+                    Err(relogin_required())
+                }
+            };
         }
         let Some(rotated) = rotated_refresh_token else {
+            self.store.release_refresh(subject, &self.lease_holder);
             return Err(error);
         };
         log::warn!("unusable refresh response, keeping its new refresh token: {error}");
@@ -203,26 +363,31 @@ impl Client {
             refresh_token: Some(rotated),
             ..current
         };
-        match self.store.replace(Some(generation), kept.clone()) {
-            Some(kept_generation) => {
-                *lock(&self.failed_refresh) = Some((kept_generation, error.clone()));
+        match self.store.stage_refresh(subject, revision, kept.clone()) {
+            Some(kept_revision) => {
+                lock(&self.failed_refresh)
+                    .insert(subject.to_string(), (kept_revision, error.clone()));
                 // A failed write is what the app must hear about: the new refresh token is only
                 // in memory (the next call writes it again).
-                self.store.persist()?;
+                for orphan in self.store.persist()? {
+                    self.revoke_quietly(provider, &orphan).await;
+                }
             }
             None => self.revoke_quietly(provider, &kept).await,
         }
         Err(error)
     }
 
-    /// Step 5: the refreshed ID token, checked against the sign-in's claims.
+    /// Step 6: the refreshed ID token, checked against the sign-in's claims.
+    #[allow(clippy::too_many_arguments)]
     async fn adopt_refreshed_id_token(
         &self,
         provider: &ProviderMetadata,
+        subject: &str,
         previous: &Tokens,
         provisional: Tokens,
         id_token: SecretString,
-        generation: u64,
+        revision: u64,
         events: &mut Vec<SessionEvent>,
     ) -> Result<Tokens> {
         match self
@@ -235,7 +400,7 @@ impl Client {
                     claims,
                     ..provisional
                 };
-                self.store.replace(Some(generation), validated.clone());
+                self.store.restage(subject, revision, validated.clone());
                 Ok(validated)
             }
             Err(e) if e.is_retryable() => {
@@ -246,7 +411,7 @@ impl Client {
             }
             Err(e) => {
                 log::warn!("refreshed ID token rejected, ending the session: {e}");
-                if self.store.clear(Some(generation), true).0.is_some() {
+                if let Ok(Ended::Removed) = self.store.end_account(subject, revision) {
                     self.revoke_quietly(provider, &provisional).await;
                     events.push(SessionEvent::NeedsReLogin);
                 }
@@ -452,7 +617,7 @@ mod tests {
         let racing = Arc::downgrade(&client);
         provider.on_token_request(move || {
             let client = racing.upgrade().unwrap();
-            let (ended, deleted) = client.store.clear(None, false);
+            let (ended, deleted) = client.store.sign_out(None);
             assert!(ended.is_some() && deleted.is_ok());
         });
         provider.answer_tokens(json!({"refresh_token": "rt-2"}));
@@ -471,8 +636,7 @@ mod tests {
         let signed_in_meanwhile = newer.clone();
         provider.on_token_request(move || {
             let client = racing.upgrade().unwrap();
-            client.store.replace(None, signed_in_meanwhile);
-            client.store.persist().unwrap();
+            client.store.sign_in(signed_in_meanwhile, false).unwrap();
         });
         provider.answer_tokens(json!({"refresh_token": "rt-2"}));
         let tokens = client.refresh().await.unwrap();
@@ -486,8 +650,7 @@ mod tests {
         let replacement = newest.clone();
         provider.on_token_request(move || {
             let client = racing.upgrade().unwrap();
-            client.store.replace(None, replacement);
-            client.store.persist().unwrap();
+            client.store.sign_in(replacement, false).unwrap();
         });
         provider.answer(Answer::Json(400, json!({"error": "invalid_grant"})));
         assert_eq!(client.refresh().await.unwrap(), newest);

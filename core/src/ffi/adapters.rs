@@ -38,6 +38,16 @@ pub trait KeyfobStorage: Send + Sync {
     fn save(&self, key: String, value: Vec<u8>) -> Result<(), StorageFailure>;
     /// Removes `key` (succeeds when nothing is stored).
     fn delete(&self, key: String) -> Result<(), StorageFailure>;
+    /// Replaces the value under `key` with `new` (`nil`/`null`: removes it) only if it still is
+    /// `expected` (`nil`/`null`: nothing stored); returns whether it did. Must be atomic
+    /// against other processes sharing the store (an app extension, a worker process): Keyfob
+    /// coordinates their refreshes through it.
+    fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StorageFailure>;
 }
 
 /// Receives session events, in order. Called on the thread of the operation that caused the
@@ -111,6 +121,21 @@ impl SecureStorage for ForeignStorage {
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.0.delete(key.to_string()).map_err(Into::into)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        self.0
+            .compare_and_swap(
+                key.to_string(),
+                expected.map(<[u8]>::to_vec),
+                new.map(<[u8]>::to_vec),
+            )
+            .map_err(Into::into)
     }
 }
 

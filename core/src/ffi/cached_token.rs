@@ -119,10 +119,12 @@ mod tests {
     use crate::config::Config;
     use crate::http::{HttpRequest, HttpResponse, HttpTransport, TransportError};
     use crate::secret::SecretString;
-    use crate::session::record::{SESSION_KEY, encode_tokens};
+    use crate::session::record::SESSION_KEY;
     use crate::session::tokens::Tokens;
     use crate::storage::{MemoryStorage, SecureStorage};
-    use crate::test_support::{ScriptedProvider, session_tokens};
+    use crate::test_support::{
+        CLIENT_ID, ISSUER, ScriptedProvider, session_record, session_tokens,
+    };
 
     const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.access-token-secret.signature";
 
@@ -179,10 +181,10 @@ mod tests {
         let storage = MemoryStorage::new();
         if let Some(expires_in) = expires_in {
             storage
-                .save(SESSION_KEY, &encode_tokens(&tokens(expires_in)))
+                .save(SESSION_KEY, &session_record(&tokens(expires_in)))
                 .unwrap();
         }
-        let config = Config::builder("https://auth.example", "app", "myapp://callback")
+        let config = Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
             .build()
             .unwrap();
         let client =

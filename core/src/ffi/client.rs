@@ -9,8 +9,8 @@ use super::adapters::{
 use super::cached_token;
 use super::error::KeyfobError;
 use super::records::{
-    KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens,
-    LogoutResult,
+    KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions,
+    KeyfobTokens, LogoutResult,
 };
 use crate::client::Client;
 use crate::config::Config;
@@ -147,15 +147,47 @@ impl KeyfobClient {
         Ok(())
     }
 
-    /// Signs out: clears the session, revokes the refresh token, returns the end-session URL.
+    /// Signs out of the active account: clears its session, revokes its refresh token, returns
+    /// the end-session URL.
     pub async fn logout(&self) -> Result<LogoutResult> {
-        let outcome = self.inner.logout().await?;
-        Ok(LogoutResult {
-            end_session_url: outcome.end_session_url.map(|u| u.expose().to_string()),
-            end_session_state: outcome.end_session_state.map(|s| s.expose().to_string()),
-            revocation_error: outcome.revocation_error.map(|e| e.to_string()),
-            refresh_token_revoked: outcome.refresh_token_revoked,
-        })
+        Ok(self.inner.logout().await?.into())
+    }
+
+    /// A valid access token of the account of user `subject` (the ID token's `sub`), active or
+    /// not. `NotSignedIn` when no such account is signed in.
+    pub async fn access_token_for_account(&self, subject: String) -> Result<String> {
+        let token = self.inner.access_token_for_account(&subject).await?;
+        Ok(token.expose().to_string())
+    }
+
+    /// Refreshes the account of user `subject` now.
+    pub async fn refresh_account(&self, subject: String) -> Result<()> {
+        self.inner.refresh_account(&subject).await?;
+        Ok(())
+    }
+
+    /// Signs out of the account of user `subject`; the other accounts stay signed in.
+    pub async fn logout_account(&self, subject: String) -> Result<LogoutResult> {
+        Ok(self.inner.logout_account(&subject).await?.into())
+    }
+
+    /// Every signed-in account, the active one marked (one account unless the configuration
+    /// allows several). Reads storage on first use: call it off the main thread.
+    pub fn accounts(&self) -> Vec<KeyfobAccount> {
+        self.inner.accounts().into_iter().map(Into::into).collect()
+    }
+
+    /// Makes the account of user `subject` the active one, in every process sharing the
+    /// storage. `NotSignedIn` when no such account is signed in.
+    pub fn switch_account(&self, subject: String) -> Result<()> {
+        Ok(self.inner.switch_account(&subject)?)
+    }
+
+    /// Reads the stored session again (no network) and returns the state: what other processes
+    /// sharing the storage changed is taken in and observers hear about it. Call it when the app
+    /// comes back to the foreground. Reads storage: call it off the main thread.
+    pub fn reload(&self) -> Result<SessionState> {
+        Ok(self.inner.reload()?)
     }
 
     /// The UserInfo claims as a JSON object string (its `sub` was checked).
@@ -202,7 +234,8 @@ fn core_config(config: KeyfobConfig) -> Result<Config> {
         .scopes(config.scopes)
         .http_timeout(secs(config.http_timeout_secs))
         .clock_skew(secs(config.clock_skew_secs))
-        .refresh_margin(secs(config.refresh_margin_secs));
+        .refresh_margin(secs(config.refresh_margin_secs))
+        .multiple_accounts(config.multiple_accounts);
     if let Some(uri) = config.post_logout_redirect_uri {
         builder = builder.post_logout_redirect_uri(uri);
     }

@@ -19,6 +19,6 @@ pub use adapters::{KeyfobHttpTransport, KeyfobSessionObserver, KeyfobStorage};
 pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
 pub use records::{
-    AuthParam, HttpHeader, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest, KeyfobHttpResponse,
-    KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
+    AuthParam, HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest,
+    KeyfobHttpResponse, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
 };

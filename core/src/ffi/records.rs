@@ -33,6 +33,10 @@ pub struct KeyfobConfig {
     /// the Android emulator). Leave empty in release builds.
     #[uniffi(default)]
     pub allow_insecure_http_hosts: Vec<String>,
+    /// Keep several accounts signed in at once (default: one; a sign-in as another user then
+    /// replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
+    #[uniffi(default)]
+    pub multiple_accounts: bool,
 }
 
 /// How the Keychain store keeps the session (see [`crate::KeychainOptions`]).
@@ -150,6 +154,35 @@ impl From<crate::session::Tokens> for KeyfobTokens {
             expires_at: t.expires_at(),
             scopes: t.scopes().to_vec(),
             token_type: "Bearer".to_string(),
+        }
+    }
+}
+
+/// One signed-in account.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobAccount {
+    /// The account's validated ID token claims (`subject` identifies it).
+    pub claims: KeyfobClaims,
+    /// Whether it is the active account.
+    pub active: bool,
+}
+
+impl From<crate::session::AccountInfo> for KeyfobAccount {
+    fn from(a: crate::session::AccountInfo) -> Self {
+        KeyfobAccount {
+            claims: a.claims.into(),
+            active: a.active,
+        }
+    }
+}
+
+impl From<crate::client::Logout> for LogoutResult {
+    fn from(outcome: crate::client::Logout) -> Self {
+        LogoutResult {
+            end_session_url: outcome.end_session_url.map(|u| u.expose().to_string()),
+            end_session_state: outcome.end_session_state.map(|s| s.expose().to_string()),
+            revocation_error: outcome.revocation_error.map(|e| e.to_string()),
+            refresh_token_revoked: outcome.refresh_token_revoked,
         }
     }
 }

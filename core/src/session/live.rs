@@ -1,43 +1,164 @@
-//! The live session: tokens and pending login in memory, mirrored to [`SecureStorage`].
+//! The live session: every account's tokens and the pending login in memory, mirrored to
+//! [`SecureStorage`], shared with the other processes that use the same store.
 //!
-//! Every change bumps a generation number. Writers that worked on an older generation (a refresh
-//! that raced a logout or a new sign-in) see that and back off, and storage writes are
-//! serialised so a stale write can never land after a newer one.
+//! # One session for several processes
+//!
+//! An app's widget, share extension or background worker may run beside it over the same store
+//! (an iOS Keychain access group, an Android directory, the CLI run twice). Storage is the
+//! truth between them; memory is this process's copy. Three rules keep them in step:
+//!
+//! 1. **Every write is a compare-and-swap of the whole record** ([`LiveSession::update`]): read
+//!    the record, apply one change to it, write it back only if storage still holds what was
+//!    read, else start again from the newer record. A process never overwrites a sibling's newer
+//!    tokens, an account it added, or its sign-out.
+//! 2. **Every read absorbs what siblings did**: an account refreshed elsewhere (a higher
+//!    revision), signed out or added, another active account. Memory takes the stored record,
+//!    keeps its own unsaved changes on top, and queues the events observers must hear
+//!    ([`LiveSession::take_events`]).
+//! 3. **One refresh for all** ([`LiveSession::claim_refresh`]): before spending a refresh token a
+//!    process re-reads the record. If a sibling already refreshed, it adopts that token with no
+//!    request. If a sibling holds the account's refresh lease, it waits for the outcome (or
+//!    uses its still-valid token). Otherwise it writes its own lease (`holder`, `until`) with
+//!    the compare-and-swap, so exactly one process wins. The lease lapses at `until`, so a
+//!    process that dies holding it blocks the others no longer than that.
+//!
+//! What it costs: nothing on the hot path — a fresh access token is served from memory with no
+//! storage I/O ([`LiveSession::fresh_access_token`]). A refresh reads and writes the record
+//! twice (lease, result) instead of writing it once. A sibling's sign-out or refresh is noticed
+//! at the next call that reads storage (a refresh, a sign-in or sign-out, an account switch,
+//! [`crate::Client::reload`]), not while this process serves a fresh token from memory.
+//!
+//! # Nothing is lost
+//!
+//! A change that must not be lost (new tokens, a rotated refresh token, a sign-out) stays in
+//! memory as *unsaved* when its write fails; memory answers with it and every later write
+//! carries it until one succeeds. A refresh's result is guarded by the revision it started
+//! from: if a sign-out, a new sign-in or a sibling's refresh replaced the account meanwhile, the
+//! result is orphaned (the client revokes its grant) rather than resurrecting an old session.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::error::StorageErrorKind;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
-use crate::session::record::{self, PENDING_KEY, SESSION_KEY};
-use crate::session::state::SessionState;
+use crate::secret::SecretString;
+use crate::session::accounts::{Account, AccountInfo, Lease, Sessions};
+use crate::session::record::{self, Owner, PENDING_KEY, SESSION_KEY};
+use crate::session::state::{SessionEvent, SessionState};
 use crate::session::tokens::Tokens;
 use crate::storage::SecureStorage;
 use crate::sync::lock;
 
+/// How many times a write starts again because a sibling wrote first, before giving up.
+const MAX_CONFLICTS: usize = 16;
+
+/// A change storage does not have yet (its write failed, or is under way).
+#[derive(Debug, Clone)]
+enum Unsaved {
+    /// Write this account — if the stored one still has `guard` as its revision (`None`: no
+    /// condition).
+    Put {
+        account: Box<Account>,
+        guard: Option<u64>,
+    },
+    /// Remove this account.
+    Remove,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// Whether the stored session was read.
+    /// Whether the stored record was read.
     restored: bool,
-    tokens: Option<Tokens>,
-    /// Bumped whenever `tokens` changes or the session is cleared.
-    generation: u64,
-    /// `tokens` are newer than what storage holds (a write failed or is under way).
-    unsaved: bool,
+    /// The record as this process last read or wrote it: the next compare-and-swap's
+    /// expectation (`None`: nothing stored).
+    stored: Option<Vec<u8>>,
+    /// The sessions as this process sees them: the stored ones plus `unsaved`.
+    sessions: Sessions,
+    /// Per account, what storage does not have yet.
+    unsaved: BTreeMap<String, Unsaved>,
+    /// The active account to write, when storage does not have it yet.
+    unsaved_active: Option<Option<String>>,
+    /// The active account's refresh token was rejected (until the next sign-in).
     needs_relogin: bool,
     pending: Option<PendingAuthorization>,
-    /// A restore failure that ended the stored session (corrupt, key invalidated), reported
-    /// once by the next call that asks for the session.
+    /// A restore failure that ended the stored session (corrupt, key invalidated, another
+    /// client's), reported once by the next call that asks for the session.
     restore_error: Option<Error>,
-    /// Storage still holds a session that was ended (its delete failed): retried before the
-    /// session is next used, so it cannot come back at the next launch.
-    stale_in_storage: bool,
+    /// Changes made by other processes, for the client's observers.
+    events: Vec<SessionEvent>,
+}
+
+impl Inner {
+    fn is_saved(&self) -> bool {
+        self.unsaved.is_empty() && self.unsaved_active.is_none()
+    }
+
+    /// Applies the unsaved changes to `sessions` (a freshly read record). A guarded write
+    /// whose account moved on is skipped; the subjects of those are returned.
+    fn apply_unsaved(&self, sessions: &mut Sessions) -> Vec<String> {
+        let mut lost = Vec::new();
+        for (subject, change) in &self.unsaved {
+            match change {
+                Unsaved::Put { account, guard } => {
+                    let current = sessions.accounts.get(subject).map(|a| a.revision);
+                    if guard.is_some_and(|g| current != Some(g)) {
+                        lost.push(subject.clone());
+                    } else {
+                        sessions
+                            .accounts
+                            .insert(subject.clone(), account.as_ref().clone());
+                    }
+                }
+                Unsaved::Remove => {
+                    sessions.remove(subject);
+                }
+            }
+        }
+        if let Some(active) = &self.unsaved_active {
+            sessions.active = active.clone().filter(|a| sessions.accounts.contains_key(a));
+        }
+        lost
+    }
+
+    /// Drops the guarded writes of `lost` subjects; returns their tokens (orphaned grants).
+    fn drop_lost(&mut self, lost: Vec<String>) -> Vec<Tokens> {
+        lost.into_iter()
+            .filter_map(|subject| match self.unsaved.remove(&subject) {
+                Some(Unsaved::Put { account, .. }) => Some(account.tokens),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// What a refresh claim found.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// This process holds the lease: refresh.
+    Mine,
+    /// The account changed since the caller looked (a sibling or another caller refreshed):
+    /// these are its tokens now.
+    Done(Box<Tokens>),
+    /// A sibling holds the lease: wait for its outcome.
+    Busy,
+}
+
+/// What ending an account after `invalid_grant` did.
+pub(crate) enum Ended {
+    /// The account was removed.
+    Removed,
+    /// A sibling refreshed it meanwhile: these newer tokens stand.
+    Newer(Box<Tokens>),
+    /// It was gone already (signed out, or replaced by another user's sign-in).
+    Gone,
 }
 
 pub(crate) struct LiveSession {
     storage: Arc<dyn SecureStorage>,
+    issuer: String,
+    client_id: String,
     inner: Mutex<Inner>,
-    /// Held around every storage write or delete of the session.
+    /// Held around every storage write of the session record (one writer per process).
     write_lock: Mutex<()>,
     /// Held while the pending login is set or consumed (memory and storage together).
     pending_lock: Mutex<()>,
@@ -45,6 +166,10 @@ pub(crate) struct LiveSession {
 
 fn not_signed_in() -> Error {
     Error::new(ErrorKind::NotSignedIn, "not signed in")
+}
+
+fn no_such_account() -> Error {
+    Error::new(ErrorKind::NotSignedIn, "no such account is signed in")
 }
 
 pub(crate) fn relogin_required() -> Error {
@@ -61,50 +186,52 @@ fn no_pending_login() -> Error {
     )
 }
 
+/// The events an app's observers hear when the active account went from `before` to `after`
+/// through other processes' changes.
+fn events_between(before: &Sessions, after: &Sessions) -> Vec<SessionEvent> {
+    let (was, is) = (before.active(), after.active());
+    match (&before.active, &after.active) {
+        (Some(_), None) => vec![SessionEvent::SignedOut],
+        (None, Some(_)) => vec![SessionEvent::SignedIn],
+        (Some(a), Some(b)) if a != b => vec![SessionEvent::AccountSwitched],
+        (Some(_), Some(_)) if was.map(|a| a.revision) < is.map(|a| a.revision) => {
+            vec![SessionEvent::Refreshed]
+        }
+        _ => Vec::new(),
+    }
+}
+
 impl LiveSession {
-    pub fn new(storage: Arc<dyn SecureStorage>) -> Self {
+    /// The live session of the client for `issuer` and `client_id`, kept in `storage`.
+    pub fn new(storage: Arc<dyn SecureStorage>, issuer: &str, client_id: &str) -> Self {
         LiveSession {
             storage,
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
             inner: Mutex::new(Inner::default()),
             write_lock: Mutex::new(()),
             pending_lock: Mutex::new(()),
         }
     }
 
-    /// Reads the stored session unless already done. Only failures worth retrying (storage
-    /// unavailable or failing) are returned, and leave the session unrestored; a corrupt or
-    /// undecryptable session ends it and is kept for [`LiveSession::take_restore_error`].
-    pub fn ensure_restored(&self) -> Result<()> {
-        if lock(&self.inner).restored {
-            return Ok(());
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            issuer: &self.issuer,
+            client_id: &self.client_id,
         }
-        let _writing = lock(&self.write_lock);
-        let loaded = self.storage.load(SESSION_KEY);
-        // A login started before the app was killed: show it as pending (it is consumed by
-        // `take_pending`, which reads storage itself; an unreadable one is left to that path).
-        let pending = match self.storage.load(PENDING_KEY) {
-            Ok(Some(bytes)) => record::decode_pending(&bytes).ok(),
-            _ => None,
-        };
-        let mut inner = lock(&self.inner);
-        if inner.restored {
-            return Ok(());
-        }
-        if inner.pending.is_none() {
-            inner.pending = pending;
-        }
-        match loaded {
-            Ok(None) => {}
-            Ok(Some(bytes)) => match record::decode_tokens(&bytes) {
-                Ok(tokens) => {
-                    inner.tokens = Some(tokens);
-                    inner.generation += 1;
-                }
-                Err(e) => {
-                    log::warn!("stored session is unreadable: {e}");
-                    inner.restore_error = Some(e.into());
-                }
-            },
+    }
+
+    /// Reads the record and absorbs it (rule 2). Returns what was read (bytes and sessions). An
+    /// unreadable record (corrupt, another client's, a lost key) counts as no session; at the
+    /// first read its error is kept for [`LiveSession::restore`] to report once. Only failures
+    /// worth retrying (unavailable, failed) are returned. The caller holds `write_lock`.
+    fn read(&self) -> Result<(Option<Vec<u8>>, Sessions)> {
+        let (bytes, decoded) = match self.storage.load(SESSION_KEY) {
+            Ok(None) => (None, Ok(Sessions::default())),
+            Ok(Some(b)) => {
+                let decoded = record::decode_sessions(&b, self.owner());
+                (Some(b), decoded)
+            }
             Err(e)
                 if matches!(
                     e.kind,
@@ -113,12 +240,56 @@ impl LiveSession {
             {
                 return Err(e.into());
             }
+            // The store cannot give the record back (its key is gone, it is corrupt).
+            Err(e) => (None, Err(e)),
+        };
+        let mut inner = lock(&self.inner);
+        let stored = match decoded {
+            Ok(sessions) => sessions,
             Err(e) => {
-                inner.needs_relogin = e.kind == StorageErrorKind::KeyInvalidated;
-                inner.restore_error = Some(e.into());
+                log::warn!("stored session is unusable: {e}");
+                if !inner.restored {
+                    inner.needs_relogin = e.kind == StorageErrorKind::KeyInvalidated;
+                    inner.restore_error = Some(e.into());
+                }
+                Sessions::default()
             }
+        };
+        let mut seen = stored.clone();
+        // A guarded write that lost shows the stored account; `update` drops it.
+        inner.apply_unsaved(&mut seen);
+        if inner.restored {
+            let events = events_between(&inner.sessions, &seen);
+            inner.events.extend(events);
         }
+        inner.sessions = seen;
+        inner.stored = bytes.clone();
         inner.restored = true;
+        Ok((bytes, stored))
+    }
+
+    /// Reads the stored record unless already done. A login started before the app was killed
+    /// shows as pending. Only failures worth retrying (storage unavailable or failing) are
+    /// returned, and leave the session unrestored.
+    pub fn ensure_restored(&self) -> Result<()> {
+        if lock(&self.inner).restored {
+            return Ok(());
+        }
+        let _writing = lock(&self.write_lock);
+        if lock(&self.inner).restored {
+            return Ok(());
+        }
+        // The pending login is consumed by `take_pending`, which reads storage itself; an
+        // unreadable one is left to that path.
+        let pending = match self.storage.load(PENDING_KEY) {
+            Ok(Some(bytes)) => record::decode_pending(&bytes).ok(),
+            _ => None,
+        };
+        self.read()?;
+        let mut inner = lock(&self.inner);
+        if inner.pending.is_none() {
+            inner.pending = pending;
+        }
         Ok(())
     }
 
@@ -131,12 +302,23 @@ impl LiveSession {
         }
     }
 
+    /// Reads the record again now and absorbs what other processes changed.
+    pub fn reload(&self) -> Result<()> {
+        let _writing = lock(&self.write_lock);
+        self.read().map(|_| ())
+    }
+
+    /// The events about other processes' changes absorbed since the last call.
+    pub fn take_events(&self) -> Vec<SessionEvent> {
+        std::mem::take(&mut lock(&self.inner).events)
+    }
+
     pub fn state(&self) -> SessionState {
         if self.ensure_restored().is_err() {
             return SessionState::StorageUnavailable;
         }
         let inner = lock(&self.inner);
-        if inner.tokens.is_some() {
+        if inner.sessions.active().is_some() {
             SessionState::SignedIn
         } else if inner.pending.is_some() {
             SessionState::LoginPending
@@ -147,124 +329,374 @@ impl LiveSession {
         }
     }
 
-    /// The current tokens and their generation, once restored and persisted.
-    pub fn current(&self) -> Result<(Tokens, u64)> {
+    /// The tokens and revision of `subject`'s account (the active one when `None`), once
+    /// restored and with every unsaved change written: tokens are not handed out before they
+    /// are persisted.
+    pub fn account(&self, subject: Option<&str>) -> Result<(String, Tokens, u64)> {
         self.restore()?;
-        self.delete_stale()?;
         self.persist()?;
         let inner = lock(&self.inner);
-        match &inner.tokens {
-            Some(t) => Ok((t.clone(), inner.generation)),
-            None if inner.needs_relogin => Err(relogin_required()),
-            None => Err(not_signed_in()),
+        let subject = match subject {
+            Some(s) => s.to_string(),
+            None => match &inner.sessions.active {
+                Some(s) => s.clone(),
+                None if inner.needs_relogin => return Err(relogin_required()),
+                None => return Err(not_signed_in()),
+            },
+        };
+        match inner.sessions.accounts.get(&subject) {
+            Some(a) => Ok((subject, a.tokens.clone(), a.revision)),
+            None => Err(no_such_account()),
         }
     }
 
-    /// The hot path: the access token alone if the session is restored and saved, nothing is
-    /// left to report or clean up, and the token is valid `margin` seconds from `now`. One lock,
-    /// one string copy; `None` means "take the full path".
-    pub fn fresh_access_token(&self, now: i64, margin: i64) -> Option<crate::secret::SecretString> {
+    /// The hot path: the active account's access token alone if the session is restored and
+    /// saved, nothing is left to report, and the token is valid `margin` seconds from `now`.
+    /// One lock, one string copy, no storage I/O; `None` means "take the full path".
+    pub fn fresh_access_token(&self, now: i64, margin: i64) -> Option<SecretString> {
         let inner = lock(&self.inner);
-        if !inner.restored
-            || inner.unsaved
-            || inner.stale_in_storage
-            || inner.restore_error.is_some()
-        {
+        if !inner.restored || !inner.is_saved() || inner.restore_error.is_some() {
             return None;
         }
-        let tokens = inner.tokens.as_ref()?;
+        let tokens = &inner.sessions.active()?.tokens;
         tokens
             .is_fresh(now, margin)
             .then(|| tokens.access_token.clone())
     }
 
-    /// The tokens in memory (possibly not yet persisted, when a write failed).
+    /// The active account's tokens in memory (possibly not yet persisted, when a write failed).
     pub fn tokens(&self) -> Option<Tokens> {
         let _ = self.ensure_restored();
-        lock(&self.inner).tokens.clone()
+        lock(&self.inner)
+            .sessions
+            .active()
+            .map(|a| a.tokens.clone())
     }
 
-    /// Makes `tokens` current in memory — only if the generation is still `expected` (when
-    /// given). Returns the new generation, or `None` when the session moved on meanwhile.
-    /// Call [`LiveSession::persist`] next.
-    pub fn replace(&self, expected: Option<u64>, tokens: Tokens) -> Option<u64> {
+    /// Every signed-in account, as memory has them.
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        let _ = self.ensure_restored();
+        let inner = lock(&self.inner);
+        inner
+            .sessions
+            .accounts
+            .iter()
+            .map(|(subject, a)| AccountInfo {
+                claims: a.tokens.claims.clone(),
+                active: inner.sessions.active.as_ref() == Some(subject),
+            })
+            .collect()
+    }
+
+    /// Rule 1: reads the record, applies this process's unsaved changes and `change`, and
+    /// writes the result if storage still holds what was read, starting again on conflict.
+    /// Memory then holds what was written. If storage fails and `keep` is set, `change` is
+    /// applied to memory and kept as unsaved for the next write; the error is returned either
+    /// way. Returns `change`'s result and the guarded unsaved writes dropped as orphans.
+    fn update<T>(
+        &self,
+        keep: bool,
+        mut change: impl FnMut(&mut Sessions) -> Result<T>,
+    ) -> Result<(T, Vec<Tokens>)> {
+        let _writing = lock(&self.write_lock);
+        let mut orphans = Vec::new();
+        for _ in 0..MAX_CONFLICTS {
+            let (bytes, stored) = match self.read() {
+                Ok(read) => read,
+                Err(e) => return Err(self.keep_in_memory(keep, &mut change, e)),
+            };
+            let mut next = stored.clone();
+            {
+                let mut inner = lock(&self.inner);
+                let lost = inner.apply_unsaved(&mut next);
+                let dropped = inner.drop_lost(lost);
+                if !dropped.is_empty() {
+                    log::warn!("a refresh result lost to a newer change of its account");
+                }
+                orphans.extend(dropped);
+            }
+            let out = change(&mut next)?;
+            if next == stored {
+                // Nothing to write (an unreadable record is left as it is).
+                self.settle(next, bytes);
+                return Ok((out, orphans));
+            }
+            let written = if next == Sessions::default() {
+                None
+            } else {
+                Some(record::encode_sessions(&next, self.owner()))
+            };
+            match self
+                .storage
+                .compare_and_swap(SESSION_KEY, bytes.as_deref(), written.as_deref())
+            {
+                Ok(true) => {
+                    self.settle(next, written);
+                    return Ok((out, orphans));
+                }
+                Ok(false) => log::debug!("the session record changed meanwhile; reading it again"),
+                Err(e) => return Err(self.keep_in_memory(keep, &mut change, e.into())),
+            }
+        }
+        Err(Error::from(crate::error::StorageError::new(
+            StorageErrorKind::Failed,
+            "the stored session kept changing under this write",
+        )))
+    }
+
+    /// Memory after a successful write: `written` is storage's, nothing is unsaved.
+    fn settle(&self, sessions: Sessions, written: Option<Vec<u8>>) {
         let mut inner = lock(&self.inner);
-        if expected.is_some_and(|g| g != inner.generation) {
+        inner.sessions = sessions;
+        inner.stored = written;
+        inner.unsaved.clear();
+        inner.unsaved_active = None;
+    }
+
+    /// After a failed read or write: with `keep`, `change` goes into memory and into the unsaved
+    /// changes, so that memory answers with it and the next write carries it.
+    fn keep_in_memory<T>(
+        &self,
+        keep: bool,
+        change: &mut impl FnMut(&mut Sessions) -> Result<T>,
+        error: Error,
+    ) -> Error {
+        if !keep {
+            return error;
+        }
+        let mut inner = lock(&self.inner);
+        let before = inner.sessions.clone();
+        let mut after = before.clone();
+        if change(&mut after).is_err() {
+            return error;
+        }
+        for subject in before.accounts.keys() {
+            if !after.accounts.contains_key(subject) {
+                inner.unsaved.insert(subject.clone(), Unsaved::Remove);
+            }
+        }
+        for (subject, account) in &after.accounts {
+            if before.accounts.get(subject) != Some(account) {
+                let put = Unsaved::Put {
+                    account: Box::new(account.clone()),
+                    guard: None,
+                };
+                inner.unsaved.insert(subject.clone(), put);
+            }
+        }
+        if before.active != after.active {
+            inner.unsaved_active = Some(after.active.clone());
+        }
+        inner.sessions = after;
+        error
+    }
+
+    /// Writes the unsaved changes, if any. Returns the tokens of guarded writes that lost to
+    /// a newer change (their grants are orphaned).
+    pub fn persist(&self) -> Result<Vec<Tokens>> {
+        if lock(&self.inner).is_saved() {
+            return Ok(Vec::new());
+        }
+        self.update(true, |_| Ok(())).map(|((), orphans)| orphans)
+    }
+
+    /// Rule 3: takes `subject`'s refresh lease for `holder` until `until`, unless the account
+    /// moved past `seen_revision` (refreshed by someone else: [`Claim::Done`]) or another
+    /// holder's lease runs past `now` ([`Claim::Busy`]).
+    pub fn claim_refresh(
+        &self,
+        subject: &str,
+        seen_revision: u64,
+        holder: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<Claim> {
+        let (claim, _) = self.update(false, |sessions| {
+            let account = sessions
+                .accounts
+                .get_mut(subject)
+                .ok_or_else(no_such_account)?;
+            if account.revision != seen_revision {
+                return Ok(Claim::Done(Box::new(account.tokens.clone())));
+            }
+            match &account.lease {
+                Some(l) if l.holder != holder && l.until > now => Ok(Claim::Busy),
+                _ => {
+                    account.lease = Some(Lease {
+                        holder: holder.to_string(),
+                        until,
+                    });
+                    Ok(Claim::Mine)
+                }
+            }
+        })?;
+        Ok(claim)
+    }
+
+    /// Puts a refresh's result into memory at once, before anything else can fail or be
+    /// cancelled (the old refresh token may be dead at the provider), as an unsaved change
+    /// guarded by `from_revision`. Returns its revision, or `None` when the account already
+    /// moved on in this process (a sign-out or new sign-in): the result is orphaned.
+    pub fn stage_refresh(&self, subject: &str, from_revision: u64, tokens: Tokens) -> Option<u64> {
+        let mut inner = lock(&self.inner);
+        let current = inner.sessions.accounts.get_mut(subject)?;
+        if current.revision != from_revision {
             return None;
         }
-        inner.tokens = Some(tokens);
-        inner.generation += 1;
-        inner.unsaved = true;
-        inner.restored = true;
+        let account = Account {
+            tokens,
+            revision: from_revision + 1,
+            lease: None,
+        };
+        *current = account.clone();
+        let put = Unsaved::Put {
+            account: Box::new(account),
+            guard: Some(from_revision),
+        };
+        inner.unsaved.insert(subject.to_string(), put);
+        Some(from_revision + 1)
+    }
+
+    /// Replaces the tokens of a staged refresh (after its ID token was validated), still
+    /// unsaved. `false` when the account moved on meanwhile.
+    pub fn restage(&self, subject: &str, revision: u64, tokens: Tokens) -> bool {
+        let mut inner = lock(&self.inner);
+        let Some(current) = inner.sessions.accounts.get_mut(subject) else {
+            return false;
+        };
+        if current.revision != revision {
+            return false;
+        }
+        current.tokens = tokens;
+        let account = current.clone();
+        match inner.unsaved.get_mut(subject) {
+            Some(Unsaved::Put { account: a, .. }) => **a = account,
+            _ => {
+                let put = Unsaved::Put {
+                    account: Box::new(account),
+                    guard: Some(revision - 1),
+                };
+                inner.unsaved.insert(subject.to_string(), put);
+            }
+        }
+        true
+    }
+
+    /// Gives the lease back after a refresh that changed nothing (best effort: it lapses
+    /// anyway).
+    pub fn release_refresh(&self, subject: &str, holder: &str) {
+        let released = self.update(false, |sessions| {
+            if let Some(account) = sessions.accounts.get_mut(subject)
+                && account.lease.as_ref().is_some_and(|l| l.holder == holder)
+            {
+                account.lease = None;
+            }
+            Ok(())
+        });
+        if let Err(e) = released {
+            log::debug!("could not release the refresh lease (it lapses): {e}");
+        }
+    }
+
+    /// Ends `subject`'s account after its refresh token was rejected, unless it moved past
+    /// `from_revision` (a sibling refreshed it with a newer token, which stands). The removal
+    /// is kept in memory if it cannot be written, so the dead session cannot come back.
+    pub fn end_account(&self, subject: &str, from_revision: u64) -> Result<Ended> {
+        let was_active = lock(&self.inner).sessions.active.as_deref() == Some(subject);
+        let result = self.update(true, |sessions| match sessions.accounts.get(subject) {
+            None => Ok(Ended::Gone),
+            Some(a) if a.revision != from_revision => Ok(Ended::Newer(Box::new(a.tokens.clone()))),
+            Some(_) => {
+                sessions.remove(subject);
+                Ok(Ended::Removed)
+            }
+        });
+        let ended = match result {
+            Ok((ended, _)) => ended,
+            // Removed in memory; the next write retries the removal.
+            Err(e) if !lock(&self.inner).sessions.accounts.contains_key(subject) => {
+                log::warn!("could not delete the rejected session: {e}");
+                Ended::Removed
+            }
+            Err(e) => return Err(e),
+        };
+        if matches!(ended, Ended::Removed) && was_active {
+            lock(&self.inner).needs_relogin = true;
+        }
+        Ok(ended)
+    }
+
+    /// Makes `tokens` the account of their subject and the active one. Unless `keep_others`,
+    /// the other accounts are removed and returned (their grants are the caller's to revoke).
+    /// Kept in memory if the write fails (the error is returned).
+    pub fn sign_in(&self, tokens: Tokens, keep_others: bool) -> Result<Vec<Tokens>> {
+        let subject = tokens.claims.subject.clone();
+        let result = self.update(true, |sessions| {
+            let others = if keep_others {
+                Vec::new()
+            } else {
+                sessions.remove_others(&subject)
+            };
+            sessions.sign_in(tokens.clone());
+            Ok(others.into_iter().map(|a| a.tokens).collect::<Vec<_>>())
+        });
+        let mut inner = lock(&self.inner);
         inner.needs_relogin = false;
         inner.restore_error = None;
-        Some(inner.generation)
+        drop(inner);
+        result.map(|(replaced, _)| replaced)
     }
 
-    /// Retries deleting an ended session that is still in storage.
-    fn delete_stale(&self) -> Result<()> {
-        let _writing = lock(&self.write_lock);
-        let stale = {
-            let inner = lock(&self.inner);
-            inner.stale_in_storage && inner.tokens.is_none()
-        };
-        if stale {
-            // Storage I/O without the session lock, which `fresh_access_token` takes.
-            self.storage.delete(SESSION_KEY)?;
+    /// Removes `subject`'s account (the active one when `None`) and, for the active one, the
+    /// pending login. Returns the tokens it held (`None`: there was none) and, separately, the
+    /// storage result: memory is cleared regardless, and an unwritten removal is retried.
+    pub fn sign_out(&self, subject: Option<&str>) -> (Option<Tokens>, Result<()>) {
+        if let Err(e) = self.ensure_restored() {
+            return (None, Err(e));
         }
-        lock(&self.inner).stale_in_storage = false;
-        Ok(())
+        let subject = match subject {
+            Some(s) => Some(s.to_string()),
+            None => lock(&self.inner).sessions.active.clone(),
+        };
+        let Some(subject) = subject else {
+            // Nothing to sign out of; a sign-out whose write failed earlier is retried.
+            let mut result = self.persist().map(|_| ());
+            result = result.and(self.delete_pending());
+            return (None, result);
+        };
+        let was_active = lock(&self.inner).sessions.active.as_ref() == Some(&subject);
+        let held = lock(&self.inner)
+            .sessions
+            .accounts
+            .get(&subject)
+            .map(|a| a.tokens.clone());
+        let removed = self.update(true, |sessions| Ok(sessions.remove(&subject)));
+        let mut result = removed.map(|_| ());
+        if was_active {
+            lock(&self.inner).needs_relogin = false;
+            result = result.and(self.delete_pending());
+        }
+        (held, result)
     }
 
-    /// Writes the current tokens if they are not yet in storage. Writes are serialised and
-    /// always write the newest tokens, so an older write can never land after a newer one.
-    pub fn persist(&self) -> Result<()> {
-        let _writing = lock(&self.write_lock);
-        let (bytes, generation) = {
-            let inner = lock(&self.inner);
-            match (&inner.tokens, inner.unsaved) {
-                (Some(t), true) => (record::encode_tokens(t), inner.generation),
-                _ => return Ok(()),
-            }
-        };
-        self.storage.save(SESSION_KEY, &bytes)?;
-        let mut inner = lock(&self.inner);
-        // The write replaced whatever ended session was still stored.
-        inner.stale_in_storage = false;
-        if inner.generation == generation {
-            inner.unsaved = false;
-        }
-        Ok(())
+    /// Forgets the pending login, in memory at once and in storage.
+    fn delete_pending(&self) -> Result<()> {
+        let _g = lock(&self.pending_lock);
+        lock(&self.inner).pending = None;
+        Ok(self.storage.delete(PENDING_KEY)?)
     }
 
-    /// Ends the session (memory, then storage) if its generation is still `expected` (when
-    /// given). Returns the tokens it held, or `None` if there were none or the session moved
-    /// on; the storage result is returned separately so that memory is cleared regardless.
-    pub fn clear(
-        &self,
-        expected: Option<u64>,
-        needs_relogin: bool,
-    ) -> (Option<Tokens>, Result<()>) {
-        let _writing = lock(&self.write_lock);
-        let tokens = {
-            let mut inner = lock(&self.inner);
-            if expected.is_some_and(|g| g != inner.generation) {
-                return (None, Ok(()));
+    /// Makes `subject`'s account the active one.
+    pub fn switch(&self, subject: &str) -> Result<()> {
+        self.restore()?;
+        self.update(true, |sessions| {
+            if !sessions.accounts.contains_key(subject) {
+                return Err(no_such_account());
             }
-            inner.generation += 1;
-            inner.unsaved = false;
-            inner.needs_relogin = needs_relogin;
-            if expected.is_none() {
-                inner.pending = None;
-            }
-            inner.tokens.take()
-        };
-        let mut deleted = self.storage.delete(SESSION_KEY);
-        lock(&self.inner).stale_in_storage = deleted.is_err();
-        if expected.is_none() {
-            deleted = deleted.and(self.storage.delete(PENDING_KEY));
-        }
-        (tokens, deleted.map_err(Into::into))
+            sessions.active = Some(subject.to_string());
+            Ok(())
+        })
+        .map(|_| ())
     }
 
     /// Stores a new pending login (storage first, so it survives the app being killed).

@@ -1,5 +1,13 @@
-//! The persisted form of a session and of a pending login: versioned JSON records under two
+//! The persisted form of the sessions and of a pending login: versioned JSON records under two
 //! storage keys. Decoding never quotes the stored values in its errors (they hold tokens).
+//!
+//! The session record (format 2) names the issuer and client id it belongs to, every signed-in
+//! account with its revision and refresh lease, and the active account. A record of another
+//! issuer or client is refused as [`StorageErrorKind::Foreign`] (and left as it is). Format 1,
+//! one account without issuer and client id, is read and bound through its ID token claims
+//! (`iss` must be the issuer, `aud` must include the client); it is written back as format 2.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -7,20 +15,30 @@ use crate::error::{StorageError, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
 use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
+use crate::session::accounts::{Account, Lease, Sessions};
 use crate::session::tokens::Tokens;
 
-/// Storage key of the signed-in session.
+/// Storage key of the sessions.
 pub(crate) const SESSION_KEY: &str = "session";
 /// Storage key of the pending login (so a login survives the app being killed meanwhile).
 pub(crate) const PENDING_KEY: &str = "pending";
 
-/// The version of the stored format written by this release. Older versions are migrated when
-/// read; a newer version is reported as corrupt (it cannot be understood safely).
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The session record's format written by this release. Older formats are migrated when read;
+/// a newer one is reported as corrupt (it cannot be understood safely).
+pub(crate) const SESSION_FORMAT: u32 = 2;
+/// The pending login's format.
+pub(crate) const PENDING_FORMAT: u32 = 1;
 
+/// Whom a session record belongs to: the configured issuer and client id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+}
+
+/// One account's tokens, as stored (format 1 is one of these with `format` beside it).
 #[derive(Serialize, Deserialize)]
-struct StoredSession {
-    format: u32,
+struct StoredTokens {
     access_token: String,
     refresh_token: Option<String>,
     id_token: String,
@@ -29,6 +47,30 @@ struct StoredSession {
     claims: IdTokenClaims,
     #[serde(default)]
     login_nonce: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredAccount {
+    revision: u64,
+    #[serde(default)]
+    lease: Option<StoredLease>,
+    #[serde(flatten)]
+    tokens: StoredTokens,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredLease {
+    holder: String,
+    until: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSessions {
+    format: u32,
+    issuer: String,
+    client_id: String,
+    active: Option<String>,
+    accounts: Vec<StoredAccount>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -41,6 +83,13 @@ struct StoredPending {
     created_at: i64,
 }
 
+fn foreign() -> StorageError {
+    StorageError::new(
+        StorageErrorKind::Foreign,
+        "the stored session belongs to another issuer or client id; it is not used",
+    )
+}
+
 fn corrupt(what: &str, detail: &str) -> StorageError {
     StorageError::new(
         StorageErrorKind::Corrupt,
@@ -48,18 +97,18 @@ fn corrupt(what: &str, detail: &str) -> StorageError {
     )
 }
 
-/// Reads the `format` field first, so a newer format is told apart from garbage.
-fn check_format(bytes: &[u8], what: &str) -> Result<(), StorageError> {
+/// Reads the `format` field first, so a newer format is told apart from garbage. Returns it
+/// when this release can read it (`1..=current`).
+fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageError> {
     #[derive(Deserialize)]
     struct Version {
         format: u32,
     }
     let v: Version =
         serde_json::from_slice(bytes).map_err(|_| corrupt(what, "not a Keyfob record"))?;
-    // Format 1 is the first: nothing older to migrate yet, so only it is readable.
     match v.format {
-        FORMAT_VERSION => Ok(()),
-        f if f > FORMAT_VERSION => Err(corrupt(what, "written by a newer version of Keyfob")),
+        f if (1..=current).contains(&f) => Ok(f),
+        f if f > current => Err(corrupt(what, "written by a newer version of Keyfob")),
         _ => Err(corrupt(
             what,
             "written in a format this version of Keyfob cannot read",
@@ -77,38 +126,117 @@ fn json_error(e: &serde_json::Error) -> String {
     )
 }
 
-pub(crate) fn encode_tokens(t: &Tokens) -> Vec<u8> {
-    let stored = StoredSession {
-        format: FORMAT_VERSION,
-        access_token: t.access_token.expose().to_string(),
-        refresh_token: t.refresh_token.as_ref().map(|r| r.expose().to_string()),
-        id_token: t.id_token.expose().to_string(),
-        expires_at: t.expires_at,
-        scopes: t.scopes.clone(),
-        claims: t.claims.clone(),
-        login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
-    };
-    serde_json::to_vec(&stored).expect("a session always serialises")
+impl From<&Tokens> for StoredTokens {
+    fn from(t: &Tokens) -> Self {
+        StoredTokens {
+            access_token: t.access_token.expose().to_string(),
+            refresh_token: t.refresh_token.as_ref().map(|r| r.expose().to_string()),
+            id_token: t.id_token.expose().to_string(),
+            expires_at: t.expires_at,
+            scopes: t.scopes.clone(),
+            claims: t.claims.clone(),
+            login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
+        }
+    }
 }
 
-pub(crate) fn decode_tokens(bytes: &[u8]) -> Result<Tokens, StorageError> {
-    check_format(bytes, "session")?;
-    let s: StoredSession =
+impl From<StoredTokens> for Tokens {
+    fn from(s: StoredTokens) -> Self {
+        Tokens {
+            access_token: SecretString::new(s.access_token),
+            refresh_token: s.refresh_token.map(SecretString::new),
+            id_token: SecretString::new(s.id_token),
+            expires_at: s.expires_at,
+            scopes: s.scopes,
+            claims: s.claims,
+            login_nonce: s.login_nonce.map(SecretString::new),
+        }
+    }
+}
+
+/// The session record for `sessions`, owned by `owner`.
+pub(crate) fn encode_sessions(sessions: &Sessions, owner: Owner<'_>) -> Vec<u8> {
+    let stored = StoredSessions {
+        format: SESSION_FORMAT,
+        issuer: owner.issuer.to_string(),
+        client_id: owner.client_id.to_string(),
+        active: sessions.active.clone(),
+        accounts: sessions
+            .accounts
+            .values()
+            .map(|a| StoredAccount {
+                revision: a.revision,
+                lease: a.lease.as_ref().map(|l| StoredLease {
+                    holder: l.holder.clone(),
+                    until: l.until,
+                }),
+                tokens: (&a.tokens).into(),
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&stored).expect("a session record always serialises")
+}
+
+/// Reads a session record that must belong to `owner`.
+pub(crate) fn decode_sessions(bytes: &[u8], owner: Owner<'_>) -> Result<Sessions, StorageError> {
+    if check_format(bytes, "session", SESSION_FORMAT)? == 1 {
+        return decode_format_1(bytes, owner);
+    }
+    let s: StoredSessions =
         serde_json::from_slice(bytes).map_err(|e| corrupt("session", &json_error(&e)))?;
-    Ok(Tokens {
-        access_token: SecretString::new(s.access_token),
-        refresh_token: s.refresh_token.map(SecretString::new),
-        id_token: SecretString::new(s.id_token),
-        expires_at: s.expires_at,
-        scopes: s.scopes,
-        claims: s.claims,
-        login_nonce: s.login_nonce.map(SecretString::new),
+    if s.issuer != owner.issuer || s.client_id != owner.client_id {
+        return Err(foreign());
+    }
+    let mut accounts = BTreeMap::new();
+    for a in s.accounts {
+        let tokens: Tokens = a.tokens.into();
+        let account = Account {
+            revision: a.revision,
+            lease: a.lease.map(|l| Lease {
+                holder: l.holder,
+                until: l.until,
+            }),
+            tokens,
+        };
+        let subject = account.tokens.claims.subject.clone();
+        if accounts.insert(subject, account).is_some() {
+            return Err(corrupt("session", "an account is listed twice"));
+        }
+    }
+    if s.active.as_ref().is_some_and(|a| !accounts.contains_key(a)) {
+        return Err(corrupt(
+            "session",
+            "the active account is not among the accounts",
+        ));
+    }
+    Ok(Sessions {
+        active: s.active,
+        accounts,
     })
+}
+
+/// Format 1: one account, bound to its owner through the ID token claims.
+fn decode_format_1(bytes: &[u8], owner: Owner<'_>) -> Result<Sessions, StorageError> {
+    #[derive(Deserialize)]
+    struct Format1 {
+        #[serde(flatten)]
+        tokens: StoredTokens,
+    }
+    let v1: Format1 =
+        serde_json::from_slice(bytes).map_err(|e| corrupt("session", &json_error(&e)))?;
+    let tokens: Tokens = v1.tokens.into();
+    let claims = &tokens.claims;
+    if claims.issuer != owner.issuer || !claims.audience.iter().any(|a| a == owner.client_id) {
+        return Err(foreign());
+    }
+    let mut sessions = Sessions::default();
+    sessions.sign_in(tokens);
+    Ok(sessions)
 }
 
 pub(crate) fn encode_pending(p: &PendingAuthorization) -> Vec<u8> {
     let stored = StoredPending {
-        format: FORMAT_VERSION,
+        format: PENDING_FORMAT,
         state: p.state.expose().to_string(),
         nonce: p.nonce.expose().to_string(),
         verifier: p.verifier.expose().to_string(),
@@ -119,7 +247,7 @@ pub(crate) fn encode_pending(p: &PendingAuthorization) -> Vec<u8> {
 }
 
 pub(crate) fn decode_pending(bytes: &[u8]) -> Result<PendingAuthorization, StorageError> {
-    check_format(bytes, "pending login")?;
+    check_format(bytes, "pending login", PENDING_FORMAT)?;
     let s: StoredPending =
         serde_json::from_slice(bytes).map_err(|e| corrupt("pending login", &json_error(&e)))?;
     Ok(PendingAuthorization {
@@ -160,34 +288,114 @@ mod tests {
         }
     }
 
+    const OWNER: Owner<'static> = Owner {
+        issuer: "https://a.example",
+        client_id: "app",
+    };
+
+    fn two_accounts() -> Sessions {
+        let mut sessions = Sessions::default();
+        let mut other = tokens();
+        other.claims.subject = "u2".into();
+        sessions.sign_in(tokens());
+        sessions.sign_in(other);
+        sessions.accounts.get_mut("u1").unwrap().lease = Some(Lease {
+            holder: "p1".into(),
+            until: 42,
+        });
+        sessions
+    }
+
     #[test]
-    fn tokens_round_trip() {
+    fn sessions_round_trip() {
+        let sessions = two_accounts();
+        let bytes = encode_sessions(&sessions, OWNER);
+        assert_eq!(decode_sessions(&bytes, OWNER).unwrap(), sessions);
+        assert_eq!(sessions.active.as_deref(), Some("u2"));
+        assert_eq!(
+            decode_sessions(&encode_sessions(&Sessions::default(), OWNER), OWNER).unwrap(),
+            Sessions::default()
+        );
+    }
+
+    #[test]
+    fn a_record_of_another_issuer_or_client_is_foreign() {
+        let bytes = encode_sessions(&two_accounts(), OWNER);
+        for owner in [
+            Owner {
+                issuer: "https://b.example",
+                client_id: "app",
+            },
+            Owner {
+                issuer: "https://a.example",
+                client_id: "other-app",
+            },
+            Owner {
+                issuer: "https://a.example/",
+                client_id: "app",
+            },
+        ] {
+            let e = decode_sessions(&bytes, owner).unwrap_err();
+            assert_eq!(e.kind, StorageErrorKind::Foreign, "{owner:?}");
+        }
+    }
+
+    /// What Keyfob 0.1 wrote: one account, no issuer or client id.
+    fn format_1(t: &Tokens) -> Vec<u8> {
+        let mut v = serde_json::to_value(StoredTokens::from(t)).unwrap();
+        v["format"] = 1.into();
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn format_1_is_read_as_one_active_account_bound_by_its_claims() {
         let t = tokens();
-        assert_eq!(decode_tokens(&encode_tokens(&t)).unwrap(), t);
+        let sessions = decode_sessions(&format_1(&t), OWNER).unwrap();
+        assert_eq!(sessions.active.as_deref(), Some("u1"));
+        assert_eq!(sessions.active().unwrap().tokens, t);
+        let mut elsewhere = t.clone();
+        elsewhere.claims.issuer = "https://b.example".into();
+        let mut for_another_client = t;
+        for_another_client.claims.audience = vec!["other-app".into()];
+        for foreign_record in [format_1(&elsewhere), format_1(&for_another_client)] {
+            assert_eq!(
+                decode_sessions(&foreign_record, OWNER).unwrap_err().kind,
+                StorageErrorKind::Foreign
+            );
+        }
     }
 
     #[test]
     fn garbage_and_newer_formats_are_corrupt_without_leaking() {
-        let newer = String::from_utf8(encode_tokens(&tokens()))
-            .unwrap()
-            .replace("\"format\":1", "\"format\":2");
-        let mistyped = String::from_utf8(encode_tokens(&tokens()))
-            .unwrap()
-            .replace("\"scopes\":[\"openid\"]", "\"scopes\":\"secret-scope\"");
+        let record = || String::from_utf8(encode_sessions(&two_accounts(), OWNER)).unwrap();
+        let newer = record().replace("\"format\":2", "\"format\":3");
+        let mistyped = record().replace("\"scopes\":[\"openid\"]", "\"scopes\":\"secret-scope\"");
+        let dangling = record().replace("\"active\":\"u2\"", "\"active\":\"u9\"");
+        let twice = record().replace("\"subject\":\"u2\"", "\"subject\":\"u1\"");
+        assert_ne!(twice, record());
         for bytes in [
             &b"\x00\x01garbage"[..],
             b"{}",
             b"{\"format\":1}",
+            b"{\"format\":2}",
+            b"{\"format\":0}",
             newer.as_bytes(),
             mistyped.as_bytes(),
+            dangling.as_bytes(),
+            twice.as_bytes(),
         ] {
-            let e = decode_tokens(bytes).unwrap_err();
-            assert_eq!(e.kind, StorageErrorKind::Corrupt);
+            let e = decode_sessions(bytes, OWNER).unwrap_err();
+            assert_eq!(
+                e.kind,
+                StorageErrorKind::Corrupt,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
             assert!(!e.message.contains("secret"), "{e}");
         }
-        let truncated = &encode_tokens(&tokens())[..40];
+        let truncated = &encode_sessions(&two_accounts(), OWNER)[..40];
         assert_eq!(
-            decode_tokens(truncated).unwrap_err().kind,
+            decode_sessions(truncated, OWNER).unwrap_err().kind,
             StorageErrorKind::Corrupt
         );
     }

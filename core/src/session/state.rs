@@ -31,6 +31,9 @@ pub enum SessionEvent {
     SignedOut,
     /// The refresh token was rejected; the tokens were cleared.
     NeedsReLogin,
+    /// Another account became the active one ([`crate::Client::switch_account`], or another
+    /// process did it).
+    AccountSwitched,
     /// The pending login was given up ([`crate::Client::cancel_login`]): the user closed the
     /// browser, or the app abandoned the flow.
     LoginCancelled,

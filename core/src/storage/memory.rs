@@ -40,6 +40,24 @@ impl SecureStorage for MemoryStorage {
         lock(&self.values).remove(key);
         Ok(())
     }
+
+    /// Atomic: the whole compare and write happen under the store's lock.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        let mut values = lock(&self.values);
+        if values.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => values.insert(key.to_string(), value.to_vec()),
+            None => values.remove(key),
+        };
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +67,6 @@ mod tests {
     #[test]
     fn memory_store_round_trip() {
         crate::storage::tests::round_trip(&MemoryStorage::new());
+        crate::storage::tests::compare_and_swap(&MemoryStorage::new());
     }
 }

@@ -13,10 +13,20 @@ pub use file::FileStorage;
 pub use keychain::{KeychainOptions, KeychainStorage};
 pub use memory::MemoryStorage;
 
-/// A small secure key-value store for the session (a few KB under two keys).
+/// A small secure key-value store for the session (a few KB under a few keys).
 ///
 /// Implementations must make `save` atomic: after a failed or interrupted `save`, `load`
 /// returns the previous value or the new one, never a mix. Keys are short ASCII names.
+///
+/// # Sharing a store between processes
+///
+/// An app's extensions, widgets and background workers may share the session (an iOS Keychain
+/// access group, an Android directory, the CLI's file store). Keyfob coordinates them through
+/// [`SecureStorage::compare_and_swap`]: every write of the session is "replace what I read",
+/// so one process never overwrites another's newer tokens, and one refresh is made for all (see
+/// `session::live`). A store that other processes can reach must implement it atomically
+/// across processes; the default implementation is atomic only within one process and one
+/// store object.
 pub trait SecureStorage: Send + Sync {
     /// The value under `key`, or `None` when nothing is stored.
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
@@ -24,6 +34,28 @@ pub trait SecureStorage: Send + Sync {
     fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
     /// Removes `key`; removing a missing key succeeds.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Replaces the value under `key` with `new` (`None`: removes it) only if it still is
+    /// `expected` (`None`: nothing stored). `Ok(true)`: replaced; `Ok(false)`: the value was not
+    /// `expected` (another writer changed it), nothing was written.
+    ///
+    /// The default loads, compares and saves: atomic only against callers of the same store
+    /// object (not even that, unless `save` is). Stores shared between processes override it.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        if self.load(key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => self.save(key, value)?,
+            None => self.delete(key)?,
+        }
+        Ok(true)
+    }
 }
 
 /// A storage key a store accepts: 1 to 64 bytes of `[A-Za-z0-9_-]` (a file or Keychain item
@@ -61,6 +93,65 @@ pub(crate) mod tests {
     #[test]
     fn memory_store_round_trip() {
         round_trip(&MemoryStorage::new());
+    }
+
+    /// Compare-and-swap from nothing, on a match, on a mismatch, and to nothing.
+    pub(crate) fn compare_and_swap(store: &dyn SecureStorage) {
+        assert!(
+            store
+                .compare_and_swap("session", None, Some(b"one"))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap("session", None, Some(b"two"))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap("session", Some(b"two"), Some(b"three"))
+                .unwrap()
+        );
+        assert_eq!(store.load("session").unwrap().as_deref(), Some(&b"one"[..]));
+        assert!(
+            store
+                .compare_and_swap("session", Some(b"one"), Some(b"two"))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap("session", Some(b"one"), None)
+                .unwrap()
+        );
+        assert!(
+            store
+                .compare_and_swap("session", Some(b"two"), None)
+                .unwrap()
+        );
+        assert_eq!(store.load("session").unwrap(), None);
+    }
+
+    /// A store with only the three required methods: the default compare-and-swap.
+    #[derive(Default)]
+    struct Basic(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+    impl SecureStorage for Basic {
+        fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+            self.0.lock().unwrap().insert(key.into(), value.into());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> Result<(), StorageError> {
+            self.0.lock().unwrap().remove(key);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_default_compare_and_swap_compares_before_it_writes() {
+        compare_and_swap(&Basic::default());
     }
 
     #[test]

@@ -220,6 +220,9 @@ pub fn captured_logs() -> Vec<String> {
 pub struct FaultyStorage {
     pub inner: MemoryStorage,
     pub fail_writes: AtomicBool,
+    /// While `fail_writes` is set, this many writes still succeed first (a refresh writes its
+    /// lease before it spends the refresh token: let that one through to fail the result).
+    pub writes_before_failing: std::sync::atomic::AtomicUsize,
     pub fail_reads: AtomicBool,
     pub fail_deletes: AtomicBool,
     pub unavailable: AtomicBool,
@@ -266,7 +269,12 @@ impl SecureStorage for FaultyStorage {
         if let Some(on_save) = &self.on_save {
             on_save(value);
         }
-        if self.fail_writes.load(Ordering::SeqCst) {
+        if self.fail_writes.load(Ordering::SeqCst)
+            && self
+                .writes_before_failing
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_err()
+        {
             return Err(StorageError::new(StorageErrorKind::Failed, "disk full"));
         }
         self.inner.save(key, value)

@@ -1,6 +1,8 @@
 //! The custom steps (whole scenarios whose last call is the one under test) and the follow-up
 //! checks that rows run once their step has failed as expected.
 
+use std::sync::atomic::Ordering;
+
 use keyfob::{ErrorKind, SessionState, StorageErrorKind};
 use keyfob_testkit::Faults;
 use serde_json::json;
@@ -88,6 +90,8 @@ pub(crate) fn write_fails_at_refresh(ctx: &Ctx) -> BoxFut<'_, keyfob::Result<()>
         ctx.login().await;
         ctx.mark();
         ctx.env.expire();
+        // The lease is written; the refreshed tokens are not.
+        ctx.storage.writes_before_failing.store(1, Ordering::SeqCst);
         FaultyStorage::set(&ctx.storage.fail_writes, true);
         ctx.client().access_token().await.map(|_| ())
     })

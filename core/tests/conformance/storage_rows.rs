@@ -113,7 +113,7 @@ fn store_failure_rows() -> Vec<Row> {
     ]
 }
 
-/// Stored records that are not what Keyfob wrote (3.11–3.23, 13 rows).
+/// Stored records that are not what Keyfob wrote, or not for this client (3.11–3.25, 15 rows).
 fn corrupt_record_rows() -> Vec<Row> {
     vec![
         Row::new(
@@ -144,7 +144,7 @@ fn corrupt_record_rows() -> Vec<Row> {
         Row::new(
             "3.15",
             "stored session: a member of the wrong type",
-            RestoreSession(|b| patch_record(b, "scopes", json!("openid email"))),
+            RestoreSession(|b| patch_account(b, "scopes", json!("openid email"))),
         )
         .expect(storage(StorageErrorKind::Corrupt), SignedOut, Unchanged),
         Row::new(
@@ -161,8 +161,8 @@ fn corrupt_record_rows() -> Vec<Row> {
         .expect(storage(StorageErrorKind::Corrupt), SignedOut, Unchanged),
         Row::new(
             "3.18",
-            "stored session: format 2 (newer Keyfob)",
-            RestoreSession(|b| patch_record(b, "format", json!(2))),
+            "stored session: format 3 (newer Keyfob)",
+            RestoreSession(|b| patch_record(b, "format", json!(3))),
         )
         .expect(storage(StorageErrorKind::Corrupt), SignedOut, Unchanged),
         Row::new(
@@ -196,10 +196,35 @@ fn corrupt_record_rows() -> Vec<Row> {
             RestorePending(|b| patch_record(b, "format", json!(2))),
         )
         .expect(storage(StorageErrorKind::Corrupt), SignedOut, Unchanged),
+        Row::new(
+            "3.24",
+            "stored session: another issuer's",
+            RestoreSession(|b| patch_record(b, "issuer", json!("https://other.example"))),
+        )
+        .expect(storage(StorageErrorKind::Foreign), SignedOut, Unchanged),
+        Row::new(
+            "3.25",
+            "stored session: another client's",
+            RestoreSession(|b| patch_record(b, "client_id", json!("other-app"))),
+        )
+        .expect(storage(StorageErrorKind::Foreign), SignedOut, Unchanged)
+        .then(then_corruption_reported_once_and_login_works),
     ]
 }
 
 /// Sets (or with `null` removes) one member of a stored JSON record.
+/// Sets (or with `null` removes) one member of the first account of a stored session record.
+fn patch_account(bytes: &[u8], name: &str, value: Value) -> Vec<u8> {
+    let mut record: Value = serde_json::from_slice(bytes).unwrap();
+    let account = record["accounts"][0].as_object_mut().unwrap();
+    if value.is_null() {
+        account.remove(name);
+    } else {
+        account.insert(name.to_string(), value);
+    }
+    serde_json::to_vec(&record).unwrap()
+}
+
 pub(crate) fn patch_record(bytes: &[u8], name: &str, value: Value) -> Vec<u8> {
     let mut record: Map<String, Value> = serde_json::from_slice(bytes).unwrap();
     if value.is_null() {

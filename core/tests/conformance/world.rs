@@ -93,10 +93,12 @@ impl Ctx {
         *self.client.lock().unwrap() = Arc::new(client);
     }
 
-    /// What the store holds now.
+    /// What the store holds now. A refresh lease in the session record is coordination between
+    /// processes, not part of the session: it is left out, so that "unchanged" means the same
+    /// accounts and tokens.
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
-            session: self.storage.get("session"),
+            session: self.storage.get("session").map(|b| without_leases(&b)),
             pending: self.storage.get("pending"),
         }
     }
@@ -148,4 +150,20 @@ impl Ctx {
             .await
             .expect("the sign-in of the row's set-up");
     }
+}
+
+/// A session record without its accounts' `lease` members (other bytes as they are).
+fn without_leases(record: &[u8]) -> Vec<u8> {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(record) else {
+        return record.to_vec();
+    };
+    if let Some(accounts) = value.get_mut("accounts").and_then(|a| a.as_array_mut()) {
+        for account in accounts {
+            if let Some(account) = account.as_object_mut() {
+                account.remove("lease");
+            }
+        }
+        return serde_json::to_vec(&value).unwrap();
+    }
+    record.to_vec()
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::grants::{AuthCode, normalize_scope};
 use super::{Params, Provider, cookie, with_query};
+use crate::TestUser;
 use crate::faults::merge_params;
 
 /// The browser session cookie.
@@ -96,6 +97,9 @@ pub(super) async fn authorize(
         scope,
         auth_time,
         expires_at: now + config.code_ttl,
+        user: params
+            .get("login_hint")
+            .map_or_else(|| config.user.clone(), TestUser::named),
     });
 
     let mut answer = vec![("code".to_owned(), code)];

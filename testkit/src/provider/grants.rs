@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::TestUser;
 use crate::keys::random_token;
 
 /// An authorization code's binding, as recorded at `/authorize`.
@@ -19,6 +20,8 @@ pub(crate) struct AuthCode {
     pub scope: String,
     pub auth_time: u64,
     pub expires_at: u64,
+    /// Who signed in.
+    pub user: TestUser,
 }
 
 /// What a refresh token family grants.
@@ -27,6 +30,8 @@ pub(crate) struct Grant {
     pub client_id: String,
     pub scope: String,
     pub auth_time: u64,
+    /// Whose grant it is.
+    pub user: TestUser,
 }
 
 /// Why a code could not be redeemed (all are `invalid_grant`).
@@ -252,6 +257,7 @@ mod tests {
             scope: "openid profile".into(),
             auth_time: 1,
             expires_at,
+            user: TestUser::default(),
         }
     }
 
@@ -260,6 +266,7 @@ mod tests {
             client_id: "c".into(),
             scope: "openid profile".into(),
             auth_time: 1,
+            user: TestUser::default(),
         }
     }
 

@@ -18,7 +18,7 @@ impl Provider {
         let config = &self.config;
         let mut claims = as_object(json!({
             "iss": config.issuer,
-            "sub": config.user.sub,
+            "sub": grant.user.sub,
             "aud": [CRM_AUDIENCE, ORDERS_AUDIENCE],
             "client_id": grant.client_id,
             "scope": grant.scope,
@@ -38,15 +38,15 @@ impl Provider {
         let faults = self.shared.faults.current();
         let mut claims = as_object(json!({
             "iss": config.issuer,
-            "sub": config.user.sub,
+            "sub": grant.user.sub,
             "aud": grant.client_id,
             "azp": grant.client_id,
             "iat": now,
             "exp": now + config.id_token_ttl,
             "auth_time": grant.auth_time,
-            "email": config.user.email,
-            "name": config.user.name,
-            "preferred_username": config.user.preferred_username,
+            "email": grant.user.email,
+            "name": grant.user.name,
+            "preferred_username": grant.user.preferred_username,
         }));
         if let Some(nonce) = nonce {
             claims.insert("nonce".into(), nonce.into());

@@ -93,6 +93,7 @@ fn exchange_code(
             client_id: issued.client_id,
             scope: issued.scope,
             auth_time: issued.auth_time,
+            user: issued.user,
         };
         let expires_at = now + provider.config.refresh_token_ttl;
         let refresh_token = grants.start_family(code, grant.clone(), expires_at);

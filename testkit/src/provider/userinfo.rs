@@ -13,7 +13,8 @@ use crate::jwt::{
     AccessTokenRules, Rejection, access_token_kid, bearer_token, unauthorized, verify_access_token,
 };
 
-/// Returns the test user's claims for a valid access token.
+/// Returns the claims of the access token's user (the configured one, or one named by a
+/// `login_hint`) for a valid access token.
 pub(super) async fn userinfo(
     State(provider): State<Arc<Provider>>,
     headers: HeaderMap,
@@ -22,8 +23,16 @@ pub(super) async fn userinfo(
         return unauthorized("userinfo", None);
     };
     match provider.verify_access_token(token) {
-        Ok(_) => {
-            let user = &provider.config.user;
+        Ok(claims) => {
+            let sub = claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let user = if sub == provider.config.user.sub {
+                provider.config.user.clone()
+            } else {
+                crate::TestUser::named(sub)
+            };
             Json(json!({
                 "sub": user.sub,
                 "email": user.email,
