@@ -1,4 +1,5 @@
-//! The commands that use a stored session: `status`, `token`, `refresh`, `logout` and `call`.
+//! The commands that use a stored session: `status`, `token`, `refresh`, `logout`, `call`,
+//! `accounts` and `use`.
 //!
 //! Each finds the session by issuer and client id under the store root ([`crate::store`]) and
 //! restores a [`keyfob::Client`] on it; the core decides when to refresh and persists new
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyfob::{
-    Client, Clock as _, Config, FileStorage, HttpMethod, HttpRequest, HttpTransport,
+    Client, Clock as _, Config, ConfigBuilder, FileStorage, HttpMethod, HttpRequest, HttpTransport,
     ReqwestTransport, SessionState, SystemClock, Tokens,
 };
 use serde_json::{Value, json};
@@ -24,7 +25,7 @@ use crate::store;
 /// The redirect URI of a restored client. A stored session does not depend on the redirect
 /// URI (it only matters for a login), but a configuration needs one.
 const RESTORED_REDIRECT_URI: &str = "http://127.0.0.1/callback";
-/// Every network wait ends within this time.
+/// Every network wait ends within this time, unless `--http-timeout` says otherwise.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body `keyfob call` accepts.
 const MAX_CALL_BODY: u64 = 16 * 1024 * 1024;
@@ -38,6 +39,8 @@ pub struct SessionRef {
     pub client_id: String,
     /// `--store` / `KEYFOB_STORE`, if given.
     pub store: Option<PathBuf>,
+    /// `--http-timeout`: the timeout of each request to the provider.
+    pub http_timeout: Duration,
 }
 
 /// A client restored on an existing file store.
@@ -48,18 +51,18 @@ struct Session {
 }
 
 /// The client configuration of every command: `issuer`, `client_id`, the redirect URI, extra
-/// `scopes`, and [`NETWORK_TIMEOUT`] per request. An invalid one is a usage error.
-pub fn config(
+/// `scopes`, the timeout per request, and several accounts.
+pub fn config_builder(
     issuer: &str,
     client_id: &str,
     redirect_uri: &str,
     scopes: &[String],
-) -> Result<Config, Failure> {
+    http_timeout: Duration,
+) -> ConfigBuilder {
     Config::builder(issuer, client_id, redirect_uri)
         .scopes(scopes.iter().cloned())
-        .http_timeout(NETWORK_TIMEOUT)
-        .build()
-        .map_err(Failure::usage)
+        .http_timeout(http_timeout)
+        .multiple_accounts(true)
 }
 
 /// The HTTP transport of every command.
@@ -76,12 +79,15 @@ pub fn transport() -> Result<Arc<ReqwestTransport>, Failure> {
 /// Validates the issuer and client id, then opens the stored session if there is one. Creates
 /// nothing on disk.
 fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
-    let config = config(
+    let config = config_builder(
         &session.issuer,
         &session.client_id,
         RESTORED_REDIRECT_URI,
         &[],
-    )?;
+        session.http_timeout,
+    )
+    .build()
+    .map_err(Failure::usage)?;
     let root = store::root_from_env(session.store.as_deref())?;
     let Some(storage) = store::open_existing(&root, &session.issuer, &session.client_id)? else {
         return Ok(None);
@@ -93,6 +99,24 @@ fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
         storage,
         transport,
     }))
+}
+
+impl Session {
+    /// The access token of `account`, or of the active account.
+    async fn access_token(&self, account: Option<&str>) -> keyfob::Result<keyfob::SecretString> {
+        match account {
+            Some(subject) => self.client.access_token_for_account(subject).await,
+            None => self.client.access_token().await,
+        }
+    }
+
+    /// The tokens of `account` (or of the active one) in memory.
+    fn tokens(&self, account: Option<&str>) -> Option<Tokens> {
+        match account {
+            None => self.client.tokens(),
+            Some(subject) => self.client.tokens_for_account(subject),
+        }
+    }
 }
 
 /// [`open`], for commands that need a session.
@@ -180,18 +204,23 @@ fn status_json(
     report
 }
 
-/// `keyfob token`: a valid access token and a newline on stdout, refreshed when needed.
-pub async fn token(session: &SessionRef) -> Result<(), Failure> {
+/// `keyfob token [--account SUB]`: a valid access token of the active account (or `SUB`'s)
+/// and a newline on stdout, refreshed when needed.
+pub async fn token(session: &SessionRef, account: Option<&str>) -> Result<(), Failure> {
     let s = open_signed_in(session)?;
-    let token = s.client.access_token().await?;
+    let token = s.access_token(account).await?;
     print_stdout(&format!("{}\n", token.expose()))
 }
 
-/// `keyfob refresh`: a `refresh_token` grant now, whatever the access token's expiry.
-pub async fn refresh(session: &SessionRef) -> Result<(), Failure> {
+/// `keyfob refresh [--account SUB]`: a `refresh_token` grant now, whatever the access token's
+/// expiry.
+pub async fn refresh(session: &SessionRef, account: Option<&str>) -> Result<(), Failure> {
     let s = open_signed_in(session)?;
-    let before = s.client.tokens();
-    let tokens = s.client.refresh().await?;
+    let before = s.tokens(account);
+    let tokens = match account {
+        Some(subject) => s.client.refresh_account(subject).await?,
+        None => s.client.refresh().await?,
+    };
     let rotated = match (
         before.as_ref().and_then(Tokens::refresh_token),
         tokens.refresh_token(),
@@ -206,9 +235,14 @@ pub async fn refresh(session: &SessionRef) -> Result<(), Failure> {
     ))
 }
 
-/// `keyfob logout [--end-session-url]`: revokes the refresh token and clears the session.
-/// Succeeds even if revocation failed (with a warning on stderr).
-pub async fn logout(session: &SessionRef, end_session_url: bool) -> Result<(), Failure> {
+/// `keyfob logout [--account SUB] [--end-session-url]`: revokes the active account's (or
+/// `SUB`'s) refresh token and clears its session; the other accounts stay. Succeeds even if
+/// revocation failed (with a warning on stderr).
+pub async fn logout(
+    session: &SessionRef,
+    account: Option<&str>,
+    end_session_url: bool,
+) -> Result<(), Failure> {
     let Some(s) = open(session)? else {
         eprintln!(
             "Not signed in to {} (client {}); nothing to do.",
@@ -216,8 +250,11 @@ pub async fn logout(session: &SessionRef, end_session_url: bool) -> Result<(), F
         );
         return Ok(());
     };
-    let was_signed_in = s.client.tokens().is_some();
-    let outcome = s.client.logout().await?;
+    let was_signed_in = s.tokens(account).is_some();
+    let outcome = match account {
+        Some(subject) => s.client.logout_account(subject).await?,
+        None => s.client.logout().await?,
+    };
     store::remove_if_empty(&s.storage);
     if !was_signed_in {
         eprintln!(
@@ -247,12 +284,67 @@ pub async fn logout(session: &SessionRef, end_session_url: bool) -> Result<(), F
     }
 }
 
-/// `keyfob call URL`: GET with `Authorization: Bearer`, the body on stdout. A status other than
-/// 2xx is a failure (the body is still printed, as `curl --fail-with-body` does).
-pub async fn call(session: &SessionRef, url: &str) -> Result<(), Failure> {
+/// `keyfob accounts [--json]`: the signed-in accounts, the active one marked. No network.
+/// Exits 0 whenever the arguments are valid (no account is not an error).
+pub fn accounts(session: &SessionRef, as_json: bool) -> Result<(), Failure> {
+    let accounts = match open(session)? {
+        Some(s) => {
+            if let Err(e) = s.client.restore() {
+                log::warn!("the stored session cannot be used: {e}");
+            }
+            s.client.accounts()
+        }
+        None => Vec::new(),
+    };
+    if as_json {
+        let list: Vec<Value> = accounts
+            .iter()
+            .map(|a| {
+                json!({
+                    "sub": a.claims.subject,
+                    "email": a.claims.email,
+                    "name": a.claims.name,
+                    "active": a.active,
+                })
+            })
+            .collect();
+        return print_stdout(&format!("{}\n", Value::Array(list)));
+    }
+    if accounts.is_empty() {
+        return print_stdout(&format!(
+            "No account is signed in to {} (client {}).\n",
+            session.issuer, session.client_id
+        ));
+    }
+    let lines: String = accounts
+        .iter()
+        .map(|a| {
+            let mark = if a.active { "*" } else { " " };
+            format!("{mark} {}\n", display_user(&a.claims))
+        })
+        .collect();
+    print_stdout(&lines)
+}
+
+/// `keyfob use SUB`: makes `SUB`'s account the active one (exit 3 when no such account is
+/// signed in).
+pub fn use_account(session: &SessionRef, subject: &str) -> Result<(), Failure> {
+    let s = open_signed_in(session)?;
+    s.client.switch_account(subject)?;
+    let claims = s
+        .client
+        .claims()
+        .ok_or_else(|| Failure::not_signed_in(&session.issuer, &session.client_id))?;
+    print_stdout(&format!("Now using {}\n", display_user(&claims)))
+}
+
+/// `keyfob call [--account SUB] URL`: GET with `Authorization: Bearer`, the body on stdout. A
+/// status other than 2xx is a failure (the body is still printed, as `curl --fail-with-body`
+/// does).
+pub async fn call(session: &SessionRef, url: &str, account: Option<&str>) -> Result<(), Failure> {
     let target = check_call_url(url)?;
     let s = open_signed_in(session)?;
-    let token = s.client.access_token().await?;
+    let token = s.access_token(account).await?;
     let request = HttpRequest {
         method: HttpMethod::Get,
         url: target.to_string(),
@@ -267,7 +359,7 @@ pub async fn call(session: &SessionRef, url: &str) -> Result<(), Failure> {
             ),
         ],
         body: Vec::new(),
-        timeout: NETWORK_TIMEOUT,
+        timeout: session.http_timeout,
         max_response_bytes: MAX_CALL_BODY,
     };
     let shown = without_query(&target);

@@ -2,32 +2,31 @@
 //!
 //! 1. A [`LoopbackListener`] is bound on `127.0.0.1` with an ephemeral port; the redirect URI is
 //!    `http://127.0.0.1:PORT/callback`.
-//! 2. A [`keyfob::Client`] on a [`StagedStorage`] in memory starts the login (discovery, JWKS,
-//!    PKCE S256, `state`, `nonce`): the pending login never touches the disk.
+//! 2. A [`keyfob::Client`] on a [`LoginStorage`] starts the login (discovery, JWKS, PKCE S256,
+//!    `state`, `nonce`): the pending login stays in memory and never touches the disk.
 //! 3. The authorization URL goes to the system browser or `--browser CMD`.
 //! 4. The first request to `/callback` is handed to [`keyfob::Client::handle_redirect`] (all the
 //!    core's checks: exact redirect, `state`, `iss`, code exchange, ID token).
-//! 5. Only then is the session copied into the file store; the browser gets a page saying how
-//!    it went, and the terminal who signed in.
-//! 6. A session that the store held before for another user is signed out at the provider: its
-//!    refresh token is revoked (RFC 7009), so switching users leaves no live grant behind. A
-//!    failed revocation is a warning. The same user's previous session is not revoked: some
-//!    providers (Google, for one) revoke the whole grant of a user and client, which would end
-//!    the new session too.
+//! 5. Only then is the session written to the file store (created at that moment), as one more
+//!    account beside those it holds — or, with `--single-account`, replacing them: the core then
+//!    revokes another user's refresh token (RFC 7009), so switching users leaves no live grant
+//!    behind. The same user's previous session is replaced and not revoked: some providers
+//!    (Google, for one) revoke the whole grant of a user and client, which would end the new
+//!    session too. The browser gets a page saying how it went, and the terminal who signed in.
 //!
-//! Any failure leaves no new file anywhere, and the previous session as it was.
+//! Any failure leaves no new file anywhere, and the previous sessions as they were.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyfob::{Client, Config, IdTokenClaims, ReqwestTransport};
+use keyfob::{Client, IdTokenClaims, LoginOptions as LoginHint};
 
 use crate::browser::BrowserCommand;
 use crate::commands;
 use crate::failure::Failure;
 use crate::loopback::{LoopbackListener, Page};
-use crate::store::{self, Detached, StagedStorage};
+use crate::store::LoginStorage;
 
 /// What `keyfob login` needs.
 #[derive(Debug, Clone)]
@@ -44,6 +43,12 @@ pub struct LoginOptions {
     pub store_root: PathBuf,
     /// How long to wait for the browser to come back.
     pub timeout: Duration,
+    /// Keep only this user's session (the others are signed out), rather than adding an account.
+    pub single_account: bool,
+    /// `login_hint`: who is signing in, to prefill the provider's login page.
+    pub login_hint: Option<String>,
+    /// The timeout of each HTTP request.
+    pub http_timeout: Duration,
 }
 
 /// Who signed in, and where the session is kept.
@@ -53,6 +58,8 @@ pub struct SignedIn {
     pub claims: IdTokenClaims,
     /// The directory of the session's store.
     pub store_dir: PathBuf,
+    /// The other users' accounts this login signed out (`--single-account`).
+    pub replaced: Vec<String>,
 }
 
 /// Runs the login. Progress goes to stderr; the caller prints the outcome.
@@ -65,12 +72,33 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     })?;
     let redirect_uri = listener.redirect_uri();
     log::debug!("loopback listener ready; redirect URI {redirect_uri}");
-    let config = commands::config(&opts.issuer, &opts.client_id, &redirect_uri, &opts.scopes)?;
+    let config = commands::config_builder(
+        &opts.issuer,
+        &opts.client_id,
+        &redirect_uri,
+        &opts.scopes,
+        opts.http_timeout,
+    )
+    .multiple_accounts(!opts.single_account)
+    .build()
+    .map_err(Failure::usage)?;
     let transport = commands::transport()?;
-    let staged = Arc::new(StagedStorage::new());
-    let client = Client::new(config.clone(), transport.clone()).with_storage(staged.clone());
-
-    let authorization_url = client.begin_login().await?;
+    let storage = Arc::new(LoginStorage::new(
+        &opts.store_root,
+        &opts.issuer,
+        &opts.client_id,
+    ));
+    let client = Client::new(config, transport).with_storage(storage.clone());
+    let before: Vec<String> = client
+        .accounts()
+        .into_iter()
+        .map(|a| a.claims.subject)
+        .collect();
+    let hint = LoginHint {
+        login_hint: opts.login_hint.clone(),
+        ..LoginHint::default()
+    };
+    let authorization_url = client.begin_login_with(&hint).await?;
     opts.browser.open(&authorization_url).map_err(|e| {
         Failure::new(
             "Browser",
@@ -100,19 +128,23 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
             )
         })?;
     log::debug!("callback received; completing the login");
-    // Another user's session the store held before, signed out once the new one is stored.
-    let mut previous = None;
     let outcome = match client.handle_redirect(callback.url()).await {
-        Ok(claims) => {
-            // Read before the new session overwrites it.
-            previous = previous_session(opts, config, transport, &claims);
-            store::persist(&opts.store_root, &opts.issuer, &opts.client_id, &staged).map(
-                |storage| SignedIn {
+        Ok(claims) => match storage.existing() {
+            Ok(Some(files)) => {
+                let now: Vec<String> = client
+                    .accounts()
+                    .into_iter()
+                    .map(|a| a.claims.subject)
+                    .collect();
+                Ok(SignedIn {
                     claims,
-                    store_dir: storage.dir().to_path_buf(),
-                },
-            )
-        }
+                    store_dir: files.dir().to_path_buf(),
+                    replaced: before.into_iter().filter(|s| !now.contains(s)).collect(),
+                })
+            }
+            Ok(None) => Err(Failure::new("Store", "the session was not stored")),
+            Err(e) => Err(Failure::from(keyfob::Error::from(e))),
+        },
         Err(e) => Err(Failure::from(e)),
     };
     let page = match &outcome {
@@ -122,56 +154,7 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
         Err(failure) => Page::failure("Sign-in failed", failure.to_string()),
     };
     callback.respond(&page).await;
-    let signed_in = outcome?;
-    if let Some(previous) = previous {
-        revoke_previous(&previous).await;
-    }
-    Ok(signed_in)
-}
-
-/// The session the store held before this login, if it is another user's than `signed_in`'s,
-/// loaded into a client whose store reads the files but never writes them. `None` when there
-/// was none, it could not be read, or it is the same user's (see the module comment, step 6).
-fn previous_session(
-    opts: &LoginOptions,
-    config: Config,
-    transport: Arc<ReqwestTransport>,
-    signed_in: &IdTokenClaims,
-) -> Option<Client> {
-    let files = store::open_existing(&opts.store_root, &opts.issuer, &opts.client_id).ok()??;
-    let client = Client::new(config, transport).with_storage(Arc::new(Detached::new(files)));
-    if let Err(e) = client.restore() {
-        log::debug!("the previous session could not be read, so not revoked: {e}");
-    }
-    let previous = client.claims()?;
-    if previous.subject == signed_in.subject {
-        log::info!("the previous session was the same user's: not revoked");
-        return None;
-    }
-    Some(client)
-}
-
-/// Signs the previous session out at the provider (revokes its refresh token); warns on failure.
-async fn revoke_previous(previous: &Client) {
-    match previous.logout().await {
-        Ok(logout) if logout.refresh_token_revoked => {
-            eprintln!("The previous user's refresh token was revoked.")
-        }
-        Ok(logout) => match logout.revocation_error {
-            Some(e) => eprintln!(
-                "warning: the previous user's refresh token could not be revoked: {}",
-                e.message()
-            ),
-            None => eprintln!(
-                "note: the previous user's refresh token was not revoked (the provider offers no \
-                 revocation, or there was none); it stays valid until it expires"
-            ),
-        },
-        Err(e) => eprintln!(
-            "warning: the previous session could not be signed out: {}",
-            e.message()
-        ),
-    }
+    outcome
 }
 
 /// `Ada Lovelace <ada@company.com> (sub user-123)`, with whatever of name and email is known.

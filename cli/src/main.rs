@@ -89,10 +89,10 @@ enum Command {
     Status(StatusArgs),
     /// Print a valid access token and a newline on stdout, refreshing it when needed.
     #[command(after_help = SESSION_HELP)]
-    Token(SessionArgs),
+    Token(AccountArgs),
     /// Refresh the tokens now with the refresh token (prints no token).
     #[command(after_help = SESSION_HELP)]
-    Refresh(SessionArgs),
+    Refresh(AccountArgs),
     /// Revoke the refresh token and remove the stored session (exits 0 even if revocation
     /// failed, with a warning).
     #[command(after_help = SESSION_HELP)]
@@ -100,6 +100,12 @@ enum Command {
     /// GET a URL with `Authorization: Bearer <access token>` and print the response body.
     #[command(after_help = SESSION_HELP)]
     Call(CallArgs),
+    /// List the signed-in accounts; `*` marks the active one (no network; exits 0 either way).
+    #[command(after_help = SESSION_HELP)]
+    Accounts(AccountsArgs),
+    /// Make the account of user SUB (the ID token's `sub`) the active one.
+    #[command(after_help = SESSION_HELP)]
+    Use(UseArgs),
     /// Play the seed scenario on loopback: sign in with PKCE, call servers A and B, expire,
     /// refresh, log out, printing each step (token shapes only, never a token).
     #[command(after_help = EXIT_STATUS)]
@@ -123,6 +129,11 @@ struct SessionArgs {
     /// Where sessions are kept [default: $XDG_STATE_HOME/keyfob, else ~/.local/state/keyfob].
     #[arg(long, env = "KEYFOB_STORE", value_name = "DIR")]
     store: Option<PathBuf>,
+    /// The timeout of each request to the provider, in seconds. A refresh holds its lease
+    /// (other processes wait for it) at most twice this long plus 5 s.
+    #[arg(long, value_name = "SECS", default_value_t = commands::NETWORK_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    http_timeout: u64,
 }
 
 impl SessionArgs {
@@ -131,8 +142,39 @@ impl SessionArgs {
             issuer: self.issuer.clone(),
             client_id: self.client_id.clone(),
             store: self.store.clone(),
+            http_timeout: Duration::from_secs(self.http_timeout),
         }
     }
+}
+
+/// A session command that works on one account: the active one unless `--account` names
+/// another.
+#[derive(Debug, Args)]
+struct AccountArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The account of user SUB (the ID token's `sub`; see `keyfob accounts`) instead of the
+    /// active one.
+    #[arg(long, value_name = "SUB")]
+    account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct AccountsArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// Print a JSON array, one object per account: {"sub", "email", "name", "active"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct UseArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The user's `sub`, as `keyfob accounts` lists it.
+    #[arg(value_name = "SUB")]
+    subject: String,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +194,14 @@ struct LoginArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
+    /// Keep only this user's session: the other accounts are signed out (their refresh tokens
+    /// revoked). By default the user who signs in is added (or their session replaced) and made
+    /// the active account, and the others stay.
+    #[arg(long)]
+    single_account: bool,
+    /// Who is signing in (`login_hint`): prefills the provider's login page.
+    #[arg(long, value_name = "USER")]
+    login_hint: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +219,9 @@ struct StatusArgs {
 struct LogoutArgs {
     #[command(flatten)]
     session: SessionArgs,
+    /// Sign out of the account of user SUB instead of the active one.
+    #[arg(long, value_name = "SUB")]
+    account: Option<String>,
     /// Print the provider's end-session URL (RP-initiated logout) on stdout, to open in the
     /// browser. It carries the ID token as `id_token_hint`.
     #[arg(long)]
@@ -179,6 +232,9 @@ struct LogoutArgs {
 struct CallArgs {
     #[command(flatten)]
     session: SessionArgs,
+    /// Call as the account of user SUB instead of the active one.
+    #[arg(long, value_name = "SUB")]
+    account: Option<String>,
     /// The URL to GET (https; plain http only on 127.0.0.1, [::1] and localhost).
     #[arg(value_name = "URL")]
     url: String,
@@ -251,13 +307,26 @@ fn main() -> ExitCode {
         }
         Command::Login(args) => runtime.block_on(run_login(args)),
         Command::Status(args) => commands::status(&args.session.session(), args.json),
-        Command::Token(args) => runtime.block_on(commands::token(&args.session())),
-        Command::Refresh(args) => runtime.block_on(commands::refresh(&args.session())),
+        Command::Token(args) => runtime.block_on(commands::token(
+            &args.session.session(),
+            args.account.as_deref(),
+        )),
+        Command::Refresh(args) => runtime.block_on(commands::refresh(
+            &args.session.session(),
+            args.account.as_deref(),
+        )),
         Command::Logout(args) => runtime.block_on(commands::logout(
             &args.session.session(),
+            args.account.as_deref(),
             args.end_session_url,
         )),
-        Command::Call(args) => runtime.block_on(commands::call(&args.session.session(), &args.url)),
+        Command::Call(args) => runtime.block_on(commands::call(
+            &args.session.session(),
+            &args.url,
+            args.account.as_deref(),
+        )),
+        Command::Accounts(args) => commands::accounts(&args.session.session(), args.json),
+        Command::Use(args) => commands::use_account(&args.session.session(), &args.subject),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -278,9 +347,17 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
         browser: args.browser.unwrap_or_else(BrowserCommand::system),
         store_root,
         timeout: Duration::from_secs(args.timeout),
+        single_account: args.single_account,
+        login_hint: args.login_hint,
+        http_timeout: Duration::from_secs(args.session.http_timeout),
     };
     let signed_in = login::run(&opts).await?;
     eprintln!("Session stored in {}", signed_in.store_dir.display());
+    for subject in &signed_in.replaced {
+        eprintln!(
+            "The previous user (sub {subject}) was signed out and its refresh token revoked."
+        );
+    }
     commands::print_stdout(&format!(
         "Signed in to {} as {}\n",
         opts.issuer,

@@ -6,19 +6,19 @@
 //!
 //! Two rules keep the disk clean:
 //!
-//! - a login runs on a [`StagedStorage`] in memory and [`persist`] copies what it left (the
-//!   session) to the file store only after it succeeded, so a failed login creates nothing;
+//! - a login runs on a [`LoginStorage`]: its pending login stays in memory, and the file store
+//!   is created only when the session is written, after the login succeeded, so a failed login
+//!   creates nothing;
 //! - the other commands look for an existing store with [`open_existing`], which never leaves a
 //!   new directory behind.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use keyfob::{FileStorage, SecureStorage, StorageError};
+use keyfob::{FileStorage, MemoryStorage, SecureStorage, StorageError};
 
 use crate::failure::Failure;
 
@@ -74,162 +74,143 @@ pub fn open_existing(
     Ok(FileStorage::open_existing(root, issuer, client_id)?)
 }
 
-/// Creates the file store for `issuer` and `client_id` under `root` and copies every entry of
-/// `staged` into it. On failure it removes what it wrote and the directories it created, so a
-/// failed login leaves no new file.
-pub fn persist(
-    root: &Path,
-    issuer: &str,
-    client_id: &str,
-    staged: &StagedStorage,
-) -> Result<FileStorage, Failure> {
-    // The directories that do not exist yet, deepest first: these are ours to remove.
-    let created: Vec<PathBuf> = root
-        .ancestors()
-        .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
-        .map(Path::to_path_buf)
-        .collect();
-    let storage = match FileStorage::new(root, issuer, client_id) {
-        Ok(storage) => storage,
-        Err(e) => {
-            remove_empty_dirs(&created);
-            return Err(e.into());
-        }
-    };
-    let store_is_new = !created.is_empty() || storage_was_empty(&storage);
-    let mut written: Vec<String> = Vec::new();
-    for (key, value) in staged.entries() {
-        if let Err(e) = storage.save(&key, &value) {
-            for key in &written {
-                let _ = storage.delete(key);
-            }
-            if store_is_new {
-                let _ = fs::remove_dir(storage.dir());
-            }
-            remove_empty_dirs(&created);
-            return Err(e.into());
-        }
-        written.push(key);
-    }
-    Ok(storage)
-}
-
-fn storage_was_empty(storage: &FileStorage) -> bool {
-    fs::read_dir(storage.dir()).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-fn remove_empty_dirs(deepest_first: &[PathBuf]) {
-    for dir in deepest_first {
-        if fs::remove_dir(dir).is_err() {
-            break;
-        }
-    }
-}
-
-/// After logout: removes the store's directory if nothing is left in it.
+/// After a logout: removes the store's directory if no session is left in it (the writers'
+/// lock file alone does not count).
 pub fn remove_if_empty(storage: &FileStorage) {
-    let _ = fs::remove_dir(storage.dir());
-}
-
-/// A store in memory that can list what it holds: a login runs on it, and [`persist`] copies
-/// its entries to the file store once the login succeeded. (The core's `MemoryStorage` cannot
-/// list its entries, and which keys the core writes is its own business.)
-#[derive(Default)]
-pub struct StagedStorage {
-    values: Mutex<BTreeMap<String, Vec<u8>>>,
-}
-
-impl StagedStorage {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every key and value, in key order.
-    pub fn entries(&self) -> Vec<(String, Vec<u8>)> {
-        self.lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        self.values.lock().unwrap_or_else(|p| p.into_inner())
+    let only_the_lock = fs::read_dir(storage.dir()).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .all(|e| e.file_name() == LOCK_FILE)
+    });
+    if only_the_lock {
+        let _ = fs::remove_file(storage.dir().join(LOCK_FILE));
+        let _ = fs::remove_dir(storage.dir());
     }
 }
 
-impl fmt::Debug for StagedStorage {
-    // The values are a session: show the keys only.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StagedStorage")
-            .field("keys", &self.lock().keys().collect::<Vec<_>>())
-            .finish()
-    }
+/// The file store's writers' lock file (see `keyfob::FileStorage`).
+const LOCK_FILE: &str = ".lock";
+
+/// The store a login runs on. The pending login stays in memory: it never touches the disk.
+/// The session record goes to the file store of `issuer` and `client_id` under `root` (where
+/// other accounts, and other processes, may already keep theirs: the core merges the new
+/// account into the record). That store is created only when the core first writes the session,
+/// i.e. once the login succeeded, so a failed login leaves no new file or directory.
+pub struct LoginStorage {
+    root: PathBuf,
+    issuer: String,
+    client_id: String,
+    pending: MemoryStorage,
+    files: Mutex<Option<FileStorage>>,
 }
 
-impl SecureStorage for StagedStorage {
-    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.lock().get(key).cloned())
-    }
-
-    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.lock().insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-
-    fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.lock().remove(key);
-        Ok(())
-    }
-}
-
-/// A store that reads `inner` but keeps every write and deletion in memory: the session found
-/// there before a new login can be loaded and then signed out (its refresh token revoked)
-/// without touching the files, which by then hold the new session.
-pub struct Detached {
-    inner: FileStorage,
-    /// Keys written (`Some`) or deleted (`None`) since, which hide `inner`'s.
-    changed: Mutex<BTreeMap<String, Option<Vec<u8>>>>,
-}
-
-impl Detached {
-    /// Reads `inner`; never writes to it.
-    pub fn new(inner: FileStorage) -> Self {
-        Detached {
-            inner,
-            changed: Mutex::default(),
+impl LoginStorage {
+    /// The store of a login for `issuer` and `client_id` under `root`.
+    pub fn new(root: &Path, issuer: &str, client_id: &str) -> Self {
+        LoginStorage {
+            root: root.to_path_buf(),
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            pending: MemoryStorage::new(),
+            files: Mutex::new(None),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<Vec<u8>>>> {
-        self.changed.lock().unwrap_or_else(|p| p.into_inner())
+    /// The file store, if it exists; creates nothing.
+    pub fn existing(&self) -> Result<Option<FileStorage>, StorageError> {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if files.is_none() {
+            *files = FileStorage::open_existing(&self.root, &self.issuer, &self.client_id)?;
+        }
+        Ok(files.clone())
+    }
+
+    /// The file store, created (with the directories above it) if missing. When `write` then
+    /// fails, what was created for it is removed again.
+    fn writing<T>(
+        &self,
+        write: impl FnOnce(&FileStorage) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        if let Some(files) = self.existing()? {
+            return write(&files);
+        }
+        // The directories that do not exist yet, deepest first: these are ours to remove.
+        let created: Vec<PathBuf> = self
+            .root
+            .ancestors()
+            .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let files = FileStorage::new(&self.root, &self.issuer, &self.client_id)?;
+        match write(&files) {
+            Ok(done) => {
+                *self.files.lock().unwrap_or_else(|p| p.into_inner()) = Some(files);
+                Ok(done)
+            }
+            Err(e) => {
+                remove_if_empty(&files);
+                for dir in &created {
+                    if fs::remove_dir(dir).is_err() {
+                        break;
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 }
 
-impl fmt::Debug for Detached {
+impl fmt::Debug for LoginStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Detached")
-            .field("dir", &self.inner.dir())
+        f.debug_struct("LoginStorage")
+            .field("root", &self.root)
             .finish_non_exhaustive()
     }
 }
 
-impl SecureStorage for Detached {
+/// Whether `key` is the pending login, which stays in memory.
+fn is_pending(key: &str) -> bool {
+    key == "pending"
+}
+
+impl SecureStorage for LoginStorage {
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.lock().get(key) {
-            Some(changed) => Ok(changed.clone()),
-            None => self.inner.load(key),
+        if is_pending(key) {
+            return self.pending.load(key);
+        }
+        match self.existing()? {
+            Some(files) => files.load(key),
+            None => Ok(None),
         }
     }
 
     fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.lock().insert(key.to_owned(), Some(value.to_vec()));
-        Ok(())
+        if is_pending(key) {
+            return self.pending.save(key, value);
+        }
+        self.writing(|files| files.save(key, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.lock().insert(key.to_owned(), None);
-        Ok(())
+        if is_pending(key) {
+            return self.pending.delete(key);
+        }
+        match self.existing()? {
+            Some(files) => files.delete(key),
+            None => Ok(()),
+        }
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        if is_pending(key) {
+            return self.pending.compare_and_swap(key, expected, new);
+        }
+        self.writing(|files| files.compare_and_swap(key, expected, new))
     }
 }
 
@@ -300,9 +281,10 @@ mod tests {
         );
         assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
 
-        let staged = StagedStorage::new();
-        staged.save("session", b"s").unwrap();
-        persist(&root, "https://a.example", "app", &staged).unwrap();
+        FileStorage::new(&root, "https://a.example", "app")
+            .unwrap()
+            .save("session", b"s")
+            .unwrap();
         let found = open_existing(&root, "https://a.example", "app")
             .unwrap()
             .unwrap();
@@ -311,72 +293,57 @@ mod tests {
     }
 
     #[test]
-    fn persist_copies_every_staged_entry_into_private_files() {
-        let root = temp_dir("persist").join("deep").join("keyfob");
-        let staged = StagedStorage::new();
-        staged.save("session", b"one").unwrap();
-        staged.save("other", b"two").unwrap();
-        staged.save("gone", b"x").unwrap();
-        staged.delete("gone").unwrap();
-        assert_eq!(
-            format!("{staged:?}"),
-            r#"StagedStorage { keys: ["other", "session"] }"#
+    fn a_login_keeps_its_pending_login_in_memory_and_creates_the_store_on_the_session_write() {
+        let root = temp_dir("login").join("deep").join("keyfob");
+        let login = LoginStorage::new(&root, "https://a.example", "app");
+        login.save("pending", b"p").unwrap();
+        assert_eq!(login.load("pending").unwrap().as_deref(), Some(&b"p"[..]));
+        assert_eq!(login.load("session").unwrap(), None);
+        assert!(
+            !root.exists(),
+            "nothing on disk before the session is written"
         );
-        let storage = persist(&root, "https://a.example", "app", &staged).unwrap();
-        assert_eq!(
-            storage.load("session").unwrap().as_deref(),
-            Some(&b"one"[..])
+        assert!(
+            login
+                .compare_and_swap("session", None, Some(b"one"))
+                .unwrap()
         );
-        assert_eq!(storage.load("other").unwrap().as_deref(), Some(&b"two"[..]));
-        assert_eq!(storage.load("gone").unwrap(), None);
+        let files = open_existing(&root, "https://a.example", "app")
+            .unwrap()
+            .unwrap();
+        assert_eq!(files.load("session").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(files.load("pending").unwrap(), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode(&storage.dir().join("session")), 0o600);
-            assert_eq!(mode(storage.dir()), 0o700);
+            assert_eq!(mode(&files.dir().join("session")), 0o600);
+            assert_eq!(mode(files.dir()), 0o700);
         }
+        // What another process stored meanwhile is what the next write must expect.
+        files.save("session", b"sibling").unwrap();
+        assert!(
+            !login
+                .compare_and_swap("session", Some(b"one"), Some(b"two"))
+                .unwrap()
+        );
+        files.delete("session").unwrap();
+        remove_if_empty(&files);
+        assert!(
+            !files.dir().exists(),
+            "the lock file alone does not keep the store"
+        );
         fs::remove_dir_all(root.parent().unwrap().parent().unwrap()).unwrap();
     }
 
     #[test]
-    fn detached_reads_the_files_and_never_writes_them() {
-        let root = temp_dir("detached");
-        let files = FileStorage::new(&root, "https://op.example", "app").unwrap();
-        files.save("session", b"old").unwrap();
-        let detached = Detached::new(
-            FileStorage::open_existing(&root, "https://op.example", "app")
-                .unwrap()
-                .unwrap(),
-        );
-        assert_eq!(
-            detached.load("session").unwrap().as_deref(),
-            Some(&b"old"[..])
-        );
-        assert_eq!(detached.load("pending").unwrap(), None);
-        // The files change (a new login); the detached store's deletions do not reach them.
-        files.save("session", b"new").unwrap();
-        detached.delete("session").unwrap();
-        detached.save("pending", b"p").unwrap();
-        assert_eq!(detached.load("session").unwrap(), None);
-        assert_eq!(
-            detached.load("pending").unwrap().as_deref(),
-            Some(&b"p"[..])
-        );
-        assert_eq!(files.load("session").unwrap().as_deref(), Some(&b"new"[..]));
-        assert_eq!(files.load("pending").unwrap(), None);
-        let _ = fs::remove_dir_all(&root);
-    }
-
-    #[test]
-    fn a_failed_persist_leaves_no_new_directory() {
+    fn a_failed_session_write_leaves_no_new_directory() {
         let base = temp_dir("fail");
         fs::create_dir_all(&base).unwrap();
         let root = base.join("a").join("b");
-        let staged = StagedStorage::new();
+        let login = LoginStorage::new(&root, "https://a.example", "app");
         // An invalid key makes the file store refuse the write after creating its directory.
-        staged.save("../escape", b"x").unwrap();
-        assert!(persist(&root, "https://a.example", "app", &staged).is_err());
+        assert!(login.save("../escape", b"x").is_err());
         assert_eq!(
             fs::read_dir(&base).unwrap().count(),
             0,

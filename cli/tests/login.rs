@@ -91,8 +91,8 @@ async fn login_status_token_refresh_call_logout() {
     assert_eq!((stats.authorize, stats.authorization_code), (1, 1));
 
     // What login created: the store under $XDG_STATE_HOME/keyfob, directories 0700, one
-    // session file 0600, nothing else (no pending login, no lock, no log, nothing in the
-    // working directory).
+    // session file 0600 and the store's empty writers' lock file, nothing else (no pending
+    // login, no log, nothing in the working directory).
     let tree = sandbox.tree();
     let session_file = tree
         .iter()
@@ -100,13 +100,16 @@ async fn login_status_token_refresh_call_logout() {
         .expect("a session file")
         .clone();
     assert!(session_file.starts_with(".local/state/keyfob"), "{tree:?}");
-    assert_eq!(
-        tree.iter()
-            .filter(|p| sandbox.home.join(p).is_file())
-            .count(),
-        1,
-        "{tree:?}"
-    );
+    let files: Vec<_> = tree
+        .iter()
+        .filter(|p| sandbox.home.join(p).is_file())
+        .collect();
+    assert_eq!(files.len(), 2, "{tree:?}");
+    let lock = files
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == ".lock"))
+        .expect("the writers' lock file");
+    assert_eq!(std::fs::metadata(sandbox.home.join(lock)).unwrap().len(), 0);
     #[cfg(unix)]
     for path in &tree {
         let expected = if sandbox.home.join(path).is_dir() {
@@ -254,10 +257,12 @@ async fn login_status_token_refresh_call_logout() {
     kit.shutdown().await;
 }
 
-/// A provider that sends the callback with another `state`: the login fails with
-/// `StateMismatch`, and no file or directory appears anywhere under HOME.
+/// A login as another user adds an account (`--login-hint` picks the testkit's user); with
+/// `--single-account` the others are signed out and their refresh tokens revoked. The same
+/// user's earlier session is replaced and never revoked (some providers revoke the whole grant
+/// of a user and client, which would end the new session too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_as_another_user_revokes_the_previous_session() {
+async fn a_login_as_another_user_adds_an_account_unless_single_account() {
     let kit = testkit().await;
     let sandbox = Sandbox::without_secrets_file("relogin");
     let browser = browser_command();
@@ -266,6 +271,14 @@ async fn a_login_as_another_user_revokes_the_previous_session() {
             .as_str()
             .unwrap()
             .to_owned()
+    };
+    let subjects = |record: &Value| -> Vec<String> {
+        record["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["claims"]["subject"].as_str().unwrap().to_owned())
+            .collect()
     };
     sandbox.run(&login_args(&kit, &browser)).await.expect_ok();
     let first = stored_refresh_token();
@@ -279,34 +292,48 @@ async fn a_login_as_another_user_revokes_the_previous_session() {
     kit.clear_faults();
     assert_eq!(stored_refresh_token(), first);
 
-    // The same user again: the new session replaces the old one, which is not revoked (some
-    // providers revoke the whole grant of a user and client, the new session's too).
+    // The same user again: the new session replaces the old one, which is not revoked.
     sandbox.run(&login_args(&kit, &browser)).await.expect_ok();
     let second = stored_refresh_token();
     assert_ne!(second, first);
     assert_eq!(kit.stats().revoke, 0);
 
-    // Another user: the new session is stored, then the previous user's refresh token revoked.
-    kit.set_faults(Faults::id_token_claims(json!({"sub": "user-456"})));
-    let other = sandbox.run(&login_args(&kit, &browser)).await;
-    other.expect_ok();
+    // Another user: one more account, now the active one; nothing revoked.
+    sandbox
+        .run(&[&login_args(&kit, &browser)[..], &["--login-hint", "grace"]].concat())
+        .await
+        .expect_ok();
+    let record = sandbox.stored_record();
+    assert_eq!(subjects(&record), ["grace", "user-123"]);
+    assert_eq!(record["active"], "grace");
+    let grace = stored_refresh_token();
+    assert_eq!(kit.stats().revoke, 0);
+
+    // --single-account: the user who signs in keeps the only session; the others are signed
+    // out at the provider.
+    let single = sandbox
+        .run(&[&login_args(&kit, &browser)[..], &["--single-account"]].concat())
+        .await;
+    single.expect_ok();
     assert!(
-        other
+        single
             .stderr
-            .contains("The previous user's refresh token was revoked."),
+            .contains("The previous user (sub grace) was signed out"),
         "{}",
-        other.stderr
+        single.stderr
     );
+    assert_eq!(subjects(&sandbox.stored_record()), ["user-123"]);
     assert_eq!(kit.stats().revoke, 1);
-    assert_ne!(stored_refresh_token(), second);
-    assert!(!provider_accepts_refresh_token(&kit, &second).await);
-    // The new session works.
+    assert!(!provider_accepts_refresh_token(&kit, &grace).await);
+    // The remaining session works.
     sandbox
         .run(&session_args(&kit, "refresh"))
         .await
         .expect_ok();
 }
 
+/// A provider that sends the callback with another `state`: the login fails with
+/// `StateMismatch`, and no file or directory appears anywhere under HOME.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_with_a_wrong_state_fails_and_creates_no_file() {
     let kit = testkit().await;

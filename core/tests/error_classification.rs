@@ -74,6 +74,7 @@ fn error_of(row: &Value) -> KeyfobError {
                 "KeyInvalidated" => StorageErrorKind::KeyInvalidated,
                 "Corrupt" => StorageErrorKind::Corrupt,
                 "Failed" => StorageErrorKind::Failed,
+                "Foreign" => StorageErrorKind::Foreign,
                 other => panic!("unknown storage kind {other}"),
             },
             reason,

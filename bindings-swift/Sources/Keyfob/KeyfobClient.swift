@@ -28,7 +28,7 @@ import KeyfobFFI
 public final class KeyfobClient: Sendable {
     /// The configuration this client was created with.
     public let configuration: Configuration
-    private let core: KeyfobFFI.KeyfobClient
+    let core: KeyfobFFI.KeyfobClient
     private let broadcaster = SessionBroadcaster()
 
     /// A client for `configuration`.
@@ -180,6 +180,9 @@ extension KeyfobClient {
         /// DEVELOPMENT ONLY: hosts allowed over plain HTTP besides loopback (e.g. a laptop's LAN
         /// address for a test provider reached from a device). Leave empty in release builds.
         public var allowInsecureHTTPHosts: [String]
+        /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
+        /// default: a sign-in as another user replaces the previous user's session.
+        public var multipleAccounts: Bool
 
         public init(
             issuer: URL,
@@ -191,7 +194,8 @@ extension KeyfobClient {
             httpTimeout: TimeInterval = 30,
             clockSkew: TimeInterval = 60,
             refreshMargin: TimeInterval = 30,
-            allowInsecureHTTPHosts: [String] = []
+            allowInsecureHTTPHosts: [String] = [],
+            multipleAccounts: Bool = false
         ) {
             self.issuer = issuer
             self.clientID = clientID
@@ -203,6 +207,7 @@ extension KeyfobClient {
             self.clockSkew = clockSkew
             self.refreshMargin = refreshMargin
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
+            self.multipleAccounts = multipleAccounts
         }
 
         var ffiConfig: KeyfobConfig {
@@ -216,7 +221,8 @@ extension KeyfobClient {
                 httpTimeoutSecs: seconds(httpTimeout),
                 clockSkewSecs: seconds(clockSkew),
                 refreshMarginSecs: seconds(refreshMargin),
-                allowInsecureHttpHosts: allowInsecureHTTPHosts
+                allowInsecureHttpHosts: allowInsecureHTTPHosts,
+                multipleAccounts: multipleAccounts
             )
         }
     }

@@ -42,6 +42,26 @@ public protocol SecureStorage: Sendable {
     func setData(_ data: Data, forKey key: String) throws
     /// Removes the value under `key`; removing a missing key succeeds.
     func removeData(forKey key: String) throws
+    /// Replaces the value under `key` with `new` (`nil`: removes it) only if it still is
+    /// `expected` (`nil`: nothing stored), and says whether it did. Keyfob writes the session
+    /// with it, so that processes sharing the storage (an app extension, a widget) never
+    /// overwrite each other's newer tokens and make one refresh for all. Storage shared between
+    /// processes must do it atomically; the default implementation reads, compares and writes,
+    /// which is enough for storage that one process uses.
+    func compareAndSwap(forKey key: String, expected: Data?, new: Data?) throws -> Bool
+}
+
+extension SecureStorage {
+    /// Reads, compares and writes: atomic only if nothing else writes meanwhile.
+    public func compareAndSwap(forKey key: String, expected: Data?, new: Data?) throws -> Bool {
+        guard try data(forKey: key) == expected else { return false }
+        if let new {
+            try setData(new, forKey: key)
+        } else {
+            try removeData(forKey: key)
+        }
+        return true
+    }
 }
 
 /// A ``SecureStorage`` failure and its kind.
@@ -77,6 +97,10 @@ final class StorageBridge: KeyfobFFI.KeyfobStorage {
         try reporting { try storage.removeData(forKey: key) }
     }
 
+    func compareAndSwap(key: String, expected: Data?, new: Data?) throws -> Bool {
+        try reporting { try storage.compareAndSwap(forKey: key, expected: expected, new: new) }
+    }
+
     private func reporting<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
@@ -92,7 +116,8 @@ final class StorageBridge: KeyfobFFI.KeyfobStorage {
         case .unavailable: return .Unavailable(reason: reason)
         case .keyInvalidated: return .KeyInvalidated(reason: reason)
         case .corrupt: return .Corrupt(reason: reason)
-        case .failed: return .Failed(reason: reason)
+        // `foreign` is the core's finding about a record, never a storage's failure.
+        case .failed, .foreign: return .Failed(reason: reason)
         }
     }
 }

@@ -639,6 +639,18 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func accessToken() async throws  -> String
     
     /**
+     * A valid access token of the account of user `subject` (the ID token's `sub`), active or
+     * not. `NotSignedIn` when no such account is signed in.
+     */
+    func accessTokenForAccount(subject: String) async throws  -> String
+    
+    /**
+     * Every signed-in account, the active one marked (one account unless the configuration
+     * allows several). Reads storage on first use: call it off the main thread.
+     */
+    func accounts()  -> [KeyfobAccount]
+    
+    /**
      * Registers an observer of session events.
      */
     func addObserver(observer: KeyfobSessionObserver) 
@@ -671,14 +683,32 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func handleRedirect(url: String) async throws  -> KeyfobClaims
     
     /**
-     * Signs out: clears the session, revokes the refresh token, returns the end-session URL.
+     * Signs out of the active account: clears its session, revokes its refresh token, returns
+     * the end-session URL.
      */
     func logout() async throws  -> LogoutResult
+    
+    /**
+     * Signs out of the account of user `subject`; the other accounts stay signed in.
+     */
+    func logoutAccount(subject: String) async throws  -> LogoutResult
     
     /**
      * Refreshes now with the refresh token.
      */
     func refresh() async throws 
+    
+    /**
+     * Refreshes the account of user `subject` now.
+     */
+    func refreshAccount(subject: String) async throws 
+    
+    /**
+     * Reads the stored session again (no network) and returns the state: what other processes
+     * sharing the storage changed is taken in and observers hear about it. Call it when the app
+     * comes back to the foreground. Reads storage: call it off the main thread.
+     */
+    func reload() throws  -> SessionState
     
     /**
      * Reads the stored session now and returns the state (storage errors are reported).
@@ -689,6 +719,12 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * The session state (reads storage on first use; never network).
      */
     func state()  -> SessionState
+    
+    /**
+     * Makes the account of user `subject` the active one, in every process sharing the
+     * storage. `NotSignedIn` when no such account is signed in.
+     */
+    func switchAccount(subject: String) throws 
     
     /**
      * This client's handle for `keyfob_cached_access_token`, a plain C function that copies the
@@ -822,6 +858,39 @@ open func accessToken()async throws  -> String  {
 }
     
     /**
+     * A valid access token of the account of user `subject` (the ID token's `sub`), active or
+     * not. `NotSignedIn` when no such account is signed in.
+     */
+open func accessTokenForAccount(subject: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(subject)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * Every signed-in account, the active one marked (one account unless the configuration
+     * allows several). Reads storage on first use: call it off the main thread.
+     */
+open func accounts() -> [KeyfobAccount]  {
+    return try!  FfiConverterSequenceTypeKeyfobAccount.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_accounts(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Registers an observer of session events.
      */
 open func addObserver(observer: KeyfobSessionObserver)  {try! rustCall() {
@@ -909,7 +978,8 @@ open func handleRedirect(url: String)async throws  -> KeyfobClaims  {
 }
     
     /**
-     * Signs out: clears the session, revokes the refresh token, returns the end-session URL.
+     * Signs out of the active account: clears its session, revokes its refresh token, returns
+     * the end-session URL.
      */
 open func logout()async throws  -> LogoutResult  {
     return
@@ -917,6 +987,25 @@ open func logout()async throws  -> LogoutResult  {
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_logout(
                         self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeLogoutResult_lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * Signs out of the account of user `subject`; the other accounts stay signed in.
+     */
+open func logoutAccount(subject: String)async throws  -> LogoutResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_logout_account(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(subject)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -947,6 +1036,39 @@ open func refresh()async throws   {
 }
     
     /**
+     * Refreshes the account of user `subject` now.
+     */
+open func refreshAccount(subject: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_refresh_account(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(subject)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_void,
+            completeFunc: ffi_keyfob_rust_future_complete_void,
+            freeFunc: ffi_keyfob_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * Reads the stored session again (no network) and returns the state: what other processes
+     * sharing the storage changed is taken in and observers hear about it. Call it when the app
+     * comes back to the foreground. Reads storage: call it off the main thread.
+     */
+open func reload()throws  -> SessionState  {
+    return try  FfiConverterTypeSessionState_lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_reload(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Reads the stored session now and returns the state (storage errors are reported).
      */
 open func restore()throws  -> SessionState  {
@@ -968,6 +1090,19 @@ open func state() -> SessionState  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Makes the account of user `subject` the active one, in every process sharing the
+     * storage. `NotSignedIn` when no such account is signed in.
+     */
+open func switchAccount(subject: String)throws   {try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_switch_account(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(subject),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1546,6 +1681,14 @@ public protocol KeyfobStorage: AnyObject, Sendable {
      */
     func delete(key: String) throws 
     
+    /**
+     * Replaces the value under `key` with `new` (`nil`/`null`: removes it) only if it still is
+     * `expected` (`nil`/`null`: nothing stored); returns whether it did. Must be atomic
+     * against other processes sharing the store (an app extension, a worker process): Keyfob
+     * coordinates their refreshes through it.
+     */
+    func compareAndSwap(key: String, expected: Data?, new: Data?) throws  -> Bool
+    
 }
 /**
  * Secure storage provided by the app or platform (Keychain, Keystore-backed file, …).
@@ -1640,6 +1783,24 @@ open func delete(key: String)throws   {try rustCallWithError(FfiConverterTypeSto
         FfiConverterString.lower(key),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Replaces the value under `key` with `new` (`nil`/`null`: removes it) only if it still is
+     * `expected` (`nil`/`null`: nothing stored); returns whether it did. Must be atomic
+     * against other processes sharing the store (an app extension, a worker process): Keyfob
+     * coordinates their refreshes through it.
+     */
+open func compareAndSwap(key: String, expected: Data?, new: Data?)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeStorageFailure_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobstorage_compare_and_swap(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),
+        FfiConverterOptionData.lower(expected),
+        FfiConverterOptionData.lower(new),uniffiCallStatus
+    )
+})
 }
     
 
@@ -1740,6 +1901,35 @@ fileprivate struct UniffiCallbackInterfaceKeyfobStorage {
 
             
             let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeStorageFailure_lower
+            )
+        },
+        compareAndSwap: { (
+            uniffiHandle: UInt64,
+            key: RustBuffer,
+            expected: RustBuffer,
+            new: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<Int8>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Bool in
+                guard let uniffiObj = try? FfiConverterTypeKeyfobStorage.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.compareAndSwap(
+                     key: try FfiConverterString.lift(key),
+                     expected: try FfiConverterOptionData.lift(expected),
+                     new: try FfiConverterOptionData.lift(new)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
             uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
@@ -1963,6 +2153,75 @@ public func FfiConverterTypeHttpHeader_lower(_ value: HttpHeader) -> RustBuffer 
 
 
 /**
+ * One signed-in account.
+ */
+public struct KeyfobAccount: Equatable, Hashable {
+    /**
+     * The account's validated ID token claims (`subject` identifies it).
+     */
+    public var claims: KeyfobClaims
+    /**
+     * Whether it is the active account.
+     */
+    public var active: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The account's validated ID token claims (`subject` identifies it).
+         */claims: KeyfobClaims, 
+        /**
+         * Whether it is the active account.
+         */active: Bool) {
+        self.claims = claims
+        self.active = active
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyfobAccount: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobAccount: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobAccount {
+        return
+            try KeyfobAccount(
+                claims: FfiConverterTypeKeyfobClaims.read(from: &buf), 
+                active: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyfobAccount, into buf: inout [UInt8]) {
+        FfiConverterTypeKeyfobClaims.write(value.claims, into: &buf)
+        FfiConverterBool.write(value.active, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobAccount_lift(_ buf: RustBuffer) throws -> KeyfobAccount {
+    return try FfiConverterTypeKeyfobAccount.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobAccount_lower(_ value: KeyfobAccount) -> RustBuffer {
+    return FfiConverterTypeKeyfobAccount.lower(value)
+}
+
+
+/**
  * The validated ID token claims of the signed-in user.
  */
 public struct KeyfobClaims: Equatable, Hashable {
@@ -2166,6 +2425,11 @@ public struct KeyfobConfig: Equatable, Hashable {
      * the Android emulator). Leave empty in release builds.
      */
     public var allowInsecureHttpHosts: [String]
+    /**
+     * Keep several accounts signed in at once (default: one; a sign-in as another user then
+     * replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
+     */
+    public var multipleAccounts: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2200,7 +2464,11 @@ public struct KeyfobConfig: Equatable, Hashable {
         /**
          * DEVELOPMENT ONLY: hosts allowed over plain `http` besides loopback (e.g. `10.0.2.2` for
          * the Android emulator). Leave empty in release builds.
-         */allowInsecureHttpHosts: [String] = []) {
+         */allowInsecureHttpHosts: [String] = [], 
+        /**
+         * Keep several accounts signed in at once (default: one; a sign-in as another user then
+         * replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
+         */multipleAccounts: Bool = false) {
         self.issuer = issuer
         self.clientId = clientId
         self.redirectUri = redirectUri
@@ -2211,6 +2479,7 @@ public struct KeyfobConfig: Equatable, Hashable {
         self.clockSkewSecs = clockSkewSecs
         self.refreshMarginSecs = refreshMarginSecs
         self.allowInsecureHttpHosts = allowInsecureHttpHosts
+        self.multipleAccounts = multipleAccounts
     }
 
     
@@ -2238,7 +2507,8 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
                 httpTimeoutSecs: FfiConverterUInt32.read(from: &buf), 
                 clockSkewSecs: FfiConverterUInt32.read(from: &buf), 
                 refreshMarginSecs: FfiConverterUInt32.read(from: &buf), 
-                allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf)
+                allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf), 
+                multipleAccounts: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2253,6 +2523,7 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.clockSkewSecs, into: &buf)
         FfiConverterUInt32.write(value.refreshMarginSecs, into: &buf)
         FfiConverterSequenceString.write(value.allowInsecureHttpHosts, into: &buf)
+        FfiConverterBool.write(value.multipleAccounts, into: &buf)
     }
 }
 
@@ -3422,6 +3693,11 @@ public enum SessionEvent: Equatable, Hashable {
      */
     case needsReLogin
     /**
+     * Another account became the active one ([`crate::Client::switch_account`], or another
+     * process did it).
+     */
+    case accountSwitched
+    /**
      * The pending login was given up ([`crate::Client::cancel_login`]): the user closed the
      * browser, or the app abandoned the flow.
      */
@@ -3457,7 +3733,9 @@ public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
         
         case 5: return .needsReLogin
         
-        case 6: return .loginCancelled
+        case 6: return .accountSwitched
+        
+        case 7: return .loginCancelled
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3487,8 +3765,12 @@ public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(5))
         
         
-        case .loginCancelled:
+        case .accountSwitched:
             writeInt(&buf, Int32(6))
+        
+        
+        case .loginCancelled:
+            writeInt(&buf, Int32(7))
         
         }
     }
@@ -3637,6 +3919,12 @@ public enum StorageErrorKind: Equatable, Hashable {
      */
     case corrupt
     /**
+     * The stored session belongs to another issuer or client id (a store shared by mistake, a
+     * configuration that changed). It is not used, and left as it is until a sign-in replaces
+     * it: the user must sign in for this client.
+     */
+    case foreign
+    /**
      * Any other failure (disk full, I/O error, permission denied).
      */
     case failed
@@ -3667,7 +3955,9 @@ public struct FfiConverterTypeStorageErrorKind: FfiConverterRustBuffer {
         
         case 3: return .corrupt
         
-        case 4: return .failed
+        case 4: return .foreign
+        
+        case 5: return .failed
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3689,8 +3979,12 @@ public struct FfiConverterTypeStorageErrorKind: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case .failed:
+        case .foreign:
             writeInt(&buf, Int32(4))
+        
+        
+        case .failed:
+            writeInt(&buf, Int32(5))
         
         }
     }
@@ -4267,6 +4561,31 @@ fileprivate struct FfiConverterSequenceTypeHttpHeader: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeKeyfobAccount: FfiConverterRustBuffer {
+    typealias SwiftType = [KeyfobAccount]
+
+    public static func write(_ value: [KeyfobAccount], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeKeyfobAccount.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [KeyfobAccount] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [KeyfobAccount]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeKeyfobAccount.read(from: &buf))
+        }
+        return seq
+    }
+}
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -4436,7 +4755,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobstorage_delete() != 54546) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobstorage_compare_and_swap() != 44451) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 63230) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account() != 22542) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_accounts() != 30434) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_add_observer() != 51690) {
@@ -4457,16 +4785,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_handle_redirect() != 20864) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_logout() != 2868) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_logout() != 44053) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_logout_account() != 64287) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_refresh() != 64754) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_refresh_account() != 38027) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_reload() != 21061) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 42182) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_state() != 60483) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_switch_account() != 43568) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 30072) {

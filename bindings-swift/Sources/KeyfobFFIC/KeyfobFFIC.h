@@ -277,6 +277,13 @@ typedef void (*UniffiCallbackInterfaceKeyfobStorageMethod2)(uint64_t, RustBuffer
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_STORAGE_METHOD3
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_STORAGE_METHOD3
+typedef void (*UniffiCallbackInterfaceKeyfobStorageMethod3)(uint64_t, RustBuffer, RustBuffer, RustBuffer, int8_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_HTTP_TRANSPORT
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_HTTP_TRANSPORT
 typedef struct UniffiVTableCallbackInterfaceKeyfobHttpTransport {
@@ -303,6 +310,7 @@ typedef struct UniffiVTableCallbackInterfaceKeyfobStorage {
     UniffiCallbackInterfaceKeyfobStorageMethod0 _Nonnull load;
     UniffiCallbackInterfaceKeyfobStorageMethod1 _Nonnull save;
     UniffiCallbackInterfaceKeyfobStorageMethod2 _Nonnull delete;
+    UniffiCallbackInterfaceKeyfobStorageMethod3 _Nonnull compareAndSwap;
 } UniffiVTableCallbackInterfaceKeyfobStorage;
 
 #endif
@@ -376,6 +384,11 @@ void uniffi_keyfob_fn_method_keyfobstorage_save(uint64_t ptr, RustBuffer key, Ru
 void uniffi_keyfob_fn_method_keyfobstorage_delete(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBSTORAGE_COMPARE_AND_SWAP
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBSTORAGE_COMPARE_AND_SWAP
+int8_t uniffi_keyfob_fn_method_keyfobstorage_compare_and_swap(uint64_t ptr, RustBuffer key, RustBuffer expected, RustBuffer new, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCLIENT
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCLIENT
 uint64_t uniffi_keyfob_fn_clone_keyfobclient(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -399,6 +412,16 @@ uint64_t uniffi_keyfob_fn_constructor_keyfobclient_with_keychain(RustBuffer conf
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
+uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(uint64_t ptr, RustBuffer subject
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCOUNTS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCOUNTS
+RustBuffer uniffi_keyfob_fn_method_keyfobclient_accounts(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ADD_OBSERVER
@@ -436,9 +459,24 @@ uint64_t uniffi_keyfob_fn_method_keyfobclient_handle_redirect(uint64_t ptr, Rust
 uint64_t uniffi_keyfob_fn_method_keyfobclient_logout(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
+uint64_t uniffi_keyfob_fn_method_keyfobclient_logout_account(uint64_t ptr, RustBuffer subject
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH
 uint64_t uniffi_keyfob_fn_method_keyfobclient_refresh(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
+uint64_t uniffi_keyfob_fn_method_keyfobclient_refresh_account(uint64_t ptr, RustBuffer subject
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RELOAD
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RELOAD
+RustBuffer uniffi_keyfob_fn_method_keyfobclient_reload(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RESTORE
@@ -449,6 +487,11 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_restore(uint64_t ptr, RustCallSt
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_STATE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_STATE
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_SWITCH_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_SWITCH_ACCOUNT
+void uniffi_keyfob_fn_method_keyfobclient_switch_account(uint64_t ptr, RustBuffer subject, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
@@ -771,9 +814,27 @@ uint16_t uniffi_keyfob_checksum_method_keyfobstorage_delete(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBSTORAGE_COMPARE_AND_SWAP
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBSTORAGE_COMPARE_AND_SWAP
+uint16_t uniffi_keyfob_checksum_method_keyfobstorage_compare_and_swap(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_access_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCOUNTS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCOUNTS
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_accounts(void
     
 );
 #endif
@@ -819,9 +880,27 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_logout(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_logout_account(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_refresh(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_refresh_account(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_RELOAD
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_RELOAD
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_reload(void
     
 );
 #endif
@@ -834,6 +913,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_restore(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_STATE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_STATE
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_SWITCH_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_SWITCH_ACCOUNT
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_switch_account(void
     
 );
 #endif

@@ -57,7 +57,7 @@ import Testing
         case "Storage":
             let kinds: [String: StorageErrorKind] = [
                 "Unavailable": .unavailable, "KeyInvalidated": .keyInvalidated,
-                "Corrupt": .corrupt, "Failed": .failed,
+                "Corrupt": .corrupt, "Failed": .failed, "Foreign": .foreign,
             ]
             return .storage(kind: try #require(kinds[row.storage ?? ""]), reason: reason)
         case "Internal": return .internal(reason: reason)

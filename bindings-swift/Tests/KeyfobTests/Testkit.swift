@@ -72,10 +72,11 @@ struct Testkit: Sendable {
         return callback
     }
 
-    /// `begin_login` → browser → `handle_redirect`.
+    /// `begin_login` → browser → `handle_redirect`; with `user`, as the testkit's user of that
+    /// name (`login_hint`).
     @discardableResult
-    func signIn(_ client: KeyfobClient) async throws -> Claims {
-        let url = try await client.beginLogin()
+    func signIn(_ client: KeyfobClient, as user: String? = nil) async throws -> Claims {
+        let url = try await client.beginLogin(KeyfobClient.LoginOptions(loginHint: user))
         return try await client.handleRedirect(try await browse(url))
     }
 

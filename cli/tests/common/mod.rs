@@ -268,8 +268,21 @@ impl Sandbox {
         secrets
     }
 
-    /// The only session file under HOME, parsed.
+    /// The active account of the only session file under HOME, parsed.
     pub fn stored_session(&self) -> Value {
+        let record = self.stored_record();
+        let active = record["active"].clone();
+        record["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["claims"]["subject"] == active)
+            .cloned()
+            .expect("an active account")
+    }
+
+    /// The stored session record, whole: every account, and which is active.
+    pub fn stored_record(&self) -> Value {
         let files: Vec<PathBuf> = self
             .tree()
             .into_iter()
@@ -291,6 +304,10 @@ impl Drop for Sandbox {
 
 /// Every token value of a stored session.
 pub fn session_secrets(session: &Value) -> Vec<String> {
+    // A whole record holds its accounts' tokens; an account (or a format-1 record) its own.
+    if let Some(accounts) = session["accounts"].as_array() {
+        return accounts.iter().flat_map(session_secrets).collect();
+    }
     ["access_token", "refresh_token", "id_token"]
         .iter()
         .filter_map(|name| session[name].as_str().map(str::to_owned))

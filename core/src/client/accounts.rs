@@ -12,6 +12,12 @@ impl Client {
         self.store.accounts()
     }
 
+    /// The tokens of the account of user `subject`, active or not, as memory has them (reads
+    /// storage on first use); `None` when no such account is signed in.
+    pub fn tokens_for_account(&self, subject: &str) -> Option<crate::session::Tokens> {
+        self.store.account_tokens(subject)
+    }
+
     /// Makes the account of user `subject` (the ID token's `sub`) the active one: what
     /// [`Client::access_token`], [`Client::refresh`], [`Client::logout`] and [`Client::claims`]
     /// use from now on, in every process sharing the store. `NotSignedIn` when no such account

@@ -373,6 +373,17 @@ impl LiveSession {
             .map(|a| a.tokens.clone())
     }
 
+    /// The tokens of `subject`'s account in memory.
+    pub fn account_tokens(&self, subject: &str) -> Option<Tokens> {
+        let _ = self.ensure_restored();
+        let inner = lock(&self.inner);
+        inner
+            .sessions
+            .accounts
+            .get(subject)
+            .map(|a| a.tokens.clone())
+    }
+
     /// Every signed-in account, as memory has them.
     pub fn accounts(&self) -> Vec<AccountInfo> {
         let _ = self.ensure_restored();

@@ -275,6 +275,15 @@ mod tests {
     }
 
     #[test]
+    fn the_directory_is_named_by_issuer_and_client_as_on_android() {
+        // The same vector as the Kotlin StoreNamespaceTest.
+        assert_eq!(
+            FileStorage::dir_for(Path::new("/r"), "https://a.example", "app"),
+            Path::new("/r/5a3cb3b5622a6fe51489220c")
+        );
+    }
+
+    #[test]
     fn file_store_rejects_path_like_keys() {
         let root = temp_root("keys");
         let s = FileStorage::new(&root, "https://a.example", "app").unwrap();

@@ -26,13 +26,17 @@ import javax.crypto.spec.GCMParameterSpec
  * @param unlockedDeviceRequired on Android 9+, allow using the key only while the device is
  *   unlocked: tokens are then unreadable in the background while locked
  *   ([StorageException.Unavailable], [SessionState.STORAGE_UNAVAILABLE]). Off by default.
+ * @param directory where in `noBackupFilesDir` the files go. `Keyfob.create` passes
+ *   [StoreNamespace.directory] of its issuer and client id, so that two clients (two tenants,
+ *   two apps' libraries) never share a session.
  */
 public class AndroidKeystoreStorage @JvmOverloads constructor(
     context: Context,
     alias: String = DEFAULT_ALIAS,
     unlockedDeviceRequired: Boolean = false,
+    directory: String = "keyfob",
 ) : SecureStorage by EncryptedFileStorage(
-    File(context.applicationContext.noBackupFilesDir, "keyfob"),
+    File(context.applicationContext.noBackupFilesDir, directory),
     AndroidKeystoreKey(alias, unlockedDeviceRequired),
 ) {
     public companion object {

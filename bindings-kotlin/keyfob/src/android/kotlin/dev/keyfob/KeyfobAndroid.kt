@@ -10,5 +10,8 @@ import android.content.Context
 public fun Keyfob.Companion.create(
     context: Context,
     config: KeyfobConfig,
-    storage: SecureStorage = AndroidKeystoreStorage(context.applicationContext),
+    storage: SecureStorage = AndroidKeystoreStorage(
+        context.applicationContext,
+        directory = StoreNamespace.directory(config.issuer, config.clientId),
+    ),
 ): Keyfob = Keyfob(config, storage)

@@ -60,11 +60,13 @@ class CachedAccessTokenTest {
         Keyfob(testConfig(), storage).use { keyfob ->
             keyfob.signIn()
             val before = keyfob.accessToken()
-            storage.failure = StorageException.Failed("disk full")
+            // The refresh lease is written; the refreshed tokens are not.
+            storage.writesBeforeFailure = 1
+            storage.writeFailure = StorageException.Failed("disk full")
             expectFailure<KeyfobException.Storage> { keyfob.refresh() }
             assertNull(keyfob.cachedAccessToken(), "refreshed tokens not yet saved are not handed out")
 
-            storage.failure = null
+            storage.writeFailure = null
             val token = keyfob.accessToken() // saves them now
             assertNotEquals(before, token)
             assertEquals(token, keyfob.cachedAccessToken())

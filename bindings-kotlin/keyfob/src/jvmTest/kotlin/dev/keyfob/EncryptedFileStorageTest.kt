@@ -84,7 +84,9 @@ class EncryptedFileStorageTest {
         assertArrayEquals(byteArrayOf('K'.code.toByte(), 'F'.code.toByte(), 'S'.code.toByte(), 1, 12), bytes.copyOfRange(0, 5))
         assertEquals(5 + 12 + secret.size + 16, bytes.size)
         assertFalse(String(bytes, Charsets.ISO_8859_1).contains("secret"))
-        assertEquals(listOf("session.kfs"), File(dir, "keyfob").list()!!.toList(), "no temporary file left")
+        // No temporary file is left; the writers' lock file stays (empty).
+        assertEquals(setOf("session.kfs", ".lock"), File(dir, "keyfob").list()!!.toSet(), "no temporary file left")
+        assertEquals(0, File(dir, "keyfob/.lock").length())
     }
 
     @Test

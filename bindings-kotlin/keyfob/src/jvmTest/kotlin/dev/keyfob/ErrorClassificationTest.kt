@@ -59,6 +59,7 @@ class ErrorClassificationTest {
                     "KeyInvalidated" -> StorageErrorKind.KEY_INVALIDATED
                     "Corrupt" -> StorageErrorKind.CORRUPT
                     "Failed" -> StorageErrorKind.FAILED
+                    "Foreign" -> StorageErrorKind.FOREIGN
                     else -> error("unknown storage kind in $row")
                 },
                 reason,

@@ -120,24 +120,49 @@ class MapStorage : SecureStorage {
     @Volatile
     var failure: StorageException? = null
 
+    /**
+     * When set, writes fail with this — after [writesBeforeFailure] more have succeeded (a
+     * refresh writes its lease before it spends the refresh token: let that one through to fail
+     * the result's).
+     */
+    @Volatile
+    var writeFailure: StorageException? = null
+
+    private val writesLeft = java.util.concurrent.atomic.AtomicInteger()
+
+    /** How many writes succeed before [writeFailure] applies. */
+    var writesBeforeFailure: Int
+        get() = writesLeft.get()
+        set(value) = writesLeft.set(value)
+
+    private fun writing() {
+        failure?.let { throw it }
+        val failing = writeFailure ?: return
+        if (writesLeft.getAndUpdate { maxOf(it - 1, 0) } == 0) throw failing
+    }
+
     override fun load(key: String): ByteArray? {
         failure?.let { throw it }
         return entries[key]?.copyOf()
     }
 
     override fun save(key: String, value: ByteArray) {
-        failure?.let { throw it }
+        writing()
         entries[key] = value.copyOf()
     }
 
     override fun delete(key: String) {
-        failure?.let { throw it }
+        writing()
         entries.remove(key)
     }
 }
 
-/** Begins a login, lets the testkit's browser step run, and completes it. */
-suspend fun Keyfob.signIn(): Claims = handleRedirect(Testkit.authorize(beginLogin()))
+/**
+ * Begins a login, lets the testkit's browser step run, and completes it. With a `loginHint` in
+ * [options], the testkit signs in the user of that name.
+ */
+suspend fun Keyfob.signIn(options: LoginOptions? = null): Claims =
+    handleRedirect(Testkit.authorize(beginLogin(options)))
 
 /** Runs [block] and returns the [T] it throws; fails if it throws nothing or something else. */
 suspend inline fun <reified T : Throwable> expectFailure(crossinline block: suspend () -> Unit): T {

@@ -3,6 +3,9 @@ package dev.keyfob
 import java.io.File
 import java.io.FileOutputStream
 import java.io.IOException
+import java.io.RandomAccessFile
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.locks.ReentrantLock
 import java.security.GeneralSecurityException
 import javax.crypto.AEADBadTagException
 
@@ -37,6 +40,11 @@ public class SealingKeyMissingException(message: String) : GeneralSecurityExcept
  * [StorageException.KeyInvalidated] (the entry is then deleted: it can never be read again, and the
  * next save creates a new key), a locked device or unauthenticated user is
  * [StorageException.Unavailable], a bad tag or format is [StorageException.Corrupt].
+ *
+ * Several instances — in this process or in others, such as a WorkManager job in its own process —
+ * may share one [directory]: writes and [compareAndSwap] hold the directory's `.lock` file
+ * (`FileChannel.lock`, released by the OS if the process dies) and, within this process, a lock
+ * shared by every instance on that directory, so a compare-and-swap is atomic across them.
  */
 public class EncryptedFileStorage(private val directory: File, private val key: SealingKey) : SecureStorage {
 
@@ -61,8 +69,49 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
         }
     }
 
-    @Synchronized
-    override fun save(key: String, value: ByteArray) {
+    override fun save(key: String, value: ByteArray): Unit = exclusively { saveLocked(key, value) }
+
+    override fun delete(key: String): Unit = exclusively { deleteLocked(key) }
+
+    /** Atomic across instances and processes: the read, the comparison and the write happen under the lock. */
+    override fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean = exclusively {
+        val current = load(key)
+        val same = if (current == null || expected == null) current == expected else current.contentEquals(expected)
+        if (same) {
+            if (new == null) deleteLocked(key) else saveLocked(key, new)
+        }
+        same
+    }
+
+    /** Runs [block] holding this directory's writer locks (this process's, then the file lock). */
+    private fun <T> exclusively(block: () -> T): T {
+        val inProcess = writers.computeIfAbsent(directory.absoluteFile.normalize().path) { ReentrantLock() }
+        inProcess.lock()
+        try {
+            try {
+                ensureDirectory()
+            } catch (e: IOException) {
+                throw StorageErrors.classify(e, "creating the storage directory")
+            }
+            val lockFile = try {
+                RandomAccessFile(File(directory, LOCK_FILE), "rw")
+            } catch (e: IOException) {
+                throw StorageErrors.classify(e, "opening the storage lock")
+            }
+            return lockFile.use { raf ->
+                val held = try {
+                    raf.channel.lock()
+                } catch (e: IOException) {
+                    throw StorageErrors.classify(e, "locking the storage")
+                }
+                held.use { block() }
+            }
+        } finally {
+            inProcess.unlock()
+        }
+    }
+
+    private fun saveLocked(key: String, value: ByteArray) {
         val file = fileFor(key)
         val aad = CiphertextFile.aad(key)
         val box = try {
@@ -79,8 +128,7 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
         }
     }
 
-    @Synchronized
-    override fun delete(key: String) {
+    private fun deleteLocked(key: String) {
         val file = fileFor(key)
         if (file.exists() && !file.delete() && file.exists()) {
             throw StorageException.Failed("cannot delete $key")
@@ -102,10 +150,14 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
         return File(directory, key + SUFFIX)
     }
 
-    private fun writeAtomically(file: File, bytes: ByteArray) {
+    private fun ensureDirectory() {
         if (!directory.isDirectory && !directory.mkdirs() && !directory.isDirectory) {
             throw IOException("cannot create ${directory.name}")
         }
+    }
+
+    private fun writeAtomically(file: File, bytes: ByteArray) {
+        ensureDirectory()
         val temp = File(directory, file.name + ".tmp")
         try {
             FileOutputStream(temp).use { out ->
@@ -120,7 +172,11 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
 
     private companion object {
         const val SUFFIX = ".kfs"
+        const val LOCK_FILE = ".lock"
         val KEY_NAME = Regex("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+        /** Per directory, the writers of this process: a `FileChannel` lock is held per process. */
+        val writers = ConcurrentHashMap<String, ReentrantLock>()
     }
 }
 

@@ -164,6 +164,34 @@ public class Keyfob internal constructor(
      */
     public suspend fun logout(): LogoutResult = call { it.logout() }
 
+    /** A valid access token of the account of user [account] (the ID token's `sub`), active or not. */
+    public suspend fun accessToken(account: String): String = call { it.accessTokenForAccount(account) }
+
+    /** Refreshes the account of user [account] now. */
+    public suspend fun refresh(account: String): Unit = call { it.refreshAccount(account) }
+
+    /** Signs out of [account]'s account only; the other accounts stay signed in. */
+    public suspend fun logout(account: String): LogoutResult = call { it.logoutAccount(account) }
+
+    /**
+     * Every signed-in account, the active one marked: one unless [KeyfobConfig.multipleAccounts]
+     * is set. Reads storage the first time.
+     */
+    public suspend fun accounts(): List<Account> = call { it.accounts() }
+
+    /**
+     * Makes the account of user [subject] the active one, in every process sharing the storage.
+     * Throws [KeyfobException.NotSignedIn] when no such account is signed in.
+     */
+    public suspend fun switchAccount(subject: String): Unit = call { it.switchAccount(subject) }
+
+    /**
+     * Reads the stored session again and returns the state: what another process sharing the
+     * storage changed (a refresh, a sign-out, another account) is taken in and shows in [state].
+     * Call it when the app comes back to the foreground.
+     */
+    public suspend fun reload(): SessionState = call { it.reload() }
+
     /** The provider's UserInfo claims as a JSON object text (its `sub` checked against the session). */
     public suspend fun userinfo(): String = call { it.userinfo() }
 

@@ -96,7 +96,8 @@ public sealed class KeyfobException(
 
     /**
      * The secure storage failed. [StorageErrorKind.UNAVAILABLE] (device locked) is retryable and
-     * the session is not gone; [StorageErrorKind.KEY_INVALIDATED] and [StorageErrorKind.CORRUPT]
+     * the session is not gone; [StorageErrorKind.KEY_INVALIDATED], [StorageErrorKind.CORRUPT] and
+     * [StorageErrorKind.FOREIGN] (the stored session is another issuer's or client's)
      * mean it is ([requiresSignIn]).
      */
     public class Storage(

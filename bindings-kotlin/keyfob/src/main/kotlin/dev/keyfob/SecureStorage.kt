@@ -27,6 +27,23 @@ public interface SecureStorage {
     /** Removes [key]; succeeds when nothing is stored. */
     @Throws(StorageException::class)
     public fun delete(key: String)
+
+    /**
+     * Replaces the value under [key] with [new] (`null`: removes it) only if it still is
+     * [expected] (`null`: nothing stored), and says whether it did. Keyfob writes the session with
+     * it, so that processes sharing the storage (a WorkManager job in another process) never
+     * overwrite each other's newer tokens and make one refresh for all. Storage shared between
+     * processes must do it atomically (as [EncryptedFileStorage] does with a file lock); this
+     * default reads, compares and writes, which is enough for storage that one process uses.
+     */
+    @Throws(StorageException::class)
+    public fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean {
+        val current = load(key)
+        val same = if (current == null || expected == null) current == expected else current.contentEquals(expected)
+        if (!same) return false
+        if (new == null) delete(key) else save(key, new)
+        return true
+    }
 }
 
 /** How a [SecureStorage] failed. Messages must not contain the stored values. */
@@ -51,6 +68,9 @@ internal class StorageBridge(private val storage: SecureStorage) : KeyfobStorage
     override fun save(key: String, value: ByteArray) = guarded { storage.save(key, value) }
 
     override fun delete(key: String) = guarded { storage.delete(key) }
+
+    override fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean =
+        guarded { storage.compareAndSwap(key, expected, new) }
 
     private inline fun <T> guarded(block: () -> T): T = try {
         block()

@@ -15,6 +15,9 @@ public typealias LoginOptions = dev.keyfob.ffi.KeyfobLoginOptions
 /** The validated ID token claims of the signed-in user. */
 public typealias Claims = dev.keyfob.ffi.KeyfobClaims
 
+/** One signed-in account: its validated claims (`subject` identifies it) and whether it is active. */
+public typealias Account = dev.keyfob.ffi.KeyfobAccount
+
 /** The outcome of [Keyfob.logout]: the end-session URL to open, if any, and a revocation failure. */
 public typealias LogoutResult = dev.keyfob.ffi.LogoutResult
 
