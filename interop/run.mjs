@@ -45,7 +45,8 @@ async function runRow(row) {
       (async () => {
         const p = await row.start({ env: process.env, log: pipeTo(rowLog) });
         result.version = p.version;
-        check('provider started', true, `${row.provider} ${p.version} at ${p.issuer}`);
+        const took = Math.round((Date.now() - started) / 1000);
+        check('provider started', true, `${row.provider} ${p.version} at ${p.issuer} in ${took} s`);
         await scenario(p, row.expect, { env: process.env, log: pipeTo(rowLog), check, facts: result.facts });
       })(),
       ROW_TIMEOUT_MS,

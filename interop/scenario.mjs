@@ -81,7 +81,7 @@ export async function scenario(p, expect, { env, log, check, facts }) {
     const s1 = await status();
     const sub = p.sub ?? idToken.sub;
     check('status --json: signed in, right sub', s1.signed_in === true && s1.sub === sub && s1.sub === idToken.sub, `sub ${s1.sub}`);
-    facts.scope = s1.scopes.length ? s1.scopes.join(' ') : 'none granted (`"scope": ""`)';
+    facts.scope = s1.scopes.length ? [...s1.scopes].sort().join(' ') : 'none granted (`"scope": ""`)';
     check('granted scopes recorded', sameSet(s1.scopes, expect.scopes), `scopes [${s1.scopes.join(' ')}]`);
 
     // 3. The access token at the provider, before it expires (no refresh on the way).
@@ -124,7 +124,7 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       const next = await keyfob('refresh');
       const after = await status();
       facts.reuse = next.code === 0 ? 'refused' : 'refused, grant ended';
-      check('replayed refresh token refused; Keyfob goes on or asks to sign in again',
+      check('replayed refresh token refused, then Keyfob goes on or asks to sign in again',
         replay === 'invalid_grant' && (next.code === 0 ? after.signed_in : next.code === 3 && after.signed_in === false),
         `replay: ${replay}; next refresh: ${next.code === 0 ? 'ok' : failure(next)}`);
     }

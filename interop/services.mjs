@@ -1,6 +1,6 @@
 // Processes of the interop stage: providers, the headless browser and the keyfob CLI, all on
-// loopback. Every started process is stopped by stopAll() (the driver calls it on exit, and
-// the stage's shell trap kills the process group if the driver itself dies).
+// loopback. Every started process is stopped by stopAll() (the driver calls it on exit); they
+// stay in the driver's process group, which the stage's shell trap kills if the driver dies.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
@@ -19,7 +19,6 @@ export async function startService(name, command, args, { env, cwd, log, readyLi
     cwd,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true, // its own process group: stop() ends the service and its children
   });
   const service = { name, child, exited: false, stop: () => stop(service) };
   running.add(service);
@@ -50,16 +49,8 @@ export async function startService(name, command, args, { env, cwd, log, readyLi
 async function stop(service) {
   if (service.exited) return;
   const exited = new Promise((resolve) => service.child.once('exit', resolve));
-  try {
-    process.kill(-service.child.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  if (!(await withTimeout(exited, 10_000).then(() => true, () => false))) {
-    try {
-      process.kill(-service.child.pid, 'SIGKILL');
-    } catch {}
-  }
+  service.child.kill('SIGTERM');
+  if (!(await withTimeout(exited, 10_000).then(() => true, () => false))) service.child.kill('SIGKILL');
 }
 
 /** Stops every service still running. */
