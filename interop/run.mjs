@@ -16,8 +16,8 @@ import { MATRIX } from './providers.mjs';
 import { scenario } from './scenario.mjs';
 import { stopAll, withTimeout } from './services.mjs';
 
-/** One row may take this long, provider start included (Keycloak starts in ~35 s warm). */
-const ROW_TIMEOUT_MS = 280_000;
+/** One row may take this long, provider start included (Keycloak: ~35 s warm, more cold). */
+const ROW_TIMEOUT_MS = 420_000;
 
 const { values: opts, positionals: only } = parseArgs({
   options: { results: { type: 'string' }, log: { type: 'string' } },

@@ -21,17 +21,9 @@ cache="$KEYFOB_CACHE/interop"
 mkdir -p "$cache"
 KEYCLOAK_VERSION=26.7.3
 
-# Debian packages, installed only when missing (apt-get update at most once).
-apt_updated=false
-need() { # need COMMAND PACKAGE
-  command -v "$1" >/dev/null && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "40-interop: $1 not found; install the Debian package $2" >&2
-    exit 1
-  fi
-  if [ "$apt_updated" = false ]; then apt-get update -qq; apt_updated=true; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+# Debian packages, installed only when missing.
+# shellcheck source=scripts/need.sh
+. scripts/need.sh
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
 command -v go >/dev/null || { echo "40-interop: go not found (Ory Hydra is built with it)" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
