@@ -9,6 +9,7 @@
 // It writes FILE (JSON) when done: the pages it filled ("login", "consent"), what the
 // authorization request and the redirect carried (names and checks, never a code or a token),
 // and the text of the CLI's final page. Nothing is printed: keyfob closes our stdout.
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -63,7 +64,7 @@ try {
   await browser.close();
 }
 
-/** What the authorization request carried: parameter names and shapes, no values. */
+/** What the authorization request carried: parameters and their shapes, no secret values. */
 function describeRequest(url) {
   const p = url.searchParams;
   return {
@@ -72,6 +73,8 @@ function describeRequest(url) {
     code_challenge: /^[A-Za-z0-9_-]{43}$/.test(p.get('code_challenge') ?? ''),
     state: (p.get('state') ?? '').length >= 16,
     nonce: (p.get('nonce') ?? '').length >= 16,
+    // To compare with the ID token's `nonce` without keeping the value.
+    nonce_sha256: createHash('sha256').update(p.get('nonce') ?? '').digest('base64url'),
     prompt: p.get('prompt'),
     scope: p.get('scope'),
   };

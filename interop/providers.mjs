@@ -174,6 +174,9 @@ async function startHydra({ log, env }) {
     },
   );
   await waitForUrl(`${admin}/health/ready`, service, 60_000);
+  // The public port may open later than the admin port (and the first discovery request waits
+  // for Hydra to generate its signing key).
+  await waitForUrl(`${issuer}/.well-known/openid-configuration`, service, 60_000);
   const client = await fetch(`${admin}/admin/clients`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -1,7 +1,9 @@
 // One provider configuration, end to end, through the real `keyfob` CLI and a real browser:
 // login, status, the access token at the provider, silent refresh after expiry, refresh-token
-// rotation, logout with revocation checked at the provider, and a second login on the browser's
-// SSO session. Each check is recorded with `check(name, ok, detail)`; none prints a token.
+// rotation and a replayed rotated-out token, a second login on the browser's SSO session, and
+// logout with revocation checked at the provider. Each check is recorded with
+// `check(name, ok, detail)`; none prints a token.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -60,9 +62,10 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       first.cli.code === 0 ? `pages: ${first.seen.pages.join(', ')}` : failure(first.cli, first.seen));
     if (first.cli.code !== 0) return;
     const r = first.seen.request;
+    const { nonce_sha256: sentNonce, ...shapes } = r;
     check('authorization request: code, PKCE S256, state, nonce',
       r.response_type === 'code' && r.code_challenge_method === 'S256' && r.code_challenge && r.state && r.nonce,
-      JSON.stringify(r));
+      JSON.stringify(shapes));
     facts.iss = meta.authorization_response_iss_parameter_supported ? 'advertised, sent' : 'not advertised';
     if (meta.authorization_response_iss_parameter_supported) {
       check('RFC 9207 iss on the redirect', first.seen.redirect?.iss === meta.issuer, `iss=${first.seen.redirect?.iss}`);
@@ -76,8 +79,9 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       issuer: meta.issuer,
       audience: p.clientId,
     }).catch((e) => ({ payload: {}, protectedHeader: { error: e.code } }));
-    check('ID token verifies with the provider JWKS, carries the nonce',
-      !!idToken.sub && typeof idToken.nonce === 'string', `alg ${protectedHeader.alg ?? protectedHeader.error}`);
+    const nonceMatches = createHash('sha256').update(String(idToken.nonce)).digest('base64url') === sentNonce;
+    check('ID token verifies with the provider JWKS, carries the nonce sent',
+      !!idToken.sub && nonceMatches, `alg ${protectedHeader.alg ?? protectedHeader.error}`);
     const s1 = await status();
     const sub = p.sub ?? idToken.sub;
     check('status --json: signed in, right sub', s1.signed_in === true && s1.sub === sub && s1.sub === idToken.sub, `sub ${s1.sub}`);
