@@ -6,9 +6,9 @@
 //
 // Usage: node browser.mjs --cdp PORT --report FILE --user NAME --password PW URL
 //
-// It writes FILE (JSON) when done: the pages it filled ("login", "consent"), what the
-// authorization request and the redirect carried (names and checks, never a code or a token),
-// and the text of the CLI's final page. Nothing is printed: keyfob closes our stdout.
+// It writes FILE (JSON) when done: the pages it filled ("login", "consent") and what the
+// authorization request and the redirect carried (shapes and checks, never a code or a token).
+// Nothing is printed: keyfob closes our standard streams.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -54,7 +54,6 @@ try {
     await loaded;
   }
   report.redirect = describeRedirect(new URL(page.url()));
-  report.final_page = (await page.locator('body').innerText()).trim().slice(0, 300);
   await page.close();
 } catch (e) {
   report.error = String(e.message ?? e).split('\n')[0];

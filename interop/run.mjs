@@ -11,6 +11,8 @@
 // for table.mjs. A row whose provider did not start fails: nothing is skipped.
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { MATRIX } from './providers.mjs';
 import { scenario } from './scenario.mjs';
@@ -24,7 +26,8 @@ const { values: opts, positionals: only } = parseArgs({
   allowPositionals: true,
 });
 const log = createWriteStream(opts.log ?? '/dev/null', { flags: 'a' });
-const rows = MATRIX.filter((row) => only.length === 0 || only.some((o) => o === row.provider || o === `${row.provider}/${row.config}`));
+const named = (row) => only.some((o) => o === row.provider || o === `${row.provider}/${row.config}`);
+const rows = MATRIX.filter((row) => only.length === 0 || named(row));
 if (rows.length === 0) {
   console.error(`run.mjs: no row matches ${only.join(' ')}`);
   process.exit(2);
@@ -38,16 +41,15 @@ async function runRow(row) {
     result.checks.push({ name, ok: !!ok, detail });
     console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}: ${name}${detail ? ` (${detail})` : ''}`);
   };
-  const rowLog = { write: (text) => log.write(`[${label}] ${text}`) };
   const started = Date.now();
   try {
     await withTimeout(
       (async () => {
-        const p = await row.start({ env: process.env, log: pipeTo(rowLog) });
+        const p = await row.start({ env: process.env, log: rowLog(label) });
         result.version = p.version;
         const took = Math.round((Date.now() - started) / 1000);
         check('provider started', true, `${row.provider} ${p.version} at ${p.issuer} in ${took} s`);
-        await scenario(p, row.expect, { env: process.env, log: pipeTo(rowLog), check, facts: result.facts });
+        await scenario(p, row.expect, { env: process.env, log: rowLog(label), check, facts: result.facts });
       })(),
       ROW_TIMEOUT_MS,
       `the row did not finish within ${ROW_TIMEOUT_MS / 1000} s`,
@@ -59,10 +61,10 @@ async function runRow(row) {
   return result;
 }
 
-/** A stream-like sink for child process output, prefixed per row in the log file. */
-function pipeTo(sink) {
-  const stream = createWriteStream('/dev/null');
-  stream.write = (chunk) => sink.write(chunk.toString());
+/** A stream for the output of a row's processes: into the log file, each line prefixed. */
+function rowLog(label) {
+  const stream = new PassThrough();
+  createInterface({ input: stream }).on('line', (line) => log.write(`[${label}] ${line}\n`));
   return stream;
 }
 

@@ -31,9 +31,10 @@ export async function scenario(p, expect, { env, log, check, facts }) {
     const stored = async () => JSON.parse(await readFile(join((await status()).store, 'session'), 'utf8'));
     const login = async (n) => {
       const report = join(work, `browser-${n}.json`);
-      const hook = [process.execPath, join(import.meta.dirname, 'browser.mjs'), '--cdp', browser.cdpPort, '--report', report];
-      hook.push('--user', p.user, '--password', p.password);
-      const cli = await keyfob('login', ...p.scopes.flatMap((s) => ['--scope', s]), '--timeout', '120', '--browser', hook.map(quote).join(' '));
+      const hook = [process.execPath, join(import.meta.dirname, 'browser.mjs'), '--cdp', browser.cdpPort];
+      hook.push('--report', report, '--user', p.user, '--password', p.password);
+      const scopes = p.scopes.flatMap((s) => ['--scope', s]);
+      const cli = await keyfob('login', ...scopes, '--timeout', '120', '--browser', hook.map(quote).join(' '));
       const seen = await waitForFile(report);
       return { cli, seen };
     };
@@ -84,7 +85,8 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       !!idToken.sub && nonceMatches, `alg ${protectedHeader.alg ?? protectedHeader.error}`);
     const s1 = await status();
     const sub = p.sub ?? idToken.sub;
-    check('status --json: signed in, right sub', s1.signed_in === true && s1.sub === sub && s1.sub === idToken.sub, `sub ${s1.sub}`);
+    check('status --json: signed in, right sub',
+      s1.signed_in === true && s1.sub === sub && s1.sub === idToken.sub, `sub ${s1.sub}`);
     facts.scope = s1.scopes.length ? [...s1.scopes].sort().join(' ') : 'none granted (`"scope": ""`)';
     check('granted scopes recorded', sameSet(s1.scopes, expect.scopes), `scopes [${s1.scopes.join(' ')}]`);
 
@@ -95,7 +97,8 @@ export async function scenario(p, expect, { env, log, check, facts }) {
     const introspected = expect.accessToken === 'opaque' ? await p.introspect(token1, 'access_token') : null;
     facts.accessToken = expect.accessToken === 'jwt' ? 'JWT for an API (RFC 9068)' : 'opaque';
     check('access token accepted by the provider',
-      s2.expires_at === s1.expires_at && subAtProvider === sub && (!introspected || (introspected.active && introspected.sub === sub)),
+      s2.expires_at === s1.expires_at && subAtProvider === sub
+        && (!introspected || (introspected.active && introspected.sub === sub)),
       expect.accessToken === 'jwt' ? 'JWT verified as its API would (JWKS, iss, aud)' : 'userinfo and introspection');
 
     // 4. Silent refresh once the access token has expired.
@@ -107,7 +110,8 @@ export async function scenario(p, expect, { env, log, check, facts }) {
     const token2 = tokenRun.stdout.trim();
     const s3 = await status();
     check('silent refresh after expiry',
-      tokenRun.code === 0 && expiredAtProvider && token2 !== token1 && s3.expires_at > s2.expires_at && (await accepted(token2).catch(() => null)) === sub,
+      tokenRun.code === 0 && expiredAtProvider && token2 !== token1 && s3.expires_at > s2.expires_at
+        && (await accepted(token2).catch(() => null)) === sub,
       tokenRun.code === 0 ? `old token refused by the provider: ${expiredAtProvider}` : failure(tokenRun));
 
     // 5. Refresh-token rotation: a rotated token replaces the old one, which the provider

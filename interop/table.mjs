@@ -34,14 +34,16 @@ writeFileSync(readmePath, updated);
 /** One row per provider configuration, then the checks every row runs. */
 function render(results) {
   const cell = (text) => String(text ?? '—').replaceAll('|', '\\|');
+  const row = (cells) => `| ${cells.join(' | ')} |`;
   const lines = [
-    '| provider | version | configuration | checks passed | `iss` (RFC 9207) | access token | granted scope | refresh token | replayed refresh token | second login |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    row(['provider', 'version', 'configuration', 'checks passed', '`iss` (RFC 9207)', 'access token',
+      'granted scope', 'refresh token', 'replayed refresh token', 'second login']),
+    row(Array(10).fill('---')),
   ];
   for (const r of results) {
     const passed = r.checks.filter((c) => c.ok).length;
     const f = r.facts;
-    lines.push(`| ${[
+    lines.push(row([
       r.provider,
       r.version,
       `${r.config}: ${r.about}`,
@@ -52,7 +54,7 @@ function render(results) {
       f.rotation,
       f.reuse ?? 'not rotated',
       f.sso === 'reused' ? 'SSO session reused' : f.sso,
-    ].map(cell).join(' | ')} |`);
+    ].map(cell)));
   }
   const names = [...new Set(results.flatMap((r) => r.checks.map((c) => c.name)))];
   lines.push('', `Checks per configuration: ${names.join('; ')}.`, '');
