@@ -117,7 +117,8 @@ async function startKeycloak({ log, env }) {
       `--http-management-port=${managementPort}`,
       '--log-level=warn',
     ],
-    { log, env: { JAVA_HOME: env.JAVA_HOME } },
+    // C1 only: Keycloak starts in about half the time on 2 busy cores (81 s -> 44 s measured).
+    { log, env: { JAVA_HOME: env.JAVA_HOME, JAVA_OPTS_APPEND: '-XX:TieredStopAtLevel=1' } },
   );
   const issuer = `http://127.0.0.1:${port}/realms/${realm.realm}`;
   await waitForUrl(`${issuer}/.well-known/openid-configuration`, service, 240_000);
