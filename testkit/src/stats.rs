@@ -50,10 +50,6 @@ pub struct Stats {
     pub crm_rejected: u64,
     /// Calls to server B refused with 401 (the subset of `orders` that was rejected).
     pub orders_rejected: u64,
-    /// Requests to the provider (any path but the admin endpoints) that carried a `Cookie`
-    /// header. The provider sets a session cookie on `/authorize`, as real ones do; an app's
-    /// HTTP client must keep no cookies, so with it this stays 0.
-    pub with_cookie: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -93,9 +89,6 @@ pub(crate) async fn count_provider_requests(
     next: Next,
 ) -> Response {
     let from_resource_server = is_resource_server_request(request.headers());
-    if request.headers().contains_key(axum::http::header::COOKIE) {
-        shared.stats.record(|s| s.with_cookie += 1);
-    }
     let request = match request.uri().path() {
         "/.well-known/openid-configuration" => {
             shared.stats.record(|s| s.discovery += 1);

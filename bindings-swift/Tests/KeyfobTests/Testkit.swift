@@ -113,8 +113,6 @@ struct Testkit: Sendable {
         let revoke: Int
         let crm: Int
         let orders: Int
-        /// Requests to the provider that carried a `Cookie` header.
-        let withCookie: Int
     }
 
     func stats() async throws -> Stats {

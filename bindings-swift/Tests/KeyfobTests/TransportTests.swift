@@ -33,21 +33,6 @@ extension TestkitSuite {
             #expect(try await kit.stats().orders == 1)
         }
 
-        @Test func cookiesAreNeitherKeptNorSent() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
-            let authorize = try await client.beginLogin()
-            // The provider's /authorize sets its session cookie (Path=/), as real providers do.
-            let first = try await kit.get(authorize)
-            #expect(first.value(forHeader: "set-cookie")?.hasPrefix("SSO_SESSION=") == true)
-            _ = try await kit.get(authorize)
-            _ = try await kit.get(kit.issuer.appendingPathComponent(".well-known/openid-configuration"))
-            #expect(try await kit.stats().withCookie == 0, "a cookie was sent back")
-            // The counter does see a cookie that is sent.
-            _ = try await kit.get(kit.issuer.appendingPathComponent(".well-known/openid-configuration"),
-                                  headers: [HTTPHeader(name: "Cookie", value: "SSO_SESSION=x")])
-            #expect(try await kit.stats().withCookie == 1)
-        }
-
         @Test func oversizedBodyFailsWhileReceiving() async throws {
             // A terabyte, streamed without Content-Length: a transport that buffered the body
             // before checking its size would run into its deadline (a Timeout) instead.
@@ -97,6 +82,31 @@ extension TestkitSuite {
             }
             #expect(error?.isRetryable == true)
         }
+    }
+}
+
+@Suite struct TransportCookies {
+    /// Against a server that sets a cookie on every answer, as the Kotlin transport's twin test.
+    @Test func cookiesAreNeitherKeptNorSent() async throws {
+        let server = try CookieServer()
+        defer { server.stop() }
+        let transport = URLSessionTransport()
+        let base = "http://127.0.0.1:\(server.port)"
+        func get(_ path: String, headers: [HTTPHeader] = []) async throws -> HTTPResponse {
+            try await transport.send(request: HTTPRequest(
+                method: "GET", url: base + path, headers: headers, body: Data(),
+                timeoutMs: 10_000, maxResponseBytes: 1024))
+        }
+        let first = try await get("/login")
+        #expect(first.value(forHeader: "Set-Cookie")?.hasPrefix("SID=") == true)
+        _ = try await get("/api")
+        _ = try await get("/login")
+        // The server does see a cookie that is sent.
+        _ = try await get("/api", headers: [HTTPHeader(name: "Cookie", value: "SID=explicit")])
+        let heads = server.requestHeads.map { $0.lowercased() }
+        #expect(heads.count == 4)
+        #expect(heads.prefix(3).allSatisfy { !$0.contains("\r\ncookie:") }, "a cookie was sent back")
+        #expect(heads.last?.contains("\r\ncookie: sid=explicit") == true)
     }
 }
 
