@@ -5,7 +5,7 @@
 # pin down. One test run per mutant: far too long for scripts/test.sh, so it is run by hand.
 #
 #   scripts/mutants.sh                        the default input-checking modules
-#   scripts/mutants.sh core/src/pkce.rs …     the given files of the core
+#   scripts/mutants.sh core/src/oidc/pkce.rs …   the given files of the core
 #
 # Installs cargo-mutants under $KEYFOB_CACHE/tools when missing. Works on a copy of the source
 # tree (the checkout is never modified), with its own target directory under
@@ -26,8 +26,8 @@ fi
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(core/src/jws.rs core/src/jwks.rs core/src/id_token.rs core/src/authorize.rs
-         core/src/discovery.rs core/src/token.rs)
+  files=(core/src/oidc/jws.rs core/src/oidc/jwa.rs core/src/oidc/jwks.rs core/src/oidc/id_token.rs
+         core/src/oidc/authorize.rs core/src/oidc/discovery.rs core/src/oidc/token.rs)
 fi
 args=()
 for f in "${files[@]}"; do

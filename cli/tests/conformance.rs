@@ -1,4 +1,4 @@
-//! The provider cases of the conformance matrix (`core/tests/conformance.rs`), end to end through
+//! The provider cases of the conformance matrix (`core/tests/conformance/`), end to end through
 //! the `keyfob` binary: `keyfob -vvv login --browser …` with HOME and the XDG directories in a
 //! temporary sandbox, against a testkit whose faults are switched on in this process.
 //!
@@ -14,37 +14,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::{KEYFOB, Run, Sandbox, browser_command, leak, login_args, session_args, testkit};
-use keyfob_testkit::{EndpointFault, Faults, Signing, Testkit};
-use serde_json::{Map, Value, json};
+use keyfob_testkit::{Faults, Signing, Testkit};
+use serde_json::{Value, json};
 
 /// The browser of these tests (see `common`), started by `keyfob login --browser`.
 #[test]
 #[ignore = "the browser of the conformance tests, started by `keyfob login --browser`"]
 fn browser_helper() {
     common::browser_helper_main();
-}
-
-fn object(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
-}
-
-fn claims(patch: Value) -> Faults {
-    Faults {
-        id_token_claims: Some(object(patch)),
-        ..Faults::default()
-    }
-}
-
-fn endpoint(path: &str, f: impl FnOnce(&mut EndpointFault)) -> Faults {
-    let mut fault = EndpointFault {
-        path: path.to_string(),
-        ..EndpointFault::default()
-    };
-    f(&mut fault);
-    Faults {
-        endpoints: vec![fault],
-        ..Faults::default()
-    }
 }
 
 struct Row {
@@ -70,18 +47,18 @@ fn row(
 
 fn rows() -> Vec<Row> {
     let id = |case, check, patch: Value| {
-        row(case, "IdToken", Some(check), move |_| claims(patch.clone()))
+        row(case, "IdToken", Some(check), move |_| {
+            Faults::id_token_claims(patch.clone())
+        })
     };
     let signed = |case, check, s: Signing| {
-        row(case, "IdToken", Some(check), move |_| Faults {
-            id_token_signing: Some(s),
-            ..Faults::default()
+        row(case, "IdToken", Some(check), move |_| {
+            Faults::id_token_signing(s)
         })
     };
     let token = |case, patch: Value| {
-        row(case, "InvalidResponse", None, move |_| Faults {
-            token_response: Some(object(patch.clone())),
-            ..Faults::default()
+        row(case, "InvalidResponse", None, move |_| {
+            Faults::token_response(patch.clone())
         })
     };
     vec![
@@ -127,58 +104,38 @@ fn rows() -> Vec<Row> {
             Signing::Hs256WithPublicKey,
         ),
         signed("kid never published", "UnknownKey", Signing::UnpublishedKey),
-        row("typ at+jwt", "IdToken", Some("Malformed"), |_| Faults {
-            id_token_header: Some(object(json!({"typ": "at+jwt"}))),
-            ..Faults::default()
+        row("typ at+jwt", "IdToken", Some("Malformed"), |_| {
+            Faults::id_token_header(json!({"typ": "at+jwt"}))
         }),
         row("callback error=access_denied", "Provider", None, |_| {
-            Faults {
-                callback: Some(object(
-                    json!({"error": "access_denied", "error_description": "no", "code": null}),
-                )),
-                ..Faults::default()
-            }
+            Faults::callback(
+                json!({"error": "access_denied", "error_description": "no", "code": null}),
+            )
         }),
         row(
             "callback iss of another issuer",
             "IssuerMismatch",
             None,
-            |_| Faults {
-                callback: Some(object(json!({"iss": "https://evil.example"}))),
-                ..Faults::default()
-            },
+            |_| Faults::callback(json!({"iss": "https://evil.example"})),
         ),
-        row("callback without iss", "IssuerMismatch", None, |_| Faults {
-            callback: Some(object(json!({"iss": null}))),
-            ..Faults::default()
+        row("callback without iss", "IssuerMismatch", None, |_| {
+            Faults::callback(json!({"iss": null}))
         }),
         row("callback with state twice", "InvalidCallback", None, |_| {
-            Faults {
-                callback_append: vec![("state".into(), "second".into())],
-                ..Faults::default()
-            }
+            Faults::callback_append("state", "second")
         }),
         // A browser never sends the fragment: the loopback listener gets a bare `/callback`.
         row("callback in the fragment", "StateMismatch", None, |_| {
-            Faults {
-                callback_in_fragment: true,
-                ..Faults::default()
-            }
+            Faults::callback_in_fragment()
         }),
-        row("discovery issuer differs", "Discovery", None, |_| Faults {
-            discovery: Some(object(json!({"issuer": "https://evil.example"}))),
-            ..Faults::default()
+        row("discovery issuer differs", "Discovery", None, |_| {
+            Faults::discovery(json!({"issuer": "https://evil.example"}))
         }),
         row(
             "token endpoint on http://example.com",
             "InsecureUrl",
             None,
-            |_| Faults {
-                discovery: Some(object(
-                    json!({"token_endpoint": "http://example.com/token"}),
-                )),
-                ..Faults::default()
-            },
+            |_| Faults::discovery(json!({"token_endpoint": "http://example.com/token"})),
         ),
         token("token_type mac", json!({"token_type": "mac"})),
         token("expires_in a string", json!({"expires_in": "3600"})),
@@ -186,21 +143,16 @@ fn rows() -> Vec<Row> {
         token("access_token missing", json!({"access_token": null})),
         token("id_token missing", json!({"id_token": null})),
         row("token endpoint 500", "HttpStatus", None, |_| {
-            endpoint("/token", |f| f.status = Some(500))
+            Faults::status("/token", 500)
         }),
         row(
             "token endpoint 429 + Retry-After",
             "HttpStatus",
             None,
-            |_| {
-                endpoint("/token", |f| {
-                    f.status = Some(429);
-                    f.headers = vec![("Retry-After".into(), "30".into())];
-                })
-            },
+            |_| Faults::retry_after("/token", 429, 30),
         ),
         row("token endpoint HTML", "InvalidResponse", None, |_| {
-            endpoint("/token", |f| {
+            Faults::endpoint("/token", |f| {
                 f.body = Some("<html>oops</html>".into());
                 f.content_type = Some("text/html".into());
             })
@@ -209,20 +161,16 @@ fn rows() -> Vec<Row> {
             "token endpoint truncated JSON",
             "InvalidResponse",
             None,
-            |_| endpoint("/token", |f| f.body = Some(r#"{"access_token":"#.into())),
+            |_| Faults::endpoint("/token", |f| f.body = Some(r#"{"access_token":"#.into())),
         ),
         row("token endpoint reset mid-body", "Network", None, |_| {
-            endpoint("/token", |f| f.abort_after_bytes = Some(10))
+            Faults::endpoint("/token", |f| f.abort_after_bytes = Some(10))
         }),
         row("token endpoint 50 MB body", "InvalidResponse", None, |_| {
-            endpoint("/token", |f| f.body_bytes = Some(50 * 1024 * 1024))
+            Faults::endpoint("/token", |f| f.body_bytes = Some(50 * 1024 * 1024))
         }),
         row("token endpoint redirect", "HttpStatus", None, |kit| {
-            let to = format!("{}/userinfo", kit.issuer());
-            endpoint("/token", move |f| {
-                f.status = Some(302);
-                f.headers = vec![("Location".into(), to)];
-            })
+            Faults::redirect("/token", 302, format!("{}/userinfo", kit.issuer()))
         }),
     ]
 }
@@ -333,7 +281,7 @@ async fn a_refresh_for_another_user_ends_the_stored_session() {
     let secrets = sandbox.secrets();
     assert!(secrets.len() >= 7, "{}", secrets.len());
 
-    kit.set_faults(claims(json!({"sub": "someone-else"})));
+    kit.set_faults(Faults::id_token_claims(json!({"sub": "someone-else"})));
     let refresh = sandbox
         .run(&[&["-vvv"][..], &session_args(&kit, "refresh")].concat())
         .await;

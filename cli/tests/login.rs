@@ -15,8 +15,8 @@ use common::{
     KEYFOB, Run, Sandbox, browser_command, login_args, provider_accepts_refresh_token, secret_leak,
     session_args, session_secrets, testkit,
 };
-use keyfob_testkit::{EndpointFault, Faults};
-use serde_json::{Map, Value, json};
+use keyfob_testkit::Faults;
+use serde_json::{Value, json};
 use url::Url;
 
 /// The browser of these tests (see `common`), started by `keyfob login --browser`.
@@ -271,10 +271,7 @@ async fn a_login_as_another_user_revokes_the_previous_session() {
     let first = stored_refresh_token();
 
     // A failed login leaves the previous session as it was: stored, not revoked.
-    kit.set_faults(Faults {
-        callback: Some(json!({"state": "forged"}).as_object().unwrap().clone()),
-        ..Faults::default()
-    });
+    kit.set_faults(Faults::callback(json!({"state": "forged"})));
     sandbox
         .run(&login_args(&kit, &browser))
         .await
@@ -290,10 +287,7 @@ async fn a_login_as_another_user_revokes_the_previous_session() {
     assert_eq!(kit.stats().revoke, 0);
 
     // Another user: the new session is stored, then the previous user's refresh token revoked.
-    kit.set_faults(Faults {
-        id_token_claims: Some(json!({"sub": "user-456"}).as_object().unwrap().clone()),
-        ..Faults::default()
-    });
+    kit.set_faults(Faults::id_token_claims(json!({"sub": "user-456"})));
     let other = sandbox.run(&login_args(&kit, &browser)).await;
     other.expect_ok();
     assert!(
@@ -317,10 +311,7 @@ async fn a_login_as_another_user_revokes_the_previous_session() {
 async fn login_with_a_wrong_state_fails_and_creates_no_file() {
     let kit = testkit().await;
     let sandbox = Sandbox::without_secrets_file("wrong-state");
-    kit.set_faults(Faults {
-        callback: Some(Map::from_iter([("state".to_owned(), json!("wrong"))])),
-        ..Faults::default()
-    });
+    kit.set_faults(Faults::callback(json!({"state": "wrong"})));
     let browser = browser_command();
     let login = sandbox.run(&login_args(&kit, &browser)).await;
     assert_eq!(login.expect_code(1).expect_error_kind(), "StateMismatch");
@@ -339,14 +330,11 @@ async fn failed_logins_report_the_kind_and_leave_nothing() {
     let browser = browser_command();
 
     // The user refuses: the provider's error comes back on the callback.
-    kit.set_faults(Faults {
-        callback: Some(Map::from_iter([
-            ("error".to_owned(), json!("access_denied")),
-            ("error_description".to_owned(), json!("User said no")),
-            ("code".to_owned(), Value::Null),
-        ])),
-        ..Faults::default()
-    });
+    kit.set_faults(Faults::callback(json!({
+        "error": "access_denied",
+        "error_description": "User said no",
+        "code": null,
+    })));
     let login = sandbox.run(&login_args(&kit, &browser)).await;
     assert_eq!(login.expect_code(1).expect_error_kind(), "Provider");
     assert!(login.stderr.contains("access_denied"), "{}", login.stderr);
@@ -410,14 +398,7 @@ async fn logout_survives_a_failed_revocation_and_a_rejected_refresh_needs_a_new_
         status.stdout
     );
 
-    kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/revoke".into(),
-            status: Some(503),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    kit.set_faults(Faults::status("/revoke", 503));
     let logout = sandbox
         .run(
             &[
@@ -458,15 +439,10 @@ async fn logout_survives_a_failed_revocation_and_a_rejected_refresh_needs_a_new_
         .run(&[&login_args(&kit, &browser)[..], &["--store", store_arg]].concat())
         .await
         .expect_ok();
-    kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(400),
-            body: Some(r#"{"error":"invalid_grant","error_description":"revoked"}"#.into()),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    kit.set_faults(Faults::oauth_error(
+        "/token",
+        json!({"error": "invalid_grant", "error_description": "revoked"}),
+    ));
     let refresh = sandbox
         .run(&[&session_args(&kit, "refresh")[..], &["--store", store_arg]].concat())
         .await;

@@ -1,5 +1,6 @@
 //! Time, injectable so expiry can be tested without sleeping.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,10 +24,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to: for tests and simulations.
+/// A clock that only moves when told to: for tests, fuzzing and benchmarks (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     /// A clock stopped at `now` (seconds since the epoch).
     pub fn new(now: i64) -> Self {
@@ -49,6 +52,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)

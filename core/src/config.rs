@@ -5,7 +5,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::http::require_secure_url;
+use crate::http::url_policy::{is_loopback, require_secure_url};
 
 /// Parameters the SDK sets itself on the authorization request; `extra_params` may not set them.
 pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
@@ -281,7 +281,7 @@ fn validate_redirect_uri(uri: &str, field: &str) -> Result<Url> {
     match url.scheme() {
         "http"
             // RFC 8252 §7.3: plain http only for the loopback interface.
-            if !crate::http::is_loopback(&url) => {
+            if !is_loopback(&url) => {
                 return Err(Error::config(format!(
                     "{field}: http is only allowed for loopback addresses (127.0.0.1, [::1], localhost); use a custom scheme or https"
                 )));

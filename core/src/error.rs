@@ -7,7 +7,49 @@
 
 use std::fmt;
 
-use crate::storage::{StorageError, StorageErrorKind};
+/// Why a storage operation failed. "Nothing stored" is not an error: `load` returns `Ok(None)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
+pub enum StorageErrorKind {
+    /// The store cannot be used right now (device locked, protected data not yet available after
+    /// a reboot or during iOS prewarming). Try again later; the session is not gone.
+    Unavailable,
+    /// The key protecting the data is gone (Android Keystore keys die when the lock screen
+    /// changes). The stored session cannot be read again: the user must sign in.
+    KeyInvalidated,
+    /// The stored bytes cannot be decoded.
+    Corrupt,
+    /// Any other failure (disk full, I/O error, permission denied).
+    Failed,
+}
+
+/// A storage failure, with a message for developers (never containing the stored data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError {
+    /// What kind of failure.
+    pub kind: StorageErrorKind,
+    /// A short description.
+    pub message: String,
+}
+
+impl StorageError {
+    /// A storage error of `kind`.
+    pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
+        StorageError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for StorageError {}
 
 /// What went wrong, as a stable, matchable kind. New kinds may be added in minor releases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,13 +237,31 @@ impl Error {
         self.retry_after
     }
 
-    /// Whether retrying the same operation later may succeed (network trouble, timeouts, 5xx,
-    /// 429). A retryable error never means the session is gone.
+    /// Whether retrying the same operation later may succeed without the user doing anything:
+    /// network trouble, timeouts, 5xx, 429, a locked device ([`StorageErrorKind::Unavailable`]).
+    /// A retryable error never means the session is gone. Wait [`Error::retry_after`] when set.
+    ///
+    /// This, [`Error::requires_sign_in`] and [`Error::retry_after`] are the one classification
+    /// of errors: the Swift and Kotlin layers ask the core for it rather than re-deriving it.
     pub fn is_retryable(&self) -> bool {
         match self.kind {
             ErrorKind::Network | ErrorKind::Timeout => true,
             ErrorKind::HttpStatus => matches!(self.status, Some(s) if s >= 500 || s == 429),
             ErrorKind::Storage => self.storage == Some(StorageErrorKind::Unavailable),
+            _ => false,
+        }
+    }
+
+    /// Whether the user has to sign in (again) before an access token can be had: nobody is
+    /// signed in, the provider rejected the refresh token, or the stored session is lost (its
+    /// key was invalidated, or it is corrupt). Never true for a retryable error.
+    pub fn requires_sign_in(&self) -> bool {
+        match self.kind {
+            ErrorKind::NotSignedIn | ErrorKind::ReLoginRequired => true,
+            ErrorKind::Storage => matches!(
+                self.storage,
+                Some(StorageErrorKind::KeyInvalidated | StorageErrorKind::Corrupt)
+            ),
             _ => false,
         }
     }
@@ -275,6 +335,19 @@ mod tests {
         assert!(!Error::http_status(404, "x").is_retryable());
         assert!(!Error::provider("invalid_grant", None, Some(400)).is_retryable());
         assert!(!Error::id_token(IdTokenCheck::Expired, "x").is_retryable());
+    }
+
+    #[test]
+    fn sign_in_required_only_when_the_session_is_gone() {
+        let storage = |kind| Error::from(StorageError::new(kind, "x"));
+        assert!(Error::new(ErrorKind::NotSignedIn, "x").requires_sign_in());
+        assert!(Error::new(ErrorKind::ReLoginRequired, "x").requires_sign_in());
+        assert!(storage(StorageErrorKind::KeyInvalidated).requires_sign_in());
+        assert!(storage(StorageErrorKind::Corrupt).requires_sign_in());
+        assert!(!storage(StorageErrorKind::Unavailable).requires_sign_in());
+        assert!(!storage(StorageErrorKind::Failed).requires_sign_in());
+        assert!(!Error::provider("invalid_grant", None, Some(400)).requires_sign_in());
+        assert!(!Error::new(ErrorKind::Network, "x").requires_sign_in());
     }
 
     #[test]

@@ -9,49 +9,58 @@
 //! HTTP goes through the [`HttpTransport`] trait (the platform's stack on mobile, reqwest on
 //! desktop with the `reqwest` feature); time through the [`Clock`] trait. Tokens are wrapped in
 //! [`SecretString`] and never appear in `Debug`, `Display`, logs or errors.
+//!
+//! # Layout
+//!
+//! The folders read top to bottom in the order data flows, and a layer imports only from the
+//! layers below it (`tests/layering.rs` checks this, and that no file imports itself back
+//! through another):
+//!
+//! | layer | what it holds |
+//! | --- | --- |
+//! | `ffi/` | the uniffi surface (feature `ffi`): exported client, records, errors, foreign traits |
+//! | `client/` | the public [`Client`]: sign-in, access token and refresh, logout, userinfo |
+//! | `session/` | the live session and its generations, states and events, the stored record |
+//! | `oidc/` | the protocol as plain functions: authorize + callback, PKCE, discovery, token endpoint, JWA/JWS/JWKS, ID token |
+//! | `config.rs` | the client configuration and its validation |
+//! | `http/`, `storage/` | the transport trait, URL policy, dates; the storage trait and its stores |
+//! | `error.rs`, `secret.rs`, `clock.rs`, `sync.rs` | shared by every layer |
+#![warn(missing_docs)]
 
-mod authorize;
 mod client;
 mod clock;
 mod config;
-mod discovery;
 mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
 mod http;
-mod http_date;
-mod id_token;
-mod jwks;
-mod jws;
-mod keychain;
-mod pkce;
+mod oidc;
 mod secret;
 mod session;
-mod session_store;
 mod storage;
 mod sync;
-mod token;
-mod tokens;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(feature = "ffi")]
 uniffi::setup_scaffolding!();
 
-pub use authorize::{LoginOptions, PENDING_LOGIN_LIFETIME_SECS};
 pub use client::{Client, Logout};
-pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(any(test, feature = "testing"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
 pub use config::{Config, ConfigBuilder, MAX_CLOCK_SKEW};
-pub use discovery::ProviderMetadata;
-pub use error::{Error, ErrorKind, IdTokenCheck, Result};
+pub use error::{Error, ErrorKind, IdTokenCheck, Result, StorageError, StorageErrorKind};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestTransport;
 pub use http::{
     HttpMethod, HttpRequest, HttpResponse, HttpTransport, TransportError, TransportErrorKind,
-    is_loopback,
 };
-pub use id_token::IdTokenClaims;
-pub use jws::Algorithm;
-pub use keychain::{KeychainOptions, KeychainStorage};
+// Not API: the `keyfob` CLI applies the core's loopback rule to the URLs it calls (one rule, not
+// a copy). Apps never need it; it may change without notice.
+#[doc(hidden)]
+pub use http::url_policy::is_loopback;
+pub use oidc::{IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata};
 pub use secret::SecretString;
-pub use session::{SessionEvent, SessionObserver, SessionState};
-pub use storage::{FileStorage, MemoryStorage, SecureStorage, StorageError, StorageErrorKind};
-pub use tokens::Tokens;
+pub use session::{SessionEvent, SessionObserver, SessionState, Tokens};
+pub use storage::{FileStorage, KeychainOptions, KeychainStorage, MemoryStorage, SecureStorage};

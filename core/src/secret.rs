@@ -39,6 +39,12 @@ impl From<String> for SecretString {
     }
 }
 
+/// Compares two strings in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +55,12 @@ mod tests {
         assert_eq!(format!("{s:?}"), "[redacted]");
         assert_eq!(s.to_string(), "[redacted]");
         assert_eq!(s.expose(), "eyJhbGciOi.secret.value");
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
     }
 }

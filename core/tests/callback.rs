@@ -7,13 +7,6 @@ use keyfob::ErrorKind;
 use keyfob_testkit::Faults;
 use serde_json::json;
 
-fn callback_fault(params: serde_json::Value) -> Faults {
-    Faults {
-        callback: Some(params.as_object().unwrap().clone()),
-        ..Faults::default()
-    }
-}
-
 #[tokio::test]
 async fn wrong_or_missing_state_is_rejected_and_keeps_the_login_pending() {
     let env = start().await;
@@ -94,7 +87,7 @@ async fn an_expired_pending_login_is_rejected() {
 #[tokio::test]
 async fn access_denied_is_a_typed_provider_error() {
     let env = start().await;
-    env.kit.set_faults(callback_fault(
+    env.kit.set_faults(Faults::callback(
         json!({"error": "access_denied", "error_description": "User said no", "code": null}),
     ));
     let e = env.login(&env.client()).await.unwrap_err();
@@ -106,7 +99,7 @@ async fn access_denied_is_a_typed_provider_error() {
 async fn wrong_or_missing_iss_is_a_mix_up() {
     for iss in [json!("https://evil.example"), json!(null)] {
         let env = start().await;
-        env.kit.set_faults(callback_fault(json!({ "iss": iss })));
+        env.kit.set_faults(Faults::callback(json!({ "iss": iss })));
         let e = env.login(&env.client()).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::IssuerMismatch, "iss={iss}");
         assert_eq!(env.kit.stats().token, 0);

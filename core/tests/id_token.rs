@@ -14,6 +14,13 @@ async fn login_with(faults: Faults) -> (keyfob::Error, keyfob_testkit::Stats) {
     (e, env.kit.stats())
 }
 
+async fn assert_check(faults: Faults, check: IdTokenCheck) {
+    let label = format!("{faults:?}");
+    let (e, _) = login_with(faults).await;
+    assert_eq!(e.kind(), ErrorKind::IdToken, "{label}: {e}");
+    assert_eq!(e.id_token_check(), Some(check), "{label}: {e}");
+}
+
 /// Against a provider signing ID tokens with `alg`: a login succeeds without faults (so the
 /// algorithm is accepted), then fails with `check` once `faults` are on.
 async fn assert_check_for(alg: SigningAlg, faults: Faults, check: IdTokenCheck) {
@@ -35,38 +42,11 @@ async fn assert_check_for(alg: SigningAlg, faults: Faults, check: IdTokenCheck) 
     assert_eq!(e.id_token_check(), Some(check), "{label}: {e}");
 }
 
-fn header(patch: Value) -> Faults {
-    Faults {
-        id_token_header: Some(patch.as_object().unwrap().clone()),
-        ..Faults::default()
-    }
-}
-
-fn claims(patch: Value) -> Faults {
-    Faults {
-        id_token_claims: Some(patch.as_object().unwrap().clone()),
-        ..Faults::default()
-    }
-}
-
-fn signing(s: Signing) -> Faults {
-    Faults {
-        id_token_signing: Some(s),
-        ..Faults::default()
-    }
-}
-
-async fn assert_check(faults: Faults, check: IdTokenCheck) {
-    let label = format!("{faults:?}");
-    let (e, _) = login_with(faults).await;
-    assert_eq!(e.kind(), ErrorKind::IdToken, "{label}: {e}");
-    assert_eq!(e.id_token_check(), Some(check), "{label}: {e}");
-}
-
 #[tokio::test]
 async fn tampered_signature_for_every_accepted_algorithm() {
     for alg in [SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256] {
-        assert_check_for(alg, signing(Signing::BadSignature), IdTokenCheck::Signature).await;
+        let faults = Faults::id_token_signing(Signing::BadSignature);
+        assert_check_for(alg, faults, IdTokenCheck::Signature).await;
     }
 }
 
@@ -74,7 +54,8 @@ async fn tampered_signature_for_every_accepted_algorithm() {
 async fn rsa_keys_under_2048_bits_are_refused() {
     // The testkit publishes the 1024-bit key and signs validly with it (testkit/tests/faults.rs).
     for alg in [SigningAlg::Rs256, SigningAlg::Ps256] {
-        assert_check_for(alg, signing(Signing::ShortRsaKey), IdTokenCheck::Signature).await;
+        let faults = Faults::id_token_signing(Signing::ShortRsaKey);
+        assert_check_for(alg, faults, IdTokenCheck::Signature).await;
     }
 }
 
@@ -86,7 +67,8 @@ async fn other_token_types_are_not_id_tokens() {
         "secevent+jwt",
         "application/secevent+jwt",
     ] {
-        assert_check(header(json!({ "typ": typ })), IdTokenCheck::Malformed).await;
+        let faults = Faults::id_token_header(json!({ "typ": typ }));
+        assert_check(faults, IdTokenCheck::Malformed).await;
     }
 }
 
@@ -99,7 +81,8 @@ async fn id_token_typ_may_be_jwt_in_any_case_or_absent() {
         Value::Null,
     ] {
         let env = start().await;
-        env.kit.set_faults(header(json!({ "typ": typ })));
+        env.kit
+            .set_faults(Faults::id_token_header(json!({ "typ": typ })));
         let claims = env.login(&env.client()).await;
         assert!(claims.is_ok(), "typ {typ}: {:?}", claims.err());
     }
@@ -107,13 +90,17 @@ async fn id_token_typ_may_be_jwt_in_any_case_or_absent() {
 
 #[tokio::test]
 async fn alg_none() {
-    assert_check(signing(Signing::AlgNone), IdTokenCheck::Algorithm).await;
+    assert_check(
+        Faults::id_token_signing(Signing::AlgNone),
+        IdTokenCheck::Algorithm,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn hs256_keyed_with_the_public_key() {
     assert_check(
-        signing(Signing::Hs256WithPublicKey),
+        Faults::id_token_signing(Signing::Hs256WithPublicKey),
         IdTokenCheck::Algorithm,
     )
     .await;
@@ -121,17 +108,14 @@ async fn hs256_keyed_with_the_public_key() {
 
 #[tokio::test]
 async fn unknown_kid_refetches_the_jwks_once_then_fails() {
-    let (e, stats) = login_with(signing(Signing::UnpublishedKey)).await;
+    let (e, stats) = login_with(Faults::id_token_signing(Signing::UnpublishedKey)).await;
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::UnknownKey));
     assert_eq!(stats.jwks, 2, "prefetch + exactly one refetch");
 }
 
 #[tokio::test]
 async fn unknown_kid_header_refetches_once_then_fails() {
-    let faults = Faults {
-        id_token_header: Some(json!({"kid": "not-published"}).as_object().unwrap().clone()),
-        ..Faults::default()
-    };
+    let faults = Faults::id_token_header(json!({"kid": "not-published"}));
     let (e, stats) = login_with(faults).await;
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::UnknownKey));
     assert_eq!(stats.jwks, 2);
@@ -140,7 +124,7 @@ async fn unknown_kid_header_refetches_once_then_fails() {
 #[tokio::test]
 async fn wrong_issuer() {
     assert_check(
-        claims(json!({"iss": "https://evil.example"})),
+        Faults::id_token_claims(json!({"iss": "https://evil.example"})),
         IdTokenCheck::Issuer,
     )
     .await;
@@ -149,7 +133,7 @@ async fn wrong_issuer() {
 #[tokio::test]
 async fn wrong_audience() {
     assert_check(
-        claims(json!({"aud": "someone-else", "azp": null})),
+        Faults::id_token_claims(json!({"aud": "someone-else", "azp": null})),
         IdTokenCheck::Audience,
     )
     .await;
@@ -158,12 +142,12 @@ async fn wrong_audience() {
 #[tokio::test]
 async fn several_audiences_need_azp_naming_the_client() {
     assert_check(
-        claims(json!({"aud": ["keyfob-demo", "other"], "azp": null})),
+        Faults::id_token_claims(json!({"aud": ["keyfob-demo", "other"], "azp": null})),
         IdTokenCheck::Audience,
     )
     .await;
     assert_check(
-        claims(json!({"aud": ["keyfob-demo", "other"], "azp": "other"})),
+        Faults::id_token_claims(json!({"aud": ["keyfob-demo", "other"], "azp": "other"})),
         IdTokenCheck::AuthorizedParty,
     )
     .await;
@@ -172,22 +156,30 @@ async fn several_audiences_need_azp_naming_the_client() {
 #[tokio::test]
 async fn wrong_or_missing_nonce() {
     assert_check(
-        claims(json!({"nonce": "replayed-nonce"})),
+        Faults::id_token_claims(json!({"nonce": "replayed-nonce"})),
         IdTokenCheck::Nonce,
     )
     .await;
-    assert_check(claims(json!({"nonce": null})), IdTokenCheck::Nonce).await;
+    assert_check(
+        Faults::id_token_claims(json!({"nonce": null})),
+        IdTokenCheck::Nonce,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn expired() {
-    assert_check(claims(json!({"exp": 1_000_000_000})), IdTokenCheck::Expired).await;
+    assert_check(
+        Faults::id_token_claims(json!({"exp": 1_000_000_000})),
+        IdTokenCheck::Expired,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn issued_in_the_future() {
     assert_check(
-        claims(json!({"iat": 9_999_999_999i64})),
+        Faults::id_token_claims(json!({"iat": 9_999_999_999i64})),
         IdTokenCheck::IssuedInFuture,
     )
     .await;
@@ -196,7 +188,7 @@ async fn issued_in_the_future() {
 #[tokio::test]
 async fn string_exp_is_a_type_error_not_a_missing_claim() {
     assert_check(
-        claims(json!({"exp": "9999999999"})),
+        Faults::id_token_claims(json!({"exp": "9999999999"})),
         IdTokenCheck::ClaimType,
     )
     .await;
@@ -204,7 +196,11 @@ async fn string_exp_is_a_type_error_not_a_missing_claim() {
 
 #[tokio::test]
 async fn missing_sub() {
-    assert_check(claims(json!({"sub": null})), IdTokenCheck::MissingClaim).await;
+    assert_check(
+        Faults::id_token_claims(json!({"sub": null})),
+        IdTokenCheck::MissingClaim,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -212,7 +208,8 @@ async fn refreshed_id_token_for_another_user_ends_the_session() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    env.kit.set_faults(claims(json!({"sub": "someone-else"})));
+    env.kit
+        .set_faults(Faults::id_token_claims(json!({"sub": "someone-else"})));
     let e = client.refresh().await.unwrap_err();
     assert_eq!(e.id_token_check(), Some(IdTokenCheck::SubjectChanged));
     // The response cannot be trusted: the session ends and its new refresh token is revoked.

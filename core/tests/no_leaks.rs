@@ -3,7 +3,8 @@
 mod common;
 
 use common::{param, start, with_param};
-use keyfob_testkit::{EndpointFault, Faults, Signing};
+use keyfob_testkit::{Faults, Signing};
+use serde_json::json;
 
 #[tokio::test]
 async fn secrets_never_show_up_in_debug_display_or_logs() {
@@ -43,22 +44,13 @@ async fn secrets_never_show_up_in_debug_display_or_logs() {
     printed.push(format!("{refreshed:?}"));
 
     // Failures along the way: their messages are checked too.
-    env.kit.set_faults(Faults {
-        id_token_signing: Some(Signing::BadSignature),
-        ..Faults::default()
-    });
+    env.kit
+        .set_faults(Faults::id_token_signing(Signing::BadSignature));
     printed.push(format!("{:?}", client.refresh().await.unwrap_err()));
-    env.kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(400),
-            body: Some(
-                r#"{"error":"invalid_grant","error_description":"bad refresh token"}"#.into(),
-            ),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    env.kit.set_faults(Faults::oauth_error(
+        "/token",
+        json!({"error": "invalid_grant", "error_description": "bad refresh token"}),
+    ));
     let e = client.refresh().await.unwrap_err();
     printed.push(format!("{e} {e:?}"));
     env.kit.clear_faults();

@@ -6,40 +6,14 @@ use std::time::Duration;
 
 use common::start;
 use keyfob::ErrorKind;
-use keyfob_testkit::{EndpointFault, Faults};
+use keyfob_testkit::Faults;
 use serde_json::json;
-
-fn endpoint(path: &str, f: impl FnOnce(&mut EndpointFault)) -> Faults {
-    let mut fault = EndpointFault {
-        path: path.to_string(),
-        ..EndpointFault::default()
-    };
-    f(&mut fault);
-    Faults {
-        endpoints: vec![fault],
-        ..Faults::default()
-    }
-}
-
-fn token_response(patch: serde_json::Value) -> Faults {
-    Faults {
-        token_response: Some(patch.as_object().unwrap().clone()),
-        ..Faults::default()
-    }
-}
 
 #[tokio::test]
 async fn discovery_issuer_mismatch() {
     let env = start().await;
-    env.kit.set_faults(Faults {
-        discovery: Some(
-            json!({"issuer": "https://evil.example"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-        ..Faults::default()
-    });
+    env.kit
+        .set_faults(Faults::discovery(json!({"issuer": "https://evil.example"})));
     assert_eq!(
         env.client().begin_login().await.unwrap_err().kind(),
         ErrorKind::Discovery
@@ -49,15 +23,9 @@ async fn discovery_issuer_mismatch() {
 #[tokio::test]
 async fn discovery_with_a_plain_http_end_session_endpoint_is_refused() {
     let env = start().await;
-    env.kit.set_faults(Faults {
-        discovery: Some(
-            json!({"end_session_endpoint": "http://example.com/end_session"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-        ..Faults::default()
-    });
+    env.kit.set_faults(Faults::discovery(
+        json!({"end_session_endpoint": "http://example.com/end_session"}),
+    ));
     let client = env.client();
     assert_eq!(
         client.begin_login().await.unwrap_err().kind(),
@@ -71,9 +39,7 @@ async fn discovery_with_a_plain_http_end_session_endpoint_is_refused() {
 async fn discovery_server_error_is_retryable() {
     let env = start().await;
     env.kit
-        .set_faults(endpoint("/.well-known/openid-configuration", |f| {
-            f.status = Some(503)
-        }));
+        .set_faults(Faults::status("/.well-known/openid-configuration", 503));
     let client = env.client();
     let e = client.begin_login().await.unwrap_err();
     assert_eq!(
@@ -103,17 +69,16 @@ async fn exchange_with(faults: Faults, timeout: Option<Duration>) -> keyfob::Err
 
 #[tokio::test]
 async fn token_endpoint_500() {
-    let e = exchange_with(endpoint("/token", |f| f.status = Some(500)), None).await;
+    let e = exchange_with(Faults::status("/token", 500), None).await;
     assert_eq!((e.kind(), e.is_retryable()), (ErrorKind::HttpStatus, true));
 }
 
 #[tokio::test]
 async fn token_endpoint_oauth_error() {
-    let fault = endpoint("/token", |f| {
-        f.status = Some(400);
-        f.body = Some(r#"{"error":"invalid_grant","error_description":"code expired"}"#.into());
-        f.content_type = Some("application/json".into());
-    });
+    let fault = Faults::oauth_error(
+        "/token",
+        json!({"error": "invalid_grant", "error_description": "code expired"}),
+    );
     let e = exchange_with(fault, None).await;
     assert_eq!(
         (e.kind(), e.provider_error()),
@@ -127,7 +92,7 @@ async fn token_endpoint_invalid_and_truncated_json() {
         "<html><body>Service unavailable</body></html>",
         r#"{"access_token":"abc","token_type":"Bea"#,
     ] {
-        let fault = endpoint("/token", |f| {
+        let fault = Faults::endpoint("/token", |f| {
             f.status = Some(200);
             f.body = Some(body.into());
         });
@@ -140,7 +105,7 @@ async fn token_endpoint_invalid_and_truncated_json() {
 async fn token_endpoint_timeout() {
     let e = exchange_with(
         // Far beyond the timeout: only the timeout can end the wait before the answer comes.
-        endpoint("/token", |f| f.delay_ms = Some(30_000)),
+        Faults::endpoint("/token", |f| f.delay_ms = Some(30_000)),
         Some(Duration::from_secs(1)),
     )
     .await;
@@ -149,7 +114,7 @@ async fn token_endpoint_timeout() {
 
 #[tokio::test]
 async fn token_endpoint_oversized_body_is_cut_off() {
-    let fault = endpoint("/token", |f| {
+    let fault = Faults::endpoint("/token", |f| {
         f.status = Some(200);
         f.body_bytes = Some(50 * 1024 * 1024);
     });
@@ -159,7 +124,7 @@ async fn token_endpoint_oversized_body_is_cut_off() {
 
 #[tokio::test]
 async fn token_endpoint_redirect_is_not_followed() {
-    let e = exchange_with(endpoint("/token", |f| f.status = Some(302)), None).await;
+    let e = exchange_with(Faults::status("/token", 302), None).await;
     assert_eq!(e.kind(), ErrorKind::HttpStatus);
 }
 
@@ -172,7 +137,7 @@ async fn malformed_token_responses() {
         json!({"access_token": null}),
         json!({"id_token": null}),
     ] {
-        let e = exchange_with(token_response(patch.clone()), None).await;
+        let e = exchange_with(Faults::token_response(patch.clone()), None).await;
         assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{patch}");
     }
 }
@@ -182,10 +147,10 @@ async fn refresh_rejected_with_invalid_grant() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    env.kit.set_faults(endpoint("/token", |f| {
-        f.status = Some(400);
-        f.body = Some(r#"{"error":"invalid_grant"}"#.into());
-    }));
+    env.kit.set_faults(Faults::oauth_error(
+        "/token",
+        json!({"error": "invalid_grant"}),
+    ));
     // The refresh token is dead: the session ends and the app is told to sign in again.
     let e = client.refresh().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ReLoginRequired);

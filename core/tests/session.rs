@@ -11,7 +11,8 @@ use keyfob::{
     Client, ErrorKind, MemoryStorage, SecureStorage, SessionEvent, SessionObserver, SessionState,
     StorageErrorKind,
 };
-use keyfob_testkit::{EndpointFault, Faults, Options};
+use keyfob_testkit::{Faults, Options};
+use serde_json::json;
 
 fn client_on(env: &Env, storage: Arc<dyn SecureStorage>) -> Client {
     env.client().with_storage(storage)
@@ -20,19 +21,6 @@ fn client_on(env: &Env, storage: Arc<dyn SecureStorage>) -> Client {
 fn total_requests(env: &Env) -> u64 {
     let s = env.kit.stats();
     s.discovery + s.jwks + s.authorize + s.token + s.userinfo + s.revoke + s.end_session
-}
-
-/// Token responses that carry new tokens but are unusable (`token_type` mac).
-fn unusable_token_responses() -> Faults {
-    Faults {
-        token_response: Some(
-            serde_json::json!({"token_type": "mac"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-        ..Faults::default()
-    }
 }
 
 #[tokio::test]
@@ -290,15 +278,7 @@ async fn server_errors_on_refresh_keep_the_session() {
     let client = env.client();
     env.login(&client).await.unwrap();
     env.expire();
-    env.kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(503),
-            headers: vec![("Retry-After".into(), "120".into())],
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    env.kit.set_faults(Faults::retry_after("/token", 503, 120));
     let e = client.access_token().await.unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
     assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(120)));
@@ -326,15 +306,10 @@ async fn observers_see_every_event_in_order() {
     client.refresh().await.unwrap();
     client.logout().await.unwrap();
     env.login(&client).await.unwrap();
-    env.kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(400),
-            body: Some(r#"{"error":"invalid_grant"}"#.into()),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    env.kit.set_faults(Faults::oauth_error(
+        "/token",
+        json!({"error": "invalid_grant"}),
+    ));
     client.refresh().await.unwrap_err();
     use SessionEvent::*;
     assert_eq!(
@@ -369,14 +344,7 @@ async fn logout_clears_locally_even_when_revocation_fails() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
-    env.kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/revoke".into(),
-            status: Some(500),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    env.kit.set_faults(Faults::status("/revoke", 500));
     let outcome = client.logout().await.unwrap();
     assert!(!outcome.refresh_token_revoked);
     assert_eq!(
@@ -393,16 +361,11 @@ async fn userinfo_checks_the_subject() {
     env.login(&client).await.unwrap();
     let info = client.userinfo().await.unwrap();
     assert_eq!(info["email"], "ada@company.com");
-    env.kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/userinfo".into(),
-            status: Some(200),
-            body: Some(r#"{"sub":"someone-else","email":"eve@evil.example"}"#.into()),
-            content_type: Some("application/json".into()),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    env.kit.set_faults(Faults::endpoint("/userinfo", |f| {
+        f.status = Some(200);
+        f.body = Some(r#"{"sub":"someone-else","email":"eve@evil.example"}"#.into());
+        f.content_type = Some("application/json".into());
+    }));
     assert_eq!(
         client.userinfo().await.unwrap_err().kind(),
         ErrorKind::InvalidResponse
@@ -566,14 +529,8 @@ async fn a_rotated_refresh_token_survives_keys_that_cannot_be_fetched() {
     env.login(&client).await.unwrap();
     // New signing key (the refreshed ID token names an unknown kid) and a JWKS endpoint that is down.
     env.kit.rotate_keys(false);
-    env.kit.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/.well-known/jwks.json".into(),
-            status: Some(503),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    env.kit
+        .set_faults(Faults::status("/.well-known/jwks.json", 503));
     let before = client.tokens().unwrap();
     let after = client.refresh().await.unwrap();
     assert_ne!(after.refresh_token(), before.refresh_token());
@@ -597,7 +554,8 @@ async fn a_new_refresh_token_in_an_unusable_refresh_response_is_kept() {
     env.login(&client).await.unwrap();
     let old = client.tokens().unwrap();
     // The provider rotates the refresh token, but its answer is unusable (`token_type` mac).
-    env.kit.set_faults(unusable_token_responses());
+    env.kit
+        .set_faults(Faults::token_response(json!({"token_type": "mac"})));
     let e = client.refresh().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidResponse);
     assert_eq!(env.kit.stats().refresh_token, 1);
@@ -629,7 +587,9 @@ async fn callers_waiting_on_an_unusable_refresh_share_its_error() {
     let client = env.client();
     env.login(&client).await.unwrap();
     env.expire();
-    env.kit.set_faults(unusable_token_responses());
+    // Token responses that carry new tokens but are unusable.
+    env.kit
+        .set_faults(Faults::token_response(json!({"token_type": "mac"})));
     let (a, b, c) = tokio::join!(
         client.access_token(),
         client.access_token(),

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Rust: formatting, clippy (warnings are errors), and every test of the workspace.
+# Rust: formatting, clippy (warnings are errors, `missing_docs` included), the dependency rules
+# (scripts/check-layering.sh), and every test of the workspace (core/tests/layering.rs checks
+# the core's import rules).
 #
 # A test that silently stops running (lost behind a `cfg`, a feature, a renamed file, or an
 # `#[ignore]`) must fail this stage: every test binary (the unit tests of each crate taken
@@ -11,6 +13,7 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+bash scripts/check-layering.sh
 
 artifacts=$(mktemp)
 log=$(mktemp)

@@ -5,19 +5,14 @@
 //! (`id_token_claims`, `discovery`, `token_response`, …) are shallow merges: each
 //! member replaces the member of the same name, and a JSON `null` removes it.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+mod answer;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use std::sync::{Mutex, PoisonError};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::Shared;
-use crate::resource::is_resource_server_request;
+pub(crate) use answer::apply_endpoint_faults;
 
 /// The set of active faults. The default is "no fault": a well-behaved provider.
 ///
@@ -74,6 +69,175 @@ impl Faults {
             None => arg.to_owned(),
         };
         serde_json::from_str(&text).map_err(|e| format!("invalid faults JSON: {e}"))
+    }
+}
+
+/// One fault each, for tests: `Faults::id_token_claims(json!({"sub": null}))`,
+/// `Faults::endpoint("/token", |f| f.status = Some(503))`; combine them with [`Faults::and`].
+///
+/// The JSON patches must be JSON objects (the constructors panic otherwise, as a test's
+/// typo should); their members are merged as the module documentation says.
+impl Faults {
+    /// Merges `patch` into the claims of every issued ID token: `{"iss": "https://evil.example"}`,
+    /// `{"nonce": null}`.
+    pub fn id_token_claims(patch: Value) -> Faults {
+        only(|f| f.id_token_claims = Some(json_object(patch)))
+    }
+
+    /// Merges `patch` into the JOSE header of every issued ID token: `{"kid": null}`,
+    /// `{"typ": "at+jwt"}`.
+    pub fn id_token_header(patch: Value) -> Faults {
+        only(|f| f.id_token_header = Some(json_object(patch)))
+    }
+
+    /// Signs ID tokens the given (broken or hostile) way.
+    pub fn id_token_signing(signing: Signing) -> Faults {
+        only(|f| f.id_token_signing = Some(signing))
+    }
+
+    /// Merges `patch` into the claims of every issued access token: `{"aud": null}`.
+    pub fn access_token_claims(patch: Value) -> Faults {
+        only(|f| f.access_token_claims = Some(json_object(patch)))
+    }
+
+    /// Merges `patch` into the discovery document: `{"issuer": "https://evil.example"}`.
+    pub fn discovery(patch: Value) -> Faults {
+        only(|f| f.discovery = Some(json_object(patch)))
+    }
+
+    /// Merges `patch` into the query of the `/authorize` redirect: `{"iss": null}`,
+    /// `{"error": "access_denied", "code": null}`.
+    pub fn callback(patch: Value) -> Faults {
+        only(|f| f.callback = Some(json_object(patch)))
+    }
+
+    /// Appends `name=value` to the query of the `/authorize` redirect, even when `name` is
+    /// already there: `Faults::callback_append("state", "second-state")` sends `state` twice.
+    pub fn callback_append(name: &str, value: &str) -> Faults {
+        only(|f| f.callback_append = vec![(name.to_owned(), value.to_owned())])
+    }
+
+    /// Puts the parameters of the `/authorize` redirect in its fragment instead of its query.
+    pub fn callback_in_fragment() -> Faults {
+        only(|f| f.callback_in_fragment = true)
+    }
+
+    /// Merges `patch` into the JSON of successful `/token` answers: `{"token_type": "mac"}`.
+    pub fn token_response(patch: Value) -> Faults {
+        only(|f| f.token_response = Some(json_object(patch)))
+    }
+
+    /// Places these JWK objects before the real keys in the JWKS.
+    pub fn jwks_extra_keys(keys: Vec<Value>) -> Faults {
+        only(|f| f.jwks_extra_keys = keys)
+    }
+
+    /// A canned answer (or a delay) for requests to `path`: `configure` sets the members of an
+    /// [`EndpointFault`] for that path, e.g. `|f| f.delay_ms = Some(2_500)`.
+    pub fn endpoint(path: &str, configure: impl FnOnce(&mut EndpointFault)) -> Faults {
+        let mut fault = EndpointFault {
+            path: path.to_owned(),
+            ..EndpointFault::default()
+        };
+        configure(&mut fault);
+        only(|f| f.endpoints = vec![fault])
+    }
+
+    /// Every request to `path` is answered with `status` and an empty body.
+    pub fn status(path: &str, status: u16) -> Faults {
+        Faults::endpoint(path, |f| f.status = Some(status))
+    }
+
+    /// Every request to `path` is answered with an OAuth error (RFC 6749 §5.2): status 400 and
+    /// `error` as the JSON body, e.g. `json!({"error": "invalid_grant"})`.
+    pub fn oauth_error(path: &str, error: Value) -> Faults {
+        let body = json_object(error);
+        Faults::endpoint(path, |f| {
+            f.status = Some(400);
+            f.body = Some(Value::Object(body).to_string());
+        })
+    }
+
+    /// Every request to `path` is answered with `status` (429 or 503) and a `Retry-After`
+    /// header of `seconds`.
+    pub fn retry_after(path: &str, status: u16, seconds: u32) -> Faults {
+        Faults::endpoint(path, |f| {
+            f.status = Some(status);
+            f.headers = vec![("Retry-After".into(), seconds.to_string())];
+        })
+    }
+
+    /// Every request to `path` is answered with the redirect `status` (301, 302, 307, …) to
+    /// `location`, which a client must not follow.
+    pub fn redirect(path: &str, status: u16, location: impl Into<String>) -> Faults {
+        Faults::endpoint(path, |f| {
+            f.status = Some(status);
+            f.headers = vec![("Location".into(), location.into())];
+        })
+    }
+
+    /// Both sets of faults at once. The JSON patches are merged member by member (a member of
+    /// `other` replaces the one of the same name, a `null` in `other` still removes it), the
+    /// signing of `other` wins when it has one, and the lists are joined, `self`'s first (so
+    /// `self`'s endpoint fault answers first for a path that both name).
+    pub fn and(self, other: Faults) -> Faults {
+        // Destructured, so that a new kind of fault cannot be forgotten here.
+        let Faults {
+            id_token_claims,
+            id_token_header,
+            id_token_signing,
+            access_token_claims,
+            discovery,
+            callback,
+            token_response,
+            endpoints,
+            jwks_extra_keys,
+            callback_append,
+            callback_in_fragment,
+        } = other;
+        Faults {
+            id_token_claims: join_patches(self.id_token_claims, id_token_claims),
+            id_token_header: join_patches(self.id_token_header, id_token_header),
+            id_token_signing: id_token_signing.or(self.id_token_signing),
+            access_token_claims: join_patches(self.access_token_claims, access_token_claims),
+            discovery: join_patches(self.discovery, discovery),
+            callback: join_patches(self.callback, callback),
+            token_response: join_patches(self.token_response, token_response),
+            endpoints: [self.endpoints, endpoints].concat(),
+            jwks_extra_keys: [self.jwks_extra_keys, jwks_extra_keys].concat(),
+            callback_append: [self.callback_append, callback_append].concat(),
+            callback_in_fragment: self.callback_in_fragment || callback_in_fragment,
+        }
+    }
+}
+
+/// No fault but the one that `set` switches on.
+fn only(set: impl FnOnce(&mut Faults)) -> Faults {
+    let mut faults = Faults::default();
+    set(&mut faults);
+    faults
+}
+
+/// The members of a JSON object given to a fault constructor.
+fn json_object(patch: Value) -> Map<String, Value> {
+    match patch {
+        Value::Object(members) => members,
+        other => panic!("a fault patch must be a JSON object, not {other}"),
+    }
+}
+
+/// One patch that does what `first` then `second` would: `second`'s members (`null` included)
+/// replace `first`'s.
+fn join_patches(
+    first: Option<Map<String, Value>>,
+    second: Option<Map<String, Value>>,
+) -> Option<Map<String, Value>> {
+    match (first, second) {
+        (Some(mut first), Some(second)) => {
+            first.extend(second);
+            Some(first)
+        }
+        (first, second) => second.or(first),
     }
 }
 
@@ -138,95 +302,6 @@ pub struct EndpointFault {
     pub abort_after_bytes: Option<u64>,
 }
 
-impl EndpointFault {
-    /// Whether this fault answers the request itself (rather than only delaying it).
-    fn answers(&self) -> bool {
-        self.status.is_some()
-            || self.body.is_some()
-            || self.content_type.is_some()
-            || self.body_bytes.is_some()
-            || !self.headers.is_empty()
-            || self.abort_after_bytes.is_some()
-    }
-
-    /// The canned response.
-    fn response(&self) -> Response {
-        let status = self
-            .status
-            .and_then(|code| StatusCode::from_u16(code).ok())
-            .unwrap_or(StatusCode::OK);
-        let body_is_json = self
-            .body
-            .as_deref()
-            .is_some_and(|body| serde_json::from_str::<Value>(body).is_ok());
-        let content_type = match &self.content_type {
-            Some(content_type) => content_type.clone(),
-            None if body_is_json || self.body_bytes.is_some() => "application/json".into(),
-            None => "text/plain; charset=utf-8".into(),
-        };
-        let body = match (self.abort_after_bytes, self.body_bytes, &self.body) {
-            (Some(sent), _, Some(text)) => aborted_body(text.as_bytes(), sent),
-            (Some(sent), _, None) => aborted_body(&[], sent),
-            (None, Some(len), _) => filler_body(len),
-            (None, None, Some(text)) => Body::from(text.clone()),
-            (None, None, None) => Body::empty(),
-        };
-        let mut response = (status, body).into_response();
-        if let Ok(value) = HeaderValue::from_str(&content_type) {
-            response.headers_mut().insert(header::CONTENT_TYPE, value);
-        }
-        for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (
-                header::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                response.headers_mut().append(name, value);
-            }
-        }
-        response
-    }
-}
-
-/// A body of `len` bytes of `x`, streamed in chunks from one static buffer.
-fn filler_body(len: u64) -> Body {
-    static CHUNK: [u8; 16 * 1024] = [b'x'; 16 * 1024];
-    let chunks = futures_util::stream::unfold(len, |remaining| async move {
-        if remaining == 0 {
-            return None;
-        }
-        let size = usize::try_from(remaining).map_or(CHUNK.len(), |r| r.min(CHUNK.len()));
-        let chunk = Bytes::from_static(&CHUNK[..size]);
-        Some((Ok::<_, std::io::Error>(chunk), remaining - size as u64))
-    });
-    Body::from_stream(chunks)
-}
-
-/// The first `sent` bytes of `text` (padded with `x` when `text` is shorter), then a
-/// stream error: the server closes the connection without finishing the body.
-fn aborted_body(text: &[u8], sent: u64) -> Body {
-    let len = usize::try_from(sent)
-        .unwrap_or(usize::MAX)
-        .min(16 * 1024 * 1024);
-    let mut prefix: Vec<u8> = text.iter().copied().take(len).collect();
-    prefix.resize(len, b'x');
-    // The prefix is sent first and given time to reach the client (the server would otherwise
-    // drop the head and prefix with the connection), then the stream fails.
-    let chunks = futures_util::stream::unfold(Some(Some(prefix)), |step| async move {
-        match step? {
-            Some(prefix) => Some((Ok(Bytes::from(prefix)), Some(None))),
-            None => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let reset = std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "testkit fault: connection closed mid-body",
-                );
-                Some((Err(reset), None))
-            }
-        }
-    });
-    Body::from_stream(chunks)
-}
-
 /// The active faults, shared by all servers of one testkit.
 #[derive(Debug, Default)]
 pub(crate) struct FaultSwitch {
@@ -269,28 +344,6 @@ impl FaultSwitch {
     }
 }
 
-/// Middleware: lets a matching [`EndpointFault`] delay the request and/or answer it.
-pub(crate) async fn apply_endpoint_faults(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if is_resource_server_request(request.headers()) {
-        return next.run(request).await;
-    }
-    let Some(fault) = shared.faults.take_endpoint_fault(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    if let Some(delay) = fault.delay_ms {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    if fault.answers() {
-        fault.response()
-    } else {
-        next.run(request).await
-    }
-}
-
 /// Shallow merge of `patch` into `target`: members replace, `null` removes.
 pub(crate) fn merge_object(target: &mut Map<String, Value>, patch: Option<&Map<String, Value>>) {
     for (name, value) in patch.into_iter().flatten() {
@@ -325,16 +378,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap()
-    }
-
     #[test]
     fn merge_replaces_adds_and_removes() {
-        let mut target = object(json!({"a": 1, "b": 2}));
+        let mut target = json_object(json!({"a": 1, "b": 2}));
         merge_object(
             &mut target,
-            Some(&object(json!({"a": "x", "b": null, "c": [1]}))),
+            Some(&json_object(json!({"a": "x", "b": null, "c": [1]}))),
         );
         assert_eq!(Value::Object(target), json!({"a": "x", "c": [1]}));
     }
@@ -344,7 +393,7 @@ mod tests {
         let mut params = vec![("code".into(), "c".into()), ("state".into(), "s".into())];
         merge_params(
             &mut params,
-            Some(&object(json!({"code": null, "state": "t", "n": 5}))),
+            Some(&json_object(json!({"code": null, "state": "t", "n": 5}))),
         );
         assert_eq!(
             params,
@@ -375,5 +424,102 @@ mod tests {
         let faults: Faults =
             serde_json::from_value(json!({"id_token_signing": "hs256_with_public_key"})).unwrap();
         assert_eq!(faults.id_token_signing, Some(Signing::Hs256WithPublicKey));
+    }
+
+    #[test]
+    fn a_constructor_sets_its_one_fault() {
+        let faults = Faults::id_token_claims(json!({"sub": null}));
+        assert_eq!(
+            faults,
+            Faults {
+                id_token_claims: Some(json_object(json!({"sub": null}))),
+                ..Faults::default()
+            }
+        );
+        let endpoint = Faults::retry_after("/token", 429, 120);
+        assert_eq!(
+            endpoint.endpoints,
+            vec![EndpointFault {
+                path: "/token".into(),
+                status: Some(429),
+                headers: vec![("Retry-After".into(), "120".into())],
+                ..EndpointFault::default()
+            }]
+        );
+        let error = Faults::oauth_error("/token", json!({"error": "invalid_grant"}));
+        assert_eq!(error.endpoints[0].status, Some(400));
+        assert_eq!(
+            error.endpoints[0].body.as_deref(),
+            Some(r#"{"error":"invalid_grant"}"#)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "must be a JSON object")]
+    fn a_patch_that_is_not_an_object_is_refused() {
+        Faults::discovery(json!(["issuer"]));
+    }
+
+    #[test]
+    fn and_merges_patches_member_by_member_the_second_winning() {
+        let first = Faults::id_token_claims(json!({"iss": "a", "sub": "s", "nonce": null}));
+        let second = Faults::id_token_claims(json!({"iss": "b", "sub": null, "nonce": "n"}));
+        let both = first.and(second);
+        assert_eq!(
+            both.id_token_claims,
+            Some(json_object(json!({"iss": "b", "sub": null, "nonce": "n"})))
+        );
+        // Applied, the joined patch does what the two would one after the other.
+        let mut claims = json_object(json!({"iss": "i", "sub": "u", "aud": "c"}));
+        merge_object(&mut claims, both.id_token_claims.as_ref());
+        assert_eq!(
+            Value::Object(claims),
+            json!({"iss": "b", "nonce": "n", "aud": "c"})
+        );
+        // A patch on one side only is kept as it is.
+        let one_sided = Faults::discovery(json!({"issuer": "x"})).and(Faults::default());
+        assert_eq!(one_sided, Faults::discovery(json!({"issuer": "x"})));
+    }
+
+    #[test]
+    fn and_joins_lists_in_order_and_keeps_every_kind_of_fault() {
+        let both = Faults::status("/token", 500)
+            .and(Faults::jwks_extra_keys(vec![json!(1)]))
+            .and(Faults::callback_append("state", "s2"))
+            .and(Faults::id_token_signing(Signing::AlgNone))
+            .and(Faults::status("/token", 503))
+            .and(Faults::jwks_extra_keys(vec![json!(2)]))
+            .and(Faults::callback_append("code", "c2"))
+            .and(Faults::callback_in_fragment());
+        let statuses: Vec<_> = both.endpoints.iter().map(|f| f.status).collect();
+        assert_eq!(statuses, [Some(500), Some(503)]);
+        assert_eq!(both.jwks_extra_keys, [json!(1), json!(2)]);
+        assert_eq!(
+            both.callback_append,
+            [("state".into(), "s2".into()), ("code".into(), "c2".into())]
+        );
+        assert_eq!(both.id_token_signing, Some(Signing::AlgNone));
+        assert!(both.callback_in_fragment);
+        // The later signing wins; a fault without one keeps the earlier.
+        let signing = Faults::id_token_signing(Signing::AlgNone)
+            .and(Faults::id_token_signing(Signing::BadSignature))
+            .and(Faults::callback_append("iss", "x"));
+        assert_eq!(signing.id_token_signing, Some(Signing::BadSignature));
+    }
+
+    #[test]
+    fn the_first_endpoint_fault_for_a_path_answers_first() {
+        let switch = FaultSwitch::default();
+        switch.set(
+            Faults::endpoint("/token", |f| {
+                f.status = Some(500);
+                f.times = Some(1);
+            })
+            .and(Faults::status("/token", 503)),
+        );
+        let statuses: Vec<_> = (0..3)
+            .map(|_| switch.take_endpoint_fault("/token").and_then(|f| f.status))
+            .collect();
+        assert_eq!(statuses, [Some(500), Some(503), Some(503)]);
     }
 }

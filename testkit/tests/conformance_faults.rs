@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use keyfob_testkit::{EndpointFault, Faults};
+use keyfob_testkit::Faults;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::json;
@@ -12,13 +12,10 @@ use serde_json::json;
 #[tokio::test]
 async fn callback_append_duplicates_parameters() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        callback_append: vec![
-            ("state".into(), "second-state".into()),
-            ("code".into(), "second-code".into()),
-        ],
-        ..Faults::default()
-    });
+    tk.set_faults(
+        Faults::callback_append("state", "second-state")
+            .and(Faults::callback_append("code", "second-code")),
+    );
     let response = authorize(&tk, &Pkce::new(), &[]).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let params = location_params(response.headers());
@@ -33,11 +30,10 @@ async fn callback_append_duplicates_parameters() {
     assert_eq!(values("code").len(), 2);
     assert_eq!(values("code")[1], "second-code");
     // Appended after the `callback` merge.
-    tk.set_faults(Faults {
-        callback: Some(json!({"iss": null}).as_object().unwrap().clone()),
-        callback_append: vec![("iss".into(), "https://a.example".into())],
-        ..Faults::default()
-    });
+    tk.set_faults(
+        Faults::callback(json!({"iss": null}))
+            .and(Faults::callback_append("iss", "https://a.example")),
+    );
     let response = authorize(&tk, &Pkce::new(), &[]).await;
     let params = location_params(response.headers());
     assert_eq!(param(&params, "iss"), Some("https://a.example"));
@@ -46,10 +42,7 @@ async fn callback_append_duplicates_parameters() {
 #[tokio::test]
 async fn callback_in_fragment_moves_the_parameters_after_the_hash() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        callback_in_fragment: true,
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::callback_in_fragment());
     let response = authorize(&tk, &Pkce::new(), &[]).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
@@ -68,32 +61,22 @@ async fn callback_in_fragment_moves_the_parameters_after_the_hash() {
 #[tokio::test]
 async fn endpoint_headers_are_sent() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(429),
-            headers: vec![
-                ("Retry-After".into(), "120".into()),
-                ("bad name".into(), "skipped".into()),
-            ],
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/token", |f| {
+        f.status = Some(429);
+        f.headers = vec![
+            ("Retry-After".into(), "120".into()),
+            ("bad name".into(), "skipped".into()),
+        ];
+    }));
     let response = post_form(&tk, "/token", &[("grant_type", "refresh_token")]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "120");
 
     // Headers alone make the fault answer (200, empty body): a redirect with a Location.
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(307),
-            headers: vec![("Location".into(), format!("{}/revoke", tk.issuer()))],
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/token", |f| {
+        f.status = Some(307);
+        f.headers = vec![("Location".into(), format!("{}/revoke", tk.issuer()))];
+    }));
     let response = post_form(&tk, "/token", &[("grant_type", "refresh_token")]).await;
     assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(
@@ -111,17 +94,12 @@ async fn endpoint_headers_are_sent() {
 async fn abort_after_bytes_closes_the_connection_mid_body() {
     let tk = start().await;
     let body = r#"{"access_token":"abc","token_type":"Bearer","expires_in":300}"#;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            status: Some(200),
-            body: Some(body.into()),
-            abort_after_bytes: Some(20),
-            times: Some(1),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/token", |f| {
+        f.status = Some(200);
+        f.body = Some(body.into());
+        f.abort_after_bytes = Some(20);
+        f.times = Some(1);
+    }));
     let response = post_form(&tk, "/token", &[("grant_type", "refresh_token")]).await;
     // The head arrives; the body never completes.
     assert_eq!(response.status(), StatusCode::OK);

@@ -7,13 +7,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::*;
-use keyfob_testkit::{EndpointFault, Faults, Options, Signing, SigningAlg, Testkit};
+use keyfob_testkit::{Faults, Options, Signing, SigningAlg, Testkit};
 use reqwest::StatusCode;
-use serde_json::{Map, Value, json};
-
-fn object(value: Value) -> Map<String, Value> {
-    value.as_object().cloned().unwrap()
-}
+use serde_json::{Value, json};
 
 async fn id_token(tk: &Testkit) -> String {
     sign_in(tk).await["id_token"].as_str().unwrap().to_owned()
@@ -48,15 +44,12 @@ async fn faults_deserialize_from_the_documented_json() {
 #[tokio::test]
 async fn id_token_claims_are_merged_and_null_removes() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        id_token_claims: Some(object(json!({
-            "exp": "9999999999",
-            "sub": null,
-            "aud": ["keyfob-demo", "other"],
-            "extra": true,
-        }))),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_claims(json!({
+        "exp": "9999999999",
+        "sub": null,
+        "aud": ["keyfob-demo", "other"],
+        "extra": true,
+    })));
     let token = id_token(&tk).await;
     let (_, claims) = decode(&token);
     assert_eq!(claims["exp"], "9999999999");
@@ -75,12 +68,9 @@ async fn id_token_claims_are_merged_and_null_removes() {
 #[tokio::test]
 async fn id_token_header_is_merged_before_signing() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        id_token_header: Some(object(
-            json!({"kid": "unknown-kid", "x5u": "https://evil.example"}),
-        )),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_header(
+        json!({"kid": "unknown-kid", "x5u": "https://evil.example"}),
+    ));
     let token = id_token(&tk).await;
     let (header, _) = decode(&token);
     assert_eq!(header["kid"], "unknown-kid");
@@ -90,10 +80,7 @@ async fn id_token_header_is_merged_before_signing() {
         "kid is not in the JWKS"
     );
 
-    tk.set_faults(Faults {
-        id_token_header: Some(object(json!({"kid": null}))),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_header(json!({"kid": null})));
     let token = id_token(&tk).await;
     let (header, _) = decode(&token);
     assert!(header.get("kid").is_none());
@@ -120,10 +107,7 @@ async fn id_token_header_is_merged_before_signing() {
 #[tokio::test]
 async fn alg_none_has_an_empty_signature() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        id_token_signing: Some(Signing::AlgNone),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_signing(Signing::AlgNone));
     let token = id_token(&tk).await;
     assert!(token.ends_with('.'));
     assert_eq!(decode(&token).0["alg"], "none");
@@ -133,10 +117,7 @@ async fn alg_none_has_an_empty_signature() {
 #[tokio::test]
 async fn hs256_is_keyed_with_the_public_key_pem() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        id_token_signing: Some(Signing::Hs256WithPublicKey),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_signing(Signing::Hs256WithPublicKey));
     let token = id_token(&tk).await;
     let (header, _) = decode(&token);
     assert_eq!(header["alg"], "HS256");
@@ -169,10 +150,7 @@ async fn hs256_is_keyed_with_the_public_key_pem() {
 #[tokio::test]
 async fn bad_signature_flips_the_last_byte() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        id_token_signing: Some(Signing::BadSignature),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_signing(Signing::BadSignature));
     let token = id_token(&tk).await;
     assert!(!verify_with_jwks(&tk, &token).await);
     let (input, _) = token.rsplit_once('.').unwrap();
@@ -194,10 +172,7 @@ async fn bad_signature_breaks_ps256_and_es256_signatures_too() {
         let token = id_token(&tk).await;
         assert_eq!(decode(&token).0["alg"], alg.as_str());
         assert!(verify_with_jwks(&tk, &token).await, "{alg:?}");
-        tk.set_faults(Faults {
-            id_token_signing: Some(Signing::BadSignature),
-            ..Faults::default()
-        });
+        tk.set_faults(Faults::id_token_signing(Signing::BadSignature));
         let token = id_token(&tk).await;
         assert_eq!(decode(&token).0["alg"], alg.as_str());
         assert!(!verify_with_jwks(&tk, &token).await, "{alg:?}");
@@ -218,10 +193,7 @@ async fn short_rsa_key_signs_validly_with_a_published_1024_bit_key() {
         .await
         .unwrap();
         let published_before = jwks(&tk).await["keys"].as_array().unwrap().len();
-        tk.set_faults(Faults {
-            id_token_signing: Some(Signing::ShortRsaKey),
-            ..Faults::default()
-        });
+        tk.set_faults(Faults::id_token_signing(Signing::ShortRsaKey));
         let token = id_token(&tk).await;
         let (header, _) = decode(&token);
         assert_eq!(header["alg"], expected, "{configured:?}");
@@ -247,10 +219,7 @@ async fn short_rsa_key_signs_validly_with_a_published_1024_bit_key() {
 #[tokio::test]
 async fn unpublished_key_signs_with_a_kid_not_in_the_jwks() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        id_token_signing: Some(Signing::UnpublishedKey),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::id_token_signing(Signing::UnpublishedKey));
     let token = id_token(&tk).await;
     let (header, _) = decode(&token);
     assert_eq!(header["alg"], "RS256");
@@ -267,12 +236,9 @@ async fn unpublished_key_signs_with_a_kid_not_in_the_jwks() {
 #[tokio::test]
 async fn discovery_is_merged() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        discovery: Some(object(
-            json!({"issuer": "https://evil.example", "jwks_uri": null}),
-        )),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::discovery(
+        json!({"issuer": "https://evil.example", "jwks_uri": null}),
+    ));
     let (_, body) = discovery(&tk).await;
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["issuer"], "https://evil.example");
@@ -286,10 +252,7 @@ async fn callback_parameters_are_merged() {
     let callback = |patch: Value| {
         let tk = &tk;
         async move {
-            tk.set_faults(Faults {
-                callback: Some(object(patch)),
-                ..Faults::default()
-            });
+            tk.set_faults(Faults::callback(patch));
             let response = authorize(tk, &Pkce::new(), &[]).await;
             assert_eq!(response.status(), StatusCode::FOUND);
             location_params(response.headers())
@@ -320,14 +283,11 @@ async fn callback_parameters_are_merged() {
 #[tokio::test]
 async fn token_response_is_merged() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        token_response: Some(object(json!({
-            "token_type": "mac",
-            "expires_in": "3600",
-            "access_token": null,
-        }))),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::token_response(json!({
+        "token_type": "mac",
+        "expires_in": "3600",
+        "access_token": null,
+    })));
     let pkce = Pkce::new();
     let code = code(&tk, &pkce).await;
     let (status, body) = exchange(&tk, &code, &pkce.verifier).await;
@@ -346,16 +306,11 @@ async fn token_response_is_merged() {
 #[tokio::test]
 async fn endpoint_faults_answer_a_given_number_of_times() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/.well-known/openid-configuration".into(),
-            status: Some(503),
-            body: Some("down for maintenance".into()),
-            times: Some(2),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/.well-known/openid-configuration", |f| {
+        f.status = Some(503);
+        f.body = Some("down for maintenance".into());
+        f.times = Some(2);
+    }));
     for _ in 0..2 {
         let (status, body) = discovery(&tk).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -369,29 +324,13 @@ async fn endpoint_faults_answer_a_given_number_of_times() {
 #[tokio::test]
 async fn endpoint_faults_on_token_with_content_type() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/token".into(),
-            body: Some("<html>proxy error</html>".into()),
-            content_type: Some("text/html".into()),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/token", |f| {
+        f.body = Some("<html>proxy error</html>".into());
+        f.content_type = Some("text/html".into());
+    }));
     let pkce = Pkce::new();
     let code = code(&tk, &pkce).await;
-    let response = post_form(
-        &tk,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("client_id", tk.client_id()),
-            ("code_verifier", &pkce.verifier),
-        ],
-    )
-    .await;
+    let response = post_code_exchange(&tk, &code, &pkce.verifier, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/html");
     assert_eq!(response.text().await.unwrap(), "<html>proxy error</html>");
@@ -407,15 +346,10 @@ async fn endpoint_faults_on_token_with_content_type() {
 #[tokio::test]
 async fn endpoint_delay_then_real_handler() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/.well-known/jwks.json".into(),
-            delay_ms: Some(300),
-            times: Some(1),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/.well-known/jwks.json", |f| {
+        f.delay_ms = Some(300);
+        f.times = Some(1);
+    }));
     let started = Instant::now();
     let keys = jwks(&tk).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -436,14 +370,9 @@ async fn endpoint_delay_then_real_handler() {
 async fn endpoint_body_bytes_streams_a_large_body() {
     let tk = start().await;
     let size = 5 * 1024 * 1024 + 3;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/.well-known/jwks.json".into(),
-            body_bytes: Some(size),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/.well-known/jwks.json", |f| {
+        f.body_bytes = Some(size);
+    }));
     let response = http()
         .get(format!("{}/.well-known/jwks.json", tk.issuer()))
         .send()
@@ -459,15 +388,10 @@ async fn endpoint_body_bytes_streams_a_large_body() {
 #[tokio::test]
 async fn endpoint_faults_apply_to_resource_servers() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        endpoints: vec![EndpointFault {
-            path: "/api/customers".into(),
-            status: Some(500),
-            times: Some(1),
-            ..EndpointFault::default()
-        }],
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::endpoint("/api/customers", |f| {
+        f.status = Some(500);
+        f.times = Some(1);
+    }));
     let token = sign_in(&tk).await["access_token"]
         .as_str()
         .unwrap()
@@ -487,10 +411,7 @@ async fn jwks_extra_keys_come_first() {
         json!({"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"}),
         json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}),
     ];
-    tk.set_faults(Faults {
-        jwks_extra_keys: extra.clone(),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::jwks_extra_keys(extra.clone()));
     let keys = jwks(&tk).await["keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 4);
     assert_eq!(keys[..3], extra[..]);

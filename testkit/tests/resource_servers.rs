@@ -145,38 +145,23 @@ async fn expired_token_is_rejected() {
 #[tokio::test]
 async fn wrong_audience_and_issuer_are_rejected() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        access_token_claims: Some(
-            json!({"aud": keyfob_testkit::CRM_AUDIENCE})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        ),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::access_token_claims(
+        json!({"aud": keyfob_testkit::CRM_AUDIENCE}),
+    ));
     let crm_only = access_token(&tk).await;
     let response = call_api(&tk.urls().crm, "/api/customers", Some(&crm_only)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let response = call_api(&tk.urls().orders, "/api/orders", Some(&crm_only)).await;
     assert_invalid_token(&response, "orders", "audience");
 
-    tk.set_faults(Faults {
-        access_token_claims: Some(json!({"aud": null}).as_object().cloned().unwrap()),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::access_token_claims(json!({"aud": null})));
     let no_audience = access_token(&tk).await;
     let response = call_api(&tk.urls().crm, "/api/customers", Some(&no_audience)).await;
     assert_invalid_token(&response, "crm", "missing");
 
-    tk.set_faults(Faults {
-        access_token_claims: Some(
-            json!({"iss": "https://evil.example"})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        ),
-        ..Faults::default()
-    });
+    tk.set_faults(Faults::access_token_claims(
+        json!({"iss": "https://evil.example"}),
+    ));
     let wrong_issuer = access_token(&tk).await;
     let response = call_api(&tk.urls().crm, "/api/customers", Some(&wrong_issuer)).await;
     assert_invalid_token(&response, "crm", "issuer");
@@ -212,15 +197,11 @@ async fn servers_refetch_the_jwks_once_for_an_unknown_kid() {
 #[tokio::test]
 async fn resource_server_jwks_fetches_ignore_client_faults() {
     let tk = start().await;
-    tk.set_faults(Faults {
-        endpoints: vec![keyfob_testkit::EndpointFault {
-            path: "/.well-known/jwks.json".into(),
-            status: Some(500),
-            ..Default::default()
-        }],
-        jwks_extra_keys: vec![json!({"kty": "oct", "k": "c2VjcmV0"})],
-        ..Faults::default()
-    });
+    tk.set_faults(
+        Faults::status("/.well-known/jwks.json", 500).and(Faults::jwks_extra_keys(vec![
+            json!({"kty": "oct", "k": "c2VjcmV0"}),
+        ])),
+    );
     let token = access_token(&tk).await;
     let response = call_api(&tk.urls().crm, "/api/customers", Some(&token)).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -57,38 +57,18 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
     }
 
     /// Whether the same call may succeed later without the user doing anything (network
-    /// trouble, a provider hiccup, a locked device).
-    public var isRetryable: Bool {
-        switch self {
-        case .network, .timeout:
-            return true
-        case .httpStatus(let status, _, _):
-            return status >= 500 || status == 429
-        case .storage(let kind, _):
-            return kind == .unavailable
-        default:
-            return false
-        }
-    }
+    /// trouble, a provider hiccup, a locked device). Decided by the Rust core, the same way for
+    /// Rust, Swift and Kotlin.
+    public var isRetryable: Bool { generated.isRetryable() }
 
     /// How long the provider asked the app to wait before trying again (`Retry-After` of a 429 or
     /// 503), when it said; `nil` for every other error.
-    public var retryAfter: TimeInterval? {
-        if case .httpStatus(_, let retryAfter, _) = self { return retryAfter }
-        return nil
-    }
+    public var retryAfter: TimeInterval? { generated.retryAfterSecs().map(TimeInterval.init) }
 
-    /// Whether the user has to sign in (again) before an access token can be had.
-    public var requiresSignIn: Bool {
-        switch self {
-        case .notSignedIn, .reLoginRequired:
-            return true
-        case .storage(let kind, _):
-            return kind == .keyInvalidated || kind == .corrupt
-        default:
-            return false
-        }
-    }
+    /// Whether the user has to sign in (again) before an access token can be had: nobody is
+    /// signed in, the refresh token was rejected, or the stored session is lost. Decided by the
+    /// Rust core, the same way for Rust, Swift and Kotlin.
+    public var requiresSignIn: Bool { generated.requiresSignIn() }
 }
 
 extension KeyfobError: LocalizedError, CustomStringConvertible {
@@ -141,6 +121,40 @@ extension KeyfobError {
         case .Storage(let kind, let reason): self = .storage(kind: kind, reason: reason)
         case .Internal(let reason): self = .internal(reason: reason)
         }
+    }
+
+    /// This error as the generated enum, whose methods carry the core's classification.
+    var generated: KeyfobFFI.KeyfobError {
+        switch self {
+        case .config(let reason): return .Config(reason: reason)
+        case .insecureURL(let reason): return .InsecureUrl(reason: reason)
+        case .network(let reason): return .Network(reason: reason)
+        case .timeout(let reason): return .Timeout(reason: reason)
+        case .httpStatus(let status, let retryAfter, let reason):
+            return .HttpStatus(
+                status: UInt16(clamping: status),
+                retryAfterSeconds: retryAfter.map(wholeSeconds),
+                reason: reason)
+        case .provider(let code, let reason): return .Provider(error: code, reason: reason)
+        case .invalidResponse(let reason): return .InvalidResponse(reason: reason)
+        case .discovery(let reason): return .Discovery(reason: reason)
+        case .invalidCallback(let reason): return .InvalidCallback(reason: reason)
+        case .stateMismatch(let reason): return .StateMismatch(reason: reason)
+        case .issuerMismatch(let reason): return .IssuerMismatch(reason: reason)
+        case .noPendingLogin(let reason): return .NoPendingLogin(reason: reason)
+        case .idToken(let check, let reason): return .IdToken(check: check, reason: reason)
+        case .notSignedIn(let reason): return .NotSignedIn(reason: reason)
+        case .reLoginRequired(let reason): return .ReLoginRequired(reason: reason)
+        case .storage(let kind, let reason): return .Storage(kind: kind, reason: reason)
+        case .internal(let reason): return .Internal(reason: reason)
+        }
+    }
+
+    /// A wait in whole seconds for the generated enum, never trapping (NaN is 0, huge is the
+    /// largest value).
+    private func wholeSeconds(_ seconds: TimeInterval) -> UInt32 {
+        guard seconds.isFinite, seconds > 0 else { return seconds == .infinity ? .max : 0 }
+        return seconds >= Double(UInt32.max) ? .max : UInt32(seconds.rounded())
     }
 
     /// Any error thrown by the generated bindings, as a `KeyfobError`.

@@ -655,6 +655,12 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func cachedAccessToken()  -> String?
     
     /**
+     * Gives up the pending login (the user closed the browser): its callback can no longer be
+     * redeemed, the state leaves `LoginPending`, observers hear `LoginCancelled`.
+     */
+    func cancelLogin() throws 
+    
+    /**
      * The signed-in user's validated ID token claims.
      */
     func claims()  -> KeyfobClaims?
@@ -691,6 +697,12 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * client is freed the function reports it closed, and the number is never reused.
      */
     func tokenHandle()  -> UInt64
+    
+    /**
+     * The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
+     * out. Reads storage on first use: call it off the main thread.
+     */
+    func tokens()  -> KeyfobTokens?
     
     /**
      * The UserInfo claims as a JSON object string (its `sub` was checked).
@@ -854,6 +866,18 @@ open func cachedAccessToken() -> String?  {
 }
     
     /**
+     * Gives up the pending login (the user closed the browser): its callback can no longer be
+     * redeemed, the state leaves `LoginPending`, observers hear `LoginCancelled`.
+     */
+open func cancelLogin()throws   {try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_cancel_login(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The signed-in user's validated ID token claims.
      */
 open func claims() -> KeyfobClaims?  {
@@ -956,6 +980,19 @@ open func tokenHandle() -> UInt64  {
     return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_token_handle(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
+     * out. Reads storage on first use: call it off the main thread.
+     */
+open func tokens() -> KeyfobTokens?  {
+    return try!  FfiConverterOptionTypeKeyfobTokens.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_tokens(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2575,6 +2612,107 @@ public func FfiConverterTypeKeyfobLoginOptions_lower(_ value: KeyfobLoginOptions
 
 
 /**
+ * The tokens of the signed-in session, for apps that send the ID token to their own backend
+ * (as the seed scenario does) or show when the session expires. Every string but `token_type`
+ * is a secret: never log it (`Debug` shows none of them).
+ */
+public struct KeyfobTokens: Equatable, Hashable {
+    /**
+     * The access token, for `Authorization: Bearer` (prefer `accessToken()`, which refreshes).
+     */
+    public var accessToken: String
+    /**
+     * The raw ID token (a JWT) from sign-in or the latest refresh, validated by Keyfob.
+     */
+    public var idToken: String
+    /**
+     * When the access token expires, in seconds since the epoch, if the provider said.
+     */
+    public var expiresAt: Int64?
+    /**
+     * The granted scopes (the requested ones when the provider did not list them).
+     */
+    public var scopes: [String]
+    /**
+     * `Bearer`.
+     */
+    public var tokenType: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The access token, for `Authorization: Bearer` (prefer `accessToken()`, which refreshes).
+         */accessToken: String, 
+        /**
+         * The raw ID token (a JWT) from sign-in or the latest refresh, validated by Keyfob.
+         */idToken: String, 
+        /**
+         * When the access token expires, in seconds since the epoch, if the provider said.
+         */expiresAt: Int64?, 
+        /**
+         * The granted scopes (the requested ones when the provider did not list them).
+         */scopes: [String], 
+        /**
+         * `Bearer`.
+         */tokenType: String) {
+        self.accessToken = accessToken
+        self.idToken = idToken
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.tokenType = tokenType
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyfobTokens: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobTokens: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobTokens {
+        return
+            try KeyfobTokens(
+                accessToken: FfiConverterString.read(from: &buf), 
+                idToken: FfiConverterString.read(from: &buf), 
+                expiresAt: FfiConverterOptionInt64.read(from: &buf), 
+                scopes: FfiConverterSequenceString.read(from: &buf), 
+                tokenType: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyfobTokens, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.accessToken, into: &buf)
+        FfiConverterString.write(value.idToken, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAt, into: &buf)
+        FfiConverterSequenceString.write(value.scopes, into: &buf)
+        FfiConverterString.write(value.tokenType, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobTokens_lift(_ buf: RustBuffer) throws -> KeyfobTokens {
+    return try FfiConverterTypeKeyfobTokens.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobTokens_lower(_ value: KeyfobTokens) -> RustBuffer {
+    return FfiConverterTypeKeyfobTokens.lower(value)
+}
+
+
+/**
  * The outcome of a logout.
  */
 public struct LogoutResult: Equatable, Hashable {
@@ -2591,6 +2729,12 @@ public struct LogoutResult: Equatable, Hashable {
      * Why revocation failed, if it did; the local session is cleared anyway.
      */
     public var revocationError: String?
+    /**
+     * Whether the provider accepted the revocation of the session's refresh token. `false`
+     * with no `revocation_error`: nothing to revoke it with (no revocation endpoint, or no
+     * refresh token).
+     */
+    public var refreshTokenRevoked: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2604,10 +2748,16 @@ public struct LogoutResult: Equatable, Hashable {
          */endSessionState: String?, 
         /**
          * Why revocation failed, if it did; the local session is cleared anyway.
-         */revocationError: String?) {
+         */revocationError: String?, 
+        /**
+         * Whether the provider accepted the revocation of the session's refresh token. `false`
+         * with no `revocation_error`: nothing to revoke it with (no revocation endpoint, or no
+         * refresh token).
+         */refreshTokenRevoked: Bool) {
         self.endSessionUrl = endSessionUrl
         self.endSessionState = endSessionState
         self.revocationError = revocationError
+        self.refreshTokenRevoked = refreshTokenRevoked
     }
 
     
@@ -2628,7 +2778,8 @@ public struct FfiConverterTypeLogoutResult: FfiConverterRustBuffer {
             try LogoutResult(
                 endSessionUrl: FfiConverterOptionString.read(from: &buf), 
                 endSessionState: FfiConverterOptionString.read(from: &buf), 
-                revocationError: FfiConverterOptionString.read(from: &buf)
+                revocationError: FfiConverterOptionString.read(from: &buf), 
+                refreshTokenRevoked: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2636,6 +2787,7 @@ public struct FfiConverterTypeLogoutResult: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.endSessionUrl, into: &buf)
         FfiConverterOptionString.write(value.endSessionState, into: &buf)
         FfiConverterOptionString.write(value.revocationError, into: &buf)
+        FfiConverterBool.write(value.refreshTokenRevoked, into: &buf)
     }
 }
 
@@ -2852,90 +3004,192 @@ enum KeyfobError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     /**
      * The configuration is invalid.
      */
-    case Config(reason: String
+    case Config(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * An endpoint is not HTTPS (and not loopback).
      */
-    case InsecureUrl(reason: String
+    case InsecureUrl(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * No complete HTTP response (connection, DNS, TLS). Retryable.
      */
-    case Network(reason: String
+    case Network(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The request timed out. Retryable.
      */
-    case Timeout(reason: String
+    case Timeout(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Unexpected HTTP status (retryable for 5xx and 429). `retry_after_seconds`: how long the
      * provider asked to wait (`Retry-After` of a 429 or 503, at most a day), when it said.
      */
-    case HttpStatus(status: UInt16, retryAfterSeconds: UInt32?, reason: String
+    case HttpStatus(
+        /**
+         * The HTTP status code.
+         */status: UInt16, 
+        /**
+         * How long the provider asked to wait, in seconds, when it said.
+         */retryAfterSeconds: UInt32?, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * An OAuth error from the provider (`access_denied`, `invalid_grant`, …).
      */
-    case Provider(error: String, reason: String
+    case Provider(
+        /**
+         * The OAuth error code, e.g. `invalid_grant`.
+         */error: String, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * A malformed response (bad JSON, missing or mistyped fields, too large).
      */
-    case InvalidResponse(reason: String
+    case InvalidResponse(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The discovery document is unusable (issuer mismatch, missing endpoint, no S256).
      */
-    case Discovery(reason: String
+    case Discovery(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The callback URL is not a valid callback for this client.
      */
-    case InvalidCallback(reason: String
+    case InvalidCallback(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The callback's `state` does not match the pending login.
      */
-    case StateMismatch(reason: String
+    case StateMismatch(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The callback's `iss` is missing or wrong (RFC 9207 mix-up defence).
      */
-    case IssuerMismatch(reason: String
+    case IssuerMismatch(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * No pending login for this callback (never started, already used, or expired).
      */
-    case NoPendingLogin(reason: String
+    case NoPendingLogin(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The ID token failed the named check.
      */
-    case IdToken(check: IdTokenCheck, reason: String
+    case IdToken(
+        /**
+         * The ID token check that failed.
+         */check: IdTokenCheck, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Not signed in.
      */
-    case NotSignedIn(reason: String
+    case NotSignedIn(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The refresh token was rejected: sign in again.
      */
-    case ReLoginRequired(reason: String
+    case ReLoginRequired(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The secure storage failed.
      */
-    case Storage(kind: StorageErrorKind, reason: String
+    case Storage(
+        /**
+         * How the storage failed.
+         */kind: StorageErrorKind, 
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * A bug or a platform callback that failed unexpectedly.
      */
-    case Internal(reason: String
+    case Internal(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
 
+    
+    /**
+     * Whether the same call may succeed later without the user doing anything.
+     */
+public func isRetryable() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfoberror_is_retryable(
+            FfiConverterTypeKeyfobError_lower(self),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the user has to sign in (again) before an access token can be had.
+     */
+public func requiresSignIn() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfoberror_requires_sign_in(
+            FfiConverterTypeKeyfobError_lower(self),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How long the provider asked to wait before trying again, in seconds, when it said.
+     */
+public func retryAfterSecs() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfoberror_retry_after_secs(
+            FfiConverterTypeKeyfobError_lower(self),uniffiCallStatus
+    )
+})
+}
     
 
     
@@ -3167,6 +3421,11 @@ public enum SessionEvent: Equatable, Hashable {
      * The refresh token was rejected; the tokens were cleared.
      */
     case needsReLogin
+    /**
+     * The pending login was given up ([`crate::Client::cancel_login`]): the user closed the
+     * browser, or the app abandoned the flow.
+     */
+    case loginCancelled
 
 
 
@@ -3198,6 +3457,8 @@ public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
         
         case 5: return .needsReLogin
         
+        case 6: return .loginCancelled
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3224,6 +3485,10 @@ public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
         
         case .needsReLogin:
             writeInt(&buf, Int32(5))
+        
+        
+        case .loginCancelled:
+            writeInt(&buf, Int32(6))
         
         }
     }
@@ -3460,22 +3725,34 @@ enum StorageFailure: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * Locked device / protected data not available yet: try later; the session is not gone.
      */
-    case Unavailable(reason: String
+    case Unavailable(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The protecting key was invalidated (e.g. lock screen changed): the data is lost.
      */
-    case KeyInvalidated(reason: String
+    case KeyInvalidated(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The stored bytes are unreadable.
      */
-    case Corrupt(reason: String
+    case Corrupt(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Anything else.
      */
-    case Failed(reason: String
+    case Failed(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
 
     
@@ -3580,22 +3857,34 @@ enum TransportFailure: Swift.Error, Equatable, Hashable, Foundation.LocalizedErr
     /**
      * The request exceeded its timeout.
      */
-    case Timeout(reason: String
+    case Timeout(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * No connection (DNS, refused, TLS).
      */
-    case Connect(reason: String
+    case Connect(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * The body exceeded `max_response_bytes`.
      */
-    case TooLarge(reason: String
+    case TooLarge(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
     /**
      * Anything else.
      */
-    case Other(reason: String
+    case Other(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
     )
 
     
@@ -3883,6 +4172,30 @@ fileprivate struct FfiConverterOptionTypeKeyfobLoginOptions: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKeyfobTokens: FfiConverterRustBuffer {
+    typealias SwiftType = KeyfobTokens?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyfobTokens.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyfobTokens.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -4111,7 +4424,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobhttptransport_send() != 61522) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobsessionobserver_on_session_event() != 41203) {
+    if (uniffi_keyfob_checksum_method_keyfobsessionobserver_on_session_event() != 6010) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobstorage_load() != 35314) {
@@ -4135,6 +4448,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_cached_access_token() != 26922) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobclient_cancel_login() != 46666) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobclient_claims() != 23873) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4147,13 +4463,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_refresh() != 64754) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 8770) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 42182) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_state() != 54758) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_state() != 60483) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 30072) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_tokens() != 27749) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 35150) {

@@ -416,6 +416,11 @@ uint64_t uniffi_keyfob_fn_method_keyfobclient_begin_login(uint64_t ptr, RustBuff
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_cached_access_token(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+void uniffi_keyfob_fn_method_keyfobclient_cancel_login(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CLAIMS
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CLAIMS
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_claims(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -451,9 +456,29 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_state(uint64_t ptr, RustCallStat
 uint64_t uniffi_keyfob_fn_method_keyfobclient_token_handle(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKENS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_TOKENS
+RustBuffer uniffi_keyfob_fn_method_keyfobclient_tokens(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_IS_RETRYABLE
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_IS_RETRYABLE
+int8_t uniffi_keyfob_fn_method_keyfoberror_is_retryable(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_REQUIRES_SIGN_IN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_REQUIRES_SIGN_IN
+int8_t uniffi_keyfob_fn_method_keyfoberror_requires_sign_in(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_RETRY_AFTER_SECS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_RETRY_AFTER_SECS
+RustBuffer uniffi_keyfob_fn_method_keyfoberror_retry_after_secs(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_KEYFOB_RUSTBUFFER_ALLOC
@@ -770,6 +795,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_cached_access_token(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CANCEL_LOGIN
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_cancel_login(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CLAIMS
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_CLAIMS
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_claims(void
@@ -809,6 +840,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_state(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKEN_HANDLE
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_token_handle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKENS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_TOKENS
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_tokens(void
     
 );
 #endif

@@ -8,7 +8,8 @@
 //! only, so that JNA's direct mapping passes them straight through: the Kotlin layer calls it
 //! with a `byte[]` that the token is copied into.
 //!
-//! Kotlin never holds a pointer into Rust. It names its client by a [`KeyfobClient::token_handle`]:
+//! Kotlin never holds a pointer into Rust. It names its client by a handle
+//! (`KeyfobClient::token_handle`):
 //! an id in a process-wide table of weak references, removed when the client is freed and
 //! never reused, so a call with a stale id reports [`CLOSED`] and touches nothing.
 
@@ -17,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
-use super::client::KeyfobClient;
+use crate::client::Client;
 
 /// No cached token: signed out, expiring within the refresh margin, or not yet saved. The caller
 /// takes the full path (`accessToken()`), as for `None` from `cached_access_token`.
@@ -28,12 +29,12 @@ pub const CLOSED: i32 = -2;
 pub const FAILED: i32 = -3;
 
 /// Live clients by handle. Weak: the table never keeps a client alive.
-static CLIENTS: RwLock<BTreeMap<u64, Weak<KeyfobClient>>> = RwLock::new(BTreeMap::new());
+static CLIENTS: RwLock<BTreeMap<u64, Weak<Client>>> = RwLock::new(BTreeMap::new());
 /// The next handle; handles start at 1 and are never reused.
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 /// Adds `client` to the table and returns its handle.
-pub(super) fn register(client: Weak<KeyfobClient>) -> u64 {
+pub(super) fn register(client: Weak<Client>) -> u64 {
     let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     CLIENTS
         .write()
@@ -51,7 +52,7 @@ pub(super) fn unregister(handle: u64) {
 }
 
 /// The live client named by `handle`.
-fn lookup(handle: u64) -> Option<Arc<KeyfobClient>> {
+fn lookup(handle: u64) -> Option<Arc<Client>> {
     // The guard is released at the end of this statement, before the caller can drop the last
     // strong reference (whose `Drop` takes the write lock).
     CLIENTS
@@ -63,7 +64,7 @@ fn lookup(handle: u64) -> Option<Arc<KeyfobClient>> {
 
 /// Copies the access token of the client named by `handle` into `buf`, if it holds one in memory
 /// that is saved and valid for the refresh margin — the same token and the same conditions as
-/// `KeyfobClient::cached_access_token` (no I/O, no waiting beyond the session lock).
+/// [`Client::cached_access_token`] (no I/O, no waiting beyond the session lock).
 ///
 /// Returns:
 /// - `n >= 0`: the token is `n` bytes of UTF-8. If `n <= cap` it was written to `buf[..n]`;
@@ -92,7 +93,7 @@ pub unsafe extern "C" fn keyfob_cached_access_token(handle: u64, buf: *mut u8, c
         let Some(client) = lookup(handle) else {
             return CLOSED;
         };
-        let Some(token) = client.cached_token() else {
+        let Some(token) = client.cached_access_token() else {
             return NONE;
         };
         let bytes = token.expose().as_bytes();
@@ -117,11 +118,11 @@ mod tests {
     use crate::client::Client;
     use crate::config::Config;
     use crate::http::{HttpRequest, HttpResponse, HttpTransport, TransportError};
-    use crate::id_token::IdTokenClaims;
     use crate::secret::SecretString;
-    use crate::session::{SESSION_KEY, encode_tokens};
+    use crate::session::record::{SESSION_KEY, encode_tokens};
+    use crate::session::tokens::Tokens;
     use crate::storage::{MemoryStorage, SecureStorage};
-    use crate::tokens::Tokens;
+    use crate::test_support::{ScriptedProvider, session_tokens};
 
     const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.access-token-secret.signature";
 
@@ -135,6 +136,7 @@ mod tests {
         }
     }
 
+    /// A session whose access token is [`TOKEN`], expiring `expires_in` seconds from now.
     fn tokens(expires_in: i64) -> Tokens {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -142,31 +144,38 @@ mod tests {
             .as_secs() as i64;
         Tokens {
             access_token: SecretString::new(TOKEN),
-            refresh_token: Some(SecretString::new("rt-secret")),
-            id_token: SecretString::new("idt-secret"),
             expires_at: Some(now + expires_in),
-            scopes: vec!["openid".into()],
-            claims: IdTokenClaims {
-                issuer: "https://auth.example".into(),
-                subject: "u1".into(),
-                audience: vec!["app".into()],
-                authorized_party: None,
-                expires_at: now + expires_in,
-                issued_at: now,
-                auth_time: None,
-                email: None,
-                email_verified: None,
-                name: None,
-                preferred_username: None,
-                extra: serde_json::Map::new(),
-            },
-            login_nonce: None,
+            ..session_tokens(&ScriptedProvider::new(), "u1")
+        }
+    }
+
+    /// A client in the table, as `KeyfobClient` registers one: unregistered when dropped.
+    struct Registered {
+        client: Arc<Client>,
+        handle: u64,
+    }
+
+    impl Registered {
+        fn token_handle(&self) -> u64 {
+            self.handle
+        }
+
+        fn cached_access_token(&self) -> Option<String> {
+            self.client
+                .cached_access_token()
+                .map(|t| t.expose().to_string())
+        }
+    }
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            unregister(self.handle);
         }
     }
 
     /// A client restored from storage holding a session whose access token expires in
     /// `expires_in` seconds (`None`: nothing stored). The refresh margin is 30 s.
-    fn client(expires_in: Option<i64>) -> Arc<KeyfobClient> {
+    fn client(expires_in: Option<i64>) -> Registered {
         let storage = MemoryStorage::new();
         if let Some(expires_in) = expires_in {
             storage
@@ -176,11 +185,11 @@ mod tests {
         let config = Config::builder("https://auth.example", "app", "myapp://callback")
             .build()
             .unwrap();
-        let client = KeyfobClient::wrap(
-            Client::new(config, Arc::new(NoNetwork)).with_storage(Arc::new(storage)),
-        );
+        let client =
+            Arc::new(Client::new(config, Arc::new(NoNetwork)).with_storage(Arc::new(storage)));
         client.state(); // restores the stored session
-        client
+        let handle = register(Arc::downgrade(&client));
+        Registered { client, handle }
     }
 
     fn call(handle: u64, buf: &mut [u8]) -> i32 {
@@ -219,6 +228,16 @@ mod tests {
         assert_eq!(call(expiring.token_handle(), &mut buf), NONE);
         assert_eq!(expiring.cached_access_token(), None);
         assert_eq!(buf, [0u8; 256]);
+    }
+
+    #[test]
+    fn closed_once_the_client_is_freed_even_before_it_is_unregistered() {
+        let registered = client(Some(3600));
+        let handle = register(Arc::downgrade(&registered.client));
+        drop(registered);
+        let mut buf = [0u8; 256];
+        assert_eq!(call(handle, &mut buf), CLOSED);
+        unregister(handle);
     }
 
     #[test]

@@ -9,14 +9,14 @@ use super::adapters::{
 use super::cached_token;
 use super::error::KeyfobError;
 use super::records::{
-    KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
+    KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens,
+    LogoutResult,
 };
-use crate::authorize::LoginOptions;
 use crate::client::Client;
 use crate::config::Config;
-use crate::keychain::{KeychainOptions, KeychainStorage};
-use crate::secret::SecretString;
+use crate::oidc::authorize::LoginOptions;
 use crate::session::SessionState;
+use crate::storage::{KeychainOptions, KeychainStorage};
 
 type Result<T> = std::result::Result<T, KeyfobError>;
 
@@ -27,23 +27,20 @@ type Result<T> = std::result::Result<T, KeyfobError>;
 /// dropped, and `invalid_grant` on refresh clears the session (`NeedsReLogin`).
 #[derive(uniffi::Object)]
 pub struct KeyfobClient {
-    inner: Client,
+    inner: Arc<Client>,
     /// This client's id for [`cached_token::keyfob_cached_access_token`].
     token_handle: u64,
 }
 
 impl KeyfobClient {
     /// Wraps `inner` and registers it for the C accessor (until it is dropped).
-    pub(super) fn wrap(inner: Client) -> Arc<Self> {
-        Arc::new_cyclic(|weak| KeyfobClient {
+    fn wrap(inner: Client) -> Arc<Self> {
+        let inner = Arc::new(inner);
+        let token_handle = cached_token::register(Arc::downgrade(&inner));
+        Arc::new(KeyfobClient {
             inner,
-            token_handle: cached_token::register(weak.clone()),
+            token_handle,
         })
-    }
-
-    /// The cached access token, for the C accessor.
-    pub(super) fn cached_token(&self) -> Option<SecretString> {
-        self.inner.cached_access_token()
     }
 }
 
@@ -112,6 +109,12 @@ impl KeyfobClient {
             .await?)
     }
 
+    /// Gives up the pending login (the user closed the browser): its callback can no longer be
+    /// redeemed, the state leaves `LoginPending`, observers hear `LoginCancelled`.
+    pub fn cancel_login(&self) -> Result<()> {
+        Ok(self.inner.cancel_login()?)
+    }
+
     /// Completes the login with the redirect URL the app received.
     pub async fn handle_redirect(&self, url: String) -> Result<KeyfobClaims> {
         Ok(self.inner.handle_redirect(&url).await?.into())
@@ -125,7 +128,9 @@ impl KeyfobClient {
 
     /// The access token from memory when still valid for the refresh margin; no I/O.
     pub fn cached_access_token(&self) -> Option<String> {
-        self.cached_token().map(|t| t.expose().to_string())
+        self.inner
+            .cached_access_token()
+            .map(|t| t.expose().to_string())
     }
 
     /// This client's handle for `keyfob_cached_access_token`, a plain C function that copies the
@@ -149,12 +154,19 @@ impl KeyfobClient {
             end_session_url: outcome.end_session_url.map(|u| u.expose().to_string()),
             end_session_state: outcome.end_session_state.map(|s| s.expose().to_string()),
             revocation_error: outcome.revocation_error.map(|e| e.to_string()),
+            refresh_token_revoked: outcome.refresh_token_revoked,
         })
     }
 
     /// The UserInfo claims as a JSON object string (its `sub` was checked).
     pub async fn userinfo(&self) -> Result<String> {
         Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
+    }
+
+    /// The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
+    /// out. Reads storage on first use: call it off the main thread.
+    pub fn tokens(&self) -> Option<KeyfobTokens> {
+        self.inner.tokens().map(Into::into)
     }
 
     /// The signed-in user's validated ID token claims.

@@ -10,47 +10,101 @@ use crate::storage::{StorageError, StorageErrorKind};
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
 pub enum KeyfobError {
     /// The configuration is invalid.
-    Config { reason: String },
+    Config {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// An endpoint is not HTTPS (and not loopback).
-    InsecureUrl { reason: String },
+    InsecureUrl {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// No complete HTTP response (connection, DNS, TLS). Retryable.
-    Network { reason: String },
+    Network {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The request timed out. Retryable.
-    Timeout { reason: String },
+    Timeout {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// Unexpected HTTP status (retryable for 5xx and 429). `retry_after_seconds`: how long the
     /// provider asked to wait (`Retry-After` of a 429 or 503, at most a day), when it said.
     HttpStatus {
+        /// The HTTP status code.
         status: u16,
+        /// How long the provider asked to wait, in seconds, when it said.
         retry_after_seconds: Option<u32>,
+        /// What went wrong, for developers (never a token, code or verifier).
         reason: String,
     },
     /// An OAuth error from the provider (`access_denied`, `invalid_grant`, …).
-    Provider { error: String, reason: String },
+    Provider {
+        /// The OAuth error code, e.g. `invalid_grant`.
+        error: String,
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// A malformed response (bad JSON, missing or mistyped fields, too large).
-    InvalidResponse { reason: String },
+    InvalidResponse {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The discovery document is unusable (issuer mismatch, missing endpoint, no S256).
-    Discovery { reason: String },
+    Discovery {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The callback URL is not a valid callback for this client.
-    InvalidCallback { reason: String },
+    InvalidCallback {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The callback's `state` does not match the pending login.
-    StateMismatch { reason: String },
+    StateMismatch {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The callback's `iss` is missing or wrong (RFC 9207 mix-up defence).
-    IssuerMismatch { reason: String },
+    IssuerMismatch {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// No pending login for this callback (never started, already used, or expired).
-    NoPendingLogin { reason: String },
+    NoPendingLogin {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The ID token failed the named check.
-    IdToken { check: IdTokenCheck, reason: String },
+    IdToken {
+        /// The ID token check that failed.
+        check: IdTokenCheck,
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// Not signed in.
-    NotSignedIn { reason: String },
+    NotSignedIn {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The refresh token was rejected: sign in again.
-    ReLoginRequired { reason: String },
+    ReLoginRequired {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The secure storage failed.
     Storage {
+        /// How the storage failed.
         kind: StorageErrorKind,
+        /// What went wrong, for developers (never a token, code or verifier).
         reason: String,
     },
     /// A bug or a platform callback that failed unexpectedly.
-    Internal { reason: String },
+    Internal {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
 }
 
 impl fmt::Display for KeyfobError {
@@ -117,6 +171,64 @@ impl From<Error> for KeyfobError {
     }
 }
 
+impl KeyfobError {
+    /// The core error this one stands for, carrying what its classification reads (kind, HTTP
+    /// status, `Retry-After`, storage kind); `None` for `Internal`, which has no core kind.
+    fn as_core(&self) -> Option<Error> {
+        use KeyfobError::*;
+        let kind = match self {
+            Config { .. } => ErrorKind::Config,
+            InsecureUrl { .. } => ErrorKind::InsecureUrl,
+            Network { .. } => ErrorKind::Network,
+            Timeout { .. } => ErrorKind::Timeout,
+            HttpStatus {
+                status,
+                retry_after_seconds,
+                ..
+            } => {
+                return Some(
+                    Error::http_status(*status, "").with_retry_after(*retry_after_seconds),
+                );
+            }
+            Provider { .. } => ErrorKind::Provider,
+            InvalidResponse { .. } => ErrorKind::InvalidResponse,
+            Discovery { .. } => ErrorKind::Discovery,
+            InvalidCallback { .. } => ErrorKind::InvalidCallback,
+            StateMismatch { .. } => ErrorKind::StateMismatch,
+            IssuerMismatch { .. } => ErrorKind::IssuerMismatch,
+            NoPendingLogin { .. } => ErrorKind::NoPendingLogin,
+            IdToken { .. } => ErrorKind::IdToken,
+            NotSignedIn { .. } => ErrorKind::NotSignedIn,
+            ReLoginRequired { .. } => ErrorKind::ReLoginRequired,
+            Storage { kind, .. } => return Some(StorageError::new(*kind, "").into()),
+            Internal { .. } => return None,
+        };
+        Some(Error::new(kind, ""))
+    }
+}
+
+/// The core's one classification of errors ([`Error::is_retryable`],
+/// [`Error::requires_sign_in`], [`Error::retry_after`]), for the Swift and Kotlin layers, which
+/// ask it here instead of re-deriving it. `Internal` (a bug, or a failed platform callback) is
+/// neither retryable nor a reason to sign in.
+#[uniffi::export]
+impl KeyfobError {
+    /// Whether the same call may succeed later without the user doing anything.
+    pub fn is_retryable(&self) -> bool {
+        self.as_core().is_some_and(|e| e.is_retryable())
+    }
+
+    /// Whether the user has to sign in (again) before an access token can be had.
+    pub fn requires_sign_in(&self) -> bool {
+        self.as_core().is_some_and(|e| e.requires_sign_in())
+    }
+
+    /// How long the provider asked to wait before trying again, in seconds, when it said.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        self.as_core().and_then(|e| e.retry_after_secs())
+    }
+}
+
 impl From<uniffi::UnexpectedUniFFICallbackError> for KeyfobError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         KeyfobError::Internal {
@@ -130,13 +242,25 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for KeyfobError {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
 pub enum StorageFailure {
     /// Locked device / protected data not available yet: try later; the session is not gone.
-    Unavailable { reason: String },
+    Unavailable {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The protecting key was invalidated (e.g. lock screen changed): the data is lost.
-    KeyInvalidated { reason: String },
+    KeyInvalidated {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The stored bytes are unreadable.
-    Corrupt { reason: String },
+    Corrupt {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// Anything else.
-    Failed { reason: String },
+    Failed {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
 }
 
 impl fmt::Display for StorageFailure {
@@ -179,13 +303,25 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for StorageFailure {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
 pub enum TransportFailure {
     /// The request exceeded its timeout.
-    Timeout { reason: String },
+    Timeout {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// No connection (DNS, refused, TLS).
-    Connect { reason: String },
+    Connect {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// The body exceeded `max_response_bytes`.
-    TooLarge { reason: String },
+    TooLarge {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// Anything else.
-    Other { reason: String },
+    Other {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
 }
 
 impl fmt::Display for TransportFailure {

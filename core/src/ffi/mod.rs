@@ -20,5 +20,5 @@ pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
 pub use records::{
     AuthParam, HttpHeader, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest, KeyfobHttpResponse,
-    KeyfobKeychainOptions, KeyfobLoginOptions, LogoutResult,
+    KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
 };

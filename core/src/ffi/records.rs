@@ -1,6 +1,6 @@
 //! Plain data records across the FFI (Swift structs, Kotlin data classes).
 
-use crate::id_token::IdTokenClaims;
+use crate::oidc::id_token::IdTokenClaims;
 
 /// The client configuration. See [`crate::Config`] for what each field means and its bounds.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -115,6 +115,45 @@ impl From<IdTokenClaims> for KeyfobClaims {
     }
 }
 
+/// The tokens of the signed-in session, for apps that send the ID token to their own backend
+/// (as the seed scenario does) or show when the session expires. Every string but `token_type`
+/// is a secret: never log it (`Debug` shows none of them).
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyfobTokens {
+    /// The access token, for `Authorization: Bearer` (prefer `accessToken()`, which refreshes).
+    pub access_token: String,
+    /// The raw ID token (a JWT) from sign-in or the latest refresh, validated by Keyfob.
+    pub id_token: String,
+    /// When the access token expires, in seconds since the epoch, if the provider said.
+    pub expires_at: Option<i64>,
+    /// The granted scopes (the requested ones when the provider did not list them).
+    pub scopes: Vec<String>,
+    /// `Bearer`.
+    pub token_type: String,
+}
+
+impl std::fmt::Debug for KeyfobTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyfobTokens")
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .field("token_type", &self.token_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<crate::session::Tokens> for KeyfobTokens {
+    fn from(t: crate::session::Tokens) -> Self {
+        KeyfobTokens {
+            access_token: t.access_token().expose().to_string(),
+            id_token: t.id_token().expose().to_string(),
+            expires_at: t.expires_at(),
+            scopes: t.scopes().to_vec(),
+            token_type: "Bearer".to_string(),
+        }
+    }
+}
+
 /// The outcome of a logout.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LogoutResult {
@@ -125,6 +164,10 @@ pub struct LogoutResult {
     pub end_session_state: Option<String>,
     /// Why revocation failed, if it did; the local session is cleared anyway.
     pub revocation_error: Option<String>,
+    /// Whether the provider accepted the revocation of the session's refresh token. `false`
+    /// with no `revocation_error`: nothing to revoke it with (no revocation endpoint, or no
+    /// refresh token).
+    pub refresh_token_revoked: bool,
 }
 
 /// An HTTP header.
@@ -181,5 +224,24 @@ impl std::fmt::Debug for KeyfobHttpResponse {
             .field("status", &self.status)
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_debug_shows_no_token() {
+        let tokens = KeyfobTokens {
+            access_token: "at-secret".into(),
+            id_token: "idt-secret".into(),
+            expires_at: Some(5),
+            scopes: vec!["openid".into()],
+            token_type: "Bearer".into(),
+        };
+        let shown = format!("{tokens:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("expires_at"));
     }
 }

@@ -5,8 +5,10 @@
 //! the library carries no TLS stack and honours the device's proxy, VPN and certificate
 //! settings. The `reqwest` feature adds [`ReqwestTransport`] for desktop, CLI and tests.
 
+pub(crate) mod date;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
+pub(crate) mod url_policy;
 
 use std::fmt;
 use std::sync::Arc;
@@ -84,7 +86,7 @@ impl HttpResponse {
 
     /// The `Date` header as seconds since the epoch, when present and well-formed.
     pub(crate) fn date(&self) -> Option<i64> {
-        crate::http_date::parse(self.header("date")?)
+        date::parse(self.header("date")?)
     }
 }
 
@@ -113,7 +115,7 @@ fn retry_after(response: &HttpResponse) -> Option<u32> {
         // All digits: too many of them to parse is a long wait, not no wait.
         value.parse::<u32>().unwrap_or(MAX_RETRY_AFTER)
     } else {
-        let wait = crate::http_date::parse(value)? - response.date()?;
+        let wait = date::parse(value)? - response.date()?;
         u32::try_from(wait.max(0)).unwrap_or(MAX_RETRY_AFTER)
     };
     Some(secs.min(MAX_RETRY_AFTER))
@@ -170,45 +172,6 @@ impl TransportError {
 pub trait HttpTransport: Send + Sync {
     /// Performs one request and returns the full response, whatever its status.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
-}
-
-/// Whether `url` points at the loopback interface (127.0.0.0/8, ::1 or `localhost`).
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// Accepts `https` URLs, and `http` only for loopback hosts or a host the app explicitly
-/// allowed for development ([`crate::ConfigBuilder::allow_insecure_http_host`]).
-pub(crate) fn require_secure_url(url: &Url, what: &str, insecure_hosts: &[String]) -> Result<()> {
-    let allowed = |u: &Url| {
-        u.host_str()
-            .is_some_and(|h| insecure_hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
-    };
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" if is_loopback(url) || allowed(url) => Ok(()),
-        _ => Err(Error::new(
-            ErrorKind::InsecureUrl,
-            format!("{what} must use https (plain http is only allowed for loopback hosts)"),
-        )),
-    }
-}
-
-/// Parses `raw` as an endpoint URL and applies [`require_secure_url`].
-pub(crate) fn endpoint_url(raw: &str, what: &str, insecure_hosts: &[String]) -> Result<Url> {
-    let url = Url::parse(raw).map_err(|e| {
-        Error::new(
-            ErrorKind::Discovery,
-            format!("{what} is not a valid URL: {e}"),
-        )
-    })?;
-    require_secure_url(&url, what, insecure_hosts)?;
-    Ok(url)
 }
 
 /// The core's view of HTTP: one transport plus the limits from the configuration.
@@ -388,43 +351,6 @@ mod tests {
                 "{status} {headers:?}"
             );
         }
-    }
-
-    #[test]
-    fn loopback_detection() {
-        for (u, expect) in [
-            ("http://127.0.0.1:80/x", true),
-            ("http://127.1.2.3/x", true),
-            ("http://[::1]:9/x", true),
-            ("http://LOCALHOST/x", true),
-            ("http://localhost.evil.com/x", false),
-            ("http://10.0.2.2/x", false),
-            ("http://example.com/x", false),
-        ] {
-            assert_eq!(is_loopback(&Url::parse(u).unwrap()), expect, "{u}");
-        }
-    }
-
-    #[test]
-    fn only_https_or_loopback_http() {
-        let ok = |u: &str| require_secure_url(&Url::parse(u).unwrap(), "x", &[]).is_ok();
-        assert!(ok("https://auth.company.com/token"));
-        assert!(ok("http://127.0.0.1:5000/token"));
-        assert!(!ok("http://auth.company.com/token"));
-        assert!(!ok("ftp://auth.company.com/token"));
-        assert!(!ok("http://10.0.2.2:9400/token"));
-        let dev = ["10.0.2.2".to_string()];
-        assert!(
-            require_secure_url(
-                &Url::parse("http://10.0.2.2:9400/token").unwrap(),
-                "x",
-                &dev
-            )
-            .is_ok()
-        );
-        assert!(
-            require_secure_url(&Url::parse("http://10.0.2.3/token").unwrap(), "x", &dev).is_err()
-        );
     }
 
     #[test]

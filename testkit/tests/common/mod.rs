@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyfob_testkit::{Options, Testkit};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, WWW_AUTHENTICATE};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
@@ -117,20 +118,32 @@ pub async fn post_form(tk: &Testkit, path: &str, form: &[(&str, &str)]) -> reqwe
         .unwrap()
 }
 
+/// Posts the code-exchange form for `code` and `verifier`, with `changes` replacing its
+/// parameters of the same name; returns the response.
+pub async fn post_code_exchange(
+    tk: &Testkit,
+    code: &str,
+    verifier: &str,
+    changes: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+        ("client_id", tk.client_id()),
+        ("code_verifier", verifier),
+    ];
+    for (name, value) in changes {
+        for param in form.iter_mut().filter(|(existing, _)| existing == name) {
+            param.1 = value;
+        }
+    }
+    post_form(tk, "/token", &form).await
+}
+
 /// Exchanges a code; returns status and JSON body.
 pub async fn exchange(tk: &Testkit, code: &str, verifier: &str) -> (StatusCode, Value) {
-    let response = post_form(
-        tk,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("client_id", tk.client_id()),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await;
+    let response = post_code_exchange(tk, code, verifier, &[]).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     (response.status(), response.json().await.unwrap())
 }
@@ -175,7 +188,8 @@ pub fn signature(jwt: &str) -> Vec<u8> {
         .unwrap()
 }
 
-/// Calls a resource server API with an optional bearer token.
+/// GETs `path` from the server at `base` with an optional bearer token: an API of a resource
+/// server, or the provider's `/userinfo`.
 pub async fn call_api(base: &str, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = http().get(format!("{base}{path}"));
     if let Some(token) = token {
@@ -192,16 +206,19 @@ pub fn challenge(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// GETs `url` and returns its JSON body.
+pub async fn get_json<T: DeserializeOwned>(url: &str) -> T {
+    http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The provider's discovery document as fetched by a client.
+pub async fn discovery_document(tk: &Testkit) -> Value {
+    get_json(&format!("{}/.well-known/openid-configuration", tk.issuer())).await
+}
+
 /// The provider's JWKS as fetched by a client.
 pub async fn jwks(tk: &Testkit) -> Value {
-    http()
-        .get(format!("{}/.well-known/jwks.json", tk.issuer()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!("{}/.well-known/jwks.json", tk.issuer())).await
 }
 
 /// Verifies a JWT's signature against the JWKS with `jsonwebtoken`, checking

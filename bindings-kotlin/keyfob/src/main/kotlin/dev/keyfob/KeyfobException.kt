@@ -17,11 +17,17 @@ public sealed class KeyfobException(
     cause: Throwable?,
 ) : Exception(reason, cause) {
 
-    /** Trying again later may succeed (network, timeout, 5xx/429, storage unavailable). */
-    public open val isRetryable: Boolean get() = false
+    /**
+     * Trying again later may succeed (network, timeout, 5xx/429, storage unavailable). Decided by
+     * the Rust core, the same way for Rust, Swift and Kotlin.
+     */
+    public val isRetryable: Boolean get() = toGenerated().isRetryable()
 
-    /** The user has to sign in (again) before tokens can be had. */
-    public open val requiresSignIn: Boolean get() = false
+    /**
+     * The user has to sign in (again) before tokens can be had: nobody is signed in, the refresh
+     * token was rejected, or the stored session is lost. Decided by the Rust core.
+     */
+    public val requiresSignIn: Boolean get() = toGenerated().requiresSignIn()
 
     /** The configuration is invalid (thrown when the [Keyfob] is created). */
     public class Config(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
@@ -30,14 +36,10 @@ public sealed class KeyfobException(
     public class InsecureUrl(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
     /** No complete HTTP response (connection, DNS, TLS). */
-    public class Network(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
-        override val isRetryable: Boolean get() = true
-    }
+    public class Network(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
     /** A request timed out. */
-    public class Timeout(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
-        override val isRetryable: Boolean get() = true
-    }
+    public class Timeout(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
     /** An unexpected HTTP [status]; retryable for 5xx and 429. */
     public class HttpStatus(
@@ -50,9 +52,7 @@ public sealed class KeyfobException(
          * at most a day), or `null` when it did not say.
          */
         public val retryAfter: Duration? = null,
-    ) : KeyfobException(reason, cause) {
-        override val isRetryable: Boolean get() = status >= 500 || status == 429
-    }
+    ) : KeyfobException(reason, cause)
 
     /** An OAuth error from the provider; [error] is its code (`access_denied`, `invalid_grant`, …). */
     public class Provider(
@@ -89,33 +89,50 @@ public sealed class KeyfobException(
     ) : KeyfobException(reason, cause)
 
     /** Nobody is signed in. */
-    public class NotSignedIn(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
-        override val requiresSignIn: Boolean get() = true
-    }
+    public class NotSignedIn(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
     /** The provider rejected the refresh token; the session was cleared. */
-    public class ReLoginRequired(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause) {
-        override val requiresSignIn: Boolean get() = true
-    }
+    public class ReLoginRequired(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
     /**
      * The secure storage failed. [StorageErrorKind.UNAVAILABLE] (device locked) is retryable and
      * the session is not gone; [StorageErrorKind.KEY_INVALIDATED] and [StorageErrorKind.CORRUPT]
-     * mean it is (as in Swift's `KeyfobError.requiresSignIn`).
+     * mean it is ([requiresSignIn]).
      */
     public class Storage(
         /** How the storage failed. */
         public val kind: StorageErrorKind,
         reason: String,
         cause: Throwable? = null,
-    ) : KeyfobException(reason, cause) {
-        override val isRetryable: Boolean get() = kind == StorageErrorKind.UNAVAILABLE
-        override val requiresSignIn: Boolean
-            get() = kind == StorageErrorKind.KEY_INVALIDATED || kind == StorageErrorKind.CORRUPT
-    }
+    ) : KeyfobException(reason, cause)
 
     /** A bug, or a platform callback (transport, storage) that failed unexpectedly. */
     public class Internal(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /** This exception as the generated error, whose methods carry the core's classification. */
+    internal fun toGenerated(): dev.keyfob.ffi.KeyfobException = when (this) {
+        is Config -> dev.keyfob.ffi.KeyfobException.Config(reason)
+        is InsecureUrl -> dev.keyfob.ffi.KeyfobException.InsecureUrl(reason)
+        is Network -> dev.keyfob.ffi.KeyfobException.Network(reason)
+        is Timeout -> dev.keyfob.ffi.KeyfobException.Timeout(reason)
+        is HttpStatus -> dev.keyfob.ffi.KeyfobException.HttpStatus(
+            status.coerceIn(0, UShort.MAX_VALUE.toInt()).toUShort(),
+            retryAfter?.inWholeSeconds?.coerceIn(0, UInt.MAX_VALUE.toLong())?.toUInt(),
+            reason,
+        )
+        is Provider -> dev.keyfob.ffi.KeyfobException.Provider(error, reason)
+        is InvalidResponse -> dev.keyfob.ffi.KeyfobException.InvalidResponse(reason)
+        is Discovery -> dev.keyfob.ffi.KeyfobException.Discovery(reason)
+        is InvalidCallback -> dev.keyfob.ffi.KeyfobException.InvalidCallback(reason)
+        is StateMismatch -> dev.keyfob.ffi.KeyfobException.StateMismatch(reason)
+        is IssuerMismatch -> dev.keyfob.ffi.KeyfobException.IssuerMismatch(reason)
+        is NoPendingLogin -> dev.keyfob.ffi.KeyfobException.NoPendingLogin(reason)
+        is IdToken -> dev.keyfob.ffi.KeyfobException.IdToken(check, reason)
+        is NotSignedIn -> dev.keyfob.ffi.KeyfobException.NotSignedIn(reason)
+        is ReLoginRequired -> dev.keyfob.ffi.KeyfobException.ReLoginRequired(reason)
+        is Storage -> dev.keyfob.ffi.KeyfobException.Storage(kind, reason)
+        is Internal -> dev.keyfob.ffi.KeyfobException.Internal(reason)
+    }
 
     internal companion object {
         /** The one place where the generated errors become the public ones. */

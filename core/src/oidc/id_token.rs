@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, IdTokenCheck, Result};
-use crate::jws;
+use crate::oidc::jws;
+use crate::secret::constant_time_eq;
 
 /// The validated claims of an ID token.
 ///
@@ -258,17 +259,11 @@ pub(crate) fn check_claims(
     Ok(claims)
 }
 
-/// Compares two strings in time independent of where they differ.
-pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Decodes `token`, verifies its signature with a key from `keys`, then checks its claims.
 pub(crate) async fn validate(
     token: &str,
     expected: &Expected<'_>,
-    keys: &crate::jwks::KeyCache,
+    keys: &crate::oidc::jwks::KeyCache,
     http: &crate::http::Http,
     jwks_uri: &url::Url,
 ) -> Result<IdTokenClaims> {
@@ -466,12 +461,5 @@ mod tests {
             failed(with("azp", json!("app")), &e),
             Some(IdTokenCheck::SubjectChanged)
         );
-    }
-
-    #[test]
-    fn constant_time_comparison() {
-        assert!(constant_time_eq("abc", "abc"));
-        assert!(!constant_time_eq("abc", "abd"));
-        assert!(!constant_time_eq("abc", "ab"));
     }
 }

@@ -1,109 +1,10 @@
-//! Where the session lives between app launches: the [`SecureStorage`] trait and two stores.
-//!
-//! On iOS the Keychain and on Android a Keystore-backed store implement the trait (or the app
-//! passes its own). [`MemoryStorage`] serves tests and apps that want no persistence;
-//! [`FileStorage`] serves the CLI and desktop use.
+//! [`FileStorage`]: one private file per key, for the CLI and desktop use.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use crate::sync::lock;
-
-/// Why a storage operation failed. "Nothing stored" is not an error: `load` returns `Ok(None)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
-pub enum StorageErrorKind {
-    /// The store cannot be used right now (device locked, protected data not yet available after
-    /// a reboot or during iOS prewarming). Try again later; the session is not gone.
-    Unavailable,
-    /// The key protecting the data is gone (Android Keystore keys die when the lock screen
-    /// changes). The stored session cannot be read again: the user must sign in.
-    KeyInvalidated,
-    /// The stored bytes cannot be decoded.
-    Corrupt,
-    /// Any other failure (disk full, I/O error, permission denied).
-    Failed,
-}
-
-/// A storage failure, with a message for developers (never containing the stored data).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageError {
-    /// What kind of failure.
-    pub kind: StorageErrorKind,
-    /// A short description.
-    pub message: String,
-}
-
-impl StorageError {
-    /// A storage error of `kind`.
-    pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
-        StorageError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for StorageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.kind, self.message)
-    }
-}
-
-impl std::error::Error for StorageError {}
-
-/// A small secure key-value store for the session (a few KB under two keys).
-///
-/// Implementations must make `save` atomic: after a failed or interrupted `save`, `load`
-/// returns the previous value or the new one, never a mix. Keys are short ASCII names.
-pub trait SecureStorage: Send + Sync {
-    /// The value under `key`, or `None` when nothing is stored.
-    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
-    /// Stores `value` under `key`, replacing any previous value.
-    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
-    /// Removes `key`; removing a missing key succeeds.
-    fn delete(&self, key: &str) -> Result<(), StorageError>;
-}
-
-/// A store in memory: nothing survives the process.
-#[derive(Default)]
-pub struct MemoryStorage {
-    values: Mutex<HashMap<String, Vec<u8>>>,
-}
-
-impl MemoryStorage {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl fmt::Debug for MemoryStorage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStorage").finish_non_exhaustive()
-    }
-}
-
-impl SecureStorage for MemoryStorage {
-    fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(lock(&self.values).get(key).cloned())
-    }
-
-    fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        lock(&self.values).insert(key.to_string(), value.to_vec());
-        Ok(())
-    }
-
-    fn delete(&self, key: &str) -> Result<(), StorageError> {
-        lock(&self.values).remove(key);
-        Ok(())
-    }
-}
+use super::{SecureStorage, StorageError, StorageErrorKind, check_key};
 
 /// A store of one file per key in a directory private to one issuer and client: directory mode
 /// 0700, files 0600, each write to a temporary file, fsynced, then renamed over the old one.
@@ -167,23 +68,6 @@ impl FileStorage {
         check_key(key)?;
         Ok(self.dir.join(key))
     }
-}
-
-/// A storage key a store accepts: 1 to 64 bytes of `[A-Za-z0-9_-]` (a file or Keychain item
-/// name that cannot escape its directory or service).
-pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
-    let valid = !key.is_empty()
-        && key.len() <= 64
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid {
-        return Err(StorageError::new(
-            StorageErrorKind::Failed,
-            "invalid storage key",
-        ));
-    }
-    Ok(())
 }
 
 fn io_error(what: &str, e: std::io::Error) -> StorageError {
@@ -252,27 +136,13 @@ impl SecureStorage for FileStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::tests::round_trip;
 
     fn temp_root(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("keyfob-storage-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
-    }
-
-    fn round_trip(store: &dyn SecureStorage) {
-        assert_eq!(store.load("session").unwrap(), None);
-        store.save("session", b"one").unwrap();
-        store.save("session", b"two").unwrap();
-        assert_eq!(store.load("session").unwrap().as_deref(), Some(&b"two"[..]));
-        store.delete("session").unwrap();
-        store.delete("session").unwrap();
-        assert_eq!(store.load("session").unwrap(), None);
-    }
-
-    #[test]
-    fn memory_store_round_trip() {
-        round_trip(&MemoryStorage::new());
     }
 
     #[test]

@@ -6,12 +6,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::authorize::PendingAuthorization;
+use crate::error::StorageErrorKind;
 use crate::error::{Error, ErrorKind, Result};
-use crate::session::{self, PENDING_KEY, SESSION_KEY, SessionState};
-use crate::storage::{SecureStorage, StorageErrorKind};
+use crate::oidc::authorize::PendingAuthorization;
+use crate::session::record::{self, PENDING_KEY, SESSION_KEY};
+use crate::session::state::SessionState;
+use crate::session::tokens::Tokens;
+use crate::storage::SecureStorage;
 use crate::sync::lock;
-use crate::tokens::Tokens;
 
 #[derive(Default)]
 struct Inner {
@@ -32,7 +34,7 @@ struct Inner {
     stale_in_storage: bool,
 }
 
-pub(crate) struct SessionStore {
+pub(crate) struct LiveSession {
     storage: Arc<dyn SecureStorage>,
     inner: Mutex<Inner>,
     /// Held around every storage write or delete of the session.
@@ -59,9 +61,9 @@ fn no_pending_login() -> Error {
     )
 }
 
-impl SessionStore {
+impl LiveSession {
     pub fn new(storage: Arc<dyn SecureStorage>) -> Self {
-        SessionStore {
+        LiveSession {
             storage,
             inner: Mutex::new(Inner::default()),
             write_lock: Mutex::new(()),
@@ -71,7 +73,7 @@ impl SessionStore {
 
     /// Reads the stored session unless already done. Only failures worth retrying (storage
     /// unavailable or failing) are returned, and leave the session unrestored; a corrupt or
-    /// undecryptable session ends it and is kept for [`SessionStore::take_restore_error`].
+    /// undecryptable session ends it and is kept for [`LiveSession::take_restore_error`].
     pub fn ensure_restored(&self) -> Result<()> {
         if lock(&self.inner).restored {
             return Ok(());
@@ -81,7 +83,7 @@ impl SessionStore {
         // A login started before the app was killed: show it as pending (it is consumed by
         // `take_pending`, which reads storage itself; an unreadable one is left to that path).
         let pending = match self.storage.load(PENDING_KEY) {
-            Ok(Some(bytes)) => session::decode_pending(&bytes).ok(),
+            Ok(Some(bytes)) => record::decode_pending(&bytes).ok(),
             _ => None,
         };
         let mut inner = lock(&self.inner);
@@ -93,7 +95,7 @@ impl SessionStore {
         }
         match loaded {
             Ok(None) => {}
-            Ok(Some(bytes)) => match session::decode_tokens(&bytes) {
+            Ok(Some(bytes)) => match record::decode_tokens(&bytes) {
                 Ok(tokens) => {
                     inner.tokens = Some(tokens);
                     inner.generation += 1;
@@ -184,7 +186,7 @@ impl SessionStore {
 
     /// Makes `tokens` current in memory — only if the generation is still `expected` (when
     /// given). Returns the new generation, or `None` when the session moved on meanwhile.
-    /// Call [`SessionStore::persist`] next.
+    /// Call [`LiveSession::persist`] next.
     pub fn replace(&self, expected: Option<u64>, tokens: Tokens) -> Option<u64> {
         let mut inner = lock(&self.inner);
         if expected.is_some_and(|g| g != inner.generation) {
@@ -221,7 +223,7 @@ impl SessionStore {
         let (bytes, generation) = {
             let inner = lock(&self.inner);
             match (&inner.tokens, inner.unsaved) {
-                (Some(t), true) => (session::encode_tokens(t), inner.generation),
+                (Some(t), true) => (record::encode_tokens(t), inner.generation),
                 _ => return Ok(()),
             }
         };
@@ -269,9 +271,19 @@ impl SessionStore {
     pub fn set_pending(&self, pending: PendingAuthorization) -> Result<()> {
         let _g = lock(&self.pending_lock);
         self.storage
-            .save(PENDING_KEY, &session::encode_pending(&pending))?;
+            .save(PENDING_KEY, &record::encode_pending(&pending))?;
         lock(&self.inner).pending = Some(pending);
         Ok(())
+    }
+
+    /// Forgets the pending login (storage first, so it cannot come back after a restart).
+    /// Returns whether there was one in memory or in storage.
+    pub fn cancel_pending(&self) -> Result<bool> {
+        let _g = lock(&self.pending_lock);
+        let stored = self.storage.load(PENDING_KEY).map(|p| p.is_some());
+        self.storage.delete(PENDING_KEY)?;
+        let in_memory = lock(&self.inner).pending.take().is_some();
+        Ok(in_memory || stored.unwrap_or(false))
     }
 
     /// Takes the pending login (from memory, or from storage after a restart) if `accept`
@@ -286,7 +298,7 @@ impl SessionStore {
         let pending = match in_memory {
             Some(p) => p,
             None => match self.storage.load(PENDING_KEY)? {
-                Some(bytes) => session::decode_pending(&bytes)?,
+                Some(bytes) => record::decode_pending(&bytes)?,
                 None => return Err(no_pending_login()),
             },
         };

@@ -11,48 +11,7 @@ use ring::signature::{self, RsaPublicKeyComponents};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, IdTokenCheck, Result};
-use crate::jwks::{Jwk, KeyMaterial};
-
-/// A signature algorithm on the allow-list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256, keys of 2048 to 8192 bits.
-    Rs256,
-    /// RSASSA-PSS with SHA-256, keys of 2048 to 8192 bits.
-    Ps256,
-    /// ECDSA on P-256 with SHA-256.
-    Es256,
-}
-
-impl Algorithm {
-    /// The allow-listed algorithm named `name`, or `None` (for `none`, `HS256`, …).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "RS256" => Some(Algorithm::Rs256),
-            "PS256" => Some(Algorithm::Ps256),
-            "ES256" => Some(Algorithm::Es256),
-            _ => None,
-        }
-    }
-
-    /// The JOSE name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Rs256 => "RS256",
-            Algorithm::Ps256 => "PS256",
-            Algorithm::Es256 => "ES256",
-        }
-    }
-
-    /// Whether a key of this material can verify this algorithm.
-    pub(crate) fn fits(self, key: &KeyMaterial) -> bool {
-        matches!(
-            (self, key),
-            (Algorithm::Rs256 | Algorithm::Ps256, KeyMaterial::Rsa { .. })
-                | (Algorithm::Es256, KeyMaterial::EcP256 { .. })
-        )
-    }
-}
+use crate::oidc::jwa::{Algorithm, Jwk, KeyMaterial};
 
 /// A decoded, not yet verified, compact JWS.
 pub(crate) struct DecodedJws<'a> {
@@ -192,63 +151,10 @@ fn verify_es256(point: &[u8], message: &[u8], signature: &[u8]) -> Option<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use ring::rand::SystemRandom;
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-
-    /// An ES256 key pair made by ring, for unit tests that need real signatures.
-    pub(crate) struct TestSigner {
-        pair: EcdsaKeyPair,
-        pub kid: String,
-    }
-
-    impl TestSigner {
-        pub fn new(kid: &str) -> Self {
-            let rng = SystemRandom::new();
-            let pkcs8 =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-            let pair =
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                    .unwrap();
-            TestSigner {
-                pair,
-                kid: kid.to_string(),
-            }
-        }
-
-        /// The public key as a JWK object.
-        pub fn jwk(&self) -> Value {
-            let point = self.pair.public_key().as_ref();
-            serde_json::json!({
-                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
-                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-            })
-        }
-
-        /// Signs `claims` with `header` (alg/kid filled in unless given).
-        pub fn sign(&self, header: Value, claims: &Value) -> String {
-            let mut h = serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
-            for (k, v) in header.as_object().unwrap() {
-                if v.is_null() {
-                    h.as_object_mut().unwrap().remove(k);
-                } else {
-                    h[k] = v.clone();
-                }
-            }
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(h.to_string()),
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            );
-            let sig = self
-                .pair
-                .sign(&SystemRandom::new(), input.as_bytes())
-                .unwrap();
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-        }
-    }
+    use crate::test_support::TestSigner;
+    use ring::signature::KeyPair;
 
     /// The order n of the P-256 group, big-endian.
     const ORDER: [u8; 32] = [
@@ -303,7 +209,7 @@ pub(crate) mod tests {
     }
 
     fn key_of(signer: &TestSigner) -> Jwk {
-        crate::jwks::parse_key(&signer.jwk()).unwrap()
+        crate::oidc::jwa::parse_key(&signer.jwk()).unwrap()
     }
 
     #[test]

@@ -5,11 +5,11 @@ use std::fmt;
 use url::Url;
 
 use crate::config::{Config, RESERVED_AUTH_PARAMS};
-use crate::discovery::ProviderMetadata;
 use crate::error::{Error, ErrorKind, Result};
-use crate::id_token::constant_time_eq;
-use crate::pkce::{Pkce, random_token};
+use crate::oidc::discovery::ProviderMetadata;
+use crate::oidc::pkce::{Pkce, random_token};
 use crate::secret::SecretString;
+use crate::secret::constant_time_eq;
 
 /// How long a started login may wait for its callback.
 pub const PENDING_LOGIN_LIFETIME_SECS: i64 = 600;
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(get(&q, "nonce"), Some(pending.nonce.expose()));
         assert_eq!(
             get(&q, "code_challenge"),
-            Some(crate::pkce::s256_challenge(pending.verifier.expose()).as_str())
+            Some(crate::oidc::pkce::s256_challenge(pending.verifier.expose()).as_str())
         );
         assert_eq!(get(&q, "prompt"), None);
         let (_, again) =

@@ -4,7 +4,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, endpoint_url};
+use crate::http::Http;
+use crate::http::url_policy::endpoint_url;
 
 /// The parts of the provider's metadata Keyfob uses, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::id_token::IdTokenClaims;
+use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
 
 /// The tokens of a signed-in session, with the validated ID token claims.

@@ -1,12 +1,13 @@
-//! Session states, their observation, and the persisted form of a session.
+//! The persisted form of a session and of a pending login: versioned JSON records under two
+//! storage keys. Decoding never quotes the stored values in its errors (they hold tokens).
 
 use serde::{Deserialize, Serialize};
 
-use crate::authorize::PendingAuthorization;
-use crate::id_token::IdTokenClaims;
+use crate::error::{StorageError, StorageErrorKind};
+use crate::oidc::authorize::PendingAuthorization;
+use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
-use crate::storage::{StorageError, StorageErrorKind};
-use crate::tokens::Tokens;
+use crate::session::tokens::Tokens;
 
 /// Storage key of the signed-in session.
 pub(crate) const SESSION_KEY: &str = "session";
@@ -16,45 +17,6 @@ pub(crate) const PENDING_KEY: &str = "pending";
 /// The version of the stored format written by this release. Older versions are migrated when
 /// read; a newer version is reported as corrupt (it cannot be understood safely).
 pub(crate) const FORMAT_VERSION: u32 = 1;
-
-/// Where the session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
-pub enum SessionState {
-    /// No session and no login under way.
-    SignedOut,
-    /// A login was started and waits for its callback.
-    LoginPending,
-    /// Signed in: [`crate::Client::access_token`] returns a token (refreshing when needed).
-    SignedIn,
-    /// The provider rejected the refresh token (expired or revoked): the user must sign in again.
-    NeedsReLogin,
-    /// The stored session cannot be read right now (device locked); it is not gone.
-    StorageUnavailable,
-}
-
-/// What just happened to the session, as told to a [`SessionObserver`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "ffi", derive(uniffi::Enum))]
-pub enum SessionEvent {
-    /// A login was started ([`crate::Client::begin_login`]).
-    LoginStarted,
-    /// The user signed in ([`crate::Client::handle_redirect`] succeeded).
-    SignedIn,
-    /// New tokens were obtained with the refresh token.
-    Refreshed,
-    /// The session ended ([`crate::Client::logout`]).
-    SignedOut,
-    /// The refresh token was rejected; the tokens were cleared.
-    NeedsReLogin,
-}
-
-/// Receives session events, in order, on the thread that caused them. Keep it quick: it runs
-/// while the client waits (hand the event to your UI's queue).
-pub trait SessionObserver: Send + Sync {
-    /// Called after the change is in effect (and persisted, where there is something to persist).
-    fn on_session_event(&self, event: SessionEvent);
-}
 
 #[derive(Serialize, Deserialize)]
 struct StoredSession {

@@ -1,0 +1,99 @@
+package dev.keyfob
+
+import org.json.JSONObject
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import java.io.File
+import kotlin.time.Duration.Companion.seconds
+
+/**
+ * The classification table shared with the Rust and Swift tests
+ * (core/tests/data/error_classification.json): every error kind, built as the
+ * [KeyfobException] an app catches, answers [KeyfobException.isRetryable],
+ * [KeyfobException.requiresSignIn] and `retryAfter` as the table says.
+ */
+class ErrorClassificationTest {
+    private fun table(): List<JSONObject> {
+        var dir: File? = File(System.getProperty("user.dir")).absoluteFile
+        while (dir != null) {
+            val file = File(dir, "core/tests/data/error_classification.json")
+            if (file.isFile) {
+                val rows = JSONObject(file.readText()).getJSONArray("rows")
+                return (0 until rows.length()).map { rows.getJSONObject(it) }
+            }
+            dir = dir.parentFile
+        }
+        error("core/tests/data/error_classification.json not found above ${System.getProperty("user.dir")}")
+    }
+
+    private fun exceptionOf(row: JSONObject): KeyfobException {
+        val reason = "reason"
+        return when (val kind = row.getString("kind")) {
+            "Config" -> KeyfobException.Config(reason)
+            "InsecureUrl" -> KeyfobException.InsecureUrl(reason)
+            "Network" -> KeyfobException.Network(reason)
+            "Timeout" -> KeyfobException.Timeout(reason)
+            "HttpStatus" -> KeyfobException.HttpStatus(
+                row.getInt("status"),
+                reason,
+                retryAfter = if (row.has("retry_after")) row.getLong("retry_after").seconds else null,
+            )
+            "Provider" -> KeyfobException.Provider(row.getString("error"), reason)
+            "InvalidResponse" -> KeyfobException.InvalidResponse(reason)
+            "Discovery" -> KeyfobException.Discovery(reason)
+            "InvalidCallback" -> KeyfobException.InvalidCallback(reason)
+            "StateMismatch" -> KeyfobException.StateMismatch(reason)
+            "IssuerMismatch" -> KeyfobException.IssuerMismatch(reason)
+            "NoPendingLogin" -> KeyfobException.NoPendingLogin(reason)
+            "IdToken" -> {
+                assertEquals("Expired", row.getString("check"), "add this IdTokenCheck here")
+                KeyfobException.IdToken(IdTokenCheck.EXPIRED, reason)
+            }
+            "NotSignedIn" -> KeyfobException.NotSignedIn(reason)
+            "ReLoginRequired" -> KeyfobException.ReLoginRequired(reason)
+            "Storage" -> KeyfobException.Storage(
+                when (row.getString("storage")) {
+                    "Unavailable" -> StorageErrorKind.UNAVAILABLE
+                    "KeyInvalidated" -> StorageErrorKind.KEY_INVALIDATED
+                    "Corrupt" -> StorageErrorKind.CORRUPT
+                    "Failed" -> StorageErrorKind.FAILED
+                    else -> error("unknown storage kind in $row")
+                },
+                reason,
+            )
+            "Internal" -> KeyfobException.Internal(reason)
+            else -> error("unknown kind $kind")
+        }
+    }
+
+    @Test
+    fun `every error kind is classified as the table says`() {
+        val rows = table()
+        // A row at least for each of KeyfobException's subclasses.
+        val kinds = KeyfobException::class.java.declaredClasses.count { KeyfobException::class.java.isAssignableFrom(it) }
+        assertEquals(17, kinds)
+        assertEquals(kinds, rows.map { it.getString("kind") }.toSet().size)
+        for (row in rows) {
+            val e = exceptionOf(row)
+            assertEquals(row.getBoolean("retryable"), e.isRetryable, "retryable: $row")
+            assertEquals(row.getBoolean("sign_in"), e.requiresSignIn, "sign in: $row")
+            if (e is KeyfobException.HttpStatus) {
+                assertEquals(if (row.has("retry_after")) row.getLong("retry_after").seconds else null, e.retryAfter)
+            }
+            assertFalse(e.isRetryable && e.requiresSignIn, "a retryable error never means the session is gone: $row")
+        }
+    }
+
+    @Test
+    fun `every exception maps to the generated error and back to the same kind`() {
+        for (row in table()) {
+            val e = exceptionOf(row)
+            val back = KeyfobException.from(e.toGenerated())
+            assertEquals(e::class, back::class, "$row")
+            assertEquals(e.reason, back.reason)
+            assertTrue(back.cause is dev.keyfob.ffi.KeyfobException)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Sign-in: the authorization URL ([`Client::begin_login`]) and its callback
+//! ([`Client::handle_redirect`]).
+
+use super::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::oidc::authorize::{self, LoginOptions};
+use crate::oidc::id_token::IdTokenClaims;
+use crate::oidc::token;
+use crate::session::SessionEvent;
+
+impl Client {
+    /// Starts a login and returns the authorization URL to open in the system browser.
+    ///
+    /// Discovery and the provider's keys are fetched now, while the user is in the browser, so
+    /// that completing the login takes a single request. The pending login is persisted before
+    /// the URL is returned. A new login replaces any pending one.
+    pub async fn begin_login(&self) -> Result<String> {
+        self.begin_login_with(&LoginOptions::default()).await
+    }
+
+    /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters).
+    pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
+        let provider = self.provider_metadata().await?;
+        if let Err(e) = self.keys.prefetch(&self.http, &provider.jwks_uri).await {
+            // Not fatal: the keys are fetched again when the ID token arrives.
+            log::warn!("JWKS prefetch failed: {e}");
+        }
+        let (url, pending) =
+            authorize::build_request(&self.config, &provider, options, self.clock.now())?;
+        self.store.set_pending(pending)?;
+        self.notify(SessionEvent::LoginStarted);
+        Ok(url.into())
+    }
+
+    /// Gives up the pending login, e.g. when the user closed the browser without signing in:
+    /// it is removed from memory and storage, so its callback can no longer be redeemed and the
+    /// state leaves [`crate::SessionState::LoginPending`]. A signed-in session is not touched.
+    /// Observers hear [`SessionEvent::LoginCancelled`] when there was a pending login.
+    pub fn cancel_login(&self) -> Result<()> {
+        if self.store.cancel_pending()? {
+            self.notify(SessionEvent::LoginCancelled);
+        }
+        Ok(())
+    }
+
+    /// Completes the login with the URL the OS delivered to the app (`myapp://callback?code=…`).
+    ///
+    /// The URL must match the redirect URI exactly and carry the pending login's `state`; the
+    /// pending login is used up by the first callback with the right `state`, whatever the
+    /// outcome, so a callback delivered twice is redeemed once. On success the code is
+    /// exchanged, the ID token validated, and the session persisted before the claims are
+    /// returned; it replaces any previous session.
+    pub async fn handle_redirect(&self, callback_url: &str) -> Result<IdTokenClaims> {
+        let params = authorize::parse_callback(&self.config.redirect_uri, callback_url)?;
+        let pending = self
+            .store
+            .take_pending(|p| authorize::check_state(&params, p))?;
+        if pending.is_expired(self.clock.now()) {
+            return Err(Error::new(
+                ErrorKind::NoPendingLogin,
+                "the pending login has expired; start a new one",
+            ));
+        }
+        let provider = self.provider_metadata().await?;
+        let code = authorize::check_callback(params, &provider)?;
+        let response = token::exchange_code(
+            &self.http,
+            &provider.token_endpoint,
+            &self.config.client_id,
+            &pending.redirect_uri,
+            &code,
+            &pending.verifier,
+        )
+        .await?;
+        self.learn_clock_offset(&response);
+        let id_token = response
+            .id_token
+            .clone()
+            .expect("exchange_code requires an id_token");
+        let claims = self
+            .validate_id_token(&provider, &id_token, Some(pending.nonce.expose()), None)
+            .await?;
+        let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
+        tokens.login_nonce = Some(pending.nonce);
+        self.store.replace(None, tokens);
+        self.store.persist()?;
+        log::info!("signed in");
+        self.notify(SessionEvent::SignedIn);
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::error::ErrorKind;
+    use crate::session::record::PENDING_KEY;
+    use crate::session::{SessionEvent, SessionState};
+    use crate::storage::SecureStorage;
+    use crate::test_support::{RecordingObserver, ScriptedProvider, client_with_session};
+
+    #[tokio::test]
+    async fn a_cancelled_login_is_gone_from_memory_and_storage() {
+        let provider = ScriptedProvider::new();
+        let (client, storage) = client_with_session(&provider, None);
+        let observer = Arc::new(RecordingObserver::default());
+        client.add_observer(observer.clone());
+
+        let url = client.begin_login().await.unwrap();
+        assert_eq!(client.state(), SessionState::LoginPending);
+        assert!(storage.load(PENDING_KEY).unwrap().is_some());
+        client.cancel_login().unwrap();
+        assert_eq!(client.state(), SessionState::SignedOut);
+        assert!(storage.load(PENDING_KEY).unwrap().is_none());
+        // Cancelling again changes nothing and says nothing.
+        client.cancel_login().unwrap();
+        assert_eq!(
+            observer.events(),
+            vec![SessionEvent::LoginStarted, SessionEvent::LoginCancelled]
+        );
+
+        // The cancelled login's callback cannot be redeemed.
+        let state = url::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .find(|(n, _)| n == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let callback = format!("myapp://callback?code=c&state={state}");
+        let e = client.handle_redirect(&callback).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoPendingLogin);
+        assert_eq!(provider.count("POST /token"), 0);
+    }
+
+    #[tokio::test]
+    async fn cancelling_leaves_a_signed_in_session_alone() {
+        let provider = ScriptedProvider::new();
+        let tokens = crate::test_support::session_tokens(&provider, "u1");
+        let (client, _) = client_with_session(&provider, Some(&tokens));
+        client.begin_login().await.unwrap();
+        client.cancel_login().unwrap();
+        assert_eq!(client.state(), SessionState::SignedIn);
+        assert_eq!(client.tokens(), Some(tokens));
+    }
+}

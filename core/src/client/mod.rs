@@ -1,0 +1,263 @@
+//! The client: sign-in flow and session lifecycle.
+//!
+//! # Guarantees (what is persisted when)
+//!
+//! - [`Client::begin_login`] persists the pending login (verifier, `state`, `nonce`, redirect URI,
+//!   time) before returning the URL, so the login completes even if the app is killed while the
+//!   browser is open. It is single-use and expires after [`crate::PENDING_LOGIN_LIFETIME_SECS`].
+//! - New tokens (sign-in or refresh) are written to storage *before* they are returned. If the
+//!   write fails the caller gets an [`ErrorKind::Storage`] error; the new tokens stay in memory
+//!   (a rotated refresh token is never dropped) and the write is retried by the next call, while
+//!   storage still holds the previous session (writes are atomic).
+//! - A refresh that the provider answers with `invalid_grant` clears the tokens (memory and
+//!   storage) and moves the session to [`SessionState::NeedsReLogin`]; network errors, timeouts
+//!   and 5xx keep the session and return a retryable error.
+//! - Storage is read once (at the first call that needs the session) and written on every change;
+//!   a valid access token is served from memory. "Storage unavailable" (device locked) is never
+//!   taken as signed out.
+
+mod login;
+mod logout;
+mod refresh;
+mod userinfo;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::http::{Http, HttpTransport};
+use crate::oidc::discovery::{self, ProviderMetadata};
+use crate::oidc::id_token::{self, Expected, IdTokenClaims};
+use crate::oidc::jwks::KeyCache;
+use crate::oidc::token::{self, TokenResponse};
+use crate::secret::SecretString;
+use crate::session::live::LiveSession;
+use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
+use crate::storage::{MemoryStorage, SecureStorage};
+use crate::sync::lock;
+
+pub use logout::Logout;
+
+/// The largest device clock error Keyfob corrects with the provider's `Date` header.
+const MAX_CLOCK_OFFSET_SECS: i64 = 24 * 3600;
+
+/// An OpenID Connect client for one provider and one app.
+///
+/// Typical use: [`Client::begin_login`] gives the URL to open in the system browser; the deep
+/// link that comes back goes to [`Client::handle_redirect`]; after that
+/// [`Client::access_token`] returns a valid access token, refreshing when needed. All methods
+/// take `&self`: share one client (in an `Arc`) across the app.
+///
+/// What is persisted when: the pending login before [`Client::begin_login`] returns; new tokens
+/// before [`Client::handle_redirect`], [`Client::refresh`] or [`Client::access_token`] return them
+/// (a failed write is an [`ErrorKind::Storage`] error, the new tokens stay in memory and the write
+/// is retried by the next call; a rotated refresh token is never dropped). `invalid_grant` on
+/// refresh clears the session ([`SessionState::NeedsReLogin`]); network errors and 5xx keep it.
+pub struct Client {
+    config: Config,
+    http: Http,
+    clock: Arc<dyn Clock>,
+    store: LiveSession,
+    observers: Mutex<Vec<Arc<dyn SessionObserver>>>,
+    provider: Mutex<Option<Arc<ProviderMetadata>>>,
+    keys: KeyCache,
+    /// Held while a refresh is in flight, so that concurrent callers share it.
+    refresh_lock: futures_util::lock::Mutex<()>,
+    /// A refresh that failed but still changed the session (it kept a new refresh token), with
+    /// the generation it left: callers that waited for it share its error.
+    failed_refresh: Mutex<Option<(u64, Error)>>,
+    /// Provider clock minus device clock, learned from token responses' `Date` header.
+    clock_offset: AtomicI64,
+}
+
+impl Client {
+    /// A client for `config` that sends its requests through `transport`, with the session kept
+    /// in memory only. Use [`Client::with_storage`] to persist it.
+    pub fn new(config: Config, transport: Arc<dyn HttpTransport>) -> Self {
+        let http = Http::new(transport, config.http_timeout, config.max_response_bytes);
+        Client {
+            config,
+            http,
+            clock: Arc::new(SystemClock),
+            store: LiveSession::new(Arc::new(MemoryStorage::new())),
+            observers: Mutex::new(Vec::new()),
+            provider: Mutex::new(None),
+            keys: KeyCache::default(),
+            refresh_lock: futures_util::lock::Mutex::new(()),
+            failed_refresh: Mutex::new(None),
+            clock_offset: AtomicI64::new(0),
+        }
+    }
+
+    /// Keeps the session in `storage` (Keychain, Keystore-backed store, [`crate::FileStorage`]).
+    /// The stored session is read at the first call that needs it.
+    pub fn with_storage(mut self, storage: Arc<dyn SecureStorage>) -> Self {
+        self.store = LiveSession::new(storage);
+        self
+    }
+
+    /// Replaces the clock (tests, simulations).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Registers an observer of session events (sign-in, refresh, sign-out, needs re-login).
+    /// Observers are called after the change, with no lock held.
+    pub fn add_observer(&self, observer: Arc<dyn SessionObserver>) {
+        lock(&self.observers).push(observer);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn notify(&self, event: SessionEvent) {
+        let observers = lock(&self.observers).clone();
+        for o in observers {
+            o.on_session_event(event);
+        }
+    }
+
+    /// The device clock corrected by the offset learned from the provider (bounded).
+    fn provider_now(&self) -> i64 {
+        self.clock
+            .now()
+            .saturating_add(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    fn learn_clock_offset(&self, response: &TokenResponse) {
+        if let Some(server) = response.server_time {
+            let offset = server - self.clock.now();
+            if offset.abs() <= MAX_CLOCK_OFFSET_SECS {
+                self.clock_offset.store(offset, Ordering::Relaxed);
+            } else {
+                log::warn!("ignoring an implausible clock offset of {offset} s");
+            }
+        }
+    }
+
+    /// Reads the stored session now (no network) and returns the resulting state. Calling it at
+    /// app start is optional: every method restores on first use. A stored session that cannot
+    /// be read (corrupt, key invalidated) is reported here once, or by the next call that needs
+    /// the session, and the client is then signed out.
+    pub fn restore(&self) -> Result<SessionState> {
+        self.store.restore()?;
+        Ok(self.state())
+    }
+
+    /// The current state. Never does network I/O; reads storage only if not yet restored.
+    pub fn state(&self) -> SessionState {
+        self.store.state()
+    }
+
+    /// The provider's validated metadata, fetched once and then cached.
+    pub async fn provider_metadata(&self) -> Result<Arc<ProviderMetadata>> {
+        if let Some(p) = lock(&self.provider).clone() {
+            return Ok(p);
+        }
+        let fetched = Arc::new(
+            discovery::fetch(
+                &self.http,
+                &self.config.issuer,
+                &self.config.insecure_http_hosts,
+            )
+            .await?,
+        );
+        *lock(&self.provider) = Some(fetched.clone());
+        Ok(fetched)
+    }
+
+    /// The current tokens, if signed in (restores from storage on first use). They may not be
+    /// persisted yet if the last write failed (that failure was returned to its caller).
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.store.tokens()
+    }
+
+    /// The validated ID token claims of the signed-in user.
+    pub fn claims(&self) -> Option<IdTokenClaims> {
+        self.tokens().map(|t| t.claims)
+    }
+
+    fn skew(&self) -> i64 {
+        i64::try_from(self.config.clock_skew.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    fn tokens_from(
+        &self,
+        response: TokenResponse,
+        id_token: SecretString,
+        claims: IdTokenClaims,
+        previous: Option<&Tokens>,
+    ) -> Tokens {
+        // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
+        // not shift it.
+        let now = self.clock.now();
+        Tokens {
+            access_token: response.access_token,
+            // Never drop a refresh token: keep the old one when the provider does not rotate.
+            refresh_token: response
+                .refresh_token
+                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+            id_token,
+            expires_at: response
+                .expires_in
+                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            scopes: response
+                .scope
+                .or_else(|| previous.map(|p| p.scopes.clone()))
+                .unwrap_or_else(|| self.config.scopes.clone()),
+            claims,
+            login_nonce: previous.and_then(|p| p.login_nonce.clone()),
+        }
+    }
+
+    /// Validates an ID token from `provider`: a sign-in's against the login's `nonce`, a
+    /// refreshed one against the `previous` session's (OpenID Connect Core §12.2).
+    async fn validate_id_token(
+        &self,
+        provider: &ProviderMetadata,
+        id_token: &SecretString,
+        nonce: Option<&str>,
+        previous: Option<&Tokens>,
+    ) -> Result<IdTokenClaims> {
+        let expected = Expected {
+            issuer: &provider.issuer,
+            client_id: &self.config.client_id,
+            nonce,
+            previous: previous.map(|t| &t.claims),
+            previous_nonce: previous
+                .and_then(|t| t.login_nonce.as_ref())
+                .map(SecretString::expose),
+            now: self.provider_now(),
+            skew: self.skew(),
+        };
+        id_token::validate(
+            id_token.expose(),
+            &expected,
+            &self.keys,
+            &self.http,
+            &provider.jwks_uri,
+        )
+        .await
+    }
+
+    /// Best-effort revocation of a grant Keyfob will not keep.
+    async fn revoke_quietly(&self, provider: &ProviderMetadata, tokens: &Tokens) {
+        if let (Some(endpoint), Some(rt)) = (&provider.revocation_endpoint, &tokens.refresh_token)
+            && let Err(e) = token::revoke(
+                &self.http,
+                endpoint,
+                &self.config.client_id,
+                rt,
+                "refresh_token",
+            )
+            .await
+        {
+            log::warn!("could not revoke an orphaned refresh token: {e}");
+        }
+    }
+}

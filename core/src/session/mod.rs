@@ -1,0 +1,15 @@
+//! The session: what the app is signed in with, where it stands, and how it is kept.
+//!
+//! - [`tokens`]: the token set of a signed-in session ([`Tokens`]).
+//! - [`state`]: the public states and events ([`SessionState`], [`SessionEvent`]) and the
+//!   observer trait.
+//! - [`record`]: the stored form of a session and of a pending login (versioned JSON).
+//! - [`live`]: the live session in memory, its generations, and its mirror in storage.
+
+pub(crate) mod live;
+pub(crate) mod record;
+pub(crate) mod state;
+pub(crate) mod tokens;
+
+pub use state::{SessionEvent, SessionObserver, SessionState};
+pub use tokens::Tokens;

@@ -1,0 +1,304 @@
+//! Test doubles shared by the unit tests of several layers: a real ES256 signer and a scripted
+//! provider that answers from memory.
+//!
+//! The integration tests (core/tests) run against the testkit over real HTTP; these doubles are
+//! for unit tests that must steer one branch exactly (a refresh that races a logout, a 200
+//! answer that is unusable but rotates the refresh token, …).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::clock::ManualClock;
+use crate::config::Config;
+use crate::http::{HttpRequest, HttpResponse, HttpTransport, TransportError, TransportErrorKind};
+use crate::oidc::id_token::IdTokenClaims;
+use crate::secret::SecretString;
+use crate::session::record::{SESSION_KEY, decode_tokens, encode_tokens};
+use crate::session::{SessionEvent, SessionObserver, Tokens};
+use crate::storage::{MemoryStorage, SecureStorage};
+use crate::sync::lock;
+
+/// An ES256 key pair made by ring, for unit tests that need real signatures.
+pub(crate) struct TestSigner {
+    pub pair: EcdsaKeyPair,
+    pub kid: String,
+}
+
+impl TestSigner {
+    pub fn new(kid: &str) -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        TestSigner {
+            pair,
+            kid: kid.to_string(),
+        }
+    }
+
+    /// The public key as a JWK object.
+    pub fn jwk(&self) -> Value {
+        let point = self.pair.public_key().as_ref();
+        json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        })
+    }
+
+    /// Signs `claims` with `header` (alg/kid/typ filled in unless given; a `null` member removes it).
+    pub fn sign(&self, header: Value, claims: &Value) -> String {
+        let mut h = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
+        for (k, v) in header.as_object().unwrap() {
+            if v.is_null() {
+                h.as_object_mut().unwrap().remove(k);
+            } else {
+                h[k] = v.clone();
+            }
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(h.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+}
+
+/// The scripted provider's issuer and client.
+pub(crate) const ISSUER: &str = "https://op.example";
+pub(crate) const CLIENT_ID: &str = "app";
+/// The time on the client's clock when a test starts.
+pub(crate) const NOW: i64 = 1_800_000_000;
+
+/// What the scripted token endpoint does with the next request.
+pub(crate) enum Answer {
+    /// Answers with this status and JSON body.
+    Json(u16, Value),
+    /// Fails the way a transport does (timeout, no connection).
+    Fail(TransportErrorKind),
+}
+
+/// A provider answering from memory: discovery and JWKS always (the JWKS can be made to fail),
+/// the token endpoint from a queue of [`Answer`]s, revocation with 200. It records every request
+/// as `"METHOD /path"` plus, for form posts, the `grant_type` or revoked token.
+pub(crate) struct ScriptedProvider {
+    pub signer: TestSigner,
+    token_answers: Mutex<VecDeque<Answer>>,
+    requests: Mutex<Vec<String>>,
+    jwks_unreachable: AtomicBool,
+    /// Runs once, when the next token request arrives (before it is answered).
+    on_token_request: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl ScriptedProvider {
+    pub fn new() -> Arc<Self> {
+        Arc::new(ScriptedProvider {
+            signer: TestSigner::new("k1"),
+            token_answers: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            jwks_unreachable: AtomicBool::new(false),
+            on_token_request: Mutex::new(None),
+        })
+    }
+
+    /// Queues the token endpoint's next answer.
+    pub fn answer(&self, answer: Answer) {
+        lock(&self.token_answers).push_back(answer);
+    }
+
+    /// Queues a successful token response: `body` merged over a Bearer token of 300 s.
+    pub fn answer_tokens(&self, body: Value) {
+        let mut response =
+            json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 300});
+        for (k, v) in body.as_object().unwrap() {
+            response[k] = v.clone();
+        }
+        self.answer(Answer::Json(200, response));
+    }
+
+    /// Runs `hook` when the next token request arrives, as if it happened while the request
+    /// was on the wire.
+    pub fn on_token_request(&self, hook: impl FnOnce() + Send + 'static) {
+        *lock(&self.on_token_request) = Some(Box::new(hook));
+    }
+
+    /// Makes the JWKS answer 503 (keys unreachable).
+    pub fn make_jwks_unreachable(&self) {
+        self.jwks_unreachable.store(true, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.requests).clone()
+    }
+
+    /// The requests matching `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+
+    /// An ID token for user `sub` of this provider and client, signed with its key, with
+    /// `patch` merged into the claims (`null` removes one).
+    pub fn id_token(&self, sub: &str, patch: Value) -> String {
+        let mut claims = json!({"iss": ISSUER, "sub": sub, "aud": CLIENT_ID,
+                                "iat": NOW, "exp": NOW + 3600});
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        self.signer.sign(json!({}), &claims)
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// The value of form field `name` in `body`.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[async_trait]
+impl HttpTransport for ScriptedProvider {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let url = url::Url::parse(&request.url).unwrap();
+        let path = url.path().to_string();
+        let method = format!("{:?}", request.method).to_uppercase();
+        let mut record = format!("{method} {path}");
+        if let Some(grant) = form_field(&request.body, "grant_type") {
+            record.push_str(&format!(" {grant}"));
+        }
+        if let Some(token) = form_field(&request.body, "token") {
+            record.push_str(&format!(" {token}"));
+        }
+        lock(&self.requests).push(record);
+        match path.as_str() {
+            "/.well-known/openid-configuration" => Ok(json_response(
+                200,
+                &json!({
+                    "issuer": ISSUER,
+                    "authorization_endpoint": format!("{ISSUER}/authorize"),
+                    "token_endpoint": format!("{ISSUER}/token"),
+                    "jwks_uri": format!("{ISSUER}/jwks"),
+                    "revocation_endpoint": format!("{ISSUER}/revoke"),
+                }),
+            )),
+            "/jwks" if self.jwks_unreachable.load(Ordering::SeqCst) => {
+                Ok(json_response(503, &json!({})))
+            }
+            "/jwks" => Ok(json_response(200, &json!({"keys": [self.signer.jwk()]}))),
+            "/revoke" => Ok(json_response(200, &json!({}))),
+            "/token" => {
+                let hook = lock(&self.on_token_request).take();
+                if let Some(hook) = hook {
+                    hook();
+                }
+                // Let concurrent callers run while this request is "on the wire".
+                tokio::task::yield_now().await;
+                let answer = lock(&self.token_answers).pop_front();
+                match answer.expect("the test queued no answer for this token request") {
+                    Answer::Json(status, body) => Ok(json_response(status, &body)),
+                    Answer::Fail(kind) => Err(TransportError::new(kind, "scripted failure")),
+                }
+            }
+            other => panic!("unexpected request to {other}"),
+        }
+    }
+}
+
+/// The tokens of user `sub`'s session: access token `at-1` expiring at `NOW + 60`, refresh
+/// token `rt-1`, and an ID token signed by `provider`.
+pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
+    Tokens {
+        access_token: SecretString::new("at-1"),
+        refresh_token: Some(SecretString::new("rt-1")),
+        id_token: SecretString::new(provider.id_token(sub, json!({}))),
+        expires_at: Some(NOW + 60),
+        scopes: vec!["openid".into()],
+        claims: IdTokenClaims {
+            issuer: ISSUER.into(),
+            subject: sub.into(),
+            audience: vec![CLIENT_ID.into()],
+            authorized_party: None,
+            expires_at: NOW + 3600,
+            issued_at: NOW,
+            auth_time: None,
+            email: None,
+            email_verified: None,
+            name: None,
+            preferred_username: None,
+            extra: serde_json::Map::new(),
+        },
+        login_nonce: None,
+    }
+}
+
+/// A client of `provider` whose store holds `tokens`, on a clock stopped at [`NOW`].
+pub(crate) fn client_with_session(
+    provider: &Arc<ScriptedProvider>,
+    tokens: Option<&Tokens>,
+) -> (Arc<Client>, Arc<MemoryStorage>) {
+    let storage = Arc::new(MemoryStorage::new());
+    if let Some(tokens) = tokens {
+        storage.save(SESSION_KEY, &encode_tokens(tokens)).unwrap();
+    }
+    let config = Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
+        .build()
+        .unwrap();
+    let client = Client::new(config, provider.clone())
+        .with_storage(storage.clone())
+        .with_clock(Arc::new(ManualClock::new(NOW)));
+    (Arc::new(client), storage)
+}
+
+/// The tokens `storage` holds, if any.
+pub(crate) fn stored_tokens(storage: &MemoryStorage) -> Option<Tokens> {
+    storage
+        .load(SESSION_KEY)
+        .unwrap()
+        .map(|bytes| decode_tokens(&bytes).unwrap())
+}
+
+/// An observer that keeps every event it hears.
+#[derive(Default)]
+pub(crate) struct RecordingObserver(Mutex<Vec<SessionEvent>>);
+
+impl RecordingObserver {
+    /// The events so far, in order.
+    pub fn events(&self) -> Vec<SessionEvent> {
+        lock(&self.0).clone()
+    }
+}
+
+impl SessionObserver for RecordingObserver {
+    fn on_session_event(&self, event: SessionEvent) {
+        lock(&self.0).push(event);
+    }
+}
