@@ -56,7 +56,9 @@ case "$status" in
 esac
 
 out="$work/mutants.out"
-count() { [ -f "$out/$1.txt" ] && grep -c . "$out/$1.txt" || echo 0; }
+count() {
+  if [ -f "$out/$1.txt" ]; then grep -c . "$out/$1.txt" || true; else echo 0; fi
+}
 echo "--- mutants of ${files[*]}"
 printf 'caught %s  missed %s  unviable %s  timeout %s\n' \
   "$(count caught)" "$(count missed)" "$(count unviable)" "$(count timeout)"

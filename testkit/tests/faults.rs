@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::*;
-use keyfob_testkit::{Faults, Options, Signing, SigningAlg, Testkit};
+use keyfob_testkit::{Faults, Signing, SigningAlg, Testkit};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -163,12 +163,7 @@ async fn bad_signature_flips_the_last_byte() {
 #[tokio::test]
 async fn bad_signature_breaks_ps256_and_es256_signatures_too() {
     for alg in [SigningAlg::Ps256, SigningAlg::Es256] {
-        let tk = Testkit::start(Options {
-            id_token_alg: alg,
-            ..Options::default()
-        })
-        .await
-        .unwrap();
+        let tk = start_with_alg(alg).await;
         let token = id_token(&tk).await;
         assert_eq!(decode(&token).0["alg"], alg.as_str());
         assert!(verify_with_jwks(&tk, &token).await, "{alg:?}");
@@ -186,12 +181,7 @@ async fn short_rsa_key_signs_validly_with_a_published_1024_bit_key() {
         (SigningAlg::Ps256, "PS256"),
         (SigningAlg::Es256, "RS256"),
     ] {
-        let tk = Testkit::start(Options {
-            id_token_alg: configured,
-            ..Options::default()
-        })
-        .await
-        .unwrap();
+        let tk = start_with_alg(configured).await;
         let published_before = jwks(&tk).await["keys"].as_array().unwrap().len();
         tk.set_faults(Faults::id_token_signing(Signing::ShortRsaKey));
         let token = id_token(&tk).await;
@@ -355,14 +345,7 @@ async fn endpoint_delay_then_real_handler() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
     // The delay was used up by that request: the next one is served without it.
-    let active: Faults = http()
-        .get(format!("{}/__testkit/faults", tk.issuer()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let active: Faults = get_json(&format!("{}/__testkit/faults", tk.issuer())).await;
     assert!(active.endpoints.is_empty(), "{active:?}");
 }
 
