@@ -126,7 +126,7 @@ pub fn status(session: &SessionRef, as_json: bool) -> Result<(), Failure> {
             session.issuer,
             display_user(t.claims()),
             describe_expiry(t.expires_at(), now),
-            t.scopes().join(" "),
+            describe_scopes(t.scopes()),
             if t.refresh_token().is_some() {
                 "yes"
             } else {
@@ -346,6 +346,15 @@ fn describe_expiry(expires_at: Option<i64>, now: i64) -> String {
     }
 }
 
+/// The granted scopes, or a word for none: a provider may grant none of the requested scopes.
+fn describe_scopes(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        "none granted".to_owned()
+    } else {
+        scopes.join(" ")
+    }
+}
+
 fn unix_now() -> i64 {
     SystemClock.now()
 }
@@ -375,6 +384,13 @@ fn format_utc(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_granted_or_none() {
+        assert_eq!(describe_scopes(&[]), "none granted");
+        let scopes = ["openid".to_owned(), "email".to_owned()];
+        assert_eq!(describe_scopes(&scopes), "openid email");
+    }
 
     #[test]
     fn utc_times() {

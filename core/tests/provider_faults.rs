@@ -142,6 +142,44 @@ async fn malformed_token_responses() {
     }
 }
 
+/// RFC 6749 §5.1: the granted scope may differ from the requested one. node oidc-provider
+/// with resource indicators and JWT access tokens answers `"scope": ""` when none of the
+/// requested scopes applies to the API: granted none, a valid answer (found by the interop
+/// stage). A later response without `scope` keeps what was granted.
+#[tokio::test]
+async fn a_provider_may_grant_none_of_the_requested_scopes() {
+    let env = start().await;
+    let client = env.client();
+    env.kit
+        .set_faults(Faults::token_response(json!({"scope": ""})));
+    env.login(&client).await.unwrap();
+    assert_eq!(client.tokens().unwrap().scopes(), &[] as &[String]);
+
+    env.kit
+        .set_faults(Faults::token_response(json!({"scope": null})));
+    client.refresh().await.unwrap();
+    assert_eq!(client.tokens().unwrap().scopes(), &[] as &[String]);
+
+    env.kit
+        .set_faults(Faults::token_response(json!({"scope": "openid email"})));
+    client.refresh().await.unwrap();
+    assert_eq!(client.tokens().unwrap().scopes(), ["openid", "email"]);
+}
+
+/// Without `scope` in the response the granted scopes are the requested ones.
+#[tokio::test]
+async fn an_absent_scope_means_as_requested() {
+    let env = start().await;
+    let client = env.client();
+    env.kit
+        .set_faults(Faults::token_response(json!({"scope": null})));
+    env.login(&client).await.unwrap();
+    assert_eq!(
+        client.tokens().unwrap().scopes(),
+        ["openid", "email", "offline_access"]
+    );
+}
+
 #[tokio::test]
 async fn refresh_rejected_with_invalid_grant() {
     let env = start().await;

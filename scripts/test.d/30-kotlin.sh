@@ -11,17 +11,9 @@ export KEYFOB_CACHE="${KEYFOB_CACHE:-/var/cache/keyfob}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KEYFOB_CACHE/target}"
 cache="$KEYFOB_CACHE/kotlin"
 
-# Debian packages, installed only when missing (apt-get update at most once).
-apt_updated=false
-need() { # need COMMAND PACKAGE
-  command -v "$1" >/dev/null && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "30-kotlin: $1 not found; install the Debian package $2" >&2
-    exit 1
-  fi
-  if [ "$apt_updated" = false ]; then apt-get update -qq; apt_updated=true; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+# Debian packages, installed only when missing.
+# shellcheck source=scripts/need.sh
+. scripts/need.sh
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
 need javac openjdk-17-jdk-headless
 need mvn maven

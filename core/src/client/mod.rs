@@ -206,6 +206,8 @@ impl Client {
             expires_at: response
                 .expires_in
                 .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            // The provider's list (possibly empty: granted none), else the previous one, else
+            // as requested.
             scopes: response
                 .scope
                 .or_else(|| previous.map(|p| p.scopes.clone()))

@@ -15,7 +15,9 @@ pub(crate) struct TokenResponse {
     pub expires_in: Option<u64>,
     pub refresh_token: Option<SecretString>,
     pub id_token: Option<SecretString>,
-    /// Granted scopes, when the provider says (space-separated in the response).
+    /// The granted scopes when the provider lists them (space-separated in the response): empty
+    /// when it granted none of the requested ones (`"scope": ""`). `None`: the provider did not
+    /// say, which means as requested (RFC 6749 §5.1).
     pub scope: Option<Vec<String>>,
     /// The provider's clock when it answered (its `Date` header), seconds since the epoch.
     pub server_time: Option<i64>,
@@ -160,12 +162,19 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenRespo
         },
         Some(_) => return Err(invalid(WHAT, "expires_in must be a number")),
     };
-    let scope = optional_string(&body, "scope")?.map(|s| {
-        s.split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    });
+    // RFC 6749 §5.1: the granted scope may differ from the requested one, down to none of it
+    // (a provider with resource indicators answers `"scope": ""` when no requested scope
+    // applies to the resource). Unlike an empty token, an empty scope is an answer.
+    let scope = match body.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(_) => return Err(invalid(WHAT, "`scope` must be a string")),
+    };
     Ok(TokenResponse {
         access_token: SecretString::new(access_token),
         expires_in,
@@ -262,6 +271,28 @@ mod tests {
         ))
         .unwrap();
         assert!(lower.refresh_token.is_none() && lower.expires_in.is_none());
+    }
+
+    #[test]
+    fn an_empty_scope_is_granted_none_and_an_absent_one_is_as_requested() {
+        let scope = |value: Value| {
+            let mut body = ok_body();
+            if value.is_null() {
+                body.as_object_mut().unwrap().remove("scope");
+            } else {
+                body["scope"] = value;
+            }
+            parse_token_response(&resp(200, &body.to_string()))
+                .unwrap()
+                .scope
+        };
+        assert_eq!(scope(json!("")), Some(vec![]));
+        assert_eq!(scope(json!(" ")), Some(vec![]));
+        assert_eq!(scope(json!("openid")), Some(vec!["openid".to_string()]));
+        assert_eq!(scope(Value::Null), None);
+        let explicit_null = json!({"access_token": "AT", "token_type": "Bearer", "scope": null});
+        let parsed = parse_token_response(&resp(200, &explicit_null.to_string())).unwrap();
+        assert_eq!(parsed.scope, None);
     }
 
     #[test]

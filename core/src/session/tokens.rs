@@ -41,7 +41,9 @@ impl Tokens {
         self.expires_at
     }
 
-    /// The granted scopes (the requested ones when the provider did not list them).
+    /// The granted scopes: the ones the provider listed, which may differ from the requested
+    /// ones (RFC 6749 §5.1) and are empty when it granted none of them (`"scope": ""`); the
+    /// requested ones when it did not say.
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }
