@@ -291,10 +291,14 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn open_starts_the_program_without_waiting() {
-        // `sleep 5` with the "URL" 1 runs for 6 s: spawning must return at once.
+        // `sleep 30` with the "URL" 1 runs for 31 s; starting it takes milliseconds. The bound
+        // tells the two apart with room for a loaded machine.
         let started = std::time::Instant::now();
-        BrowserCommand::parse("sleep 5").unwrap().open("1").unwrap();
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        BrowserCommand::parse("sleep 30")
+            .unwrap()
+            .open("1")
+            .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(15));
         let missing = BrowserCommand::parse("/nonexistent/keyfob-browser").unwrap();
         assert!(missing.open("http://127.0.0.1/").is_err());
     }

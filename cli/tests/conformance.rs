@@ -208,6 +208,21 @@ async fn run_row(row: &Row, browser: &str) -> Result<(), String> {
         problems.push(format!("created: {tree:?}"));
     }
     let secrets = sandbox.secrets();
+    // The leak check is only as good as what the browser recorded: `state`, `nonce` and
+    // `code_challenge` once it opened the authorization URL, and the callback's `code` and
+    // `state` too once the client sent that code to the token endpoint.
+    let stats = kit.stats();
+    let floor = match (stats.authorize, stats.authorization_code) {
+        (0, _) => 0,
+        (_, 0) => 3,
+        _ => 5,
+    };
+    if secrets.len() < floor {
+        problems.push(format!(
+            "the browser recorded {} secrets, expected at least {floor}",
+            secrets.len()
+        ));
+    }
     for (stream, text) in [("stdout", &login.stdout), ("stderr", &login.stderr)] {
         if let Some(what) = leak(text, &secrets) {
             problems.push(format!("{what} in {stream}"));

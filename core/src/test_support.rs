@@ -56,11 +56,15 @@ impl TestSigner {
         })
     }
 
-    /// Signs `claims` with `header` (alg/kid filled in unless given).
+    /// Signs `claims` with `header` (alg/kid/typ filled in unless given; a `null` member removes it).
     pub fn sign(&self, header: Value, claims: &Value) -> String {
         let mut h = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
         for (k, v) in header.as_object().unwrap() {
-            h[k] = v.clone();
+            if v.is_null() {
+                h.as_object_mut().unwrap().remove(k);
+            } else {
+                h[k] = v.clone();
+            }
         }
         let input = format!(
             "{}.{}",

@@ -2,10 +2,10 @@
 
 mod common;
 
-use common::start;
+use common::{start, start_with};
 use keyfob::{ErrorKind, IdTokenCheck};
-use keyfob_testkit::{Faults, Signing};
-use serde_json::json;
+use keyfob_testkit::{Faults, Options, Signing, SigningAlg};
+use serde_json::{Value, json};
 
 async fn login_with(faults: Faults) -> (keyfob::Error, keyfob_testkit::Stats) {
     let env = start().await;
@@ -21,13 +21,71 @@ async fn assert_check(faults: Faults, check: IdTokenCheck) {
     assert_eq!(e.id_token_check(), Some(check), "{label}: {e}");
 }
 
-#[tokio::test]
-async fn tampered_signature() {
-    assert_check(
-        Faults::id_token_signing(Signing::BadSignature),
-        IdTokenCheck::Signature,
-    )
+/// Against a provider signing ID tokens with `alg`: a login succeeds without faults (so the
+/// algorithm is accepted), then fails with `check` once `faults` are on.
+async fn assert_check_for(alg: SigningAlg, faults: Faults, check: IdTokenCheck) {
+    let label = format!("{alg:?}, {faults:?}");
+    let env = start_with(Options {
+        id_token_alg: alg,
+        ..Options::default()
+    })
     .await;
+    env.login(&env.client())
+        .await
+        .unwrap_or_else(|e| panic!("{label}: a login without faults failed: {e}"));
+    env.kit.set_faults(faults);
+    let e = env
+        .login(&env.client())
+        .await
+        .expect_err(&format!("{label}: login must fail"));
+    assert_eq!(e.kind(), ErrorKind::IdToken, "{label}: {e}");
+    assert_eq!(e.id_token_check(), Some(check), "{label}: {e}");
+}
+
+#[tokio::test]
+async fn tampered_signature_for_every_accepted_algorithm() {
+    for alg in [SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256] {
+        let faults = Faults::id_token_signing(Signing::BadSignature);
+        assert_check_for(alg, faults, IdTokenCheck::Signature).await;
+    }
+}
+
+#[tokio::test]
+async fn rsa_keys_under_2048_bits_are_refused() {
+    // The testkit publishes the 1024-bit key and signs validly with it (testkit/tests/faults.rs).
+    for alg in [SigningAlg::Rs256, SigningAlg::Ps256] {
+        let faults = Faults::id_token_signing(Signing::ShortRsaKey);
+        assert_check_for(alg, faults, IdTokenCheck::Signature).await;
+    }
+}
+
+#[tokio::test]
+async fn other_token_types_are_not_id_tokens() {
+    for typ in [
+        "at+jwt",
+        "logout+jwt",
+        "secevent+jwt",
+        "application/secevent+jwt",
+    ] {
+        let faults = Faults::id_token_header(json!({ "typ": typ }));
+        assert_check(faults, IdTokenCheck::Malformed).await;
+    }
+}
+
+#[tokio::test]
+async fn id_token_typ_may_be_jwt_in_any_case_or_absent() {
+    for typ in [
+        json!("JWT"),
+        json!("jwt"),
+        json!("application/jwt"),
+        Value::Null,
+    ] {
+        let env = start().await;
+        env.kit
+            .set_faults(Faults::id_token_header(json!({ "typ": typ })));
+        let claims = env.login(&env.client()).await;
+        assert!(claims.is_ok(), "typ {typ}: {:?}", claims.err());
+    }
 }
 
 #[tokio::test]

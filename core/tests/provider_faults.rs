@@ -21,6 +21,21 @@ async fn discovery_issuer_mismatch() {
 }
 
 #[tokio::test]
+async fn discovery_with_a_plain_http_end_session_endpoint_is_refused() {
+    let env = start().await;
+    env.kit.set_faults(Faults::discovery(
+        json!({"end_session_endpoint": "http://example.com/end_session"}),
+    ));
+    let client = env.client();
+    assert_eq!(
+        client.begin_login().await.unwrap_err().kind(),
+        ErrorKind::InsecureUrl
+    );
+    assert_eq!(client.state(), keyfob::SessionState::SignedOut);
+    assert_eq!(env.kit.stats().authorize, 0);
+}
+
+#[tokio::test]
 async fn discovery_server_error_is_retryable() {
     let env = start().await;
     env.kit
@@ -89,7 +104,8 @@ async fn token_endpoint_invalid_and_truncated_json() {
 #[tokio::test]
 async fn token_endpoint_timeout() {
     let e = exchange_with(
-        Faults::endpoint("/token", |f| f.delay_ms = Some(3_000)),
+        // Far beyond the timeout: only the timeout can end the wait before the answer comes.
+        Faults::endpoint("/token", |f| f.delay_ms = Some(30_000)),
         Some(Duration::from_secs(1)),
     )
     .await;

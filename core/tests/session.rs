@@ -452,21 +452,24 @@ async fn a_callback_delivered_twice_is_redeemed_once() {
     }
 }
 
-/// A transport that holds back refresh responses: the provider has rotated the token, the
-/// client has not seen it yet.
-struct SlowRefreshResponses(Arc<keyfob::ReqwestTransport>);
+/// A transport that holds back refresh responses until `release` is notified: the provider has
+/// rotated the token, the client has not seen it yet.
+struct HeldRefreshResponses {
+    inner: Arc<keyfob::ReqwestTransport>,
+    release: Arc<tokio::sync::Notify>,
+}
 
 #[async_trait::async_trait]
-impl keyfob::HttpTransport for SlowRefreshResponses {
+impl keyfob::HttpTransport for HeldRefreshResponses {
     async fn send(
         &self,
         request: keyfob::HttpRequest,
     ) -> Result<keyfob::HttpResponse, keyfob::TransportError> {
         let is_refresh =
             String::from_utf8_lossy(&request.body).contains("grant_type=refresh_token");
-        let response = self.0.send(request).await;
+        let response = self.inner.send(request).await;
         if is_refresh {
-            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            self.release.notified().await;
         }
         response
     }
@@ -477,7 +480,11 @@ async fn a_refresh_in_flight_cannot_undo_a_logout() {
     let env = start().await;
     let storage = Arc::new(MemoryStorage::new());
     let config = env.config().build().unwrap();
-    let transport = Arc::new(SlowRefreshResponses(env.transport.clone()));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let transport = Arc::new(HeldRefreshResponses {
+        inner: env.transport.clone(),
+        release: release.clone(),
+    });
     let client = Arc::new(
         Client::new(config, transport)
             .with_clock(env.clock.clone())
@@ -489,11 +496,17 @@ async fn a_refresh_in_flight_cannot_undo_a_logout() {
         let c = client.clone();
         tokio::spawn(async move { c.access_token().await })
     };
-    // Wait until the provider has rotated the refresh token, then sign out.
+    // Wait until the provider has rotated the refresh token, then sign out; only then does the
+    // refresh response reach the client, however long the logout took.
     while env.kit.stats().refresh_token == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    client.logout().await.unwrap();
+    let logout = tokio::time::timeout(std::time::Duration::from_secs(60), client.logout());
+    logout
+        .await
+        .expect("the logout does not wait for the refresh")
+        .unwrap();
+    release.notify_one();
     let result = refreshing.await.unwrap();
     assert_eq!(result.unwrap_err().kind(), ErrorKind::NotSignedIn);
     assert_eq!(client.state(), SessionState::SignedOut);

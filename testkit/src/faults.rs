@@ -258,6 +258,11 @@ pub enum Signing {
     BadSignature,
     /// Signed by a key of the configured algorithm whose `kid` is not in the JWKS.
     UnpublishedKey,
+    /// A valid signature by an RSA key of 1024 bits, which the JWKS publishes (after the real
+    /// keys) while this fault is on: a key too short to be trusted, whose signatures a client
+    /// must refuse. Signs with the configured algorithm when it is RS256 or PS256, with RS256
+    /// when it is ES256.
+    ShortRsaKey,
 }
 
 /// A canned answer for requests to one path.
@@ -306,8 +311,10 @@ pub(crate) struct FaultSwitch {
 impl FaultSwitch {
     /// Replaces the active faults.
     pub(crate) fn set(&self, faults: Faults) {
-        if faults.id_token_signing == Some(Signing::UnpublishedKey) {
-            crate::keys::prepare_rogue_key();
+        match faults.id_token_signing {
+            Some(Signing::UnpublishedKey) => crate::keys::prepare_rogue_key(),
+            Some(Signing::ShortRsaKey) => crate::keys::prepare_short_key(),
+            _ => {}
         }
         *self.active.lock().unwrap_or_else(PoisonError::into_inner) = faults;
     }

@@ -23,6 +23,8 @@ use crate::SigningAlg;
 
 /// Size of the generated RSA keys.
 const RSA_BITS: usize = 2048;
+/// Size of the key of the `Signing::ShortRsaKey` fault: below the 2048 bits a client must ask for.
+const SHORT_RSA_BITS: usize = 1024;
 
 /// 32 random bytes, base64url: codes, refresh tokens, sessions, `jti`s.
 pub(crate) fn random_token() -> String {
@@ -52,8 +54,12 @@ struct RsaMaterial {
 
 impl RsaMaterial {
     fn generate() -> RsaMaterial {
-        let key = rsa::PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)
-            .expect("RSA key generation failed");
+        Self::generate_with(RSA_BITS)
+    }
+
+    fn generate_with(bits: usize) -> RsaMaterial {
+        let key =
+            rsa::PrivateKey::new(&mut getrandom::SysRng, bits).expect("RSA key generation failed");
         let public = key.to_public_key();
         RsaMaterial {
             pkcs1_der: key
@@ -110,6 +116,19 @@ fn rogue_rsa() -> Arc<RsaMaterial> {
 /// Starts generating the rogue key on a background thread.
 pub(crate) fn prepare_rogue_key() {
     std::thread::spawn(rogue_rsa);
+}
+
+/// The RSA-1024 key of `Signing::ShortRsaKey`, one per process.
+fn short_rsa() -> Arc<RsaMaterial> {
+    static SHORT: OnceLock<Arc<RsaMaterial>> = OnceLock::new();
+    SHORT
+        .get_or_init(|| Arc::new(RsaMaterial::generate_with(SHORT_RSA_BITS)))
+        .clone()
+}
+
+/// Starts generating the short RSA key on a background thread.
+pub(crate) fn prepare_short_key() {
+    std::thread::spawn(short_rsa);
 }
 
 /// The public half of a signing key.
@@ -187,6 +206,16 @@ impl SigningKey {
             SigningAlg::Rs256 | SigningAlg::Ps256 => Self::from_rsa(&rogue_rsa(), alg),
             SigningAlg::Es256 => Self::generate_ec(),
         }
+    }
+
+    /// The RSA-1024 key of `Signing::ShortRsaKey`, signing with `alg` when it is an RSA
+    /// algorithm and with RS256 otherwise.
+    pub(crate) fn short_rsa(alg: SigningAlg) -> SigningKey {
+        let alg = match alg {
+            SigningAlg::Rs256 | SigningAlg::Ps256 => alg,
+            SigningAlg::Es256 => SigningAlg::Rs256,
+        };
+        Self::from_rsa(&short_rsa(), alg)
     }
 
     /// The key id: its RFC 7638 JWK thumbprint.

@@ -134,9 +134,10 @@ extension TestkitSuite {
 }
 
 @Suite struct ConfigurationChecks {
-    @Test func plainHTTPIssuerIsRefused() {
+    @Test(arguments: ["http://auth.company.com", "http://10.0.2.2:8080"])
+    func plainHTTPIssuerIsRefused(issuer: String) {
         let configuration = KeyfobClient.Configuration(
-            issuer: URL(string: "http://auth.company.com")!,
+            issuer: URL(string: issuer)!,
             clientID: "app",
             redirectURI: URL(string: "myapp://callback")!)
         #expect {

@@ -401,7 +401,12 @@ mod tests {
     async fn demo_passes_and_prints_no_secret() {
         let mut human = Vec::new();
         let mut json_lines = Vec::new();
-        let report = run(&DemoOptions::default(), |step| {
+        // Step 5 must use the access token before it expires, which takes milliseconds; the
+        // default lifetime (2 s) is for people watching, and a loaded machine may need more.
+        let opts = DemoOptions {
+            access_token_ttl: 10,
+        };
+        let report = run(&opts, |step| {
             human.push(step.human_line());
             json_lines.push(step.json_line());
         })

@@ -207,6 +207,35 @@ mod tests {
     }
 
     #[test]
+    fn every_endpoint_must_be_https_except_on_loopback() {
+        for field in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+            "revocation_endpoint",
+            "end_session_endpoint",
+        ] {
+            let mut d = good();
+            d[field] = json!("http://auth.company.com/endpoint");
+            let e = parse(&doc(d), "https://auth.company.com", &[]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InsecureUrl, "{field}");
+
+            let mut d = good();
+            d[field] = json!("http://127.0.0.1:8080/endpoint");
+            let m = parse(&doc(d), "https://auth.company.com", &[]);
+            assert!(m.is_ok(), "{field} on loopback: {:?}", m.err());
+        }
+        let mut d = good();
+        d["end_session_endpoint"] = json!("https://auth.company.com/logout");
+        let m = parse(&doc(d), "https://auth.company.com", &[]).unwrap();
+        assert_eq!(
+            m.end_session_endpoint.map(String::from).as_deref(),
+            Some("https://auth.company.com/logout")
+        );
+    }
+
+    #[test]
     fn discovery_url_strips_trailing_slash() {
         assert_eq!(
             discovery_url("https://a.example/tenant/", &[])

@@ -156,6 +156,58 @@ mod tests {
     use crate::test_support::TestSigner;
     use ring::signature::KeyPair;
 
+    /// The order n of the P-256 group, big-endian.
+    const ORDER: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+
+    /// A valid ES256 signature of `message` whose r and s are small integers, and the public
+    /// point it verifies with, built backwards from the signature (Q = r⁻¹(sR − eG), where R is
+    /// the curve point with the smallest integer x-coordinate and r = x(R)). With r and s that
+    /// small, r + n and s + n still fit in 32 bytes: a verifier that reduced them modulo n would
+    /// take either for the same signature.
+    fn es256_with_small_scalars(message: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        use p256::elliptic_curve::ops::Reduce;
+        use p256::elliptic_curve::point::{AffineCoordinates, DecompressPoint};
+        use p256::elliptic_curve::subtle::Choice;
+        use p256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
+        let small = |v: u64| {
+            let mut bytes = FieldBytes::default();
+            bytes[24..].copy_from_slice(&v.to_be_bytes());
+            bytes
+        };
+        let (x, big_r) = (1u64..)
+            .find_map(|x| {
+                Option::<AffinePoint>::from(AffinePoint::decompress(&small(x), Choice::from(0)))
+                    .map(|point| (x, point))
+            })
+            .unwrap();
+        let (r, s) = (Scalar::from(x), Scalar::from(7u64));
+        let digest = ring::digest::digest(&ring::digest::SHA256, message);
+        let e =
+            <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::try_from(digest.as_ref()).unwrap());
+        let q = ((ProjectivePoint::from(big_r) * s - ProjectivePoint::GENERATOR * e)
+            * r.invert().unwrap())
+        .to_affine();
+        let point = [&[0x04][..], q.x().as_slice(), q.y().as_slice()].concat();
+        (point, [small(x).as_slice(), small(7).as_slice()].concat())
+    }
+
+    /// `scalar + n` for a big-endian 256-bit `scalar` small enough for the sum to fit.
+    fn plus_order(scalar: &[u8]) -> Vec<u8> {
+        let mut sum = scalar.to_vec();
+        let mut carry = 0u16;
+        for i in (0..32).rev() {
+            let d = u16::from(scalar[i]) + u16::from(ORDER[i]) + carry;
+            sum[i] = (d & 0xff) as u8;
+            carry = d >> 8;
+        }
+        assert_eq!(carry, 0, "the scalar is too large");
+        sum
+    }
+
     fn key_of(signer: &TestSigner) -> Jwk {
         crate::oidc::jwa::parse_key(&signer.jwk()).unwrap()
     }
@@ -214,18 +266,35 @@ mod tests {
     }
 
     #[test]
-    fn refuses_access_tokens_posing_as_id_tokens() {
+    fn refuses_other_token_types_posing_as_id_tokens() {
         let s = TestSigner::new("k1");
-        for typ in ["at+jwt", "application/at+JWT", "logout+jwt"] {
+        // Access tokens (RFC 9068), logout tokens and security events (RFC 8417) signed with the
+        // provider's key, whatever the case or media-type prefix.
+        for typ in [
+            "at+jwt",
+            "application/at+JWT",
+            "logout+jwt",
+            "Logout+JWT",
+            "secevent+jwt",
+            "application/secevent+jwt",
+        ] {
             let token = s.sign(serde_json::json!({"typ": typ}), &serde_json::json!({}));
             assert_eq!(
-                decode(&token).err().unwrap().id_token_check(),
-                Some(IdTokenCheck::Malformed),
+                decode(&token).err().map(|e| e.id_token_check()),
+                Some(Some(IdTokenCheck::Malformed)),
                 "{typ}"
             );
         }
-        let token = s.sign(serde_json::json!({"typ": "JWT"}), &serde_json::json!({}));
-        assert!(decode(&token).is_ok());
+        // What providers put on ID tokens: `JWT` in any case, the media type, or nothing.
+        for typ in [
+            Value::from("JWT"),
+            Value::from("jwt"),
+            Value::from("application/jwt"),
+            Value::Null,
+        ] {
+            let token = s.sign(serde_json::json!({ "typ": typ }), &serde_json::json!({}));
+            assert!(decode(&token).is_ok(), "{typ}");
+        }
     }
 
     #[test]
@@ -248,11 +317,6 @@ mod tests {
         let sig = jws.signature.clone();
         assert!(verify_es256(&point, input, &sig).is_some());
         // (r, n - s) is the same signature: JWS does not ask for low S, and ring did accept it.
-        const ORDER: [u8; 32] = [
-            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
-            0xfc, 0x63, 0x25, 0x51,
-        ];
         let mut flipped = sig.clone();
         let mut borrow = 0i16;
         for i in (0..32).rev() {
@@ -273,6 +337,11 @@ mod tests {
         assert!(verify_es256(&point, input, &zero_s).is_none());
         let big_s = [&sig[..32], &ORDER[..]].concat();
         assert!(verify_es256(&point, input, &big_s).is_none());
+        // r = n and r = 2^256 - 1: out of range, however the rest of the signature looks.
+        let big_r = [&ORDER[..], &sig[32..]].concat();
+        assert!(verify_es256(&point, input, &big_r).is_none());
+        let max_r = [&[0xff; 32][..], &sig[32..]].concat();
+        assert!(verify_es256(&point, input, &max_r).is_none());
         let der = [
             &[0x30, 0x44, 0x02, 0x20][..],
             &sig[..32],
@@ -290,6 +359,20 @@ mod tests {
         assert!(verify_es256(&off_curve, input, &sig).is_none());
         assert!(verify_es256(&[0], input, &sig).is_none());
         assert!(verify_es256(&[], input, &sig).is_none());
+    }
+
+    #[test]
+    fn es256_refuses_r_or_s_plus_n_which_a_reduction_modulo_n_would_accept() {
+        let message = b"header.payload";
+        let (point, sig) = es256_with_small_scalars(message);
+        assert!(
+            verify_es256(&point, message, &sig).is_some(),
+            "the constructed signature is valid"
+        );
+        let r_plus_n = [plus_order(&sig[..32]), sig[32..].to_vec()].concat();
+        assert!(verify_es256(&point, message, &r_plus_n).is_none());
+        let s_plus_n = [sig[..32].to_vec(), plus_order(&sig[32..])].concat();
+        assert!(verify_es256(&point, message, &s_plus_n).is_none());
     }
 
     #[test]

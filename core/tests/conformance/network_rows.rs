@@ -15,6 +15,9 @@ use crate::row::{
 use keyfob::SessionState::{SignedIn, SignedOut};
 
 const FIFTY_MB: u64 = 50 * 1024 * 1024;
+/// The delay of the "slower than the timeout" rows, whose timeout is 1 s: thirty times that, so
+/// that on any machine only the timeout can end the wait before the answer comes.
+const SLOWER_THAN_THE_TIMEOUT_MS: u64 = 30_000;
 const HTML: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
 
 /// List 2, in the order of the row ids.
@@ -70,7 +73,9 @@ fn status_and_timeout_rows() -> Vec<Row> {
             .faults(Faults::retry_after(DISCOVERY, 429, 5))
             .expect(retryable(K::HttpStatus), SignedOut, Nothing),
         Row::new("2.08", "discovery: slower than the timeout", BeginLogin)
-            .faults(Faults::endpoint(DISCOVERY, |f| f.delay_ms = Some(2_500)))
+            .faults(Faults::endpoint(DISCOVERY, |f| {
+                f.delay_ms = Some(SLOWER_THAN_THE_TIMEOUT_MS)
+            }))
             .timeout_secs(1)
             .expect(retryable(K::Timeout), SignedOut, Nothing),
         Row::new(
@@ -78,7 +83,9 @@ fn status_and_timeout_rows() -> Vec<Row> {
             "token endpoint: slower than the timeout (exchange)",
             Exchange,
         )
-        .faults(Faults::endpoint(TOKEN, |f| f.delay_ms = Some(2_500)))
+        .faults(Faults::endpoint(TOKEN, |f| {
+            f.delay_ms = Some(SLOWER_THAN_THE_TIMEOUT_MS)
+        }))
         .timeout_secs(1)
         .expect(retryable(K::Timeout), FAILED_LOGIN, Nothing),
         Row::new(
@@ -86,7 +93,9 @@ fn status_and_timeout_rows() -> Vec<Row> {
             "token endpoint: slower than the timeout (refresh)",
             Refresh,
         )
-        .faults(Faults::endpoint(TOKEN, |f| f.delay_ms = Some(2_500)))
+        .faults(Faults::endpoint(TOKEN, |f| {
+            f.delay_ms = Some(SLOWER_THAN_THE_TIMEOUT_MS)
+        }))
         .timeout_secs(1)
         .expect(retryable(K::Timeout), SignedIn, Unchanged),
     ]

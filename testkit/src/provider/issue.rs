@@ -60,6 +60,7 @@ impl Provider {
         let signing = faults.id_token_signing.unwrap_or_default();
         let signer = match signing {
             Signing::UnpublishedKey => Arc::new(SigningKey::unpublished(published.alg())),
+            Signing::ShortRsaKey => Arc::new(SigningKey::short_rsa(published.alg())),
             _ => published.clone(),
         };
         let alg = match signing {
@@ -72,7 +73,9 @@ impl Provider {
 
         let input = signing_input(&header, claims);
         let signature = match signing {
-            Signing::Normal | Signing::UnpublishedKey => signer.sign(input.as_bytes()),
+            Signing::Normal | Signing::UnpublishedKey | Signing::ShortRsaKey => {
+                signer.sign(input.as_bytes())
+            }
             Signing::AlgNone => Vec::new(),
             Signing::Hs256WithPublicKey => {
                 let pem = published.public_key_pem();

@@ -21,8 +21,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use url::{Host, Url};
 
-use crate::faults::{apply_endpoint_faults, merge_object};
-use crate::keys::KeyRing;
+use crate::faults::{Signing, apply_endpoint_faults, merge_object};
+use crate::keys::{KeyRing, SigningKey};
 use crate::resource::is_resource_server_request;
 use crate::stats::count_provider_requests;
 use crate::{Options, Shared, SigningAlg, TestUser};
@@ -254,15 +254,21 @@ async fn discovery(State(provider): State<Arc<Provider>>) -> Json<Value> {
     Json(Value::Object(document))
 }
 
-/// `GET /.well-known/jwks.json`: the published keys, after any extra fault keys.
-/// Servers A and B always get the real key set.
+/// `GET /.well-known/jwks.json`: the published keys, after any extra fault keys (and
+/// followed by the short RSA key of `Signing::ShortRsaKey`). Servers A and B always get the
+/// real key set.
 async fn jwks(State(provider): State<Arc<Provider>>, headers: HeaderMap) -> Json<Value> {
-    let mut keys = if is_resource_server_request(&headers) {
-        Vec::new()
+    let for_client = !is_resource_server_request(&headers);
+    let faults = provider.shared.faults.current();
+    let mut keys = if for_client {
+        faults.jwks_extra_keys
     } else {
-        provider.shared.faults.current().jwks_extra_keys
+        Vec::new()
     };
     keys.extend(provider.keys().published().iter().map(|key| key.jwk()));
+    if for_client && faults.id_token_signing == Some(Signing::ShortRsaKey) {
+        keys.push(SigningKey::short_rsa(provider.keys().id_key().alg()).jwk());
+    }
     Json(json!({ "keys": keys }))
 }
 

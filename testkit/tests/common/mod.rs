@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyfob_testkit::{Options, Testkit};
+use keyfob_testkit::{Options, SigningAlg, Testkit};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, WWW_AUTHENTICATE};
 use serde::de::DeserializeOwned;
@@ -28,6 +28,16 @@ pub fn http() -> reqwest::Client {
 
 pub async fn start() -> Testkit {
     Testkit::start(Options::default()).await.unwrap()
+}
+
+/// A testkit whose provider signs ID tokens with `alg`.
+pub async fn start_with_alg(alg: SigningAlg) -> Testkit {
+    Testkit::start(Options {
+        id_token_alg: alg,
+        ..Options::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// A PKCE pair.

@@ -1,9 +1,11 @@
 //! The discovery document and the JWKS: RSA keys, key rotation, ES256 and PS256 ID tokens.
 
-use keyfob_testkit::{Options, SigningAlg, Testkit};
+use keyfob_testkit::SigningAlg;
 use serde_json::{Value, json};
 
-use crate::common::{decode, discovery_document, jwks, sign_in, start, verify_with_jwks};
+use crate::common::{
+    decode, discovery_document, jwks, sign_in, start, start_with_alg, verify_with_jwks,
+};
 
 #[tokio::test]
 async fn discovery_document_describes_the_provider() {
@@ -88,12 +90,7 @@ async fn key_rotation_changes_kid_and_keeps_or_drops_old_keys() {
 #[tokio::test]
 async fn es256_and_ps256_id_tokens() {
     for alg in [SigningAlg::Es256, SigningAlg::Ps256] {
-        let tk = Testkit::start(Options {
-            id_token_alg: alg,
-            ..Options::default()
-        })
-        .await
-        .unwrap();
+        let tk = start_with_alg(alg).await;
         let doc = discovery_document(&tk).await;
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],

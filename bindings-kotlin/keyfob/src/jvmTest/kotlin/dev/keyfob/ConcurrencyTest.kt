@@ -27,8 +27,13 @@ class ConcurrencyTest {
             keyfob.signIn()
             val stale = keyfob.cachedAccessToken()
             assertEquals(null, stale, "the token must be due for refresh")
-            // Slow the refresh down so that all callers arrive while it is in flight.
-            Testkit.faults("""{"endpoints": [{"path": "/token", "delay_ms": 1500, "times": 1}]}""")
+            // Slow the refresh down so that the callers arrive while it is in flight. Its token
+            // lives an hour, beyond the margin: a caller that a loaded machine starts only after
+            // the refresh finished gets that token, and no second refresh is made either way.
+            Testkit.faults(
+                """{"token_response": {"expires_in": 3600},
+                    "endpoints": [{"path": "/token", "delay_ms": 1500, "times": 1}]}""",
+            )
             val before = Testkit.count("refresh_token")
 
             val start = CompletableDeferred<Unit>()
@@ -53,11 +58,12 @@ class ConcurrencyTest {
         Keyfob(testConfig(), storage).use { keyfob ->
             keyfob.signIn()
             val sessionBefore = storage.entries.getValue("session").copyOf()
-            Testkit.faults("""{"endpoints": [{"path": "/token", "delay_ms": 700, "times": 1}]}""")
+            Testkit.faults("""{"endpoints": [{"path": "/token", "delay_ms": 2000, "times": 1}]}""")
             val before = Testkit.count("refresh_token")
 
             val caller = launch(Dispatchers.Default) { keyfob.refresh() }
-            delay(200) // the refresh request is at the provider now
+            // The testkit counts the request on arrival, before its delay: the refresh is in flight.
+            withTimeout(10_000) { while (Testkit.count("refresh_token") == before) delay(20) }
             caller.cancelAndJoin()
             // The refresh goes on without its caller and stores the rotated tokens.
             withTimeout(10_000) {

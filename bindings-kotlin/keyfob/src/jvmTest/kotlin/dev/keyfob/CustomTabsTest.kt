@@ -35,7 +35,7 @@ class CustomTabsTest {
         val launch = CustomTabs.launch(url, "com.chrome", listOf("com.chrome"), "com.example.app", toolbarColor = 0xFF112233.toInt())
         assertTrue(launch.customTab)
         assertEquals("com.chrome", launch.browserPackage)
-        assertEquals("android.support.customtabs.extra.SESSION", CustomTabs.EXTRA_SESSION)
+        // The wire names and values the browser reads (Custom Tabs protocol).
         assertEquals(
             mapOf(
                 "android.support.customtabs.extra.TITLE_VISIBILITY" to 1,
@@ -46,11 +46,24 @@ class CustomTabsTest {
         )
         assertEquals(mapOf("android.support.customtabs.extra.ENABLE_URLBAR_HIDING" to false), launch.booleanExtras)
         assertEquals("android-app://com.example.app", launch.referrer)
-        assertEquals("android.support.customtabs.action.CustomTabsService", CustomTabs.ACTION_CUSTOM_TABS_SERVICE)
 
+        // When the chosen browser cannot be started: a plain view, still with the referrer.
         val fallback = launch.plainView()
         assertFalse(fallback.customTab)
         assertNull(fallback.browserPackage)
+        assertTrue(fallback.intExtras.isEmpty() && fallback.booleanExtras.isEmpty())
         assertEquals(url, fallback.url)
+        assertEquals("android-app://com.example.app", fallback.referrer)
+    }
+
+    @Test
+    fun `the toolbar colour and the referrer are only sent when known`() {
+        val launch = CustomTabs.launch(url, null, listOf("org.firefox"), appPackage = null)
+        assertTrue(launch.customTab)
+        assertEquals("org.firefox", launch.browserPackage)
+        assertFalse("android.support.customtabs.extra.TOOLBAR_COLOR" in launch.intExtras)
+        assertEquals(1, launch.intExtras["android.support.customtabs.extra.TITLE_VISIBILITY"])
+        assertNull(launch.referrer)
+        assertNull(CustomTabs.launch(url, "com.plain", emptyList(), appPackage = null).referrer)
     }
 }

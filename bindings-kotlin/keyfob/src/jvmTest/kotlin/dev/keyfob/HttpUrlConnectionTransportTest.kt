@@ -9,9 +9,11 @@ import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.BeforeEach
@@ -32,6 +34,10 @@ class HttpUrlConnectionTransportTest {
     private val seenHeaders = ConcurrentLinkedQueue<Map<String, List<String>>>()
     private val seenBodies = ConcurrentLinkedQueue<ByteArray>()
     private val release = CountDownLatch(1)
+
+    /** Set when `/slow` answers: only after [release], or after a minute. */
+    @Volatile
+    private var slowAnswered = false
     private val transport = HttpUrlConnectionTransport()
     private val base get() = "http://127.0.0.1:${server.address.port}"
 
@@ -54,7 +60,8 @@ class HttpUrlConnectionTransportTest {
                     ex.responseBody.use { out -> repeat(40) { out.write(ByteArray(1000) { 'x'.code.toByte() }) } }
                 }
                 "/slow" -> {
-                    release.await(10, TimeUnit.SECONDS)
+                    release.await(60, TimeUnit.SECONDS)
+                    slowAnswered = true
                     runCatching { reply(ex, 200, "late") }
                 }
                 else -> reply(ex, 404, "")
@@ -133,7 +140,10 @@ class HttpUrlConnectionTransportTest {
         val started = System.nanoTime()
         expectFailure<TransportFailure.Timeout> { transport.send(request("/slow", timeoutMs = 500)) }
         val ms = (System.nanoTime() - started) / 1_000_000
-        assertTrue(ms in 400..3_000, "gave up after $ms ms")
+        // Not before the deadline; well before the answer (a minute away), with room for a
+        // loaded machine.
+        assertTrue(ms in 400 until 5_000, "gave up after $ms ms")
+        assertFalse(slowAnswered)
     }
 
     @Test
@@ -147,11 +157,12 @@ class HttpUrlConnectionTransportTest {
 
     @Test
     fun `cancelling the call aborts the request at once`() = runBlocking<Unit> {
-        val call = async(Dispatchers.Default) { transport.send(request("/slow", timeoutMs = 30_000)) }
-        delay(300)
-        val started = System.nanoTime()
-        call.cancelAndJoin()
-        assertTrue((System.nanoTime() - started) / 1_000_000 < 2_000, "cancellation took too long")
+        val call = async(Dispatchers.Default) { transport.send(request("/slow", timeoutMs = 60_000)) }
+        withTimeout(10_000) { while (seen.isEmpty()) delay(10) } // the request is at the server
+        // Without the abort, the call would end only at its one-minute deadline.
+        withTimeout(15_000) { call.cancelAndJoin() }
+        assertTrue(call.isCancelled)
+        assertFalse(slowAnswered, "the server had not answered")
     }
 
     @Test

@@ -7,6 +7,7 @@ import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
@@ -105,14 +106,46 @@ class RedirectRouterTest {
 
     @Test
     fun `a kept deep link expires with the pending login`() = runBlocking<Unit> {
+        // A real callback for a login stored in `storage`: handed over, it would sign the user in.
+        val storage = MapStorage()
+        val url = Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { it.beginLogin() }
+        val callback = Testkit.authorize(url)
         var now = 1_000_000L
         val router = RedirectRouter { now }
-        assertEquals(RedirectRouter.Delivery.QUEUED, router.deliver("myapp://callback?code=a&state=b"))
+        assertEquals(RedirectRouter.Delivery.QUEUED, router.deliver(callback))
         now += RedirectRouter.QUEUE_LIFETIME_MS + 1
-        Keyfob(testConfig(), MapStorage(), HttpUrlConnectionTransport(), router).use { keyfob ->
-            // Nothing was handed over: no attempt, no error.
+        val codeGrants = Testkit.count("authorization_code")
+
+        // The client registers with the router that kept the link, as a restarted app's would.
+        Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { keyfob ->
+            router.register(keyfob)?.join()
+            // Nothing was handed over: no attempt, no error, no sign-in.
             assertNull(keyfob.loginError.value)
-            assertEquals(SessionState.SIGNED_OUT, keyfob.state.value)
+            assertEquals(SessionState.LOGIN_PENDING, keyfob.state.value)
+            assertEquals(codeGrants, Testkit.count("authorization_code"), "the code was not exchanged")
+        }
+        // The link is gone, not kept for another client.
+        Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { keyfob ->
+            router.register(keyfob)?.join()
+            assertEquals(SessionState.LOGIN_PENDING, keyfob.state.value)
+        }
+    }
+
+    @Test
+    fun `a kept deep link within its lifetime is handed to the client that registers`() = runBlocking<Unit> {
+        // The same as above, a minute later instead of after the lifetime: the link signs in.
+        val storage = MapStorage()
+        val url = Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { it.beginLogin() }
+        var now = 1_000_000L
+        val router = RedirectRouter { now }
+        assertEquals(RedirectRouter.Delivery.QUEUED, router.deliver(Testkit.authorize(url)))
+        now += 60_000
+        Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { keyfob ->
+            val delivery = router.register(keyfob)
+            assertNotNull(delivery, "the kept link was handed over")
+            delivery!!.join()
+            assertNull(keyfob.loginError.value)
+            assertEquals(SessionState.SIGNED_IN, keyfob.state.value)
         }
     }
 }

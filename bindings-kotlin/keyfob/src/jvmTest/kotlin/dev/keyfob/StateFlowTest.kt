@@ -8,6 +8,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import java.util.Collections
 
@@ -56,7 +57,8 @@ class StateFlowTest {
                 """{"endpoints": [{"path": "/token", "status": 400, "times": 1,
                     "body": "{\"error\": \"invalid_grant\"}"}]}""",
             )
-            runCatching { keyfob.refresh() }
+            val e = expectFailure<KeyfobException.ReLoginRequired> { keyfob.refresh() }
+            assertTrue(e.requiresSignIn)
             assertEquals(SessionState.NEEDS_RE_LOGIN, keyfob.state.first())
             keyfob.signIn()
             assertEquals(SessionState.SIGNED_IN, keyfob.state.value)
@@ -69,7 +71,8 @@ class StateFlowTest {
         Keyfob(testConfig(), MapStorage()).use { keyfob ->
             val url = keyfob.beginLogin()
             assertEquals(SessionState.LOGIN_PENDING, keyfob.state.value)
-            runCatching { keyfob.handleRedirect(Testkit.authorize(url)) }
+            val e = expectFailure<KeyfobException.Provider> { keyfob.handleRedirect(Testkit.authorize(url)) }
+            assertEquals("access_denied", e.error)
             // No session event for this: the flow is updated after every call anyway.
             assertEquals(SessionState.SIGNED_OUT, keyfob.state.value)
         }

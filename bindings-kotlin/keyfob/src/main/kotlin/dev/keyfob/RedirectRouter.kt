@@ -1,5 +1,6 @@
 package dev.keyfob
 
+import kotlinx.coroutines.Job
 import java.lang.ref.WeakReference
 import java.net.URI
 import java.net.URISyntaxException
@@ -55,19 +56,23 @@ public class RedirectRouter internal constructor(
         return Delivery.LOGIN
     }
 
-    internal fun register(client: Keyfob) {
+    /**
+     * Adds [client] to the clients links are handed to, and hands it the kept link if it matches
+     * and has not expired. Returns the completion of that hand-over, or `null` when there was none.
+     */
+    internal fun register(client: Keyfob): Job? {
         val url = synchronized(this) {
             clients += WeakReference(client)
-            val url = queued ?: return
+            val url = queued ?: return null
             if (now() - queuedAt > QUEUE_LIFETIME_MS) {
                 queued = null
-                return
+                return null
             }
-            if (!RedirectUris.matches(client.config.redirectUri, url)) return
+            if (!RedirectUris.matches(client.config.redirectUri, url)) return null
             queued = null
             url
         }
-        client.completeRedirect(url)
+        return client.completeRedirect(url)
     }
 
     internal fun unregister(client: Keyfob) {
