@@ -47,7 +47,7 @@ echo "--- swift: swift test"
 # -L/-rpath: the module map links `keyfob`; the test binary finds it at run time without
 # LD_LIBRARY_PATH. The build directory lives in the cache: the repository stays clean.
 bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" --env KEYFOB_TESTKIT -- \
-  sh -c 'cd /src/bindings-swift && exec swift test --scratch-path /cache/build \
+  sh -c 'cd /src && exec swift test --scratch-path /cache/build \
            -Xlinker -L/cache/lib -Xlinker -rpath -Xlinker /cache/lib' 2>&1 | tee "$log"
 
 # Swift Testing: "✔ Test run with 19 tests passed after 2.3 seconds."

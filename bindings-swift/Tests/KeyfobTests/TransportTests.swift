@@ -16,7 +16,7 @@ extension TestkitSuite {
         }
 
         @Test func redirectIsReturnedNotFollowed() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             let response = try await kit.get(try await client.beginLogin())
             #expect((300..<400).contains(response.status))
             #expect(response.value(forHeader: "location")?.hasPrefix("myapp://callback?") == true)
@@ -28,7 +28,7 @@ extension TestkitSuite {
             let error = await thrownError {
                 try await kit.get(kit.crm.appendingPathComponent("api/customers"), maxResponseBytes: 64 * 1024)
             }
-            guard case .TooLarge = error as? TransportFailure else {
+            guard case .tooLarge = error as? HTTPTransportError else {
                 Issue.record("expected TooLarge, got \(String(describing: error))")
                 return
             }
@@ -40,9 +40,9 @@ extension TestkitSuite {
             try await kit.setFaults(#"{"endpoints": [{"path": "/api/orders", "delay_ms": 5000}]}"#)
             let started = Date()
             let error = await thrownError {
-                try await kit.get(kit.orders.appendingPathComponent("api/orders"), timeoutMs: 300)
+                try await kit.get(kit.orders.appendingPathComponent("api/orders"), timeout: 0.3)
             }
-            guard case .Timeout = error as? TransportFailure else {
+            guard case .timeout = error as? HTTPTransportError else {
                 Issue.record("expected Timeout, got \(String(describing: error))")
                 return
             }
@@ -51,7 +51,7 @@ extension TestkitSuite {
 
         @Test func refusedConnectionIsAConnectFailure() async throws {
             let error = await thrownError { try await kit.get(URL(string: "http://127.0.0.1:9/")!) }
-            guard case .Connect = error as? TransportFailure else {
+            guard case .connect = error as? HTTPTransportError else {
                 Issue.record("expected Connect, got \(String(describing: error))")
                 return
             }
