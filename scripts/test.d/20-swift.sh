@@ -8,8 +8,11 @@
 #    sources committed in bindings-swift must be identical (bindings-swift/sync-bindings.sh).
 # 3. A keyfob-testkit on the host (the chroot shares the network), its ready line handed to
 #    the tests in KEYFOB_TESTKIT.
-# 4. `swift test` in the chroot, inside a private mount namespace, with the repository at /src
-#    and $KEYFOB_CACHE/swift at /cache (library, SwiftPM build directory).
+# 4. `swift test` in the chroot, from the root Package.swift (the manifest apps add by URL),
+#    inside a private mount namespace, with the repository at /src and $KEYFOB_CACHE/swift at
+#    /cache (library, SwiftPM build directory).
+# 5. The release script's manifest rewrite on a copy (it must still evaluate), and actionlint on
+#    every GitHub Actions workflow (scripts/lint-workflows.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 repo=$PWD
@@ -40,6 +43,7 @@ log=$(mktemp)
 # shellcheck source=scripts/testkit-start.sh
 . scripts/testkit-start.sh
 start_testkit "$CARGO_TARGET_DIR/debug/keyfob-testkit" ""
+# shellcheck disable=SC2154 # `ready` is set by start_testkit
 echo "$ready"
 export KEYFOB_TESTKIT="$ready"
 
@@ -57,3 +61,21 @@ xctest=$(grep -oE 'Executed [0-9]+ tests?, with 0 failures' "$log" | tail -n 1 |
 count=$(( ${swift_testing:-0} + ${xctest:-0} ))
 echo "swift: $count tests passed (Swift Testing ${swift_testing:-0}, XCTest ${xctest:-0})"
 echo "$count" > "${KEYFOB_STAGE_COUNT:-/dev/null}"
+
+echo "--- swift: release manifest rewrite"
+# shellcheck source=scripts/ios-manifest.sh
+. scripts/ios-manifest.sh
+check="$work/manifest-check"
+rm -rf "$check" && mkdir -p "$check"
+cp Package.swift "$check/Package.swift"
+ln -s /src/bindings-swift "$check/bindings-swift"
+sum=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+set_released_xcframework "$check/Package.swift" "https://github.com/example/keyfob/releases/download/9.9.9/KeyfobFFIC.xcframework.zip" "$sum"
+[ "$(diff Package.swift "$check/Package.swift" | grep -c '^>')" = 1 ] || { echo "20-swift: the rewrite changed more than one line" >&2; exit 1; }
+grep -q "download/9.9.9/KeyfobFFIC.xcframework.zip\", checksum: \"$sum\")" "$check/Package.swift"
+bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" -- \
+  swift package dump-package --package-path /cache/manifest-check > "$check/dump.json"
+grep -q '"KeyfobTests"' "$check/dump.json" || { echo "20-swift: the rewritten manifest does not evaluate" >&2; exit 1; }
+
+echo "--- swift: workflows"
+bash scripts/lint-workflows.sh

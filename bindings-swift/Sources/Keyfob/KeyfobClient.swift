@@ -161,9 +161,8 @@ public final class KeyfobClient: Sendable {
     }
 
     private func accessTokenFromCore() async throws -> String {
-        try await ensureRestored()
         let core = self.core
-        return try await shielded { try await translatingErrors { try await core.accessToken() } }
+        return try await call { try await shielded { try await translatingErrors { try await core.accessToken() } } }
     }
 
     // MARK: - Sign-in
@@ -173,11 +172,10 @@ public final class KeyfobClient: Sendable {
     /// returns, so it survives the app being suspended or killed while the browser is open.
     /// Cancelling the calling task stops it, with its requests.
     public func beginLogin(_ options: LoginOptions = LoginOptions()) async throws -> URL {
-        try await ensureRestored()
         let core = self.core
         let ffiOptions = options.ffiOptions
-        let string = try await cancellable { token in
-            try await core.beginLogin(options: ffiOptions, cancellation: token)
+        let string = try await call {
+            try await cancellable { token in try await core.beginLogin(options: ffiOptions, cancellation: token) }
         }
         guard let url = URL(string: string) else {
             throw KeyfobError.internal(reason: "the authorization URL does not parse as a URL")
@@ -190,9 +188,9 @@ public final class KeyfobClient: Sendable {
     /// `loginPending`, and ``changes()`` reports ``SessionEvent/loginCancelled``. A signed-in
     /// session is not touched. ``WebAuthenticationPresenter`` calls it when the sheet is closed.
     public func cancelLogin() async throws {
-        try await ensureRestored()
         let core = self.core
-        try await io.run { try core.cancelLogin() }
+        let io = self.io
+        try await call { try await io.run { try core.cancelLogin() } }
     }
 
     /// Completes the login with the URL the app was opened with (the redirect URI plus `code`,
@@ -200,10 +198,9 @@ public final class KeyfobClient: Sendable {
     /// the calling task is cancelled (which then gets `CancellationError`).
     @discardableResult
     public func handleRedirect(_ url: URL) async throws -> Claims {
-        try await ensureRestored()
         let core = self.core
         let string = url.absoluteString
-        let claims = try await shielded { try await translatingErrors { try await core.handleRedirect(url: string) } }
+        let claims = try await call { try await shielded { try await translatingErrors { try await core.handleRedirect(url: string) } } }
         return Claims(claims)
     }
 
@@ -212,9 +209,8 @@ public final class KeyfobClient: Sendable {
     /// Refreshes the tokens now, whatever the access token's expiry. Runs to completion even
     /// when the calling task is cancelled.
     public func refresh() async throws {
-        try await ensureRestored()
         let core = self.core
-        try await shielded { try await translatingErrors { try await core.refresh() } }
+        try await call { try await shielded { try await translatingErrors { try await core.refresh() } } }
     }
 
     /// Signs out: forgets the session (memory and storage), revokes the refresh token, and
@@ -222,9 +218,8 @@ public final class KeyfobClient: Sendable {
     /// cleared even when revocation fails (see ``LogoutResult/revocationError``).
     @discardableResult
     public func logout() async throws -> LogoutResult {
-        try await ensureRestored()
         let core = self.core
-        let result = try await shielded { try await translatingErrors { try await core.logout() } }
+        let result = try await call { try await shielded { try await translatingErrors { try await core.logout() } } }
         return LogoutResult(result)
     }
 
@@ -232,9 +227,8 @@ public final class KeyfobClient: Sendable {
     /// signed-in user. Decode it with `JSONDecoder` into the claims you need. Cancelling the
     /// calling task stops it.
     public func userInfo() async throws -> Data {
-        try await ensureRestored()
         let core = self.core
-        let json = try await cancellable { token in try await core.userinfo(cancellation: token) }
+        let json = try await call { try await cancellable { token in try await core.userinfo(cancellation: token) } }
         return Data(json.utf8)
     }
 
@@ -268,6 +262,30 @@ public final class KeyfobClient: Sendable {
     private func ensureRestored() async throws {
         if broadcaster.snapshot.restored { return }
         try await restore()
+    }
+
+    /// Runs one of the core's calls after ``ensureRestored()``, then records where the session
+    /// stands, whatever the outcome: not every change comes with an event (a failed callback
+    /// uses up the pending login silently).
+    private func call<T>(_ body: () async throws -> T) async throws -> T {
+        try await ensureRestored()
+        do {
+            let result = try await body()
+            republish()
+            return result
+        } catch {
+            republish()
+            throw error
+        }
+    }
+
+    /// The core's state and claims into the snapshot: memory only, since the session was read.
+    private func republish() {
+        guard broadcaster.snapshot.restored else { return }
+        let events = broadcaster.events
+        if let snapshot = try? Self.snapshot(core) {
+            broadcaster.publish(snapshot, readAfter: events)
+        }
     }
 
     /// What the core says now: after a restore, memory only.

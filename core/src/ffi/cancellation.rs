@@ -122,7 +122,10 @@ mod tests {
         token.cancel().unwrap();
         assert!(token.is_cancelled());
         assert_eq!(poll_once(call.as_mut()), Poll::Ready(Err(cancelled())));
-        assert!(dropped.load(Ordering::SeqCst), "the call's future is dropped");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the call's future is dropped"
+        );
     }
 
     #[test]
@@ -160,6 +163,9 @@ mod tests {
             Poll::Ready(Ok(1))
         );
         let second = poll_once(pin!(cancellable(Some(token), async { Ok(2) })));
-        assert!(matches!(second, Poll::Ready(Err(KeyfobError::Internal { .. }))));
+        assert!(matches!(
+            second,
+            Poll::Ready(Err(KeyfobError::Internal { .. }))
+        ));
     }
 }

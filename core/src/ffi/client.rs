@@ -170,10 +170,7 @@ impl KeyfobClient {
     /// The UserInfo claims as a JSON object string (its `sub` was checked). `cancellation`
     /// stops it.
     #[uniffi::method(default(cancellation = None))]
-    pub async fn userinfo(
-        &self,
-        cancellation: Option<Arc<KeyfobCancellation>>,
-    ) -> Result<String> {
+    pub async fn userinfo(&self, cancellation: Option<Arc<KeyfobCancellation>>) -> Result<String> {
         cancellable(cancellation, async {
             Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
         })
