@@ -123,8 +123,9 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         }
     }
 
-    @Test func storesReplacesLoadsAndDeletes() throws {
-        let store = store()
+    /// Save, overwrite, load, delete (twice) and load again: what every store must do (the Rust
+    /// stores' `round_trip`), for the fake and the real Keychain alike.
+    static func roundTrip(_ store: any SecureStorage) throws {
         #expect(try store.data(forKey: "session") == nil)
         try store.setData(Data("one".utf8), forKey: "session")
         try store.setData(Data("two".utf8), forKey: "session")
@@ -132,6 +133,10 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         try store.removeData(forKey: "session")
         try store.removeData(forKey: "session")
         #expect(try store.data(forKey: "session") == nil)
+    }
+
+    @Test func storesReplacesLoadsAndDeletes() throws {
+        try Self.roundTrip(store())
         #expect(keychain.calls.filter { $0 == "add" }.count == 1, "the second write updated in place")
     }
 

@@ -143,12 +143,13 @@ final class WebAuthenticationLauncher: BrowserLauncher {
 }
 
 /// One open sheet: keeps the session alive, cancels it, and answers its request for a window
-/// (captured on the main actor when the sheet was started).
-private final class WebAuthenticationSheet: NSObject, BrowserPresentation, ASWebAuthenticationPresentationContextProviding, @unchecked Sendable {
-    // @unchecked: the window is only handed back to AuthenticationServices; `session` is only
-    // touched on the main actor.
+/// (chosen on the main actor when the sheet was started).
+@MainActor
+private final class WebAuthenticationSheet: NSObject, BrowserPresentation, ASWebAuthenticationPresentationContextProviding {
     private let session: ASWebAuthenticationSession
-    private let anchor: ASPresentationAnchor
+    // nonisolated(unsafe): the window is only handed back to AuthenticationServices, which asks
+    // for it on the main thread.
+    nonisolated(unsafe) private let anchor: ASPresentationAnchor
 
     init(session: ASWebAuthenticationSession, anchor: ASPresentationAnchor) {
         self.session = session
@@ -159,7 +160,7 @@ private final class WebAuthenticationSheet: NSObject, BrowserPresentation, ASWeb
         session.cancel()
     }
 
-    func presentationAnchor(for session: ASWebAuthenticationSession) -> ASPresentationAnchor {
+    nonisolated func presentationAnchor(for session: ASWebAuthenticationSession) -> ASPresentationAnchor {
         anchor
     }
 }
