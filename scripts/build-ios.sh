@@ -3,10 +3,12 @@
 # iOS devices, the iOS simulator and macOS, with the uniffi C header and module map, so that the
 # Swift package's `binaryTarget` (Package.swift) links it.
 #
-#   scripts/build-ios.sh [--zip]
+#   scripts/build-ios.sh [--zip] [--sizes FILE]
 #
-#   --zip   also write KeyfobFFIC.xcframework.zip and print its SwiftPM checksum, for a release
-#           whose Package.swift points at a URL + checksum.
+#   --zip         also write KeyfobFFIC.xcframework.zip and print its SwiftPM checksum, for a
+#                 release whose Package.swift points at a URL + checksum (scripts/release-ios.sh).
+#   --sizes FILE  append a Markdown table of each slice's library, raw and zipped, to FILE (the
+#                 workflow's job summary); also printed.
 #
 # Needs macOS with Xcode (xcodebuild, lipo) and rustup. Slices:
 #   ios-arm64                    aarch64-apple-ios
@@ -25,18 +27,21 @@ repo=$PWD
 die() { echo "build-ios: $*" >&2; exit 1; }
 
 zip=false
-case "${1:-}" in
-  "") ;;
-  --zip) zip=true ;;
-  *) die "usage: scripts/build-ios.sh [--zip]" ;;
-esac
+sizes=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --zip) zip=true; shift ;;
+    --sizes) sizes="${2:?--sizes needs a file}"; shift 2 ;;
+    *) die "usage: scripts/build-ios.sh [--zip] [--sizes FILE]" ;;
+  esac
+done
 
 [ "$(uname -s)" = Darwin ] || die "needs macOS with Xcode (xcodebuild, lipo)"
 for tool in cargo rustup xcodebuild lipo; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 
-# Keep in step with `platforms` in bindings-swift/Package.swift.
+# Keep in step with `platforms` in Package.swift.
 export IPHONEOS_DEPLOYMENT_TARGET=15.0
 export MACOSX_DEPLOYMENT_TARGET=12.0
 
@@ -79,7 +84,10 @@ done
 headers="$work/headers/KeyfobFFIC"
 mkdir -p "$headers"
 cp "$work/generated/KeyfobFFIC.h" "$headers/KeyfobFFIC.h"
-cp "$work/generated/KeyfobFFIC.modulemap" "$headers/module.modulemap"
+# The hand-written header of the cached-token accessor, which the Swift layer calls directly;
+# the module map is Linux's without its `link` line (the library is static here).
+cp bindings-swift/Sources/KeyfobFFIC/KeyfobCachedToken.h "$headers/KeyfobCachedToken.h"
+grep -v '^ *link ' bindings-swift/Sources/KeyfobFFIC/module.modulemap > "$headers/module.modulemap"
 
 # One library per platform: the two simulator architectures, and the two Mac ones, in one file.
 lipo -create "$(lib "${simulators[0]}")" "$(lib "${simulators[1]}")" -output "$work/simulator/libkeyfob.a"
@@ -99,5 +107,22 @@ if $zip; then
   # SwiftPM expects the .xcframework folder at the root of the archive.
   (cd "$(dirname "$out")" && ditto -c -k --sequesterRsrc --keepParent "$(basename "$out")" "$archive")
   echo "build-ios: wrote $archive" >&2
-  echo "checksum: $(cd bindings-swift && swift package compute-checksum "$archive")"
+  echo "checksum: $(swift package compute-checksum "$archive")"
 fi
+
+# Each slice's library, raw and zipped (what an app downloads per platform is in the one archive;
+# this shows what each slice weighs in it).
+report_sizes() {
+  local table slice lib raw zipped
+  table="| slice | library | zipped |"$'\n'"| --- | ---: | ---: |"
+  for slice in "$out"/*/; do
+    lib=$(find "$slice" -name '*.a' | head -n 1)
+    [ -n "$lib" ] || continue
+    raw=$(stat -f %z "$lib")
+    zipped=$( (cd "$(dirname "$lib")" && zip -q -9 - "$(basename "$lib")") | wc -c | tr -d ' ')
+    table+=$'\n'"| $(basename "$slice") | $raw B | $zipped B |"
+  done
+  echo "$table"
+  if [ -n "$sizes" ]; then printf '### KeyfobFFIC.xcframework slices\n\n%s\n' "$table" >> "$sizes"; fi
+}
+report_sizes

@@ -113,7 +113,7 @@ fn ffi_signed_in() -> (Arc<KeyfobClient>, Arc<FakeProvider>) {
     };
     let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None)
         .expect("KeyfobClient::new");
-    let url = now_or_never(client.begin_login(None)).expect("begin_login");
+    let url = now_or_never(client.begin_login(None, None)).expect("begin_login");
     let (state, nonce) = state_and_nonce(&url);
     let now = unix_now();
     let id_token = key().sign("JWT", &id_token_claims(now, Some(&nonce)));

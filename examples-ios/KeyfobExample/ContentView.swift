@@ -9,6 +9,7 @@ struct ContentView: View {
             List {
                 Section("Session") {
                     LabeledContent("State", value: describe(session.state))
+                        .accessibilityIdentifier("state")
                     if session.state == .signedIn {
                         Button("Refresh tokens now") { Task { await session.refresh() } }
                         Button("Sign out", role: .destructive) { Task { await session.signOut() } }
@@ -39,6 +40,7 @@ struct ContentView: View {
                                     .font(.caption)
                                     .foregroundStyle(.secondary)
                                 Text(result.summary)
+                                    .accessibilityIdentifier("result")
                                     .font(.footnote.monospaced())
                                     .lineLimit(3)
                             }
@@ -60,8 +62,9 @@ struct ContentView: View {
         }
     }
 
-    private func describe(_ state: SessionState) -> String {
+    private func describe(_ state: SessionState?) -> String {
         switch state {
+        case nil: return "Reading…"
         case .signedOut: return "Signed out"
         case .loginPending: return "Signing in…"
         case .signedIn: return "Signed in"

@@ -12,7 +12,8 @@ final class SessionModel: ObservableObject {
         let at = Date()
     }
 
-    @Published private(set) var state: SessionState = .signedOut
+    /// `nil` until the stored session was read (off the main thread, by `states()`).
+    @Published private(set) var state: SessionState?
     @Published private(set) var claims: Claims?
     @Published private(set) var results: [APIResult] = []
     @Published private(set) var busy = false
@@ -29,7 +30,8 @@ final class SessionModel: ObservableObject {
         } catch {
             fatalError("invalid Keyfob configuration: \(error)")
         }
-        // The state, live: every change (sign-in, refresh failure, sign-out) shows at once.
+        // The state, live: the stored one first (read off the main thread), then every change
+        // (sign-in, refresh failure, sign-out) at once.
         let states = client.states()
         Task { [weak self] in
             for await state in states {
@@ -79,7 +81,9 @@ final class SessionModel: ObservableObject {
         do {
             try await action()
         } catch is CancellationError {
-            // The user closed the browser sheet.
+            // The task was cancelled (the view went away).
+        } catch KeyfobError.userCancelled, KeyfobError.loginInProgress {
+            // The user closed the browser sheet, or tapped twice: nothing to report.
         } catch let error as KeyfobError {
             switch error {
             case _ where error.requiresSignIn:

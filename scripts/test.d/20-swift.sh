@@ -8,8 +8,11 @@
 #    sources committed in bindings-swift must be identical (bindings-swift/sync-bindings.sh).
 # 3. A keyfob-testkit on the host (the chroot shares the network), its ready line handed to
 #    the tests in KEYFOB_TESTKIT.
-# 4. `swift test` in the chroot, inside a private mount namespace, with the repository at /src
-#    and $KEYFOB_CACHE/swift at /cache (library, SwiftPM build directory).
+# 4. `swift test` in the chroot, from the root Package.swift (the manifest apps add by URL),
+#    inside a private mount namespace, with the repository at /src and $KEYFOB_CACHE/swift at
+#    /cache (library, SwiftPM build directory).
+# 5. The release script's manifest rewrite on a copy (it must still evaluate), and actionlint on
+#    every GitHub Actions workflow (scripts/lint-workflows.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 repo=$PWD
@@ -40,6 +43,7 @@ log=$(mktemp)
 # shellcheck source=scripts/testkit-start.sh
 . scripts/testkit-start.sh
 start_testkit "$CARGO_TARGET_DIR/debug/keyfob-testkit" ""
+# shellcheck disable=SC2154 # `ready` is set by start_testkit
 echo "$ready"
 export KEYFOB_TESTKIT="$ready"
 
@@ -48,7 +52,7 @@ rm -f "$work"/xunit*.xml
 # -L/-rpath: the module map links `keyfob`; the test binary finds it at run time without
 # LD_LIBRARY_PATH. The build directory lives in the cache: the repository stays clean.
 bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" --env KEYFOB_TESTKIT -- \
-  sh -c 'cd /src/bindings-swift && exec swift test --scratch-path /cache/build \
+  sh -c 'cd /src && exec swift test --scratch-path /cache/build \
            --xunit-output /cache/xunit.xml \
            -Xlinker -L/cache/lib -Xlinker -rpath -Xlinker /cache/lib' 2>&1 | tee "$log"
 
@@ -58,6 +62,16 @@ bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" --env
 # element of its array literal, or at least one when the arguments are not a literal. Ran: the
 # Swift Testing XUnit report (one <testcase> per test function, its classname ending in the
 # suite) and, for the cases, the log's "Passing … to NAME(…)" lines.
+# Test files wrapped whole in an Apple-only `#if` (the real Keychain, …) do not build here: the
+# macOS workflow runs them. They are named, and left out of what Linux must run.
+test_files=()
+while IFS= read -r file; do
+  if head -n 1 "$file" | grep -qE '^#if (canImport\((Security|AuthenticationServices|UIKit|LocalAuthentication)\)|os\((iOS|macOS)\))'; then
+    echo "swift: $file is Apple-only (run by the macOS workflow)"
+  else
+    test_files+=("$file")
+  fi
+done < <(find bindings-swift/Tests -name '*.swift' | sort)
 xunit="$work/xunit-swift-testing.xml"
 [ -s "$xunit" ] || { echo "20-swift: no Swift Testing report at $xunit" >&2; exit 1; }
 # shellcheck disable=SC2046 # the file list is split on purpose
@@ -96,7 +110,7 @@ declared=$(awk '
       test_at = -1
     }
   }
-' $(find bindings-swift/Tests -name '*.swift' | sort))
+' $(printf '%s\n' "${test_files[@]}"))
 [ -n "$declared" ] || { echo "20-swift: no @Test declared in bindings-swift/Tests" >&2; exit 1; }
 
 bad=0
@@ -136,3 +150,21 @@ extra_cases=$(( $(grep -cE '^. Passing .* to [A-Za-z_][A-Za-z0-9_]*\(' "$log" ||
 count=$(( ${swift_testing:-0} + extra_cases + ${xctest:-0} ))
 echo "swift: $count tests passed (Swift Testing ${swift_testing:-0} tests, $extra_cases more argument cases; XCTest ${xctest:-0})"
 echo "$count" > "${KEYFOB_STAGE_COUNT:-/dev/null}"
+
+echo "--- swift: release manifest rewrite"
+# shellcheck source=scripts/ios-manifest.sh
+. scripts/ios-manifest.sh
+check="$work/manifest-check"
+rm -rf "$check" && mkdir -p "$check"
+cp Package.swift "$check/Package.swift"
+ln -s /src/bindings-swift "$check/bindings-swift"
+sum=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+set_released_xcframework "$check/Package.swift" "https://github.com/example/keyfob/releases/download/9.9.9/KeyfobFFIC.xcframework.zip" "$sum"
+[ "$(diff Package.swift "$check/Package.swift" | grep -c '^>')" = 1 ] || { echo "20-swift: the rewrite changed more than one line" >&2; exit 1; }
+grep -q "download/9.9.9/KeyfobFFIC.xcframework.zip\", checksum: \"$sum\")" "$check/Package.swift"
+bash scripts/swift-chroot.sh run --bind "$repo:/src" --bind "$work:/cache" -- \
+  swift package dump-package --package-path /cache/manifest-check > "$check/dump.json"
+grep -q '"KeyfobTests"' "$check/dump.json" || { echo "20-swift: the rewritten manifest does not evaluate" >&2; exit 1; }
+
+echo "--- swift: workflows"
+bash scripts/lint-workflows.sh

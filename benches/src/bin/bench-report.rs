@@ -175,12 +175,14 @@ fn main() {
             None => t.row(&figure, "(harness pending)".into(), "≤ 2 µs", "TODO"),
         }
         if let Some(ns) = key("ACCESS_TOKEN") {
-            t.row(
-                &format!("{lang} → FFI: async `accessToken()`"),
-                time(ns),
-                "—",
-                "record",
-            );
+            let figure = format!("{lang} → FFI: async `accessToken()`");
+            // Issue 17: Swift's answers from the cached token on the caller's actor, within the
+            // synchronous accessor's budget.
+            if lang == "Swift" {
+                t.row(&figure, time(ns), "≤ 2 µs", pass(ns <= 2_000.0));
+            } else {
+                t.row(&figure, time(ns), "—", "record");
+            }
         }
     }
 

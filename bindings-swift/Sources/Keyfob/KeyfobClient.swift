@@ -13,25 +13,34 @@ import KeyfobFFI
 ///     redirectURI: URL(string: "myapp://callback")!,
 ///     scopes: ["email", "offline_access"]))
 ///
-/// // Sign in: open `url` in ASWebAuthenticationSession (WebAuthenticationPresenter does all
-/// // three steps), then hand the callback URL to the client.
-/// let url = try await client.beginLogin()
-/// let claims = try await client.handleRedirect(callbackURL)
+/// // At launch: read the stored session (off the main thread; may ask for Face ID).
+/// let state = try await client.restore()
+///
+/// // Sign in: WebAuthenticationPresenter opens the browser sheet and completes the login.
+/// let claims = try await WebAuthenticationPresenter().signIn(with: client)
 ///
 /// // Every API call: a valid access token, refreshed when it is about to expire.
 /// let token = try await client.accessToken()
 /// request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
 /// ```
 ///
-/// Every method throws ``KeyfobError``. Tokens are returned to the caller only by
-/// ``accessToken()`` and ``cachedAccessToken``: never log them.
+/// Nothing here blocks the calling thread: creating the client touches no storage, ``state`` and
+/// ``claims`` answer from memory, and the calls that may read the Keychain (or wait for Face ID)
+/// are `async` and run on a queue of their own, off the main thread and off Swift's cooperative
+/// pool.
+///
+/// Every method throws ``KeyfobError``, or `CancellationError` when the calling task is
+/// cancelled. Tokens are returned only by ``accessToken(isolation:)``, ``cachedAccessToken`` and
+/// ``tokens()``: never log them.
 public final class KeyfobClient: Sendable {
     /// The configuration this client was created with.
     public let configuration: Configuration
-    let core: KeyfobFFI.KeyfobClient
+    private let core: KeyfobFFI.KeyfobClient
     private let broadcaster = SessionBroadcaster()
+    private let cached: CachedToken
+    private let io = BlockingIO(label: "dev.keyfob.storage")
 
-    /// A client for `configuration`.
+    /// A client for `configuration`. Touches no storage and no network.
     ///
     /// - Parameters:
     ///   - storage: where the session is kept between launches: the Keychain by default on
@@ -47,62 +56,161 @@ public final class KeyfobClient: Sendable {
     ) throws {
         self.configuration = configuration
         let config = configuration.ffiConfig
-        let transport = transport ?? URLSessionTransport()
-        core = try translatingErrors {
-            switch storage {
-            case .keychain(let accessGroup, let requireUserPresence):
-                let keychain = KeyfobKeychainOptions(accessGroup: accessGroup, requireUserPresence: requireUserPresence)
-                return try KeyfobFFI.KeyfobClient.withKeychain(config: config, transport: transport, keychain: keychain)
-            case .custom(let storage):
-                return try KeyfobFFI.KeyfobClient(config: config, transport: transport, storage: StorageBridge(storage))
-            case .memory:
-                return try KeyfobFFI.KeyfobClient(config: config, transport: transport, storage: nil)
-            }
+        let bridge = TransportBridge(transport ?? URLSessionTransport())
+        let store = try Self.store(storage, for: configuration)
+        let client = try translatingErrors {
+            try KeyfobFFI.KeyfobClient(config: config, transport: bridge, storage: store.map(StorageBridge.init))
         }
-        core.addObserver(observer: broadcaster)
+        core = client
+        cached = CachedToken(handle: try translatingErrors { try client.tokenHandle() })
+        let broadcaster = self.broadcaster
+        try translatingErrors {
+            try client.addObserver(observer: EventRelay(broadcaster: broadcaster) { [weak client] in
+                // Called on the thread of the operation that caused the event, after Keyfob read
+                // the stored session: memory only.
+                try? client?.claims().map(Claims.init)
+            })
+        }
     }
 
     deinit {
         broadcaster.finishAll()
     }
 
+    /// The storage for `storage`: `nil` keeps the session in memory.
+    private static func store(_ storage: SessionStorage, for configuration: Configuration) throws -> (any SecureStorage)? {
+        switch storage {
+        case .memory:
+            return nil
+        case .custom(let storage):
+            return storage
+        case .keychain(let options):
+            #if canImport(Security)
+            return KeychainStorage(
+                service: KeychainStorage.serviceName(issuer: configuration.issuer, clientID: configuration.clientID),
+                options: options,
+                items: SecItemKeychain(options: options))
+            #else
+            _ = options
+            throw KeyfobError.storage(kind: .failed, reason: "the Keychain exists only on Apple platforms")
+            #endif
+        }
+    }
+
+    // MARK: - The session, from memory
+
+    /// Where the session stands, from memory; `nil` until the stored session was read (by
+    /// ``restore()``, ``states()`` or any call that needs the session).
+    public var state: SessionState? { broadcaster.snapshot.state }
+
+    /// The signed-in user's validated ID token claims, from memory; `nil` when signed out or
+    /// before the stored session was read.
+    public var claims: Claims? { broadcaster.snapshot.claims }
+
+    /// This client's handle for the core's C accessor (for the tests).
+    var tokenHandle: UInt64 { cached.handle }
+
+    /// The access token in memory if it is saved and valid for longer than the refresh margin,
+    /// without any I/O or waiting; `nil` means: call ``accessToken(isolation:)``.
+    public var cachedAccessToken: String? { cached.read() }
+
+    // MARK: - Calls that may read storage
+
+    /// Reads the stored session (off the main thread; with Face ID protection this is when the
+    /// user is asked) and returns the state. Reports storage failures, e.g.
+    /// ``KeyfobError/storage(kind:reason:)`` with `unavailable` while the device is locked; call
+    /// it again later. A session that cannot be read at all (corrupt, key invalidated) is
+    /// reported once, and the client is then signed out.
+    @discardableResult
+    public func restore() async throws -> SessionState {
+        let core = self.core
+        let broadcaster = self.broadcaster
+        return try await io.run {
+            let events = broadcaster.events
+            do {
+                let state = SessionState(try core.restore())
+                broadcaster.publish(try Self.snapshot(core), readAfter: events)
+                return state
+            } catch {
+                // The state that goes with the failure (`storageUnavailable`, or signed out).
+                broadcaster.publish(try Self.snapshot(core), readAfter: events)
+                throw error
+            }
+        }
+    }
+
+    /// The session's tokens (access token, raw ID token, expiry, granted scopes), for apps that
+    /// send the ID token to their own backend; `nil` when signed out. Secrets: never log them.
+    public func tokens() async throws -> Tokens? {
+        try await ensureRestored()
+        let core = self.core
+        return try await io.run { try core.tokens().map(Tokens.init) }
+    }
+
+    /// A valid access token, refreshed first when it expires within the refresh margin.
+    /// Concurrent callers share one refresh.
+    ///
+    /// From the cached token it answers on the caller's actor without suspending (about a
+    /// microsecond: no hop off the main actor). A caller that is cancelled while a refresh runs
+    /// gets `CancellationError` at once; the refresh completes and its tokens are kept.
+    ///
+    /// - Parameter isolation: the caller's actor; leave the default.
+    public func accessToken(isolation: isolated (any Actor)? = #isolation) async throws -> String {
+        if let token = cached.read() { return token }
+        return try await accessTokenFromCore()
+    }
+
+    private func accessTokenFromCore() async throws -> String {
+        let core = self.core
+        return try await call { try await shielded { try await translatingErrors { try await core.accessToken() } } }
+    }
+
+    // MARK: - Sign-in
+
     /// Starts a login and returns the authorization URL to open in the system browser
-    /// (`ASWebAuthenticationSession`). The pending login is saved before this returns, so it
-    /// survives the app being suspended or killed while the browser is open.
+    /// (``WebAuthenticationPresenter`` does that). The pending login is saved before this
+    /// returns, so it survives the app being suspended or killed while the browser is open.
+    /// Cancelling the calling task stops it, with its requests.
     public func beginLogin(_ options: LoginOptions = LoginOptions()) async throws -> URL {
         let core = self.core
-        let string = try await translatingErrors { try await core.beginLogin(options: options.ffiOptions) }
+        let ffiOptions = options.ffiOptions
+        let string = try await call {
+            try await cancellable { token in try await core.beginLogin(options: ffiOptions, cancellation: token) }
+        }
         guard let url = URL(string: string) else {
             throw KeyfobError.internal(reason: "the authorization URL does not parse as a URL")
         }
         return url
     }
 
+    /// Gives up the pending login (for apps that present the browser themselves, when the user
+    /// comes back without signing in): its callback can no longer be redeemed, the state leaves
+    /// `loginPending`, and ``changes()`` reports ``SessionEvent/loginCancelled``. A signed-in
+    /// session is not touched. ``WebAuthenticationPresenter`` calls it when the sheet is closed.
+    public func cancelLogin() async throws {
+        let core = self.core
+        let io = self.io
+        try await call { try await io.run { try core.cancelLogin() } }
+    }
+
     /// Completes the login with the URL the app was opened with (the redirect URI plus `code`,
-    /// `state` and `iss`). Returns the validated ID token claims.
+    /// `state` and `iss`). Returns the validated ID token claims. Runs to completion even when
+    /// the calling task is cancelled (which then gets `CancellationError`).
     @discardableResult
     public func handleRedirect(_ url: URL) async throws -> Claims {
         let core = self.core
-        return try await translatingErrors { try await core.handleRedirect(url: url.absoluteString) }
+        let string = url.absoluteString
+        let claims = try await call { try await shielded { try await translatingErrors { try await core.handleRedirect(url: string) } } }
+        return Claims(claims)
     }
 
-    /// A valid access token, refreshed first when it expires within the refresh margin.
-    /// Concurrent callers share one refresh.
-    public func accessToken() async throws -> String {
-        // The core's own first step, without the cost of an async call across the FFI.
-        if let token = cachedAccessToken { return token }
-        let core = self.core
-        return try await translatingErrors { try await core.accessToken() }
-    }
+    // MARK: - The session
 
-    /// The access token in memory if it is valid for longer than the refresh margin, without
-    /// any I/O; `nil` means: call ``accessToken()``.
-    public var cachedAccessToken: String? { core.cachedAccessToken() }
-
-    /// Refreshes the tokens now, whatever the access token's expiry.
+    /// Refreshes the tokens now, whatever the access token's expiry. Runs to completion even
+    /// when the calling task is cancelled.
     public func refresh() async throws {
         let core = self.core
-        try await translatingErrors { try await core.refresh() }
+        try await call { try await shielded { try await translatingErrors { try await core.refresh() } } }
     }
 
     /// Signs out: forgets the session (memory and storage), revokes the refresh token, and
@@ -111,39 +219,94 @@ public final class KeyfobClient: Sendable {
     @discardableResult
     public func logout() async throws -> LogoutResult {
         let core = self.core
-        return try await translatingErrors { try await core.logout() }
+        let result = try await call { try await shielded { try await translatingErrors { try await core.logout() } } }
+        return LogoutResult(result)
     }
 
     /// The provider's UserInfo response: a JSON object whose `sub` was checked against the
-    /// signed-in user. Decode it with `JSONDecoder` into the claims you need.
+    /// signed-in user. Decode it with `JSONDecoder` into the claims you need. Cancelling the
+    /// calling task stops it.
     public func userInfo() async throws -> Data {
         let core = self.core
-        let json = try await translatingErrors { try await core.userinfo() }
+        let json = try await call { try await cancellable { token in try await core.userinfo(cancellation: token) } }
         return Data(json.utf8)
     }
 
-    /// The signed-in user's validated ID token claims, or `nil` when signed out.
-    public var claims: Claims? { core.claims() }
+    // MARK: - Several accounts, and other processes
 
-    /// Where the session stands. Reads storage the first time; never touches the network.
-    public var state: SessionState { core.state() }
-
-    /// Reads the stored session now and returns the state; unlike ``state`` it reports storage
-    /// failures (e.g. ``KeyfobError/storage(kind:reason:)`` with `unavailable` while locked).
-    @discardableResult
-    public func restore() throws -> SessionState {
-        try translatingErrors { try core.restore() }
+    /// Every signed-in account, the active one marked; one unless the configuration sets
+    /// ``Configuration/multipleAccounts``.
+    public func accounts() async throws -> [Account] {
+        try await ensureRestored()
+        let core = self.core
+        return try await io.run { try translatingErrors { try core.accounts() } }.map(Account.init)
     }
 
-    /// The session state: first the current one, then each change, until the client is gone.
-    /// Every call returns a new stream; iterate it from any task:
+    /// Makes the account of user `subject` (the ID token's `sub`) the active one, in every
+    /// process sharing the storage. Throws ``KeyfobError/notSignedIn(reason:)`` when no such
+    /// account is signed in.
+    public func switchAccount(to subject: String) async throws {
+        let core = self.core
+        let io = self.io
+        try await call { try await io.run { try translatingErrors { try core.switchAccount(subject: subject) } } }
+    }
+
+    /// A valid access token of `subject`'s account, active or not.
+    public func accessToken(account subject: String) async throws -> String {
+        let core = self.core
+        return try await call {
+            try await shielded { try await translatingErrors { try await core.accessTokenForAccount(subject: subject) } }
+        }
+    }
+
+    /// Refreshes `subject`'s account now.
+    public func refresh(account subject: String) async throws {
+        let core = self.core
+        try await call {
+            try await shielded { try await translatingErrors { try await core.refreshAccount(subject: subject) } }
+        }
+    }
+
+    /// Signs out of `subject`'s account only; the other accounts stay signed in.
+    @discardableResult
+    public func logout(account subject: String) async throws -> LogoutResult {
+        let core = self.core
+        let result = try await call {
+            try await shielded { try await translatingErrors { try await core.logoutAccount(subject: subject) } }
+        }
+        return LogoutResult(result)
+    }
+
+    /// Reads the stored session again (off the main thread) and returns the state: what an app
+    /// extension or widget sharing the storage changed (a refresh, a sign-out, another account)
+    /// is taken in, and ``states()`` and ``changes()`` report it. Call it when the app returns
+    /// to the foreground.
+    @discardableResult
+    public func reload() async throws -> SessionState {
+        let core = self.core
+        let broadcaster = self.broadcaster
+        return try await io.run {
+            let events = broadcaster.events
+            defer { try? broadcaster.publish(Self.snapshot(core), readAfter: events) }
+            return SessionState(try translatingErrors { try core.reload() })
+        }
+    }
+
+    // MARK: - Observing
+
+    /// The session state: first the current one (read from storage first if needed, off the
+    /// main thread), then each change, until the client is gone. Every call returns a new
+    /// stream; iterate it from any task:
     ///
     /// ```swift
     /// for await state in client.states() { self.state = state }
     /// ```
     public func states() -> AsyncStream<SessionState> {
-        let core = self.core
-        return broadcaster.states { core.state() }
+        let (stream, needsRead) = broadcaster.states()
+        if needsRead {
+            Task { [weak self] in _ = try? await self?.restore() }
+        }
+        return stream
     }
 
     /// Every session event from now on (including refreshes, which do not change the state),
@@ -151,111 +314,44 @@ public final class KeyfobClient: Sendable {
     public func changes() -> AsyncStream<SessionChange> {
         broadcaster.changes()
     }
-}
 
-extension KeyfobClient {
-    /// How the app is registered with the provider.
-    public struct Configuration: Sendable, Equatable, Hashable {
-        /// The issuer, exactly as in the provider's discovery document (HTTPS; HTTP only for
-        /// loopback during development).
-        public var issuer: URL
-        /// The app's client identifier (a public client: there is no secret).
-        public var clientID: String
-        /// Where the provider sends the browser back: a custom scheme registered in the app's
-        /// Info.plist (`myapp://callback`) or a reverse-DNS one (`com.example.app:/callback`).
-        public var redirectURI: URL
-        /// Scopes besides `openid` (always sent), e.g. `email`, `offline_access` (needed for a
-        /// refresh token at most providers).
-        public var scopes: [String]
-        /// Where the provider sends the browser after logout, if the app wants it back.
-        public var postLogoutRedirectURI: URL?
-        /// Extra authorization request parameters for every login, e.g. `audience`.
-        public var additionalParameters: [String: String]
-        /// Timeout of each HTTP request, in seconds (1–120).
-        public var httpTimeout: TimeInterval
-        /// Tolerated clock skew for ID token times, in seconds (at most 300).
-        public var clockSkew: TimeInterval
-        /// Access tokens with less than this many seconds left are refreshed first (at most 600).
-        public var refreshMargin: TimeInterval
-        /// DEVELOPMENT ONLY: hosts allowed over plain HTTP besides loopback (e.g. a laptop's LAN
-        /// address for a test provider reached from a device). Leave empty in release builds.
-        public var allowInsecureHTTPHosts: [String]
-        /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
-        /// default: a sign-in as another user replaces the previous user's session.
-        public var multipleAccounts: Bool
+    // MARK: - Internals
 
-        public init(
-            issuer: URL,
-            clientID: String,
-            redirectURI: URL,
-            scopes: [String] = [],
-            postLogoutRedirectURI: URL? = nil,
-            additionalParameters: [String: String] = [:],
-            httpTimeout: TimeInterval = 30,
-            clockSkew: TimeInterval = 60,
-            refreshMargin: TimeInterval = 30,
-            allowInsecureHTTPHosts: [String] = [],
-            multipleAccounts: Bool = false
-        ) {
-            self.issuer = issuer
-            self.clientID = clientID
-            self.redirectURI = redirectURI
-            self.scopes = scopes
-            self.postLogoutRedirectURI = postLogoutRedirectURI
-            self.additionalParameters = additionalParameters
-            self.httpTimeout = httpTimeout
-            self.clockSkew = clockSkew
-            self.refreshMargin = refreshMargin
-            self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
-            self.multipleAccounts = multipleAccounts
-        }
+    /// Reads the stored session, off the cooperative pool, unless done: every call that needs the
+    /// session starts here, so that the core never reads storage on a thread of Swift's pool.
+    private func ensureRestored() async throws {
+        if broadcaster.snapshot.restored { return }
+        try await restore()
+    }
 
-        var ffiConfig: KeyfobConfig {
-            KeyfobConfig(
-                issuer: issuer.absoluteString,
-                clientId: clientID,
-                redirectUri: redirectURI.absoluteString,
-                scopes: scopes,
-                postLogoutRedirectUri: postLogoutRedirectURI?.absoluteString,
-                extraParams: authParams(additionalParameters),
-                httpTimeoutSecs: seconds(httpTimeout),
-                clockSkewSecs: seconds(clockSkew),
-                refreshMarginSecs: seconds(refreshMargin),
-                allowInsecureHttpHosts: allowInsecureHTTPHosts,
-                multipleAccounts: multipleAccounts
-            )
+    /// Runs one of the core's calls after ``ensureRestored()``, then records where the session
+    /// stands, whatever the outcome: not every change comes with an event (a failed callback
+    /// uses up the pending login silently).
+    private func call<T>(_ body: () async throws -> T) async throws -> T {
+        try await ensureRestored()
+        do {
+            let result = try await body()
+            republish()
+            return result
+        } catch {
+            republish()
+            throw error
         }
     }
 
-    /// Options for one login.
-    public struct LoginOptions: Sendable, Equatable, Hashable {
-        /// `prompt`: `login`, `consent`, `select_account` or `none`.
-        public var prompt: String?
-        /// `login_hint`: prefills the user name on the provider's page.
-        public var loginHint: String?
-        /// Further authorization request parameters, e.g. `ui_locales`.
-        public var additionalParameters: [String: String]
-
-        public init(prompt: String? = nil, loginHint: String? = nil, additionalParameters: [String: String] = [:]) {
-            self.prompt = prompt
-            self.loginHint = loginHint
-            self.additionalParameters = additionalParameters
-        }
-
-        var ffiOptions: KeyfobLoginOptions {
-            KeyfobLoginOptions(prompt: prompt, loginHint: loginHint, extraParams: authParams(additionalParameters))
+    /// The core's state and claims into the snapshot: memory only, since the session was read.
+    private func republish() {
+        guard broadcaster.snapshot.restored else { return }
+        let events = broadcaster.events
+        if let snapshot = try? Self.snapshot(core) {
+            broadcaster.publish(snapshot, readAfter: events)
         }
     }
-}
 
-/// Parameters in a stable order (sorted by name), so that equal configurations build equal URLs.
-private func authParams(_ parameters: [String: String]) -> [AuthParam] {
-    parameters.sorted { $0.key < $1.key }.map { AuthParam(name: $0.key, value: $0.value) }
-}
-
-/// Seconds as the core's whole-second integers; out-of-range values are left for the core's
-/// validation to reject (negative and NaN become 0, huge values saturate).
-private func seconds(_ interval: TimeInterval) -> UInt32 {
-    guard interval.isFinite, interval > 0 else { return 0 }
-    return interval >= TimeInterval(UInt32.max) ? UInt32.max : UInt32(interval.rounded())
+    /// What the core says now: after a restore, memory only.
+    private static func snapshot(_ core: KeyfobFFI.KeyfobClient) throws -> Snapshot {
+        let state = SessionState(try core.state())
+        let restored = state != .storageUnavailable
+        return Snapshot(state: state, claims: restored ? try core.claims().map(Claims.init) : nil, restored: restored)
+    }
 }

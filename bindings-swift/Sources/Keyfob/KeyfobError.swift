@@ -6,6 +6,9 @@ import KeyfobFFI
 ///
 /// `reason` is a message for developers (logs, bug reports). It never contains a token, an
 /// authorization code or a PKCE verifier, but it is not meant for end users either.
+///
+/// A Swift task cancelled while it awaits Keyfob throws `CancellationError`, as Swift APIs do;
+/// ``userCancelled`` is the user closing the browser sheet.
 public enum KeyfobError: Error, Sendable, Equatable, Hashable {
     /// The configuration is invalid (fix the app).
     case config(reason: String)
@@ -42,6 +45,13 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
     case storage(kind: StorageErrorKind, reason: String)
     /// A bug, or a platform callback that failed unexpectedly.
     case `internal`(reason: String)
+    /// The user closed the browser sheet without signing in. The pending login was cancelled
+    /// (the state is back where it was); nothing to report to the user.
+    case userCancelled
+    /// A sign-in sheet is already open (e.g. a double tap on "Sign in"); the open one goes on.
+    case loginInProgress
+    /// The browser sheet could not be shown (no window to present it from, or the system refused).
+    case presentationFailed(reason: String)
 
     /// The message for developers.
     public var reason: String {
@@ -51,27 +61,32 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
              .invalidResponse(let reason), .discovery(let reason), .invalidCallback(let reason),
              .stateMismatch(let reason), .issuerMismatch(let reason), .noPendingLogin(let reason),
              .idToken(_, let reason), .notSignedIn(let reason), .reLoginRequired(let reason),
-             .storage(_, let reason), .internal(let reason):
+             .storage(_, let reason), .internal(let reason), .presentationFailed(let reason):
             return reason
+        case .userCancelled:
+            return "the user closed the browser sheet"
+        case .loginInProgress:
+            return "a sign-in sheet is already open"
         }
     }
 
     /// Whether the same call may succeed later without the user doing anything (network
     /// trouble, a provider hiccup, a locked device). Decided by the Rust core, the same way for
-    /// Rust, Swift and Kotlin.
-    public var isRetryable: Bool { generated.isRetryable() }
+    /// Rust, Swift and Kotlin; `false` for the browser-sheet cases, which only the user resolves.
+    public var isRetryable: Bool { generated?.isRetryable() ?? false }
 
     /// How long the provider asked the app to wait before trying again (`Retry-After` of a 429 or
     /// 503), when it said; `nil` for every other error.
-    public var retryAfter: TimeInterval? { generated.retryAfterSecs().map(TimeInterval.init) }
+    public var retryAfter: TimeInterval? { generated?.retryAfterSecs().map(TimeInterval.init) }
 
     /// Whether the user has to sign in (again) before an access token can be had: nobody is
     /// signed in, the refresh token was rejected, or the stored session is lost. Decided by the
-    /// Rust core, the same way for Rust, Swift and Kotlin.
-    public var requiresSignIn: Bool { generated.requiresSignIn() }
+    /// Rust core, the same way for Rust, Swift and Kotlin; `false` for the browser-sheet cases.
+    public var requiresSignIn: Bool { generated?.requiresSignIn() ?? false }
 }
 
 extension KeyfobError: LocalizedError, CustomStringConvertible {
+    /// The same as ``description``: for developers, not end users.
     public var errorDescription: String? { description }
 
     /// The kind and its details, e.g. `provider(access_denied): The user declined`.
@@ -94,6 +109,9 @@ extension KeyfobError: LocalizedError, CustomStringConvertible {
         case .reLoginRequired: return "reLoginRequired: \(reason)"
         case .storage(let kind, _): return "storage(\(kind)): \(reason)"
         case .internal: return "internal: \(reason)"
+        case .userCancelled: return "userCancelled: \(reason)"
+        case .loginInProgress: return "loginInProgress: \(reason)"
+        case .presentationFailed: return "presentationFailed: \(reason)"
         }
     }
 }
@@ -115,16 +133,17 @@ extension KeyfobError {
         case .StateMismatch(let reason): self = .stateMismatch(reason: reason)
         case .IssuerMismatch(let reason): self = .issuerMismatch(reason: reason)
         case .NoPendingLogin(let reason): self = .noPendingLogin(reason: reason)
-        case .IdToken(let check, let reason): self = .idToken(check: check, reason: reason)
+        case .IdToken(let check, let reason): self = .idToken(check: IdTokenCheck(check), reason: reason)
         case .NotSignedIn(let reason): self = .notSignedIn(reason: reason)
         case .ReLoginRequired(let reason): self = .reLoginRequired(reason: reason)
-        case .Storage(let kind, let reason): self = .storage(kind: kind, reason: reason)
+        case .Storage(let kind, let reason): self = .storage(kind: StorageErrorKind(kind), reason: reason)
         case .Internal(let reason): self = .internal(reason: reason)
         }
     }
 
-    /// This error as the generated enum, whose methods carry the core's classification.
-    var generated: KeyfobFFI.KeyfobError {
+    /// This error as the generated enum, whose methods carry the core's classification; `nil`
+    /// for the cases of the browser sheet, which the core does not know.
+    var generated: KeyfobFFI.KeyfobError? {
         switch self {
         case .config(let reason): return .Config(reason: reason)
         case .insecureURL(let reason): return .InsecureUrl(reason: reason)
@@ -142,11 +161,12 @@ extension KeyfobError {
         case .stateMismatch(let reason): return .StateMismatch(reason: reason)
         case .issuerMismatch(let reason): return .IssuerMismatch(reason: reason)
         case .noPendingLogin(let reason): return .NoPendingLogin(reason: reason)
-        case .idToken(let check, let reason): return .IdToken(check: check, reason: reason)
+        case .idToken(let check, let reason): return .IdToken(check: check.generated, reason: reason)
         case .notSignedIn(let reason): return .NotSignedIn(reason: reason)
         case .reLoginRequired(let reason): return .ReLoginRequired(reason: reason)
-        case .storage(let kind, let reason): return .Storage(kind: kind, reason: reason)
+        case .storage(let kind, let reason): return .Storage(kind: kind.generated, reason: reason)
         case .internal(let reason): return .Internal(reason: reason)
+        case .userCancelled, .loginInProgress, .presentationFailed: return nil
         }
     }
 
@@ -157,13 +177,16 @@ extension KeyfobError {
         return seconds >= Double(UInt32.max) ? .max : UInt32(seconds.rounded())
     }
 
-    /// Any error thrown by the generated bindings, as a `KeyfobError`.
-    static func from(_ error: any Error) -> KeyfobError {
+    /// Any error thrown by the generated bindings, as what the app catches: a `KeyfobError`, or
+    /// `CancellationError` as it was thrown.
+    static func from(_ error: any Error) -> any Error {
         switch error {
         case let error as KeyfobError: return error
+        case let error as CancellationError: return error
         case let error as KeyfobFFI.KeyfobError: return KeyfobError(error)
-        // Lifting/lowering failures of the generated code: a version mismatch or a bug.
-        default: return .internal(reason: "unexpected error from the Keyfob library: \(error)")
+        // A panic in the core (uniffi's `rustPanic`), or a lifting/lowering failure of the
+        // generated code (a version mismatch): reported, never a crash.
+        default: return KeyfobError.internal(reason: "unexpected error from the Keyfob library: \(error)")
         }
     }
 }

@@ -3,11 +3,9 @@ import KeyfobFFI
 
 /// Where a ``KeyfobClient`` keeps the session between launches.
 public enum SessionStorage: Sendable {
-    /// The Keychain (Apple platforms): generic-password items under one service per issuer and
-    /// client id, readable after the first unlock, on this device only. `accessGroup` shares the
-    /// session with app extensions (the app needs the entitlement); `requireUserPresence` asks
-    /// for Face ID / Touch ID / passcode to read or write it (no refresh in the background).
-    case keychain(accessGroup: String? = nil, requireUserPresence: Bool = false)
+    /// The Keychain (Apple platforms): see ``KeychainOptions`` for sharing with app extensions,
+    /// Face ID / Touch ID protection and the authentication prompt.
+    case keychain(KeychainOptions = KeychainOptions())
     /// The app's own storage.
     case custom(any SecureStorage)
     /// Memory only: the user signs in at every launch.
@@ -15,7 +13,7 @@ public enum SessionStorage: Sendable {
 
     /// `.keychain()` on Apple platforms, `.memory` elsewhere.
     public static var platformDefault: SessionStorage {
-        #if canImport(Darwin)
+        #if canImport(Security)
         return .keychain()
         #else
         return .memory
@@ -23,10 +21,11 @@ public enum SessionStorage: Sendable {
     }
 }
 
-/// Storage for the session that the app provides itself (its own Keychain wrapper, an encrypted database, …).
+/// Storage for the session that the app provides itself (its own Keychain wrapper, an encrypted
+/// database, …).
 ///
 /// The session is a few KB under two keys (`session` and `pending`). Keyfob calls these methods
-/// from its own threads, one at a time per key; keep them quick and synchronous.
+/// one at a time per key, never on the main thread; they may block (e.g. for a Face ID prompt).
 ///
 /// Contract:
 /// - `setData` is atomic: after a failed or interrupted write, `data(forKey:)` returns the old
@@ -71,6 +70,7 @@ public struct SecureStorageError: Error, Sendable, Equatable, Hashable {
     /// A message for developers; never put the stored data in it.
     public var reason: String
 
+    /// A failure of `kind`, explained by `reason`.
     public init(_ kind: StorageErrorKind, _ reason: String) {
         self.kind = kind
         self.reason = reason

@@ -2,7 +2,6 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import KeyfobFFI
 
 /// Keyfob's HTTP over `URLSession`: the platform's TLS, proxy, VPN and ATS settings apply, and
 /// the Rust library carries no HTTP stack of its own. It is the default transport of
@@ -11,9 +10,12 @@ import KeyfobFFI
 /// What it guarantees, as the core requires:
 /// - an ephemeral session: no cookies sent or stored, no URL cache, no credential storage;
 /// - redirects are returned to the core, never followed;
-/// - each request finishes within its `timeoutMs` (the whole exchange, not only idle time);
-/// - a body larger than `maxResponseBytes` fails with `TooLarge` while it is being received,
-///   without being buffered in full.
+/// - each request finishes within its ``HTTPRequest/timeout`` (the whole exchange, not only idle
+///   time);
+/// - a body larger than ``HTTPRequest/maxResponseBytes`` fails with
+///   ``HTTPTransportError/tooLarge(reason:)`` while it is being received, without being buffered
+///   in full;
+/// - cancelling the calling task cancels the request at once.
 public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // @unchecked: `session` is immutable and thread-safe; `exchanges` guards its own state.
     private let session: URLSession
@@ -53,36 +55,44 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         return configuration
     }
 
-    public func send(request: HTTPRequest) async throws -> HTTPResponse {
+    /// Sends `request` (see the type's guarantees).
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         let urlRequest = try Self.urlRequest(for: request)
         let task = session.dataTask(with: urlRequest)
         let exchanges = self.exchanges
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                exchanges.start(task, limit: request.maxResponseBytes, continuation: continuation)
-                task.resume()
-                // `timeoutInterval` only bounds idle time; this bounds the whole exchange.
-                let deadline = DispatchTime.now() + .milliseconds(Int(clamping: request.timeoutMs))
-                DispatchQueue.global().asyncAfter(deadline: deadline) { [weak exchanges] in
-                    exchanges?.fail(task, with: .Timeout(reason: "no complete response within \(request.timeoutMs) ms"))
+        let limit = UInt64(max(request.maxResponseBytes, 0))
+        let timeoutMs = Int((max(request.timeout, 0) * 1000).rounded(.up).clamped(to: 0...Double(Int32.max)))
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    exchanges.start(task, limit: limit, continuation: continuation)
+                    task.resume()
+                    // `timeoutInterval` only bounds idle time; this bounds the whole exchange.
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { [weak exchanges] in
+                        exchanges?.fail(task, with: .timeout(reason: "no complete response within \(timeoutMs) ms"))
+                    }
                 }
+            } onCancel: {
+                task.cancel()
             }
-        } onCancel: {
-            task.cancel()
+        } catch where Task.isCancelled {
+            // The caller gave up on the answer: Swift's way of saying so.
+            throw CancellationError()
         }
     }
 
     private static func urlRequest(for request: HTTPRequest) throws -> URLRequest {
-        guard let url = URL(string: request.url), url.scheme == "https" || url.scheme == "http" else {
-            throw TransportFailure.Other(reason: "not an HTTP(S) URL")
+        let url = request.url
+        guard url.scheme == "https" || url.scheme == "http" else {
+            throw HTTPTransportError.other(reason: "not an HTTP(S) URL")
         }
         guard request.method == "GET" || request.method == "POST" else {
-            throw TransportFailure.Other(reason: "unsupported method \(request.method)")
+            throw HTTPTransportError.other(reason: "unsupported method \(request.method)")
         }
         var urlRequest = URLRequest(
             url: url,
             cachePolicy: .reloadIgnoringLocalAndRemoteCacheData,
-            timeoutInterval: max(TimeInterval(request.timeoutMs) / 1000, 0.001)
+            timeoutInterval: max(request.timeout, 0.001)
         )
         urlRequest.httpMethod = request.method
         urlRequest.httpShouldHandleCookies = false
@@ -108,8 +118,8 @@ private final class Exchanges: NSObject, URLSessionDataDelegate, @unchecked Send
         let continuation: CheckedContinuation<HTTPResponse, any Error>
         var response: HTTPURLResponse?
         var body = Data()
-        /// Set when the transport itself ended the task (too large, deadline).
-        var failure: TransportFailure?
+        /// Set when the transport itself ended the task (too large, deadline, cancelled).
+        var failure: HTTPTransportError?
     }
 
     func start(_ task: URLSessionTask, limit: UInt64, continuation: CheckedContinuation<HTTPResponse, any Error>) {
@@ -117,7 +127,7 @@ private final class Exchanges: NSObject, URLSessionDataDelegate, @unchecked Send
     }
 
     /// Ends `task` with `failure`, unless it already finished.
-    func fail(_ task: URLSessionTask, with failure: TransportFailure) {
+    func fail(_ task: URLSessionTask, with failure: HTTPTransportError) {
         let found = lock.locked { () -> Bool in
             guard pending[task.taskIdentifier] != nil, pending[task.taskIdentifier]?.failure == nil else { return false }
             pending[task.taskIdentifier]?.failure = failure
@@ -151,7 +161,7 @@ private final class Exchanges: NSObject, URLSessionDataDelegate, @unchecked Send
             return announced > 0 && UInt64(announced) > limit ? limit : nil
         }
         if let limit = tooLarge {
-            fail(dataTask, with: .TooLarge(reason: "the response announces more than \(limit) bytes"))
+            fail(dataTask, with: .tooLarge(reason: "the response announces more than \(limit) bytes"))
             completionHandler(.cancel)
         } else {
             completionHandler(.allow)
@@ -171,7 +181,7 @@ private final class Exchanges: NSObject, URLSessionDataDelegate, @unchecked Send
             return nil
         }
         if let limit = tooLarge {
-            fail(dataTask, with: .TooLarge(reason: "the response body exceeds \(limit) bytes"))
+            fail(dataTask, with: .tooLarge(reason: "the response body exceeds \(limit) bytes"))
         }
     }
 
@@ -188,34 +198,38 @@ private final class Exchanges: NSObject, URLSessionDataDelegate, @unchecked Send
             return .failure(transportFailure(error))
         }
         guard let response = exchange.response else {
-            return .failure(TransportFailure.Other(reason: "no HTTP response"))
+            return .failure(HTTPTransportError.other(reason: "no HTTP response"))
         }
         let headers = response.allHeaderFields.compactMap { name, value -> HTTPHeader? in
             guard let name = name as? String else { return nil }
             return HTTPHeader(name: name, value: "\(value)")
         }
-        guard let status = UInt16(exactly: response.statusCode) else {
-            return .failure(TransportFailure.Other(reason: "invalid HTTP status \(response.statusCode)"))
-        }
-        return .success(HTTPResponse(status: status, headers: headers, body: exchange.body))
+        return .success(HTTPResponse(status: response.statusCode, headers: headers, body: exchange.body))
     }
 
-    private static func transportFailure(_ error: any Error) -> TransportFailure {
+    private static func transportFailure(_ error: any Error) -> HTTPTransportError {
         guard let error = error as? URLError else {
-            return .Other(reason: "\(error)")
+            return .other(reason: "\(error)")
         }
         let reason = "URLError \(error.code.rawValue): \(error.localizedDescription)"
         switch error.code {
         case .timedOut:
-            return .Timeout(reason: reason)
+            return .timeout(reason: reason)
         case .cannotFindHost, .cannotConnectToHost, .dnsLookupFailed, .networkConnectionLost,
              .notConnectedToInternet, .internationalRoamingOff, .dataNotAllowed,
              .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
              .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot,
              .clientCertificateRejected, .clientCertificateRequired, .appTransportSecurityRequiresSecureConnection:
-            return .Connect(reason: reason)
+            return .connect(reason: reason)
         default:
-            return .Other(reason: reason)
+            return .other(reason: reason)
         }
+    }
+}
+
+extension Double {
+    /// This value within `range`.
+    fileprivate func clamped(to range: ClosedRange<Double>) -> Double {
+        Swift.min(Swift.max(self, range.lowerBound), range.upperBound)
     }
 }

@@ -624,6 +624,151 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Cancels one call: pass it to the call, then call [`KeyfobCancellation::cancel`] to stop it.
+ * A call that is cancelled fails with `Internal` (reason "cancelled"), which the caller, who
+ * cancelled it, reports as its platform's cancellation. One token serves one call.
+ */
+public protocol KeyfobCancellationProtocol: AnyObject, Sendable {
+    
+    /**
+     * Cancels the call: it stops at its next poll (at once if it has not started). Calling it
+     * again, or after the call finished, does nothing.
+     */
+    func cancel() throws 
+    
+}
+/**
+ * Cancels one call: pass it to the call, then call [`KeyfobCancellation::cancel`] to stop it.
+ * A call that is cancelled fails with `Internal` (reason "cancelled"), which the caller, who
+ * cancelled it, reports as its platform's cancellation. One token serves one call.
+ */
+open class KeyfobCancellation: KeyfobCancellationProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_keyfob_fn_clone_keyfobcancellation(self.handle, $0) }
+    }
+    /**
+     * A token that is not cancelled yet.
+     */
+public convenience init()throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_constructor_keyfobcancellation_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_keyfob_fn_free_keyfobcancellation(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Cancels the call: it stops at its next poll (at once if it has not started). Calling it
+     * again, or after the call finished, does nothing.
+     */
+open func cancel()throws   {try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobcancellation_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobCancellation: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = KeyfobCancellation
+
+    public static func lift(_ handle: UInt64) throws -> KeyfobCancellation {
+        return KeyfobCancellation(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: KeyfobCancellation) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobCancellation {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: KeyfobCancellation, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobCancellation_lift(_ handle: UInt64) throws -> KeyfobCancellation {
+    return try FfiConverterTypeKeyfobCancellation.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobCancellation_lower(_ value: KeyfobCancellation) -> UInt64 {
+    return FfiConverterTypeKeyfobCancellation.lower(value)
+}
+
+
+
+
+
+
+/**
  * An OpenID Connect client for one provider and one app. Create one per app and share it.
  *
  * Persistence guarantees are those of [`crate::Client`]: the pending login is stored before
@@ -648,18 +793,20 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * Every signed-in account, the active one marked (one account unless the configuration
      * allows several). Reads storage on first use: call it off the main thread.
      */
-    func accounts()  -> [KeyfobAccount]
+    func accounts() throws  -> [KeyfobAccount]
     
     /**
      * Registers an observer of session events.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-    func addObserver(observer: KeyfobSessionObserver) 
+    func addObserver(observer: KeyfobSessionObserver) throws 
     
     /**
      * Starts a login: returns the authorization URL to open in the system browser
-     * (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys.
+     * (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys. `cancellation`
+     * stops it (nothing is stored until its last step).
      */
-    func beginLogin(options: KeyfobLoginOptions?) async throws  -> String
+    func beginLogin(options: KeyfobLoginOptions?, cancellation: KeyfobCancellation?) async throws  -> String
     
     /**
      * The access token from memory when still valid for the refresh margin; no I/O.
@@ -674,8 +821,9 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     
     /**
      * The signed-in user's validated ID token claims.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-    func claims()  -> KeyfobClaims?
+    func claims() throws  -> KeyfobClaims?
     
     /**
      * Completes the login with the redirect URL the app received.
@@ -717,8 +865,9 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     
     /**
      * The session state (reads storage on first use; never network).
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-    func state()  -> SessionState
+    func state() throws  -> SessionState
     
     /**
      * Makes the account of user `subject` the active one, in every process sharing the
@@ -731,19 +880,22 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * same token as `cached_access_token` into a caller's buffer, without uniffi's call overhead
      * (the Kotlin layer's synchronous accessor uses it). The handle is not a pointer: once this
      * client is freed the function reports it closed, and the number is never reused.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-    func tokenHandle()  -> UInt64
+    func tokenHandle() throws  -> UInt64
     
     /**
      * The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
      * out. Reads storage on first use: call it off the main thread.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-    func tokens()  -> KeyfobTokens?
+    func tokens() throws  -> KeyfobTokens?
     
     /**
-     * The UserInfo claims as a JSON object string (its `sub` was checked).
+     * The UserInfo claims as a JSON object string (its `sub` was checked). `cancellation`
+     * stops it.
      */
-    func userinfo() async throws  -> String
+    func userinfo(cancellation: KeyfobCancellation?) async throws  -> String
     
 }
 /**
@@ -881,8 +1033,8 @@ open func accessTokenForAccount(subject: String)async throws  -> String  {
      * Every signed-in account, the active one marked (one account unless the configuration
      * allows several). Reads storage on first use: call it off the main thread.
      */
-open func accounts() -> [KeyfobAccount]  {
-    return try!  FfiConverterSequenceTypeKeyfobAccount.lift(try! rustCall() {
+open func accounts()throws  -> [KeyfobAccount]  {
+    return try  FfiConverterSequenceTypeKeyfobAccount.lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_accounts(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -892,8 +1044,9 @@ open func accounts() -> [KeyfobAccount]  {
     
     /**
      * Registers an observer of session events.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-open func addObserver(observer: KeyfobSessionObserver)  {try! rustCall() {
+open func addObserver(observer: KeyfobSessionObserver)throws   {try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_add_observer(
             self.uniffiCloneHandle(),
@@ -904,14 +1057,15 @@ open func addObserver(observer: KeyfobSessionObserver)  {try! rustCall() {
     
     /**
      * Starts a login: returns the authorization URL to open in the system browser
-     * (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys.
+     * (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys. `cancellation`
+     * stops it (nothing is stored until its last step).
      */
-open func beginLogin(options: KeyfobLoginOptions?)async throws  -> String  {
+open func beginLogin(options: KeyfobLoginOptions?, cancellation: KeyfobCancellation? = nil)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_begin_login(
-                        self.uniffiCloneHandle(),FfiConverterOptionTypeKeyfobLoginOptions.lower(options)
+                        self.uniffiCloneHandle(),FfiConverterOptionTypeKeyfobLoginOptions.lower(options),FfiConverterOptionTypeKeyfobCancellation.lower(cancellation)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -948,9 +1102,10 @@ open func cancelLogin()throws   {try rustCallWithError(FfiConverterTypeKeyfobErr
     
     /**
      * The signed-in user's validated ID token claims.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-open func claims() -> KeyfobClaims?  {
-    return try!  FfiConverterOptionTypeKeyfobClaims.lift(try! rustCall() {
+open func claims()throws  -> KeyfobClaims?  {
+    return try  FfiConverterOptionTypeKeyfobClaims.lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_claims(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1082,9 +1237,10 @@ open func restore()throws  -> SessionState  {
     
     /**
      * The session state (reads storage on first use; never network).
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-open func state() -> SessionState  {
-    return try!  FfiConverterTypeSessionState_lift(try! rustCall() {
+open func state()throws  -> SessionState  {
+    return try  FfiConverterTypeSessionState_lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_state(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1110,9 +1266,10 @@ open func switchAccount(subject: String)throws   {try rustCallWithError(FfiConve
      * same token as `cached_access_token` into a caller's buffer, without uniffi's call overhead
      * (the Kotlin layer's synchronous accessor uses it). The handle is not a pointer: once this
      * client is freed the function reports it closed, and the number is never reused.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-open func tokenHandle() -> UInt64  {
-    return try!  FfiConverterUInt64.lift(try! rustCall() {
+open func tokenHandle()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_token_handle(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1123,9 +1280,10 @@ open func tokenHandle() -> UInt64  {
     /**
      * The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
      * out. Reads storage on first use: call it off the main thread.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
      */
-open func tokens() -> KeyfobTokens?  {
-    return try!  FfiConverterOptionTypeKeyfobTokens.lift(try! rustCall() {
+open func tokens()throws  -> KeyfobTokens?  {
+    return try  FfiConverterOptionTypeKeyfobTokens.lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_method_keyfobclient_tokens(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1134,14 +1292,15 @@ open func tokens() -> KeyfobTokens?  {
 }
     
     /**
-     * The UserInfo claims as a JSON object string (its `sub` was checked).
+     * The UserInfo claims as a JSON object string (its `sub` was checked). `cancellation`
+     * stops it.
      */
-open func userinfo()async throws  -> String  {
+open func userinfo(cancellation: KeyfobCancellation? = nil)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_userinfo(
-                        self.uniffiCloneHandle()
+                        self.uniffiCloneHandle(),FfiConverterOptionTypeKeyfobCancellation.lower(cancellation)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -4394,6 +4553,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKeyfobCancellation: FfiConverterRustBuffer {
+    typealias SwiftType = KeyfobCancellation?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyfobCancellation.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyfobCancellation.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeKeyfobStorage: FfiConverterRustBuffer {
     typealias SwiftType = KeyfobStorage?
 
@@ -4758,19 +4941,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobstorage_compare_and_swap() != 44451) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobcancellation_cancel() != 29358) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 63230) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account() != 22542) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_accounts() != 30434) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_accounts() != 32364) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_add_observer() != 51690) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_add_observer() != 55516) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_begin_login() != 14183) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_begin_login() != 15728) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_cached_access_token() != 26922) {
@@ -4779,7 +4965,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_cancel_login() != 46666) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_claims() != 23873) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_claims() != 46709) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_handle_redirect() != 20864) {
@@ -4803,19 +4989,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 42182) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_state() != 60483) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_state() != 64595) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_switch_account() != 43568) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 30072) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_token_handle() != 37700) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_tokens() != 27749) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_tokens() != 52517) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 35150) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 63162) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_constructor_keyfobcancellation_new() != 63076) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_constructor_keyfobclient_new() != 14049) {

@@ -389,6 +389,27 @@ void uniffi_keyfob_fn_method_keyfobstorage_delete(uint64_t ptr, RustBuffer key, 
 int8_t uniffi_keyfob_fn_method_keyfobstorage_compare_and_swap(uint64_t ptr, RustBuffer key, RustBuffer expected, RustBuffer new, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCANCELLATION
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCANCELLATION
+uint64_t uniffi_keyfob_fn_clone_keyfobcancellation(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBCANCELLATION
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBCANCELLATION
+void uniffi_keyfob_fn_free_keyfobcancellation(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCANCELLATION_NEW
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCANCELLATION_NEW
+uint64_t uniffi_keyfob_fn_constructor_keyfobcancellation_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCANCELLATION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCANCELLATION_CANCEL
+void uniffi_keyfob_fn_method_keyfobcancellation_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCLIENT
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCLIENT
 uint64_t uniffi_keyfob_fn_clone_keyfobclient(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -431,7 +452,7 @@ void uniffi_keyfob_fn_method_keyfobclient_add_observer(uint64_t ptr, uint64_t ob
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_BEGIN_LOGIN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_BEGIN_LOGIN
-uint64_t uniffi_keyfob_fn_method_keyfobclient_begin_login(uint64_t ptr, RustBuffer options
+uint64_t uniffi_keyfob_fn_method_keyfobclient_begin_login(uint64_t ptr, RustBuffer options, RustBuffer cancellation
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_CACHED_ACCESS_TOKEN
@@ -506,7 +527,7 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_tokens(uint64_t ptr, RustCallSta
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
-uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr
+uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr, RustBuffer cancellation
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_IS_RETRYABLE
@@ -820,6 +841,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobstorage_compare_and_swap(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCANCELLATION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCANCELLATION_CANCEL
+uint16_t uniffi_keyfob_checksum_method_keyfobcancellation_cancel(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_access_token(void
@@ -937,6 +964,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_tokens(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_USERINFO
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_userinfo(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_CONSTRUCTOR_KEYFOBCANCELLATION_NEW
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_CONSTRUCTOR_KEYFOBCANCELLATION_NEW
+uint16_t uniffi_keyfob_checksum_constructor_keyfobcancellation_new(void
     
 );
 #endif

@@ -84,7 +84,16 @@ import Testing
             let error = try Self.error(row)
             // What the app catches is what the core sent: the round trip through the generated
             // enum (how classification is asked) loses nothing.
-            #expect(KeyfobError(error.generated) == error)
+            #expect(KeyfobError(try #require(error.generated)) == error)
+        }
+    }
+
+    @Test func browserSheetErrorsAreNeitherRetryableNorASignInReason() {
+        for error in [KeyfobError.userCancelled, .loginInProgress, .presentationFailed(reason: "no window")] {
+            #expect(!error.isRetryable, "\(error)")
+            #expect(!error.requiresSignIn, "\(error)")
+            #expect(error.retryAfter == nil)
+            #expect(error.generated == nil, "the core does not know \(error)")
         }
     }
 

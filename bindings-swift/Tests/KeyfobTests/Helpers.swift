@@ -8,7 +8,9 @@ import Testing
 struct TestkitSuite {}
 
 /// The error `body` throws, or `nil` if it returns.
-func thrownError<T>(_ body: () async throws -> T) async -> (any Error)? {
+func thrownError<T: Sendable>(
+    isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+) async -> (any Error)? {
     do {
         _ = try await body()
         return nil
@@ -19,7 +21,8 @@ func thrownError<T>(_ body: () async throws -> T) async -> (any Error)? {
 
 /// The `KeyfobError` `body` throws; records an issue (and returns `nil`) if it throws anything
 /// else or nothing.
-func keyfobError<T>(
+func keyfobError<T: Sendable>(
+    isolation: isolated (any Actor)? = #isolation,
     _ body: () async throws -> T,
     sourceLocation: SourceLocation = #_sourceLocation
 ) async -> KeyfobError? {
@@ -70,7 +73,7 @@ final class DictionaryStorage: SecureStorage, @unchecked Sendable {
         lock.locked { _readFailure = error }
     }
 
-    /// Every write fails with this error, until set back to `nil`.
+    /// Every save fails with this error, until set back to `nil`.
     func failWrites(with error: (any Error)?) {
         lock.locked { _writeFailure = error }
     }
@@ -90,11 +93,10 @@ final class DictionaryStorage: SecureStorage, @unchecked Sendable {
         }
     }
 
+    /// Deleting never fails here: `failWrites` is about saving (a login's pending state is
+    /// deleted before its tokens are saved).
     func removeData(forKey key: String) throws {
-        try lock.locked {
-            if let failure = _writeFailure { throw failure }
-            values[key] = nil
-        }
+        lock.locked { values[key] = nil }
     }
 }
 
@@ -104,5 +106,45 @@ extension NSLock {
         lock()
         defer { unlock() }
         return try body()
+    }
+}
+
+/// Waits until `condition` holds, checking every 20 ms for at most `seconds`; returns whether it
+/// held. For outcomes that complete on another task (a refresh whose caller was cancelled).
+func eventually(
+    isolation: isolated (any Actor)? = #isolation, within seconds: Double = 10,
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return try await condition()
+}
+
+/// An ``HTTPTransport`` that sends through a real ``URLSessionTransport`` and records what it
+/// was asked and how each request ended (a cancelled one: Keyfob dropped it).
+final class RecordingTransport: HTTPTransport, @unchecked Sendable {
+    // @unchecked: all state is guarded by `lock`.
+    private let lock = NSLock()
+    private let inner = URLSessionTransport()
+    private var _paths: [String] = []
+    private var _cancelled: [String] = []
+
+    /// The paths requested so far, in order.
+    var paths: [String] { lock.locked { _paths } }
+    /// The paths of the requests that ended cancelled.
+    var cancelled: [String] { lock.locked { _cancelled } }
+
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let path = request.url.path
+        lock.locked { _paths.append(path) }
+        do {
+            return try await inner.send(request)
+        } catch {
+            if Task.isCancelled || error is CancellationError { lock.locked { _cancelled.append(path) } }
+            throw error
+        }
     }
 }

@@ -24,7 +24,7 @@ extension TestkitSuite {
             // The next launch finds the session in storage: no login, no token request.
             let tokenRequests = try await kit.stats().token
             let nextLaunch = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
-            #expect(try nextLaunch.restore() == .signedIn)
+            #expect(try await nextLaunch.restore() == .signedIn)
             #expect(nextLaunch.claims?.subject == "user-123")
             #expect(try await nextLaunch.accessToken() == token)
             #expect(try await kit.stats().token == tokenRequests)
@@ -41,7 +41,7 @@ extension TestkitSuite {
             // A later launch while the device is locked: the session is there but unreadable.
             storage.failReads(with: SecureStorageError(.unavailable, "device locked"))
             let locked = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
-            let error = await keyfobError { try locked.restore() }
+            let error = await keyfobError { try await locked.restore() }
             guard case .storage(let kind, _) = error else {
                 Issue.record("expected storage(unavailable), got \(String(describing: error))")
                 return
@@ -53,7 +53,7 @@ extension TestkitSuite {
 
             // Unlocked: the same client reads the session.
             storage.failReads(with: nil)
-            #expect(try locked.restore() == .signedIn)
+            #expect(try await locked.restore() == .signedIn)
         }
 
         @Test func failedWriteFailsTheLogin() async throws {
@@ -73,7 +73,7 @@ extension TestkitSuite {
         }
 
         @Test func hundredConcurrentCallersShareOneRefresh() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             // Sign in with an access token that lives 1 s: already inside the 30 s refresh margin.
             try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
             try await kit.signIn(client)
@@ -100,7 +100,7 @@ extension TestkitSuite {
         }
 
         @Test func stateStreamFollowsTheSession() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             let states = client.states()
             let changes = client.changes()
             let laterSubscriber = client.states()
@@ -119,7 +119,7 @@ extension TestkitSuite {
         }
 
         @Test func aBusyProviderSaysWhenToRetryAndTheSessionStays() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             try await kit.signIn(client)
             try await kit.setFaults(#"{"endpoints": [{"path": "/token", "status": 503, "headers": [["Retry-After", "120"]]}]}"#)
 
@@ -134,7 +134,7 @@ extension TestkitSuite {
         }
 
         @Test func rejectedRefreshTokenAsksForSignIn() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             try await kit.signIn(client)
             let states = client.states()
             try await kit.setFaults(#"{"endpoints": [{"path": "/token", "status": 400, "body": "{\"error\": \"invalid_grant\"}"}]}"#)

@@ -21,7 +21,7 @@ extension TestkitSuite {
             try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
             try await kit.signIn(app)
             let widget = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
-            #expect(try widget.restore() == .signedIn)
+            #expect(try await widget.restore() == .signedIn)
             try await kit.reset()
 
             let token = try await app.accessToken()
@@ -37,9 +37,9 @@ extension TestkitSuite {
             let app = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
             try await kit.signIn(app)
             let widget = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
-            #expect(try widget.restore() == .signedIn)
+            #expect(try await widget.restore() == .signedIn)
             try await app.logout()
-            #expect(try widget.reload() == .signedOut)
+            #expect(try await widget.reload() == .signedOut)
             let error = await keyfobError { try await widget.accessToken() }
             #expect(error?.requiresSignIn == true)
         }
@@ -50,13 +50,13 @@ extension TestkitSuite {
             let client = try KeyfobClient(configuration: configuration, storage: .custom(DictionaryStorage()))
             let ada = try await kit.signIn(client).subject
             try await kit.signIn(client, as: "grace")
-            let accounts = client.accounts()
+            let accounts = try await client.accounts()
             #expect(Set(accounts.map(\.claims.subject)) == [ada, "grace"])
-            #expect(accounts.filter(\.active).map(\.claims.subject) == ["grace"])
+            #expect(accounts.filter(\.isActive).map(\.claims.subject) == ["grace"])
 
-            try client.switchAccount(to: ada)
+            try await client.switchAccount(to: ada)
             #expect(client.claims?.subject == ada)
-            let unknown = await keyfobError { try client.switchAccount(to: "nobody") }
+            let unknown = await keyfobError { try await client.switchAccount(to: "nobody") }
             #expect(unknown == .notSignedIn(reason: unknown?.reason ?? ""))
 
             try await kit.reset()
@@ -68,7 +68,7 @@ extension TestkitSuite {
             #expect(graceToken != adaToken)
 
             try await client.logout(account: "grace")
-            #expect(client.accounts().map(\.claims.subject) == [ada])
+            #expect(try await client.accounts().map(\.claims.subject) == [ada])
             #expect(client.state == .signedIn)
         }
     }

@@ -14,8 +14,9 @@ extension TestkitSuite {
         }
 
         @Test func signInCallsBothServersRefreshesAndSignsOut() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
-            #expect(client.state == .signedOut)
+            let client = try kit.client()
+            #expect(client.state == nil, "nothing read before restore")
+            #expect(try await client.restore() == .signedOut)
 
             // The app opens this URL in the browser: PKCE S256, state and nonce.
             let url = try await client.beginLogin()
@@ -61,7 +62,7 @@ extension TestkitSuite {
             // Logout revokes the refresh token and forgets the session.
             let logout = try await client.logout()
             #expect(logout.revocationError == nil)
-            #expect(logout.endSessionUrl?.hasPrefix(kit.issuer.absoluteString) == true)
+            #expect(logout.endSessionURL?.absoluteString.hasPrefix(kit.issuer.absoluteString) == true)
             #expect(logout.endSessionState != nil)
             #expect(try await kit.stats().revoke == 1)
             #expect(client.state == .signedOut)
@@ -75,7 +76,7 @@ extension TestkitSuite {
         }
 
         @Test func callbackWithAnotherStateIsAStateMismatch() async throws {
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             let callback = try await kit.browse(try await client.beginLogin())
             var forged = URLComponents(url: callback, resolvingAgainstBaseURL: false)!
             forged.queryItems = forged.queryItems?.map {
@@ -94,7 +95,7 @@ extension TestkitSuite {
 
         @Test func providerErrorKeepsItsOAuthCode() async throws {
             try await kit.setFaults(#"{"callback": {"error": "access_denied", "error_description": "User said no", "code": null}}"#)
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
             let callback = try await kit.browse(try await client.beginLogin())
 
             let error = await keyfobError { try await client.handleRedirect(callback) }
@@ -107,7 +108,7 @@ extension TestkitSuite {
 
         @Test func unsignedIdTokenIsRejected() async throws {
             try await kit.setFaults(#"{"id_token_signing": "alg_none"}"#)
-            let client = try KeyfobClient(configuration: kit.configuration())
+            let client = try kit.client()
 
             let error = await keyfobError { try await kit.signIn(client) }
             guard case .idToken(let check, _) = error else {

@@ -45,6 +45,12 @@ struct Testkit: Sendable {
                        orders: URL(string: line.orders)!, clientID: line.client_id)
     }
 
+    /// A client of this provider with its session in memory only, so that no test meets another
+    /// test's session (on a Mac the default storage is the Keychain, shared by every test).
+    func client(refreshMargin: TimeInterval = 30, transport: (any HTTPTransport)? = nil) throws -> KeyfobClient {
+        try KeyfobClient(configuration: configuration(refreshMargin: refreshMargin), storage: .memory, transport: transport)
+    }
+
     /// The app's configuration for this provider.
     func configuration(refreshMargin: TimeInterval = 30) -> KeyfobClient.Configuration {
         KeyfobClient.Configuration(
@@ -97,11 +103,9 @@ struct Testkit: Sendable {
         try await callAPI(orders, path: "api/orders", token: token)
     }
 
-    func get(_ url: URL, headers: [HTTPHeader] = [], timeoutMs: UInt64 = 10_000,
-             maxResponseBytes: UInt64 = 1 << 20) async throws -> HTTPResponse {
-        try await http.send(request: HTTPRequest(
-            method: "GET", url: url.absoluteString, headers: headers, body: Data(),
-            timeoutMs: timeoutMs, maxResponseBytes: maxResponseBytes))
+    func get(_ url: URL, headers: [HTTPHeader] = [], timeout: TimeInterval = 10,
+             maxResponseBytes: Int = 1 << 20) async throws -> HTTPResponse {
+        try await http.send(HTTPRequest(url: url, headers: headers, timeout: timeout, maxResponseBytes: maxResponseBytes))
     }
 
     // MARK: - Control endpoints
@@ -112,6 +116,9 @@ struct Testkit: Sendable {
         let authorizationCode: Int
         let refreshToken: Int
         let revoke: Int
+        let userinfo: Int
+        let discovery: Int
+        let authorize: Int
         let crm: Int
         let orders: Int
     }
@@ -140,10 +147,10 @@ struct Testkit: Sendable {
 
     /// `POST /__testkit/{name}` with a JSON body.
     private func control(_ name: String, body: String = "{}") async throws {
-        let response = try await http.send(request: HTTPRequest(
-            method: "POST", url: admin(name).absoluteString,
+        let response = try await http.send(HTTPRequest(
+            method: "POST", url: admin(name),
             headers: [HTTPHeader(name: "Content-Type", value: "application/json")],
-            body: Data(body.utf8), timeoutMs: 10_000, maxResponseBytes: 1 << 20))
+            body: Data(body.utf8)))
         guard response.status == 200 else {
             let text = String(decoding: response.body, as: UTF8.self)
             throw Missing(description: "POST /__testkit/\(name) answered \(response.status): \(text)")

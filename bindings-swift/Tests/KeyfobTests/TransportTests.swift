@@ -40,7 +40,7 @@ extension TestkitSuite {
             let error = await thrownError {
                 try await kit.get(kit.crm.appendingPathComponent("api/customers"), maxResponseBytes: 64 * 1024)
             }
-            guard case .TooLarge = error as? TransportFailure else {
+            guard case .tooLarge = error as? HTTPTransportError else {
                 Issue.record("expected TooLarge, got \(String(describing: error))")
                 return
             }
@@ -52,9 +52,9 @@ extension TestkitSuite {
             try await kit.setFaults(#"{"endpoints": [{"path": "/api/orders", "delay_ms": 60000, "times": 1}]}"#)
             let started = Date()
             let error = await thrownError {
-                try await kit.get(kit.orders.appendingPathComponent("api/orders"), timeoutMs: 300)
+                try await kit.get(kit.orders.appendingPathComponent("api/orders"), timeout: 0.3)
             }
-            guard case .Timeout = error as? TransportFailure else {
+            guard case .timeout = error as? HTTPTransportError else {
                 Issue.record("expected Timeout, got \(String(describing: error))")
                 return
             }
@@ -63,7 +63,7 @@ extension TestkitSuite {
 
         @Test func refusedConnectionIsAConnectFailure() async throws {
             let error = await thrownError { try await kit.get(URL(string: "http://127.0.0.1:9/")!) }
-            guard case .Connect = error as? TransportFailure else {
+            guard case .connect = error as? HTTPTransportError else {
                 Issue.record("expected Connect, got \(String(describing: error))")
                 return
             }
@@ -93,9 +93,9 @@ extension TestkitSuite {
         let transport = URLSessionTransport()
         let base = "http://127.0.0.1:\(server.port)"
         func get(_ path: String, headers: [HTTPHeader] = []) async throws -> HTTPResponse {
-            try await transport.send(request: HTTPRequest(
-                method: "GET", url: base + path, headers: headers, body: Data(),
-                timeoutMs: 10_000, maxResponseBytes: 1024))
+            try await transport.send(HTTPRequest(
+                method: "GET", url: try #require(URL(string: base + path)), headers: headers,
+                timeout: 10, maxResponseBytes: 1024))
         }
         let first = try await get("/login")
         #expect(first.value(forHeader: "Set-Cookie")?.hasPrefix("SID=") == true)

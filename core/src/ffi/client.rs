@@ -7,6 +7,7 @@ use super::adapters::{
     KeyfobStorage, secs,
 };
 use super::cached_token;
+use super::cancellation::{KeyfobCancellation, cancellable};
 use super::error::KeyfobError;
 use super::records::{
     KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions,
@@ -92,8 +93,14 @@ impl KeyfobClient {
     }
 
     /// Starts a login: returns the authorization URL to open in the system browser
-    /// (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys.
-    pub async fn begin_login(&self, options: Option<KeyfobLoginOptions>) -> Result<String> {
+    /// (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys. `cancellation`
+    /// stops it (nothing is stored until its last step).
+    #[uniffi::method(default(cancellation = None))]
+    pub async fn begin_login(
+        &self,
+        options: Option<KeyfobLoginOptions>,
+        cancellation: Option<Arc<KeyfobCancellation>>,
+    ) -> Result<String> {
         let options = options.map(|o| LoginOptions {
             prompt: o.prompt,
             login_hint: o.login_hint,
@@ -103,10 +110,11 @@ impl KeyfobClient {
                 .map(|p| (p.name, p.value))
                 .collect(),
         });
-        Ok(self
-            .inner
-            .begin_login_with(&options.unwrap_or_default())
-            .await?)
+        let options = options.unwrap_or_default();
+        cancellable(cancellation, async {
+            Ok(self.inner.begin_login_with(&options).await?)
+        })
+        .await
     }
 
     /// Gives up the pending login (the user closed the browser): its callback can no longer be
@@ -137,8 +145,9 @@ impl KeyfobClient {
     /// same token as `cached_access_token` into a caller's buffer, without uniffi's call overhead
     /// (the Kotlin layer's synchronous accessor uses it). The handle is not a pointer: once this
     /// client is freed the function reports it closed, and the number is never reused.
-    pub fn token_handle(&self) -> u64 {
-        self.token_handle
+    /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+    pub fn token_handle(&self) -> Result<u64> {
+        Ok(self.token_handle)
     }
 
     /// Refreshes now with the refresh token.
@@ -173,8 +182,8 @@ impl KeyfobClient {
 
     /// Every signed-in account, the active one marked (one account unless the configuration
     /// allows several). Reads storage on first use: call it off the main thread.
-    pub fn accounts(&self) -> Vec<KeyfobAccount> {
-        self.inner.accounts().into_iter().map(Into::into).collect()
+    pub fn accounts(&self) -> Result<Vec<KeyfobAccount>> {
+        Ok(self.inner.accounts().into_iter().map(Into::into).collect())
     }
 
     /// Makes the account of user `subject` the active one, in every process sharing the
@@ -190,25 +199,33 @@ impl KeyfobClient {
         Ok(self.inner.reload()?)
     }
 
-    /// The UserInfo claims as a JSON object string (its `sub` was checked).
-    pub async fn userinfo(&self) -> Result<String> {
-        Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
+    /// The UserInfo claims as a JSON object string (its `sub` was checked). `cancellation`
+    /// stops it.
+    #[uniffi::method(default(cancellation = None))]
+    pub async fn userinfo(&self, cancellation: Option<Arc<KeyfobCancellation>>) -> Result<String> {
+        cancellable(cancellation, async {
+            Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
+        })
+        .await
     }
 
     /// The signed-in session's tokens (raw ID token, expiry, scopes), or `None` when signed
     /// out. Reads storage on first use: call it off the main thread.
-    pub fn tokens(&self) -> Option<KeyfobTokens> {
-        self.inner.tokens().map(Into::into)
+    /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+    pub fn tokens(&self) -> Result<Option<KeyfobTokens>> {
+        Ok(self.inner.tokens().map(Into::into))
     }
 
     /// The signed-in user's validated ID token claims.
-    pub fn claims(&self) -> Option<KeyfobClaims> {
-        self.inner.claims().map(Into::into)
+    /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+    pub fn claims(&self) -> Result<Option<KeyfobClaims>> {
+        Ok(self.inner.claims().map(Into::into))
     }
 
     /// The session state (reads storage on first use; never network).
-    pub fn state(&self) -> SessionState {
-        self.inner.state()
+    /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+    pub fn state(&self) -> Result<SessionState> {
+        Ok(self.inner.state())
     }
 
     /// Reads the stored session now and returns the state (storage errors are reported).
@@ -217,7 +234,8 @@ impl KeyfobClient {
     }
 
     /// Registers an observer of session events.
-    pub fn add_observer(self: Arc<Self>, observer: Arc<dyn KeyfobSessionObserver>) {
+    /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+    pub fn add_observer(self: Arc<Self>, observer: Arc<dyn KeyfobSessionObserver>) -> Result<()> {
         let weak: Weak<KeyfobClient> = Arc::downgrade(&self);
         let state = Box::new(move || {
             weak.upgrade()
@@ -225,6 +243,7 @@ impl KeyfobClient {
         });
         self.inner
             .add_observer(Arc::new(ForeignObserver { observer, state }));
+        Ok(())
     }
 }
 

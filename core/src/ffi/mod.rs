@@ -11,11 +11,13 @@
 
 mod adapters;
 mod cached_token;
+mod cancellation;
 mod client;
 mod error;
 mod records;
 
 pub use adapters::{KeyfobHttpTransport, KeyfobSessionObserver, KeyfobStorage};
+pub use cancellation::KeyfobCancellation;
 pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
 pub use records::{
