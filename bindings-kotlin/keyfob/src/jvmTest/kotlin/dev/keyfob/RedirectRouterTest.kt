@@ -44,7 +44,7 @@ class RedirectRouterTest {
             assertEquals(RedirectRouter.Delivery.LOGIN, router.deliver(callback))
             keyfob.awaitState(SessionState.SIGNED_IN)
             assertNull(keyfob.loginError.value)
-            assertEquals("user-123", keyfob.claims?.subject)
+            assertEquals("user-123", keyfob.claims()?.subject)
         }
     }
 
@@ -87,7 +87,7 @@ class RedirectRouterTest {
                 val callback = Testkit.authorize(keyfob.beginLogin())
                 assertEquals(RedirectRouter.Delivery.LOGIN, router.deliver(callback))
                 keyfob.awaitState(SessionState.SIGNED_IN)
-                assertEquals(SessionState.SIGNED_OUT, other.state.value)
+                assertEquals(SessionState.SIGNED_OUT, other.restored())
                 assertNull(other.loginError.value)
             }
         }
@@ -111,8 +111,8 @@ class RedirectRouterTest {
         now += RedirectRouter.QUEUE_LIFETIME_MS + 1
         Keyfob(testConfig(), MapStorage(), HttpUrlConnectionTransport(), router).use { keyfob ->
             // Nothing was handed over: no attempt, no error.
+            assertEquals(SessionState.SIGNED_OUT, keyfob.restored())
             assertNull(keyfob.loginError.value)
-            assertEquals(SessionState.SIGNED_OUT, keyfob.state.value)
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.keyfob
 import java.lang.ref.WeakReference
 import java.net.URI
 import java.net.URISyntaxException
+import java.net.URLDecoder
 
 /**
  * Hands the deep links that reach the app (the redirect activity's intent data) to the [Keyfob]
@@ -55,6 +56,19 @@ public class RedirectRouter internal constructor(
         return Delivery.LOGIN
     }
 
+    /**
+     * Gives up the pending login of the client whose redirect URI is [redirectUri]: the browser
+     * came back without a redirect and no [Keyfob.login] was waiting (the app's process was
+     * restarted meanwhile). Returns whether a client was found.
+     */
+    public fun cancelPending(redirectUri: String): Boolean {
+        val target = synchronized(this) {
+            liveClients().firstOrNull { RedirectUris.matches(it.config.redirectUri, redirectUri) }
+        } ?: return false
+        target.cancelLoginInBackground()
+        return true
+    }
+
     internal fun register(client: Keyfob) {
         val url = synchronized(this) {
             clients += WeakReference(client)
@@ -97,6 +111,29 @@ internal object RedirectUris {
         URI(uri).takeIf { it.scheme != null && !it.isOpaque }
     } catch (e: URISyntaxException) {
         null
+    }
+
+    /** The first value of query parameter [name] in [uri], decoded; `null` when absent or not a URI. */
+    fun queryParameter(uri: String, name: String): String? {
+        val query = parse(uri)?.rawQuery ?: return null
+        return query.split('&').firstNotNullOfOrNull { pair ->
+            val (key, value) = pair.split('=', limit = 2).let { it[0] to it.getOrElse(1) { "" } }
+            if (key == name) URLDecoder.decode(value, "UTF-8") else null
+        }
+    }
+
+    /**
+     * What the browser step of a logout did: [outcome] of opening the end-session URL, checked
+     * against the post-logout [redirectUri] and the [state] sent with the request.
+     */
+    fun endSessionOutcome(outcome: BrowserOutcome, redirectUri: String?, state: String?): EndSession = when (outcome) {
+        is BrowserOutcome.Redirect -> when {
+            redirectUri == null || !matches(redirectUri, outcome.url) -> EndSession.CLOSED
+            state == null || queryParameter(outcome.url, "state") == state -> EndSession.RETURNED
+            else -> EndSession.STATE_MISMATCH
+        }
+        BrowserOutcome.Closed, is BrowserOutcome.Failed -> EndSession.CLOSED
+        BrowserOutcome.NoBrowser -> EndSession.NO_BROWSER
     }
 
     /**
