@@ -1,8 +1,6 @@
 package dev.keyfob
 
 import android.app.Activity
-import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.withContext
 
 /**
  * The browser round trip on Android: an Auth Tab where the browser has them, else a Custom Tab,
@@ -21,9 +19,8 @@ public class CustomTabsBrowser @JvmOverloads constructor(
         val launch = CustomTabs.launch(url, browser, redirectUri, activity.packageName, options)
         val request = RoundTripRequest(RoundTrips.shared.newId(), kind, redirectUri, launch)
         return RoundTrips.shared.await(request.id) {
-            withContext(Dispatchers.Main) {
-                activity.startActivity(KeyfobAuthorizationActivity.intent(activity, request))
-            }
+            // On the main thread, without needing kotlinx-coroutines-android's Dispatchers.Main.
+            activity.runOnUiThread { activity.startActivity(KeyfobAuthorizationActivity.intent(activity, request)) }
         }
     }
 

@@ -112,7 +112,7 @@ class ErrorClassificationTest {
             dev.keyfob.ffi.IdTokenCheck.entries.map { it.name },
             IdTokenCheck.entries.map { it.name },
         )
-        for (check in dev.keyfob.ffi.IdTokenCheck.entries) assertEquals(check, IdTokenCheck.from(check).toFfi())
+        for (check in dev.keyfob.ffi.IdTokenCheck.entries) assertEquals(check, check.sameNamed<IdTokenCheck>().sameNamed<dev.keyfob.ffi.IdTokenCheck>())
         assertEquals(
             dev.keyfob.ffi.StorageErrorKind.entries.map { it.name },
             StorageErrorKind.entries.map { it.name },

@@ -146,10 +146,10 @@ public sealed class KeyfobException(
         is StateMismatch -> FfiException.StateMismatch(reason)
         is IssuerMismatch -> FfiException.IssuerMismatch(reason)
         is NoPendingLogin -> FfiException.NoPendingLogin(reason)
-        is IdToken -> FfiException.IdToken(check.toFfi(), reason)
+        is IdToken -> FfiException.IdToken(check.sameNamed(), reason)
         is NotSignedIn -> FfiException.NotSignedIn(reason)
         is ReLoginRequired -> FfiException.ReLoginRequired(reason)
-        is Storage -> FfiException.Storage(kind.toFfi(), reason)
+        is Storage -> FfiException.Storage(kind.sameNamed(), reason)
         is Internal -> FfiException.Internal(reason)
         is Cancelled, is NoBrowser -> null
     }
@@ -170,10 +170,10 @@ public sealed class KeyfobException(
             is FfiException.StateMismatch -> StateMismatch(e.reason, e)
             is FfiException.IssuerMismatch -> IssuerMismatch(e.reason, e)
             is FfiException.NoPendingLogin -> NoPendingLogin(e.reason, e)
-            is FfiException.IdToken -> IdToken(IdTokenCheck.from(e.check), e.reason, e)
+            is FfiException.IdToken -> IdToken(e.check.sameNamed(), e.reason, e)
             is FfiException.NotSignedIn -> NotSignedIn(e.reason, e)
             is FfiException.ReLoginRequired -> ReLoginRequired(e.reason, e)
-            is FfiException.Storage -> Storage(StorageErrorKind.from(e.kind), e.reason, e)
+            is FfiException.Storage -> Storage(e.kind.sameNamed(), e.reason, e)
             is FfiException.Internal -> Internal(e.reason, e)
         }
 
@@ -228,13 +228,6 @@ public enum class IdTokenCheck {
 
     /** A refreshed ID token names another user (`sub`) than the session's. */
     SUBJECT_CHANGED,
-    ;
-
-    internal fun toFfi(): dev.keyfob.ffi.IdTokenCheck = dev.keyfob.ffi.IdTokenCheck.valueOf(name)
-
-    internal companion object {
-        fun from(check: dev.keyfob.ffi.IdTokenCheck): IdTokenCheck = valueOf(check.name)
-    }
 }
 
 /** How storage failed, in [KeyfobException.Storage]. */
@@ -250,11 +243,10 @@ public enum class StorageErrorKind {
 
     /** Anything else (I/O error, full disk, Keystore failure). */
     FAILED,
-    ;
-
-    internal fun toFfi(): dev.keyfob.ffi.StorageErrorKind = dev.keyfob.ffi.StorageErrorKind.valueOf(name)
-
-    internal companion object {
-        fun from(kind: dev.keyfob.ffi.StorageErrorKind): StorageErrorKind = valueOf(kind.name)
-    }
 }
+
+/**
+ * The constant of [E] with this constant's name: the public enums mirror the generated ones name
+ * for name (a test checks every generated constant has its twin).
+ */
+internal inline fun <reified E : Enum<E>> Enum<*>.sameNamed(): E = enumValueOf(name)

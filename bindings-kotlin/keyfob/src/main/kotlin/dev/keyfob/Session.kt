@@ -31,13 +31,7 @@ public enum class SessionState {
     ;
 
     internal companion object {
-        fun from(state: dev.keyfob.ffi.SessionState): SessionState = when (state) {
-            dev.keyfob.ffi.SessionState.SIGNED_OUT -> SIGNED_OUT
-            dev.keyfob.ffi.SessionState.LOGIN_PENDING -> LOGIN_PENDING
-            dev.keyfob.ffi.SessionState.SIGNED_IN -> SIGNED_IN
-            dev.keyfob.ffi.SessionState.NEEDS_RE_LOGIN -> NEEDS_RE_LOGIN
-            dev.keyfob.ffi.SessionState.STORAGE_UNAVAILABLE -> STORAGE_UNAVAILABLE
-        }
+        fun from(state: dev.keyfob.ffi.SessionState): SessionState = state.sameNamed()
     }
 }
 
