@@ -2,8 +2,8 @@
 # Kotlin: the Kotlin layer's JVM tests (Maven, JUnit 5) against the real host libkeyfob.so
 # (JNA) and the testkit provider; the Android library's and the sample app's Kotlin, and both
 # instrumented-test sources, compiled against the Android 16 (API 36) framework jar, and the
-# sample's start-check tests; the 16 KB
-# page alignment of JNA's Android libraries, which the AAR ships; shellcheck on the shell scripts.
+# sample's start-check tests; the 16 KB page alignment of JNA's Android libraries, which the AAR
+# ships; shellcheck on the shell scripts.
 #
 # Caches: $KEYFOB_CACHE/m2 (Maven), $KEYFOB_CACHE/kotlin (bindings, library, testkit binary).
 # Writes the number of Kotlin tests run to "$KEYFOB_STAGE_COUNT".
