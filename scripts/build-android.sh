@@ -6,22 +6,38 @@
 #   2. the Android flavour of the Kotlin bindings (scripts/generate-bindings.sh), copied to
 #      bindings-kotlin/keyfob/src/generated/kotlin;
 #   3. Gradle's :keyfob:assembleRelease, which writes
-#      bindings-kotlin/keyfob/build/outputs/aar/keyfob-release.aar.
+#      bindings-kotlin/keyfob/build/outputs/aar/keyfob-release.aar, then checks that every
+#      native library in it (libkeyfob.so and JNA's libjnidispatch.so) is aligned for 16 KB
+#      pages (scripts/check-16kb.sh).
 #
-#   scripts/build-android.sh [--no-gradle] [--abi ABI]...
+#   scripts/build-android.sh [--no-gradle] [--publish] [--abi ABI]...
 #
 #   --no-gradle   stop after steps 1 and 2 (then build in Android Studio, e.g. examples-android)
-#   --abi ABI     only this ABI (repeatable): arm64-v8a, armeabi-v7a, x86_64, x86 [default: all]
+#   --publish     also publish dev.keyfob:keyfob-android to the local Maven repository
+#                 (~/.m2; :keyfob:publishToMavenLocal), for an app to depend on by coordinates
+#   --abi ABI     only this ABI (repeatable): arm64-v8a, armeabi-v7a, x86_64, x86 [default: all];
+#                 the libraries of the other ABIs already built are kept
 #
 # Needs: the Rust targets (rustup target add aarch64-linux-android armv7-linux-androideabi
 # x86_64-linux-android i686-linux-android), cargo-ndk (cargo install cargo-ndk), the Android NDK
 # (ANDROID_NDK_HOME, or ANDROID_HOME with ndk/<version>), and for step 3 the Android SDK
-# (ANDROID_HOME, or sdk.dir in bindings-kotlin/local.properties), JDK 17 and Gradle (./gradlew,
-# created once with `gradle wrapper`, or `gradle` on PATH).
+# (ANDROID_HOME, or sdk.dir in bindings-kotlin/local.properties) and JDK 17 or later; Gradle comes
+# through the committed wrapper (bindings-kotlin/gradlew).
+#
+# Caches: $KEYFOB_CACHE, by default /var/cache/keyfob when it is writable (CI, the project's
+# machines), else $XDG_CACHE_HOME/keyfob (~/.cache/keyfob) for a developer's own account.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export KEYFOB_CACHE="${KEYFOB_CACHE:-/var/cache/keyfob}"
+if [ -z "${KEYFOB_CACHE:-}" ]; then
+  if mkdir -p /var/cache/keyfob 2>/dev/null && [ -w /var/cache/keyfob ]; then
+    KEYFOB_CACHE=/var/cache/keyfob
+  else
+    KEYFOB_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/keyfob"
+  fi
+fi
+export KEYFOB_CACHE
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KEYFOB_CACHE/target}"
+mkdir -p "$KEYFOB_CACHE"
 
 # Keep in step with minSdk in bindings-kotlin/gradle/libs.versions.toml.
 min_sdk=24
@@ -33,10 +49,12 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0
 die() { echo "build-android: $*" >&2; exit 1; }
 
 run_gradle=true
+publish=false
 abis=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-gradle) run_gradle=false ;;
+    --publish) publish=true ;;
     --abi) [ $# -ge 2 ] || die "--abi needs a value"; abis+=("$2"); shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -95,19 +113,17 @@ echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk)" >&2
 cargo ndk "${ndk_args[@]}" --platform "$min_sdk" \
   build --locked -p keyfob --lib --features ffi --profile mobile
 
-readelf=$(find "$ndk/toolchains/llvm/prebuilt" -maxdepth 3 -name llvm-readelf -type f 2>/dev/null | head -n 1)
-rm -rf "$jni_libs"
+# The NDK's llvm-readelf for scripts/check-16kb.sh (binutils' readelf, if installed, also works).
+READELF=$(find "$ndk/toolchains/llvm/prebuilt" -maxdepth 3 -name llvm-readelf -type f 2>/dev/null | head -n 1)
+[ -n "$READELF" ] || READELF=$(command -v readelf || true)
+[ -n "$READELF" ] || die "no llvm-readelf in the NDK and no readelf: cannot check 16 KB alignment"
+export READELF
 for abi in "${abis[@]}"; do
   so="$CARGO_TARGET_DIR/$(rust_target "$abi")/mobile/libkeyfob.so"
   [ -f "$so" ] || die "$so was not built"
-  if [ -n "$readelf" ]; then
-    # Program headers: "LOAD 0x… 0x… 0x… 0x… 0x… R E 0x4000"; the last field is the alignment.
-    for align in $("$readelf" -lW "$so" | awk '$1 == "LOAD" {print $NF}'); do
-      [ $((16#${align#0x})) -ge 16384 ] || die "$abi: a LOAD segment is aligned to $align, not 16 KB"
-    done
-  else
-    echo "build-android: llvm-readelf not found in the NDK; 16 KB alignment not checked" >&2
-  fi
+  bash scripts/check-16kb.sh "$so" >/dev/null || die "$abi: $so is not aligned for 16 KB pages"
+  # Only this ABI's directory is replaced: `--abi x86_64` keeps the other ABIs built before.
+  rm -rf "${jni_libs:?}/$abi"
   mkdir -p "$jni_libs/$abi"
   cp "$so" "$jni_libs/$abi/libkeyfob.so"
   echo "$abi: $(du -h "$so" | cut -f1) $so" >&2
@@ -125,13 +141,10 @@ if [ "$run_gradle" = false ]; then
   echo "native libraries in $jni_libs, bindings in $generated" >&2
   exit 0
 fi
-cd bindings-kotlin
-if [ -x ./gradlew ]; then
-  gradle=(./gradlew)
-elif command -v gradle >/dev/null; then
-  gradle=(gradle)
-else
-  die "no Gradle: run \`gradle wrapper\` in bindings-kotlin once, or put gradle on PATH"
-fi
-"${gradle[@]}" --no-daemon :keyfob:assembleRelease
-echo "bindings-kotlin/keyfob/build/outputs/aar/keyfob-release.aar"
+tasks=(:keyfob:assembleRelease)
+[ "$publish" = false ] || tasks+=(:keyfob:publishToMavenLocal)
+(cd bindings-kotlin && ./gradlew --no-daemon "${tasks[@]}")
+aar="bindings-kotlin/keyfob/build/outputs/aar/keyfob-release.aar"
+# Every packaged library, JNA's included: what a device loads is what the AAR carries.
+bash scripts/check-16kb.sh "$aar" >&2
+echo "$aar"

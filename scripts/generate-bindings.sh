@@ -31,5 +31,13 @@ sed -e 's/^android *= *true/android = false/' uniffi.toml > "$jvm_config"
 grep -q '^android = false' "$jvm_config" || { echo "generate-bindings: uniffi.toml must set android = true" >&2; exit 1; }
 "$bindgen" generate --library "$lib" --no-format --language kotlin --config "$jvm_config" --out-dir "$out.tmp/kotlin-jvm" >&2
 rm -f "$jvm_config"
+# The generated error class would be dev.keyfob.ffi.KeyfobException, beside the public
+# dev.keyfob.KeyfobException that apps catch: it becomes FfiException. (uniffi.toml's `rename`
+# misses the converter calls in the error's own methods, so the rename is done here.)
+for flavour in kotlin-android kotlin-jvm; do
+  sed -i 's/\bKeyfobException\b/FfiException/g' "$out.tmp/$flavour/dev/keyfob/ffi/keyfob.kt"
+  ! grep -q 'KeyfobException' "$out.tmp/$flavour/dev/keyfob/ffi/keyfob.kt" ||
+    { echo "generate-bindings: KeyfobException left in the $flavour bindings" >&2; exit 1; }
+done
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "$lib"

@@ -1,13 +1,19 @@
-// The Keyfob Android library (AAR): the uniffi-generated Kotlin (Android flavour), the Kotlin
-// layer, and libkeyfob.so for each ABI. scripts/build-android.sh puts the generated sources in
-// src/generated/kotlin and the libraries in src/main/jniLibs (both ignored by git), then runs
-// :keyfob:assembleRelease.
+// The Keyfob Android library (AAR), published as dev.keyfob:keyfob-android: the uniffi-generated
+// Kotlin (Android flavour), the Kotlin layer, and libkeyfob.so for each ABI.
+// scripts/build-android.sh puts the generated sources in src/generated/kotlin and the libraries in
+// src/main/jniLibs (both ignored by git), then runs :keyfob:assembleRelease (and, with --publish,
+// :keyfob:publishToMavenLocal).
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
     alias(libs.plugins.android.library)
-    alias(libs.plugins.kotlin.android)
+    `maven-publish`
+    signing
 }
+
+group = "dev.keyfob"
+// The published version; a release passes -PkeyfobVersion=1.2.3.
+version = providers.gradleProperty("keyfobVersion").getOrElse("0.1.0")
 
 android {
     namespace = "dev.keyfob"
@@ -17,7 +23,17 @@ android {
         minSdk = libs.versions.minSdk.get().toInt()
         // Keeps JNA and the generated bindings in apps that shrink with R8.
         consumerProguardFiles("consumer-rules.pro")
-        // The app names its redirect scheme: manifestPlaceholders["keyfobRedirectScheme"].
+        // src/androidTest: run on an emulator by .github/workflows/android.yml.
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"
+    }
+
+    testOptions {
+        // The instrumented tests' APK (dev.keyfob.test) targets what apps target.
+        targetSdk = libs.versions.targetSdk.get().toInt()
+    }
+
+    lint {
+        targetSdk = libs.versions.targetSdk.get().toInt()
     }
 
     buildTypes {
@@ -34,7 +50,14 @@ android {
     sourceSets.getByName("main") {
         // src/main/kotlin: platform-neutral (also built and tested on the JVM with Maven);
         // src/android/kotlin: the Android-only pieces; src/generated/kotlin: uniffi's output.
-        java.srcDirs("src/main/kotlin", "src/android/kotlin", "src/generated/kotlin")
+        kotlin.srcDirs("src/main/kotlin", "src/android/kotlin", "src/generated/kotlin")
+    }
+
+    publishing {
+        singleVariant("release") {
+            withSourcesJar()
+            withJavadocJar()
+        }
     }
 }
 
@@ -47,10 +70,75 @@ kotlin {
 dependencies {
     // StateFlow and suspend functions are part of the public API.
     api(libs.kotlinx.coroutines.core)
-    // JNA with its Android native dispatch libraries (the AAR, not the desktop jar).
+    // JNA with its Android native dispatch libraries (the AAR, not the desktop jar). The POM
+    // carries it as <type>aar</type>, so apps get the right artifact without adding it by hand.
     implementation("net.java.dev.jna:jna:${libs.versions.jna.get()}@aar")
     // @RequiresApi in the generated code; annotations only, nothing at run time.
     compileOnly(libs.androidx.annotation)
+
+    androidTestImplementation(libs.androidx.test.runner)
+    androidTestImplementation(libs.androidx.test.rules)
+    androidTestImplementation(libs.androidx.test.ext.junit)
+    androidTestImplementation(libs.junit4)
+    androidTestImplementation(libs.kotlinx.coroutines.android)
+}
+
+publishing {
+    publications {
+        register<MavenPublication>("release") {
+            groupId = "dev.keyfob"
+            artifactId = "keyfob-android"
+            afterEvaluate { from(components["release"]) }
+            pom {
+                name.set("Keyfob for Android")
+                description.set(
+                    "OpenID Connect sign-in for Android apps: PKCE, Custom Tabs or Auth Tab, ID token " +
+                        "validation, tokens behind the Android Keystore, refresh when they expire.",
+                )
+                url.set(providers.gradleProperty("keyfobPomUrl").orElse("https://example.invalid/keyfob"))
+                licenses {
+                    license {
+                        name.set("Apache-2.0")
+                        url.set("https://www.apache.org/licenses/LICENSE-2.0")
+                    }
+                }
+                developers {
+                    developer {
+                        id.set("keyfob")
+                        name.set("The Keyfob authors")
+                    }
+                }
+                scm {
+                    url.set(providers.gradleProperty("keyfobPomUrl").orElse("https://example.invalid/keyfob"))
+                }
+            }
+        }
+    }
+    repositories {
+        // A release repository, when one is configured (e.g. -PkeyfobRepositoryUrl=... with
+        // ORG_GRADLE_PROJECT_keyfobRepositoryUsername/Password in CI). publishToMavenLocal needs none.
+        providers.gradleProperty("keyfobRepositoryUrl").orNull?.let { repositoryUrl ->
+            maven {
+                name = "release"
+                url = uri(repositoryUrl)
+                credentials {
+                    username = providers.gradleProperty("keyfobRepositoryUsername").orNull
+                    password = providers.gradleProperty("keyfobRepositoryPassword").orNull
+                }
+            }
+        }
+    }
+}
+
+// Signing hooks: with an ASCII-armoured key in signingInMemoryKey (and its password in
+// signingInMemoryKeyPassword), e.g. ORG_GRADLE_PROJECT_signingInMemoryKey in CI, every publication
+// is signed; without one, nothing is (publishToMavenLocal for development).
+signing {
+    val key = providers.gradleProperty("signingInMemoryKey").orNull
+    if (key != null) {
+        useInMemoryPgpKeys(key, providers.gradleProperty("signingInMemoryKeyPassword").orNull)
+        sign(publishing.publications)
+    }
 }
 
 // Fail early, with the fix, when build-android.sh has not run.

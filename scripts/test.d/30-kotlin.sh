@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Kotlin: the Kotlin layer's JVM tests (Maven, JUnit 5) against the real host libkeyfob.so
-# (JNA) and the testkit provider; the Android library's Kotlin sources compiled against the
-# Android framework jar; shellcheck on the shell scripts.
+# (JNA) and the testkit provider; the Android library's and the sample app's Kotlin, and both
+# instrumented-test sources, compiled against the Android 16 (API 36) framework jar, and the
+# sample's start-check tests; the 16 KB page alignment of JNA's Android libraries, which the AAR
+# ships; shellcheck on the shell scripts.
 #
 # Caches: $KEYFOB_CACHE/m2 (Maven), $KEYFOB_CACHE/kotlin (bindings, library, testkit binary).
 # Writes the number of Kotlin tests run to "$KEYFOB_STAGE_COUNT".
@@ -18,6 +20,8 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 need javac openjdk-17-jdk-headless
 need mvn maven
 need shellcheck shellcheck
+need readelf binutils
+need unzip unzip
 
 echo "--- shellcheck"
 shellcheck --severity=warning scripts/*.sh scripts/test.d/*.sh .ci/run
@@ -36,9 +40,16 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 (
   cd bindings-kotlin
+  # clean: classes of renamed or deleted sources must not linger on the test classpath.
   mvn -B -ntp -Dmaven.repo.local="$KEYFOB_CACHE/m2" \
-    -Dkeyfob.bindings="$cache/bindings" -Dkeyfob.native="$cache/native" test
+    -Dkeyfob.bindings="$cache/bindings" -Dkeyfob.native="$cache/native" clean test
 ) 2>&1 | tee "$log"
+
+echo "--- 16 KB pages: JNA's Android libraries (the AAR's dependency)"
+jna=$(sed -n 's:.*<jna.version>\(.*\)</jna.version>.*:\1:p' bindings-kotlin/pom.xml)
+mvn -B -q -ntp -Dmaven.repo.local="$KEYFOB_CACHE/m2" dependency:get \
+  -Dartifact="net.java.dev.jna:jna:$jna:aar" -Dtransitive=false
+bash scripts/check-16kb.sh "$KEYFOB_CACHE/m2/net/java/dev/jna/jna/$jna/jna-$jna.aar"
 
 # Surefire's per-module summary: "[INFO] Tests run: 56, Failures: 0, Errors: 0, Skipped: 0".
 ran=$(grep -E '^\[(INFO|WARNING)\] Tests run: [0-9]+, Failures: 0, Errors: 0, Skipped: [0-9]+$' "$log" |
@@ -46,7 +57,7 @@ ran=$(grep -E '^\[(INFO|WARNING)\] Tests run: [0-9]+, Failures: 0, Errors: 0, Sk
   awk '{n += $1 - $2} END {print n + 0}')
 # JUnit 5 silently skips a @Test whose function returns a value (e.g. `= runBlocking { … }`
 # ending in an expression): every declared test must have run.
-declared=$(grep -rhE '^\s*@Test\b' bindings-kotlin/keyfob/src/jvmTest | wc -l)
+declared=$(grep -rhE '^\s*@Test\b' bindings-kotlin/keyfob/src/jvmTest examples-android/app/src/test | wc -l)
 if [ "$ran" -lt "$declared" ]; then
   echo "30-kotlin: $declared tests declared but only $ran ran" >&2
   exit 1

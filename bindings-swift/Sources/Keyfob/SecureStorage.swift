@@ -51,9 +51,17 @@ public protocol SecureStorage: Sendable {
 }
 
 extension SecureStorage {
-    /// Reads, compares and writes: atomic only if nothing else writes meanwhile.
+    /// Reads, compares and writes: atomic only if nothing else writes meanwhile. A value that
+    /// cannot be read back (its key invalidated, corrupt) compares as nothing stored, as Keyfob
+    /// saw it, so that a new sign-in can replace it.
     public func compareAndSwap(forKey key: String, expected: Data?, new: Data?) throws -> Bool {
-        guard try data(forKey: key) == expected else { return false }
+        let current: Data?
+        do {
+            current = try data(forKey: key)
+        } catch let error as SecureStorageError where error.kind == .keyInvalidated || error.kind == .corrupt {
+            current = nil
+        }
+        guard current == expected else { return false }
         if let new {
             try setData(new, forKey: key)
         } else {

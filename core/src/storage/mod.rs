@@ -39,6 +39,9 @@ pub trait SecureStorage: Send + Sync {
     /// `expected` (`None`: nothing stored). `Ok(true)`: replaced; `Ok(false)`: the value was not
     /// `expected` (another writer changed it), nothing was written.
     ///
+    /// A value the store cannot give back (its key invalidated, corrupt) compares as nothing
+    /// stored, as Keyfob saw it, so that a new sign-in can replace it.
+    ///
     /// The default loads, compares and saves: atomic only against callers of the same store
     /// object (not even that, unless `save` is). Stores shared between processes override it.
     fn compare_and_swap(
@@ -47,7 +50,19 @@ pub trait SecureStorage: Send + Sync {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
-        if self.load(key)?.as_deref() != expected {
+        let current = match self.load(key) {
+            Ok(current) => current,
+            Err(e)
+                if matches!(
+                    e.kind,
+                    StorageErrorKind::KeyInvalidated | StorageErrorKind::Corrupt
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if current.as_deref() != expected {
             return Ok(false);
         }
         match new {

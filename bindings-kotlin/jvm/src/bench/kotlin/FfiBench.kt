@@ -52,8 +52,8 @@ fun main(args: Array<String>) {
         clientId = jsonField(ready, "client_id"),
         redirectUri = "myapp://callback",
         scopes = listOf("email", "profile", "offline_access"),
-        httpTimeoutSecs = 10u,
-        refreshMarginSecs = 30u,
+        httpTimeoutSecs = 10,
+        refreshMarginSecs = 30,
     )
     var checksum = 0L
     Keyfob(config).use { keyfob ->

@@ -1,41 +1,27 @@
 package dev.keyfob
 
 import android.app.Activity
-import android.content.Intent
 import android.os.Bundle
 
 /**
- * Receives the provider's redirect — the library's manifest exports it for
- * `${keyfobRedirectScheme}`, set by the app like AppAuth's `appAuthRedirectScheme`:
+ * Receives the provider's redirect. The library's manifest exports it for the scheme
+ * `${applicationId}` (a redirect URI such as `com.example.app:/callback` when the app's
+ * applicationId is `com.example.app`); an app with another scheme, or an `https` App Link, adds
+ * its own intent filter to this activity in its manifest.
  *
- * ```kotlin
- * android { defaultConfig { manifestPlaceholders["keyfobRedirectScheme"] = "com.example.app" } }
- * ```
- *
- * It hands the deep link to the [Keyfob] it belongs to ([RedirectRouter]), brings the app back
- * (which also closes the Custom Tab) and finishes at once; the login completes in the background
- * and shows in [Keyfob.state]. If the app's process was killed while the browser was open, it is
- * started again for this activity: create the [Keyfob] in `Application.onCreate`, and the core,
- * which stored the pending login, completes it (a callback that arrives before any client exists
- * waits for the first one).
+ * It only forwards the deep link to [KeyfobAuthorizationActivity], which owns the round trip:
+ * that brings the app back where the login started (closing the Custom Tab), completes the login
+ * — or, if the app's process was restarted meanwhile, hands the link to the [Keyfob] created in
+ * `Application.onCreate`, which completes it from the pending login the core stored — and
+ * finishes.
  */
 public open class KeyfobRedirectActivity : Activity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
-        val url = intent?.dataString
-        // A recreated instance (savedInstanceState != null) has already delivered its URL.
-        if (savedInstanceState == null && url != null) RedirectRouter.shared.deliver(url)
-        returnToApp()
+        // A recreated instance (savedInstanceState != null) has already forwarded its link.
+        if (savedInstanceState == null && intent?.data != null) {
+            startActivity(KeyfobAuthorizationActivity.redirectIntent(this, intent.data))
+        }
         finish()
-    }
-
-    /**
-     * Brings the app's task back: its launch activity, clearing what is above it (the Custom Tab).
-     * Override to return elsewhere.
-     */
-    protected open fun returnToApp() {
-        val launch = packageManager.getLaunchIntentForPackage(packageName) ?: return
-        launch.addFlags(Intent.FLAG_ACTIVITY_CLEAR_TOP or Intent.FLAG_ACTIVITY_SINGLE_TOP)
-        startActivity(launch)
     }
 }

@@ -48,7 +48,7 @@ class CachedAccessTokenTest {
     @Test
     fun `null while the token is within the refresh margin`() = runBlocking<Unit> {
         // The testkit's tokens live 300 s: with a 300 s margin each is due for refresh at once.
-        Keyfob(testConfig(refreshMarginSecs = 300u), MapStorage()).use { keyfob ->
+        Keyfob(testConfig(refreshMarginSecs = 300), MapStorage()).use { keyfob ->
             keyfob.signIn()
             assertNull(keyfob.cachedAccessToken())
         }
@@ -74,7 +74,7 @@ class CachedAccessTokenTest {
 
         storage.failure = StorageException.Unavailable("device locked")
         Keyfob(testConfig(), storage).use { keyfob ->
-            assertEquals(SessionState.STORAGE_UNAVAILABLE, keyfob.state.value)
+            assertEquals(SessionState.STORAGE_UNAVAILABLE, keyfob.restored())
             assertNull(keyfob.cachedAccessToken())
             storage.failure = null
             keyfob.restore()

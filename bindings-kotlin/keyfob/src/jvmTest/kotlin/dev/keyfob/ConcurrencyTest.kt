@@ -23,7 +23,7 @@ class ConcurrencyTest {
     fun `1000 coroutines asking for an expired token share one refresh`() = runBlocking<Unit> {
         // The testkit's access tokens live 300 s; with a 300 s refresh margin every token is due
         // for refresh as soon as it is issued, i.e. already "expired" for the client.
-        Keyfob(testConfig(refreshMarginSecs = 300u), MapStorage()).use { keyfob ->
+        Keyfob(testConfig(refreshMarginSecs = 300), MapStorage()).use { keyfob ->
             keyfob.signIn()
             val stale = keyfob.cachedAccessToken()
             assertEquals(null, stale, "the token must be due for refresh")

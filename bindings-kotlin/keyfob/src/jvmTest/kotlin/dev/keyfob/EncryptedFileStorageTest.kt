@@ -111,13 +111,32 @@ class EncryptedFileStorageTest {
     }
 
     @Test
-    fun `a lost key is KeyInvalidated, and the next save starts over with a new key`() {
+    fun `a lost key is KeyInvalidated at every read, until the next save starts over with a new key`() {
         storage.save("session", secret)
         key.key = null // e.g. the app's files were restored on another device
         assertThrows<StorageException.KeyInvalidated> { storage.load("session") }
-        assertNull(storage.load("session"), "the unreadable entry is gone")
+        // Not deleted by the read: the next launch must still say "sign in again", not "signed out".
+        assertThrows<StorageException.KeyInvalidated> { EncryptedFileStorage(File(dir, "keyfob"), key).load("session") }
+        assertTrue(File(dir, "keyfob/session.kfs").exists())
         storage.save("session", secret)
         assertArrayEquals(secret, storage.load("session"))
+    }
+
+    @Test
+    fun `the directory is synced after each rename, so the new file survives a power loss`() {
+        val synced = mutableListOf<File>()
+        val recording = EncryptedFileStorage(File(dir, "keyfob"), key) { synced += it }
+        recording.save("session", secret)
+        recording.save("pending", secret)
+        assertEquals(listOf(File(dir, "keyfob"), File(dir, "keyfob")), synced)
+        // The JVM implementation works on a real directory.
+        DirectorySync.FILE_CHANNEL.sync(File(dir, "keyfob"))
+    }
+
+    @Test
+    fun `a directory that cannot be synced fails the save`() {
+        val failing = EncryptedFileStorage(File(dir, "keyfob"), key) { throw IOException("EIO") }
+        assertThrows<StorageException.Failed> { failing.save("session", secret) }
     }
 
     @Test
@@ -172,7 +191,7 @@ class EncryptedFileStorageTest {
         Keyfob(testConfig(), storage).use { it.signIn() }
         assertTrue(File(dir, "keyfob/session.kfs").exists())
         Keyfob(testConfig(), EncryptedFileStorage(File(dir, "keyfob"), key)).use { again ->
-            assertEquals(SessionState.SIGNED_IN, again.state.value)
+            assertEquals(SessionState.SIGNED_IN, again.restored())
             assertEquals(200, Testkit.callApi(Testkit.crm + "/api/customers", again.accessToken()).first)
         }
     }
@@ -181,8 +200,13 @@ class EncryptedFileStorageTest {
     fun `a lost key makes a Keyfob client ask for a new sign-in`() = runBlocking<Unit> {
         Keyfob(testConfig(), storage).use { it.signIn() }
         key.key = null
+        // Every launch says so until the user signs in: the unreadable session is not deleted.
+        Keyfob(testConfig(), EncryptedFileStorage(File(dir, "keyfob"), key)).use { first ->
+            assertEquals(SessionState.NEEDS_RE_LOGIN, first.restored())
+            assertTrue(expectFailure<KeyfobException> { first.accessToken() }.requiresSignIn)
+        }
         Keyfob(testConfig(), EncryptedFileStorage(File(dir, "keyfob"), key)).use { again ->
-            assertEquals(SessionState.NEEDS_RE_LOGIN, again.state.value)
+            assertEquals(SessionState.NEEDS_RE_LOGIN, again.restored())
             again.signIn()
             assertEquals(SessionState.SIGNED_IN, again.state.value)
         }

@@ -72,8 +72,9 @@ class ErrorClassificationTest {
     @Test
     fun `every error kind is classified as the table says`() {
         val rows = table()
-        // A row at least for each of KeyfobException's subclasses.
-        val kinds = KeyfobException::class.java.declaredClasses.count { KeyfobException::class.java.isAssignableFrom(it) }
+        // A row at least for each of KeyfobException's subclasses that the core raises (all but
+        // Cancelled and NoBrowser, this layer's own).
+        val kinds = KeyfobException::class.java.declaredClasses.count { KeyfobException::class.java.isAssignableFrom(it) } - 2
         assertEquals(17, kinds)
         assertEquals(kinds, rows.map { it.getString("kind") }.toSet().size)
         for (row in rows) {
@@ -91,10 +92,37 @@ class ErrorClassificationTest {
     fun `every exception maps to the generated error and back to the same kind`() {
         for (row in table()) {
             val e = exceptionOf(row)
-            val back = KeyfobException.from(e.toGenerated())
+            val back = KeyfobException.from(e.toGenerated()!!)
             assertEquals(e::class, back::class, "$row")
             assertEquals(e.reason, back.reason)
-            assertTrue(back.cause is dev.keyfob.ffi.KeyfobException)
+            assertTrue(back.cause is dev.keyfob.ffi.FfiException)
         }
+    }
+
+    @Test
+    fun `the kinds only the Kotlin layer raises are neither retryable nor a reason to sign in`() {
+        for (e in listOf(KeyfobException.Cancelled("closed"), KeyfobException.NoBrowser("none"))) {
+            assertFalse(e.isRetryable, "$e")
+            assertFalse(e.requiresSignIn, "$e")
+        }
+    }
+
+    @Test
+    fun `the public enums name every generated value`() {
+        assertEquals(
+            dev.keyfob.ffi.IdTokenCheck.entries.map { it.name },
+            IdTokenCheck.entries.map { it.name },
+        )
+        for (check in dev.keyfob.ffi.IdTokenCheck.entries) assertEquals(check, check.sameNamed<IdTokenCheck>().sameNamed<dev.keyfob.ffi.IdTokenCheck>())
+        assertEquals(
+            dev.keyfob.ffi.StorageErrorKind.entries.map { it.name },
+            StorageErrorKind.entries.map { it.name },
+        )
+        // Every core state has a public one; RESTORING is this layer's own.
+        assertEquals(
+            dev.keyfob.ffi.SessionState.entries.map { it.name },
+            SessionState.entries.filter { it != SessionState.RESTORING }.map { it.name },
+        )
+        for (state in dev.keyfob.ffi.SessionState.entries) assertEquals(state.name, SessionState.from(state).name)
     }
 }

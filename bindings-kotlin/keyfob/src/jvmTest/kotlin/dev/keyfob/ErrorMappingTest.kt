@@ -109,7 +109,7 @@ class ErrorMappingTest {
     fun `a provider slower than the timeout is a retryable Timeout`() = runBlocking<Unit> {
         // The answer would come after 20 s: only the 1 s timeout can end the wait before.
         Testkit.faults("""{"endpoints": [{"path": "/.well-known/openid-configuration", "delay_ms": 20000, "times": 1}]}""")
-        Keyfob(testConfig(httpTimeoutSecs = 1u)).use { keyfob ->
+        Keyfob(testConfig(httpTimeoutSecs = 1)).use { keyfob ->
             val started = System.nanoTime()
             val e = expectFailure<KeyfobException.Timeout> { keyfob.beginLogin() }
             assertTrue(e.isRetryable)
@@ -163,7 +163,7 @@ class ErrorMappingTest {
 
         storage.failure = StorageException.Unavailable("device locked")
         Keyfob(testConfig(), storage).use { keyfob ->
-            assertEquals(SessionState.STORAGE_UNAVAILABLE, keyfob.state.value)
+            assertEquals(SessionState.STORAGE_UNAVAILABLE, keyfob.restored())
             val e = expectFailure<KeyfobException.Storage> { keyfob.accessToken() }
             assertEquals(StorageErrorKind.UNAVAILABLE, e.kind)
             assertTrue(e.isRetryable)
@@ -194,7 +194,7 @@ class ErrorMappingTest {
 
         storage.failure = StorageException.KeyInvalidated("lock screen removed")
         Keyfob(testConfig(), storage).use { keyfob ->
-            assertEquals(SessionState.NEEDS_RE_LOGIN, keyfob.state.value)
+            assertEquals(SessionState.NEEDS_RE_LOGIN, keyfob.restored())
             storage.failure = null
             storage.entries.clear()
             keyfob.signIn()

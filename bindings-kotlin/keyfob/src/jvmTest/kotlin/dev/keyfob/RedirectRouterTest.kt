@@ -45,7 +45,7 @@ class RedirectRouterTest {
             assertEquals(RedirectRouter.Delivery.LOGIN, router.deliver(callback))
             keyfob.awaitState(SessionState.SIGNED_IN)
             assertNull(keyfob.loginError.value)
-            assertEquals("user-123", keyfob.claims?.subject)
+            assertEquals("user-123", keyfob.claims()?.subject)
         }
     }
 
@@ -88,7 +88,7 @@ class RedirectRouterTest {
                 val callback = Testkit.authorize(keyfob.beginLogin())
                 assertEquals(RedirectRouter.Delivery.LOGIN, router.deliver(callback))
                 keyfob.awaitState(SessionState.SIGNED_IN)
-                assertEquals(SessionState.SIGNED_OUT, other.state.value)
+                assertEquals(SessionState.SIGNED_OUT, other.restored())
                 assertNull(other.loginError.value)
             }
         }
@@ -120,14 +120,14 @@ class RedirectRouterTest {
         Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { keyfob ->
             router.register(keyfob)?.join()
             // Nothing was handed over: no attempt, no error, no sign-in.
+            assertEquals(SessionState.LOGIN_PENDING, keyfob.restored())
             assertNull(keyfob.loginError.value)
-            assertEquals(SessionState.LOGIN_PENDING, keyfob.state.value)
             assertEquals(codeGrants, Testkit.count("authorization_code"), "the code was not exchanged")
         }
         // The link is gone, not kept for another client.
         Keyfob(testConfig(), storage, HttpUrlConnectionTransport(), RedirectRouter()).use { keyfob ->
             router.register(keyfob)?.join()
-            assertEquals(SessionState.LOGIN_PENDING, keyfob.state.value)
+            assertEquals(SessionState.LOGIN_PENDING, keyfob.restored())
         }
     }
 

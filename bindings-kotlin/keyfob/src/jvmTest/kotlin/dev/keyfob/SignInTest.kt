@@ -18,7 +18,7 @@ class SignInTest {
     @Test
     fun `signs in, calls A and B with the bearer token, refreshes and logs out`() = runBlocking<Unit> {
         Keyfob(testConfig(), MapStorage()).use { keyfob ->
-            assertEquals(SessionState.SIGNED_OUT, keyfob.state.value)
+            assertEquals(SessionState.SIGNED_OUT, keyfob.restored())
 
             val url = keyfob.beginLogin()
             assertTrue(url.startsWith(Testkit.issuer + "/authorize?"), url)
@@ -32,7 +32,7 @@ class SignInTest {
             assertEquals("ada@company.com", claims.email)
             assertEquals(Testkit.issuer, claims.issuer)
             assertEquals(SessionState.SIGNED_IN, keyfob.state.value)
-            assertEquals("user-123", keyfob.claims?.subject)
+            assertEquals("user-123", keyfob.claims()?.subject)
 
             val token = keyfob.accessToken()
             assertEquals(token, keyfob.cachedAccessToken())
@@ -62,7 +62,7 @@ class SignInTest {
             assertNotNull(logout.endSessionUrl)
             assertEquals(revocationsBefore + 1, Testkit.count("revoke"))
             assertEquals(SessionState.SIGNED_OUT, keyfob.state.value)
-            assertNull(keyfob.claims)
+            assertNull(keyfob.claims())
             expectFailure<KeyfobException.NotSignedIn> { keyfob.accessToken() }
         }
     }
@@ -77,8 +77,8 @@ class SignInTest {
         assertTrue(storage.entries.containsKey("session"))
 
         Keyfob(testConfig(), storage).use { second ->
-            assertEquals(SessionState.SIGNED_IN, second.state.value)
-            assertEquals("user-123", second.claims?.subject)
+            assertEquals(SessionState.SIGNED_IN, second.restored())
+            assertEquals("user-123", second.claims()?.subject)
             assertEquals(token, second.accessToken())
             second.logout()
         }

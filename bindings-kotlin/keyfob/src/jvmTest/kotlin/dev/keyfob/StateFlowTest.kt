@@ -20,6 +20,7 @@ class StateFlowTest {
     @Test
     fun `the state flow goes signed out, pending, signed in, signed out`() = runBlocking<Unit> {
         Keyfob(testConfig(), MapStorage()).use { keyfob ->
+            assertEquals(SessionState.SIGNED_OUT, keyfob.restored())
             val seen = Collections.synchronizedList(mutableListOf<SessionState>())
             val collector = launch(Dispatchers.Default) { keyfob.state.collect { seen += it } }
             suspend fun reached(state: SessionState) = withTimeout(5_000) {

@@ -1,5 +1,6 @@
 package dev.keyfob
 
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeout
 import org.json.JSONObject
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -99,8 +100,8 @@ object Testkit {
 
 /** The configuration the tests use: the testkit's issuer and client, `myapp://callback`. */
 fun testConfig(
-    refreshMarginSecs: UInt = 30u,
-    httpTimeoutSecs: UInt = 10u,
+    refreshMarginSecs: Int = 30,
+    httpTimeoutSecs: Int = 10,
     issuer: String = Testkit.issuer,
     redirectUri: String = "myapp://callback",
 ): KeyfobConfig = KeyfobConfig(
@@ -156,6 +157,9 @@ class MapStorage : SecureStorage {
         entries.remove(key)
     }
 }
+
+/** The state once the stored session was read (construction reads it in the background). */
+suspend fun Keyfob.restored(): SessionState = withTimeout(10_000) { state.first { it != SessionState.RESTORING } }
 
 /**
  * Begins a login, lets the testkit's browser step run, and completes it. With a `loginHint` in

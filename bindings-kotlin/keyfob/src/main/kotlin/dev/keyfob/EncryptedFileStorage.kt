@@ -31,22 +31,55 @@ public class SealedBox(public val iv: ByteArray, public val ciphertext: ByteArra
 public class SealingKeyMissingException(message: String) : GeneralSecurityException(message)
 
 /**
+ * Makes a directory's entries durable (`fsync` of the directory itself), so that a file renamed
+ * into it survives a power loss: without it the rename may be lost even though the file's data
+ * was synced.
+ */
+public fun interface DirectorySync {
+    /** Flushes [directory]'s entries to storage. */
+    @Throws(IOException::class)
+    public fun sync(directory: File)
+
+    public companion object {
+        /**
+         * Through `FileChannel` (Java 7's `java.nio.file`): Linux and macOS JVMs. Android uses
+         * `android.system.Os` instead (`java.nio.file` needs Android 8; minSdk is 24).
+         */
+        @JvmField
+        public val FILE_CHANNEL: DirectorySync = DirectorySync { directory ->
+            java.nio.channels.FileChannel.open(directory.toPath(), java.nio.file.StandardOpenOption.READ).use { it.force(true) }
+        }
+    }
+}
+
+/**
  * A [SecureStorage] keeping each entry in its own file in [directory], encrypted by a
  * [SealingKey]: on Android, `AndroidKeystoreStorage` puts it in the app's no-backup files with a
  * non-exportable Keystore key. The format is [CiphertextFile]'s; writes are atomic (temporary
- * file, sync, rename), so a crash leaves the previous value or the new one, never half of one.
+ * file, `fsync`, rename, `fsync` of the directory), so a crash leaves the previous value or the
+ * new one, never half of one.
  *
  * Errors are classified by [StorageErrors]: a missing or invalidated key is
- * [StorageException.KeyInvalidated] (the entry is then deleted: it can never be read again, and the
- * next save creates a new key), a locked device or unauthenticated user is
+ * [StorageException.KeyInvalidated], a locked device or unauthenticated user is
  * [StorageException.Unavailable], a bad tag or format is [StorageException.Corrupt].
  *
  * Several instances — in this process or in others, such as a WorkManager job in its own process —
  * may share one [directory]: writes and [compareAndSwap] hold the directory's `.lock` file
  * (`FileChannel.lock`, released by the OS if the process dies) and, within this process, a lock
  * shared by every instance on that directory, so a compare-and-swap is atomic across them.
+ *
+ * An entry whose key was invalidated is never deleted by reading it: it keeps reading as
+ * [StorageException.KeyInvalidated], so every launch shows "sign in again"
+ * ([SessionState.NEEDS_RE_LOGIN]) rather than a silent [SessionState.SIGNED_OUT]. The next save
+ * replaces the key and removes the entries the old key sealed, which no key can open any more.
+ *
+ * @param syncDirectory how the directory is synced after a rename.
  */
-public class EncryptedFileStorage(private val directory: File, private val key: SealingKey) : SecureStorage {
+public class EncryptedFileStorage @JvmOverloads constructor(
+    private val directory: File,
+    private val key: SealingKey,
+    private val syncDirectory: DirectorySync = DirectorySync.FILE_CHANNEL,
+) : SecureStorage {
 
     @Synchronized
     override fun load(key: String): ByteArray? {
@@ -61,9 +94,10 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
         return try {
             this.key.open(box, CiphertextFile.aad(key))
         } catch (e: GeneralSecurityException) {
-            val failure = StorageErrors.classify(e, "decrypting $key")
-            if (failure is StorageException.KeyInvalidated) file.delete()
-            throw failure
+            // Even KeyInvalidated keeps the file: it says "sign in again" at every launch.
+            throw StorageErrors.classify(e, "decrypting $key")
+        } catch (e: StorageException) {
+            throw e
         } catch (e: RuntimeException) {
             throw StorageErrors.classify(e, "decrypting $key")
         }
@@ -73,9 +107,19 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
 
     override fun delete(key: String): Unit = exclusively { deleteLocked(key) }
 
-    /** Atomic across instances and processes: the read, the comparison and the write happen under the lock. */
+    /**
+     * Atomic across instances and processes: the read, the comparison and the write happen under
+     * the lock. An entry that cannot be read back (its key invalidated, corrupt) compares as
+     * nothing stored, as the core saw it, so that a new sign-in can replace it.
+     */
     override fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean = exclusively {
-        val current = load(key)
+        val current = try {
+            load(key)
+        } catch (e: StorageException.KeyInvalidated) {
+            null
+        } catch (e: StorageException.Corrupt) {
+            null
+        }
         val same = if (current == null || expected == null) current == expected else current.contentEquals(expected)
         if (same) {
             if (new == null) deleteLocked(key) else saveLocked(key, new)
@@ -118,6 +162,8 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
             sealOrRenew(value, aad)
         } catch (e: GeneralSecurityException) {
             throw StorageErrors.classify(e, "encrypting $key")
+        } catch (e: StorageException) {
+            throw e
         } catch (e: RuntimeException) {
             throw StorageErrors.classify(e, "encrypting $key")
         }
@@ -165,6 +211,7 @@ public class EncryptedFileStorage(private val directory: File, private val key: 
                 out.fd.sync()
             }
             if (!temp.renameTo(file)) throw IOException("cannot rename ${temp.name} to ${file.name}")
+            syncDirectory.sync(directory)
         } finally {
             temp.delete()
         }
@@ -231,6 +278,15 @@ public object StorageErrors {
 
     /** The key needs an unlocked device or an authenticated user: try again later. */
     public const val USER_NOT_AUTHENTICATED: String = "android.security.keystore.UserNotAuthenticatedException"
+
+    /** The device has no StrongBox: generate the key in the TEE instead ([KeyGeneration]). */
+    public const val STRONGBOX_UNAVAILABLE: String = "android.security.keystore.StrongBoxUnavailableException"
+
+    /** Whether [error] (or a cause) is an instance of the class named [className], by name. */
+    public fun isA(error: Throwable, className: String): Boolean =
+        generateSequence(error) { it.cause }.take(MAX_CAUSES).any { t ->
+            generateSequence<Class<*>>(t.javaClass) { it.superclass }.any { it.name == className }
+        }
 
     /** [error] as a [StorageException] whose message names [action] and the error's class. */
     public fun classify(error: Throwable, action: String): StorageException {

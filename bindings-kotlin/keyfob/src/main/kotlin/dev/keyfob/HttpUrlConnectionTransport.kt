@@ -1,6 +1,5 @@
 package dev.keyfob
 
-import dev.keyfob.ffi.TransportFailure
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.ensureActive
@@ -26,8 +25,8 @@ import javax.net.ssl.SSLException
  *
  * Keeps the transport contract:
  * - the whole exchange finishes within the request's `timeoutMs` (connect and read timeouts, and
- *   a watchdog that aborts the connection at the deadline), else [TransportFailure.Timeout];
- * - the body is read up to `maxResponseBytes` and no further ([TransportFailure.TooLarge]);
+ *   a watchdog that aborts the connection at the deadline), else [TransportException.Timeout];
+ * - the body is read up to `maxResponseBytes` and no further ([TransportException.TooLarge]);
  * - redirects are returned, never followed; no HTTP cache;
  * - no cookies: it refuses to run when a process-wide `java.net.CookieHandler` is installed,
  *   because `HttpURLConnection` would then send and store cookies with no way to opt out;
@@ -42,7 +41,7 @@ public class HttpUrlConnectionTransport(
 
     override suspend fun send(request: HttpRequest): HttpResponse {
         if (CookieHandler.getDefault() != null) {
-            throw TransportFailure.Other(
+            throw TransportException.Other(
                 "a process-wide java.net.CookieHandler is installed, and HttpURLConnection would send " +
                     "and store cookies through it; Keyfob uses no cookies. Remove it " +
                     "(CookieHandler.setDefault(null)) or pass Keyfob a transport without cookies",
@@ -51,15 +50,15 @@ public class HttpUrlConnectionTransport(
         val url = try {
             URL(request.url)
         } catch (e: MalformedURLException) {
-            throw TransportFailure.Other("not a valid URL")
+            throw TransportException.Other("not a valid URL")
         }
-        val timeoutMs = request.timeoutMs.coerceIn(1uL, Int.MAX_VALUE.toULong()).toLong()
+        val timeoutMs = request.timeoutMs.coerceIn(1L, Int.MAX_VALUE.toLong())
         val what = "${request.method} ${url.protocol}://${url.authority}${url.path}"
         return withContext(Dispatchers.IO) {
             val connection = try {
                 openConnection(url)
             } catch (e: IOException) {
-                throw TransportFailure.Connect("$what: ${e.javaClass.simpleName}")
+                throw TransportException.Connect("$what: ${e.javaClass.simpleName}")
             }
             val finished = AtomicBoolean(false)
             val timedOut = AtomicBoolean(false)
@@ -75,7 +74,7 @@ public class HttpUrlConnectionTransport(
             }
             try {
                 exchange(connection, request, timeoutMs.toInt(), what)
-            } catch (e: TransportFailure) {
+            } catch (e: TransportException) {
                 connection.disconnect()
                 ensureActive() // cancelled: the abort is not a transport failure
                 throw if (timedOut.get()) timeout(what, timeoutMs) else e
@@ -86,7 +85,7 @@ public class HttpUrlConnectionTransport(
             } catch (e: RuntimeException) {
                 connection.disconnect()
                 ensureActive()
-                throw TransportFailure.Other("$what: ${e.javaClass.simpleName}")
+                throw TransportException.Other("$what: ${e.javaClass.simpleName}")
             } finally {
                 finished.set(true)
                 watchdog.cancel()
@@ -107,46 +106,46 @@ public class HttpUrlConnectionTransport(
             c.outputStream.use { it.write(request.body) }
         }
         val status = c.responseCode
-        if (status !in 100..999) throw TransportFailure.Other("$what: not an HTTP response")
+        if (status !in 100..999) throw TransportException.Other("$what: not an HTTP response")
         val limit = request.maxResponseBytes
         val declared = c.contentLengthLong
-        if (declared >= 0 && declared.toULong() > limit) throw tooLarge(what, limit)
+        if (declared >= 0 && declared > limit) throw tooLarge(what, limit)
         val headers = c.headerFields.flatMap { (name, values) ->
             // The status line comes with a null name.
             if (name == null) emptyList() else values.map { HttpHeader(name, it) }
         }
         val stream: InputStream? = if (status >= 400) c.errorStream else c.inputStream
         val body = stream?.use { readAtMost(it, limit, what) } ?: ByteArray(0)
-        return HttpResponse(status.toUShort(), headers, body)
+        return HttpResponse(status, headers, body)
     }
 
-    private fun readAtMost(input: InputStream, limit: ULong, what: String): ByteArray {
+    private fun readAtMost(input: InputStream, limit: Long, what: String): ByteArray {
         val out = ByteArrayOutputStream()
         val buffer = ByteArray(8192)
-        var total = 0uL
+        var total = 0L
         while (true) {
             val n = input.read(buffer)
             if (n < 0) break
-            total += n.toULong()
+            total += n
             if (total > limit) throw tooLarge(what, limit)
             out.write(buffer, 0, n)
         }
         return out.toByteArray()
     }
 
-    private fun tooLarge(what: String, limit: ULong) =
-        TransportFailure.TooLarge("$what: the response body exceeds $limit bytes")
+    private fun tooLarge(what: String, limit: Long) =
+        TransportException.TooLarge("$what: the response body exceeds $limit bytes")
 
     private fun timeout(what: String, timeoutMs: Long) =
-        TransportFailure.Timeout("$what: no complete response within $timeoutMs ms")
+        TransportException.Timeout("$what: no complete response within $timeoutMs ms")
 
-    private fun failure(what: String, e: IOException): TransportFailure {
+    private fun failure(what: String, e: IOException): TransportException {
         val reason = "$what: ${e.javaClass.simpleName}${e.message?.let { ": $it" } ?: ""}"
         return when (e) {
-            is SocketTimeoutException -> TransportFailure.Timeout(reason)
+            is SocketTimeoutException -> TransportException.Timeout(reason)
             is UnknownHostException, is ConnectException, is NoRouteToHostException, is SSLException ->
-                TransportFailure.Connect(reason)
-            else -> TransportFailure.Other(reason)
+                TransportException.Connect(reason)
+            else -> TransportException.Other(reason)
         }
     }
 }

@@ -21,12 +21,12 @@ import java.lang.ref.WeakReference
 /**
  * OpenID Connect sign-in for one provider and one app: the Kotlin face of Keyfob's Rust core.
  *
- * Create one per app, at startup (`Application.onCreate` on Android), and share it. Then:
- * [beginLogin] gives the authorization URL to open in the browser (on Android,
- * `keyfob.login(activity)` opens it in a Custom Tab); the deep link that comes back goes to
- * [handleRedirect] (on Android, the library's redirect activity does that); after that
+ * Create one per app, at startup (`Application.onCreate` on Android: construction does no I/O),
+ * and share it. Then [login] opens the provider's page in the browser and returns the signed-in
+ * user's claims (on Android, `keyfob.login(activity)`, in an Auth Tab or Custom Tab); after that
  * [accessToken] returns a valid access token for `Authorization: Bearer`, refreshing when needed.
- * [state] tells where the session stands at any time.
+ * [state] tells where the session stands at any time. [beginLogin] and [handleRedirect] are the
+ * two halves of [login], for an app that runs the browser itself.
  *
  * What is persisted when is the core's guarantee: the pending login before [beginLogin] returns (so
  * a login survives the app being killed while the browser is open), new tokens before they are
@@ -34,7 +34,10 @@ import java.lang.ref.WeakReference
  * completion even if the calling coroutine is cancelled, so that cancelling a screen never loses a
  * rotated refresh token.
  *
- * The constructor reads the stored session once (one small file on Android) to set [state].
+ * Threads: nothing here blocks its caller on I/O. The constructor only sets things up; the stored
+ * session is read on a background thread ([SessionState.RESTORING] until then), and every call
+ * that may touch storage or the network is a `suspend` function that runs on [Dispatchers.IO].
+ * Java callers use [KeyfobCallbacks].
  *
  * @param config the client configuration; invalid values throw [KeyfobException.Config].
  * @param storage where the session is kept; `null` keeps it in memory only.
@@ -47,6 +50,7 @@ public class Keyfob internal constructor(
     private val router: RedirectRouter,
 ) : AutoCloseable {
 
+    @JvmOverloads
     public constructor(
         config: KeyfobConfig,
         storage: SecureStorage? = null,
@@ -54,10 +58,11 @@ public class Keyfob internal constructor(
     ) : this(config, storage, transport, RedirectRouter.shared)
 
     /** The configuration this client was created with. */
-    public val config: KeyfobConfig = config.copy()
+    public val config: KeyfobConfig = config
 
-    private val client: KeyfobClient =
-        translate { KeyfobClient(config, transport, storage?.let(::StorageBridge)) }
+    private val client: KeyfobClient = config.toFfi().let { ffiConfig ->
+        translate { KeyfobClient(ffiConfig, TransportBridge(transport), storage?.let(::StorageBridge)) }
+    }
 
     /** This client's id for [CachedTokenAccess] (not a pointer: stale once the client is freed). */
     internal val tokenHandle: Long = client.tokenHandle().toLong()
@@ -74,20 +79,24 @@ public class Keyfob internal constructor(
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("keyfob"))
 
     private val stateLock = Any()
-    private val mutableState = MutableStateFlow(client.state())
+    private val mutableState = MutableStateFlow(SessionState.RESTORING)
 
     /**
      * Where the session stands, updated after every change (sign-in, refresh, sign-out, rejected
-     * refresh token) and after every call. [SessionState.STORAGE_UNAVAILABLE] means the stored
-     * session cannot be read now (device locked): call [restore] later, it is not gone.
+     * refresh token, cancelled login) and after every call; read from memory, so any thread may
+     * read it. [SessionState.RESTORING] at first, until the stored session was read in the
+     * background. [SessionState.STORAGE_UNAVAILABLE] means the stored session cannot be read now
+     * (device locked): call [restore] later, it is not gone.
      */
     public val state: StateFlow<SessionState> = mutableState.asStateFlow()
 
     private val mutableLoginError = MutableStateFlow<KeyfobException?>(null)
 
     /**
-     * Why the last login completed through the redirect activity (or [RedirectRouter]) failed;
-     * `null` after a success and when a new login begins. Success shows in [state].
+     * Why the last login completed in the background failed — one whose redirect arrived after
+     * the app's process was restarted, or whose [login] caller went away; `null` after a success
+     * and when a new login begins. Success shows in [state]; a [login] that is awaited reports
+     * its own outcome.
      */
     public val loginError: StateFlow<KeyfobException?> = mutableLoginError.asStateFlow()
 
@@ -99,15 +108,51 @@ public class Keyfob internal constructor(
         // reference back would keep both alive forever.
         client.addObserver(StateObserver(WeakReference(this)))
         router.register(this)
+        // The first read of the stored session, off the caller's thread.
+        scope.launch { publishState() }
+    }
+
+    /**
+     * Signs the user in through [browser] and returns their validated claims: begins a login,
+     * opens the authorization page, and completes the login with the redirect that comes back.
+     *
+     * Throws [KeyfobException.NoBrowser] before anything is stored when no browser can open the
+     * page, [KeyfobException.Cancelled] when the user comes back without signing in (the pending
+     * login is cleared and [state] returns to what it was), and the callback's failures
+     * ([KeyfobException.Provider] for `access_denied`, [KeyfobException.StateMismatch], …).
+     *
+     * If the calling coroutine is cancelled while the browser is open (the screen went away), the
+     * login stays pending: a redirect that still arrives completes it in the background, with
+     * the outcome in [state] and [loginError].
+     */
+    public suspend fun login(browser: AuthorizationBrowser, options: LoginOptions? = null): Claims {
+        if (!browser.isAvailable()) throw KeyfobException.NoBrowser("no browser can open the sign-in page")
+        val url = beginLogin(options)
+        return when (val outcome = browser.open(url, config.redirectUri)) {
+            is BrowserOutcome.Redirect -> handleRedirect(outcome.url)
+            BrowserOutcome.Closed -> {
+                cancelLogin()
+                throw KeyfobException.Cancelled("the user came back from the browser without signing in")
+            }
+            is BrowserOutcome.Failed -> {
+                cancelLogin()
+                throw KeyfobException.Cancelled("the browser ended the sign-in: ${outcome.reason}")
+            }
+            BrowserOutcome.NoBrowser -> {
+                cancelLogin()
+                throw KeyfobException.NoBrowser("the browser could not be started")
+            }
+        }
     }
 
     /**
      * Starts a login and returns the authorization URL to open in the system browser (never in a
      * WebView). The pending login is stored before this returns. A new login replaces a pending one.
+     * [login] does this and the rest; use it directly only to run the browser yourself.
      */
     public suspend fun beginLogin(options: LoginOptions? = null): String {
         mutableLoginError.value = null
-        return call { it.beginLogin(options) }
+        return call { it.beginLogin(options?.toFfi()) }
     }
 
     /**
@@ -116,7 +161,13 @@ public class Keyfob internal constructor(
      * user's claims. Throws [KeyfobException.StateMismatch], [KeyfobException.NoPendingLogin],
      * [KeyfobException.Provider] (e.g. `access_denied`), … on failure.
      */
-    public suspend fun handleRedirect(url: String): Claims = call { it.handleRedirect(url) }
+    public suspend fun handleRedirect(url: String): Claims = call { Claims.from(it.handleRedirect(url)) }
+
+    /**
+     * Gives up the pending login (the user closed the browser): its callback can no longer be
+     * redeemed and [state] leaves [SessionState.LOGIN_PENDING]. Does nothing when none is pending.
+     */
+    public suspend fun cancelLogin(): Unit = call { it.cancelLogin() }
 
     /**
      * A valid access token, refreshed first when it has less than the configured margin left;
@@ -162,7 +213,22 @@ public class Keyfob internal constructor(
      * the provider's end-session URL (to open in the browser to end the provider's own session).
      * The local session is cleared even when revocation fails ([LogoutResult.revocationError]).
      */
-    public suspend fun logout(): LogoutResult = call { it.logout() }
+    public suspend fun logout(): LogoutResult = call { LogoutResult.from(it.logout()) }
+
+    /**
+     * Signs out as [logout] does, then ends the provider's own session in [browser] (so that the
+     * next login asks for the password again) and waits until the browser comes back:
+     * [LogoutResult.endSession] tells how that went. Without an end-session endpoint, or without a
+     * browser, only the local session ends.
+     */
+    public suspend fun logout(browser: AuthorizationBrowser): LogoutResult {
+        val result = logout()
+        val url = result.endSessionUrl ?: return result
+        if (!browser.isAvailable()) return result.copy(endSession = EndSession.NO_BROWSER)
+        val redirect = config.postLogoutRedirectUri
+        val outcome = browser.open(url, redirect)
+        return result.copy(endSession = RedirectUris.endSessionOutcome(outcome, redirect, result.endSessionState))
+    }
 
     /** A valid access token of the account of user [account] (the ID token's `sub`), active or not. */
     public suspend fun accessToken(account: String): String = call { it.accessTokenForAccount(account) }
@@ -171,13 +237,13 @@ public class Keyfob internal constructor(
     public suspend fun refresh(account: String): Unit = call { it.refreshAccount(account) }
 
     /** Signs out of [account]'s account only; the other accounts stay signed in. */
-    public suspend fun logout(account: String): LogoutResult = call { it.logoutAccount(account) }
+    public suspend fun logout(account: String): LogoutResult = call { LogoutResult.from(it.logoutAccount(account)) }
 
     /**
      * Every signed-in account, the active one marked: one unless [KeyfobConfig.multipleAccounts]
      * is set. Reads storage the first time.
      */
-    public suspend fun accounts(): List<Account> = call { it.accounts() }
+    public suspend fun accounts(): List<Account> = call { session -> session.accounts().map(Account::from) }
 
     /**
      * Makes the account of user [subject] the active one, in every process sharing the storage.
@@ -190,19 +256,26 @@ public class Keyfob internal constructor(
      * storage changed (a refresh, a sign-out, another account) is taken in and shows in [state].
      * Call it when the app comes back to the foreground.
      */
-    public suspend fun reload(): SessionState = call { it.reload() }
+    public suspend fun reload(): SessionState = call { SessionState.from(it.reload()) }
 
     /** The provider's UserInfo claims as a JSON object text (its `sub` checked against the session). */
     public suspend fun userinfo(): String = call { it.userinfo() }
 
     /** The signed-in user's validated ID token claims, or `null` when signed out. */
-    public val claims: Claims? get() = translate { client.claims() }
+    public suspend fun claims(): Claims? = call { session -> session.claims()?.let(Claims::from) }
+
+    /**
+     * The signed-in session's tokens (raw ID token, expiry, scopes), or `null` when signed out:
+     * for an app that sends the ID token to its own backend. Secrets: never log them.
+     */
+    public suspend fun tokens(): Tokens? = call { session -> session.tokens()?.let(Tokens::from) }
 
     /**
      * Reads the stored session again if it could not be read before (device was locked) and returns
-     * the state. Throws [KeyfobException.Storage] when the storage still fails.
+     * the state. Throws [KeyfobException.Storage] when the storage still fails, or once for a
+     * stored session that is lost (key invalidated: [SessionState.NEEDS_RE_LOGIN]; corrupt).
      */
-    public suspend fun restore(): SessionState = call { it.restore() }
+    public suspend fun restore(): SessionState = call { SessionState.from(it.restore()) }
 
     /**
      * Stops this client: cancels calls in flight and frees the native client. Only needed when an
@@ -216,7 +289,10 @@ public class Keyfob internal constructor(
         client.close()
     }
 
-    /** A redirect delivered by the redirect activity: completes the login in the background. */
+    /**
+     * A redirect delivered without a [login] waiting for it (the redirect activity after a
+     * process restart): completes the login in the background.
+     */
     internal fun completeRedirect(url: String): Job = scope.launch {
         try {
             handleRedirect(url)
@@ -231,24 +307,39 @@ public class Keyfob internal constructor(
         }
     }
 
+    /** A login whose browser came back empty with no [login] waiting: cancelled in the background. */
+    internal fun cancelLoginInBackground(): Job = scope.launch {
+        try {
+            cancelLogin()
+        } catch (e: KeyfobException) {
+            mutableLoginError.value = e
+        } catch (e: IllegalStateException) {
+            // Closed meanwhile: nothing left to cancel.
+        }
+    }
+
     private suspend fun <T> call(operation: suspend (KeyfobClient) -> T): T {
         check(!closed) { "this Keyfob client was closed" }
-        val result = scope.async { translate { operation(client) } }
-        try {
-            return result.await()
-        } finally {
-            publishState()
-        }
+        // The state is published inside the job, on an IO thread (the first read of the stored
+        // session may block), and before the caller resumes, even when the caller was cancelled.
+        return scope.async {
+            try {
+                translate { operation(client) }
+            } finally {
+                publishState()
+            }
+        }.await()
     }
 
     /**
      * Sets [state] from the core. Re-reading under a lock (rather than trusting the state an event
-     * carried) keeps the flow right when events and calls finish on different threads.
+     * carried) keeps the flow right when events and calls finish on different threads. Reads
+     * storage the first time, so it runs on the client's IO scope or after a call.
      */
     private fun publishState() {
         if (closed) return
         synchronized(stateLock) {
-            mutableState.value = client.state()
+            mutableState.value = SessionState.from(client.state())
         }
     }
 
@@ -256,7 +347,7 @@ public class Keyfob internal constructor(
     public companion object {}
 
     private class StateObserver(private val owner: WeakReference<Keyfob>) : KeyfobSessionObserver {
-        override fun onSessionEvent(event: SessionEvent, state: SessionState) {
+        override fun onSessionEvent(event: SessionEvent, state: dev.keyfob.ffi.SessionState) {
             owner.get()?.publishState()
         }
     }

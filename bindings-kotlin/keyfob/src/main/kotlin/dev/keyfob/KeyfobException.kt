@@ -1,5 +1,6 @@
 package dev.keyfob
 
+import dev.keyfob.ffi.FfiException
 import dev.keyfob.ffi.InternalException
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
@@ -19,15 +20,16 @@ public sealed class KeyfobException(
 
     /**
      * Trying again later may succeed (network, timeout, 5xx/429, storage unavailable). Decided by
-     * the Rust core, the same way for Rust, Swift and Kotlin.
+     * the Rust core, the same way for Rust, Swift and Kotlin; [Cancelled] and [NoBrowser], which
+     * only this layer raises, are neither retryable nor a reason to sign in.
      */
-    public val isRetryable: Boolean get() = toGenerated().isRetryable()
+    public val isRetryable: Boolean get() = toGenerated()?.isRetryable() ?: false
 
     /**
      * The user has to sign in (again) before tokens can be had: nobody is signed in, the refresh
      * token was rejected, or the stored session is lost. Decided by the Rust core.
      */
-    public val requiresSignIn: Boolean get() = toGenerated().requiresSignIn()
+    public val requiresSignIn: Boolean get() = toGenerated()?.requiresSignIn() ?: false
 
     /** The configuration is invalid (thrown when the [Keyfob] is created). */
     public class Config(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
@@ -110,61 +112,148 @@ public sealed class KeyfobException(
     /** A bug, or a platform callback (transport, storage) that failed unexpectedly. */
     public class Internal(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
-    /** This exception as the generated error, whose methods carry the core's classification. */
-    internal fun toGenerated(): dev.keyfob.ffi.KeyfobException = when (this) {
-        is Config -> dev.keyfob.ffi.KeyfobException.Config(reason)
-        is InsecureUrl -> dev.keyfob.ffi.KeyfobException.InsecureUrl(reason)
-        is Network -> dev.keyfob.ffi.KeyfobException.Network(reason)
-        is Timeout -> dev.keyfob.ffi.KeyfobException.Timeout(reason)
-        is HttpStatus -> dev.keyfob.ffi.KeyfobException.HttpStatus(
+    /**
+     * The user came back from the browser without signing in (closed the tab, pressed back), or
+     * the Auth Tab could not verify the app's https redirect. The pending login was cleared: the
+     * state is back to where it was before the login began.
+     */
+    public class Cancelled(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /**
+     * No browser on the device can open the sign-in page (or none that the app's browser policy
+     * allows). Checked before anything is stored; a browser that disappears between the check and
+     * the launch also ends here, with the pending login cleared.
+     */
+    public class NoBrowser(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
+    /**
+     * This exception as the generated error, whose methods carry the core's classification;
+     * `null` for the kinds only this layer raises ([Cancelled], [NoBrowser]).
+     */
+    internal fun toGenerated(): FfiException? = when (this) {
+        is Config -> FfiException.Config(reason)
+        is InsecureUrl -> FfiException.InsecureUrl(reason)
+        is Network -> FfiException.Network(reason)
+        is Timeout -> FfiException.Timeout(reason)
+        is HttpStatus -> FfiException.HttpStatus(
             status.coerceIn(0, UShort.MAX_VALUE.toInt()).toUShort(),
             retryAfter?.inWholeSeconds?.coerceIn(0, UInt.MAX_VALUE.toLong())?.toUInt(),
             reason,
         )
-        is Provider -> dev.keyfob.ffi.KeyfobException.Provider(error, reason)
-        is InvalidResponse -> dev.keyfob.ffi.KeyfobException.InvalidResponse(reason)
-        is Discovery -> dev.keyfob.ffi.KeyfobException.Discovery(reason)
-        is InvalidCallback -> dev.keyfob.ffi.KeyfobException.InvalidCallback(reason)
-        is StateMismatch -> dev.keyfob.ffi.KeyfobException.StateMismatch(reason)
-        is IssuerMismatch -> dev.keyfob.ffi.KeyfobException.IssuerMismatch(reason)
-        is NoPendingLogin -> dev.keyfob.ffi.KeyfobException.NoPendingLogin(reason)
-        is IdToken -> dev.keyfob.ffi.KeyfobException.IdToken(check, reason)
-        is NotSignedIn -> dev.keyfob.ffi.KeyfobException.NotSignedIn(reason)
-        is ReLoginRequired -> dev.keyfob.ffi.KeyfobException.ReLoginRequired(reason)
-        is Storage -> dev.keyfob.ffi.KeyfobException.Storage(kind, reason)
-        is Internal -> dev.keyfob.ffi.KeyfobException.Internal(reason)
+        is Provider -> FfiException.Provider(error, reason)
+        is InvalidResponse -> FfiException.InvalidResponse(reason)
+        is Discovery -> FfiException.Discovery(reason)
+        is InvalidCallback -> FfiException.InvalidCallback(reason)
+        is StateMismatch -> FfiException.StateMismatch(reason)
+        is IssuerMismatch -> FfiException.IssuerMismatch(reason)
+        is NoPendingLogin -> FfiException.NoPendingLogin(reason)
+        is IdToken -> FfiException.IdToken(check.sameNamed(), reason)
+        is NotSignedIn -> FfiException.NotSignedIn(reason)
+        is ReLoginRequired -> FfiException.ReLoginRequired(reason)
+        is Storage -> FfiException.Storage(kind.sameNamed(), reason)
+        is Internal -> FfiException.Internal(reason)
+        is Cancelled, is NoBrowser -> null
     }
 
     internal companion object {
         /** The one place where the generated errors become the public ones. */
-        fun from(e: dev.keyfob.ffi.KeyfobException): KeyfobException = when (e) {
-            is dev.keyfob.ffi.KeyfobException.Config -> Config(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.InsecureUrl -> InsecureUrl(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.Network -> Network(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.Timeout -> Timeout(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.HttpStatus ->
+        fun from(e: FfiException): KeyfobException = when (e) {
+            is FfiException.Config -> Config(e.reason, e)
+            is FfiException.InsecureUrl -> InsecureUrl(e.reason, e)
+            is FfiException.Network -> Network(e.reason, e)
+            is FfiException.Timeout -> Timeout(e.reason, e)
+            is FfiException.HttpStatus ->
                 HttpStatus(e.status.toInt(), e.reason, e, e.retryAfterSeconds?.toLong()?.seconds)
-            is dev.keyfob.ffi.KeyfobException.Provider -> Provider(e.error, e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.InvalidResponse -> InvalidResponse(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.Discovery -> Discovery(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.InvalidCallback -> InvalidCallback(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.StateMismatch -> StateMismatch(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.IssuerMismatch -> IssuerMismatch(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.NoPendingLogin -> NoPendingLogin(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.IdToken -> IdToken(e.check, e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.NotSignedIn -> NotSignedIn(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.ReLoginRequired -> ReLoginRequired(e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.Storage -> Storage(e.kind, e.reason, e)
-            is dev.keyfob.ffi.KeyfobException.Internal -> Internal(e.reason, e)
+            is FfiException.Provider -> Provider(e.error, e.reason, e)
+            is FfiException.InvalidResponse -> InvalidResponse(e.reason, e)
+            is FfiException.Discovery -> Discovery(e.reason, e)
+            is FfiException.InvalidCallback -> InvalidCallback(e.reason, e)
+            is FfiException.StateMismatch -> StateMismatch(e.reason, e)
+            is FfiException.IssuerMismatch -> IssuerMismatch(e.reason, e)
+            is FfiException.NoPendingLogin -> NoPendingLogin(e.reason, e)
+            is FfiException.IdToken -> IdToken(e.check.sameNamed(), e.reason, e)
+            is FfiException.NotSignedIn -> NotSignedIn(e.reason, e)
+            is FfiException.ReLoginRequired -> ReLoginRequired(e.reason, e)
+            is FfiException.Storage -> Storage(e.kind.sameNamed(), e.reason, e)
+            is FfiException.Internal -> Internal(e.reason, e)
         }
 
         /** Runs [block], turning the generated errors (and a Rust panic) into [KeyfobException]s. */
         inline fun <T> translate(block: () -> T): T = try {
             block()
-        } catch (e: dev.keyfob.ffi.KeyfobException) {
+        } catch (e: FfiException) {
             throw from(e)
         } catch (e: InternalException) {
             throw Internal("the Keyfob library failed: ${e.message}", e)
         }
     }
 }
+
+/** Which ID token check failed, in [KeyfobException.IdToken]. */
+public enum class IdTokenCheck {
+    /** Not a compact JWS (three base64url parts with JSON header and claims). */
+    MALFORMED,
+
+    /** `alg` is not one of RS256, PS256, ES256 (e.g. `none` or HS256), or a `crit` header is set. */
+    ALGORITHM,
+
+    /** No key in the provider's JWKS matches the token's `kid` and `alg`, even after a refetch. */
+    UNKNOWN_KEY,
+
+    /** The signature does not verify. */
+    SIGNATURE,
+
+    /** A required claim is missing. */
+    MISSING_CLAIM,
+
+    /** A claim has the wrong JSON type. */
+    CLAIM_TYPE,
+
+    /** `iss` is not the provider's issuer. */
+    ISSUER,
+
+    /** `aud` does not contain this client. */
+    AUDIENCE,
+
+    /** `azp` names another client. */
+    AUTHORIZED_PARTY,
+
+    /** `exp` has passed (beyond the allowed skew). */
+    EXPIRED,
+
+    /** `iat` is in the future (beyond the allowed skew). */
+    ISSUED_IN_FUTURE,
+
+    /** `nonce` does not match the login's. */
+    NONCE,
+
+    /** A refreshed ID token names another user (`sub`) than the session's. */
+    SUBJECT_CHANGED,
+}
+
+/** How storage failed, in [KeyfobException.Storage]. */
+public enum class StorageErrorKind {
+    /** Not readable now (device locked, user not authenticated): retry later; the session is kept. */
+    UNAVAILABLE,
+
+    /** The protecting key was invalidated (lock screen changed, biometrics changed): sign in again. */
+    KEY_INVALIDATED,
+
+    /** The stored bytes are unreadable: sign in again. */
+    CORRUPT,
+
+    /** Anything else (I/O error, full disk, Keystore failure). */
+    FAILED,
+
+    /**
+     * The stored session belongs to another issuer or client id: it is not used (and left as it
+     * is until a sign-in replaces it); sign in for this client.
+     */
+    FOREIGN,
+}
+
+/**
+ * The constant of [E] with this constant's name: the public enums mirror the generated ones name
+ * for name (a test checks every generated constant has its twin).
+ */
+internal inline fun <reified E : Enum<E>> Enum<*>.sameNamed(): E = enumValueOf(name)

@@ -4,6 +4,7 @@ import kotlinx.coroutines.Job
 import java.lang.ref.WeakReference
 import java.net.URI
 import java.net.URISyntaxException
+import java.net.URLDecoder
 
 /**
  * Hands the deep links that reach the app (the redirect activity's intent data) to the [Keyfob]
@@ -57,6 +58,19 @@ public class RedirectRouter internal constructor(
     }
 
     /**
+     * Gives up the pending login of the client whose redirect URI is [redirectUri]: the browser
+     * came back without a redirect and no [Keyfob.login] was waiting (the app's process was
+     * restarted meanwhile). Returns whether a client was found.
+     */
+    public fun cancelPending(redirectUri: String): Boolean {
+        val target = synchronized(this) {
+            liveClients().firstOrNull { RedirectUris.matches(it.config.redirectUri, redirectUri) }
+        } ?: return false
+        target.cancelLoginInBackground()
+        return true
+    }
+
+    /**
      * Adds [client] to the clients links are handed to, and hands it the kept link if it matches
      * and has not expired. Returns the completion of that hand-over, or `null` when there was none.
      */
@@ -102,6 +116,29 @@ internal object RedirectUris {
         URI(uri).takeIf { it.scheme != null && !it.isOpaque }
     } catch (e: URISyntaxException) {
         null
+    }
+
+    /** The first value of query parameter [name] in [uri], decoded; `null` when absent or not a URI. */
+    fun queryParameter(uri: String, name: String): String? {
+        val query = parse(uri)?.rawQuery ?: return null
+        return query.split('&').firstNotNullOfOrNull { pair ->
+            val (key, value) = pair.split('=', limit = 2).let { it[0] to it.getOrElse(1) { "" } }
+            if (key == name) URLDecoder.decode(value, "UTF-8") else null
+        }
+    }
+
+    /**
+     * What the browser step of a logout did: [outcome] of opening the end-session URL, checked
+     * against the post-logout [redirectUri] and the [state] sent with the request.
+     */
+    fun endSessionOutcome(outcome: BrowserOutcome, redirectUri: String?, state: String?): EndSession = when (outcome) {
+        is BrowserOutcome.Redirect -> when {
+            redirectUri == null || !matches(redirectUri, outcome.url) -> EndSession.CLOSED
+            state == null || queryParameter(outcome.url, "state") == state -> EndSession.RETURNED
+            else -> EndSession.STATE_MISMATCH
+        }
+        BrowserOutcome.Closed, is BrowserOutcome.Failed -> EndSession.CLOSED
+        BrowserOutcome.NoBrowser -> EndSession.NO_BROWSER
     }
 
     /**

@@ -38,7 +38,15 @@ public interface SecureStorage {
      */
     @Throws(StorageException::class)
     public fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean {
-        val current = load(key)
+        // A value that cannot be read back (its key invalidated, corrupt) compares as nothing
+        // stored, as Keyfob saw it, so that a new sign-in can replace it.
+        val current = try {
+            load(key)
+        } catch (e: StorageException.KeyInvalidated) {
+            null
+        } catch (e: StorageException.Corrupt) {
+            null
+        }
         val same = if (current == null || expected == null) current == expected else current.contentEquals(expected)
         if (!same) return false
         if (new == null) delete(key) else save(key, new)

@@ -8,10 +8,13 @@ import android.widget.Button
 import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
+import dev.keyfob.Claims
+import dev.keyfob.EndSession
 import dev.keyfob.Keyfob
 import dev.keyfob.KeyfobException
 import dev.keyfob.SessionState
 import dev.keyfob.login
+import dev.keyfob.logout
 import kotlinx.coroutines.MainScope
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.launch
@@ -19,11 +22,12 @@ import kotlinx.coroutines.launch
 /**
  * Sign in, see who signed in, call servers A and B, refresh, sign out — with the live session
  * state at the top. Plain framework views built in code, so the sample needs nothing but the
- * library and kotlinx-coroutines-android.
+ * library and kotlinx-coroutines-android. Nothing here touches storage on the main thread: the
+ * state comes from memory, the claims from a `suspend` call.
  */
 class MainActivity : Activity() {
     private val scope = MainScope()
-    private val keyfob: Keyfob get() = (application as SampleApp).keyfob
+    private lateinit var keyfob: Keyfob
 
     private lateinit var stateView: TextView
     private lateinit var userView: TextView
@@ -38,16 +42,27 @@ class MainActivity : Activity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         setContentView(buildLayout())
+        when (val start = (application as SampleApp).start) {
+            is SampleStart.Misconfigured -> {
+                // The release build pointed at a plain-http issuer: say so, offer nothing else.
+                stateView.text = "Cannot sign in"
+                errorView.text = start.message
+                for (button in listOf(signIn, callA, callB, refresh, signOut)) button.isEnabled = false
+                return
+            }
+            is SampleStart.Ready -> keyfob = start.keyfob
+        }
         scope.launch { keyfob.state.collect(::render) }
         scope.launch {
-            keyfob.loginError.collect { e -> errorView.text = e?.let { "Sign-in failed: ${describe(it)}" }.orEmpty() }
+            // Logins completed in the background (the app was restarted while the browser was open).
+            keyfob.loginError.collect { e -> e?.let { errorView.text = "Sign-in failed: ${describe(it)}" } }
         }
     }
 
     override fun onResume() {
         super.onResume()
         // After the device was unlocked, a session that could not be read can be read now.
-        if (keyfob.state.value == SessionState.STORAGE_UNAVAILABLE) {
+        if (::keyfob.isInitialized && keyfob.state.value == SessionState.STORAGE_UNAVAILABLE) {
             scope.launch { runCatching { keyfob.restore() } }
         }
     }
@@ -59,13 +74,20 @@ class MainActivity : Activity() {
 
     private fun render(state: SessionState) {
         stateView.text = "Session: " + when (state) {
+            SessionState.RESTORING -> "reading the stored session…"
             SessionState.SIGNED_OUT -> "signed out"
             SessionState.LOGIN_PENDING -> "sign-in in progress"
             SessionState.SIGNED_IN -> "signed in"
             SessionState.NEEDS_RE_LOGIN -> "expired — sign in again"
             SessionState.STORAGE_UNAVAILABLE -> "locked — unlock the device"
         }
-        val claims = keyfob.claims
+        scope.launch { showUser(runCatching { keyfob.claims() }.getOrNull()) }
+        val signedIn = state == SessionState.SIGNED_IN
+        signIn.isEnabled = !signedIn && state != SessionState.RESTORING
+        for (button in listOf(callA, callB, refresh, signOut)) button.isEnabled = signedIn
+    }
+
+    private fun showUser(claims: Claims?) {
         userView.text = if (claims == null) {
             "Nobody is signed in."
         } else {
@@ -76,16 +98,18 @@ class MainActivity : Activity() {
                 append("issuer: ${claims.issuer}")
             }
         }
-        val signedIn = state == SessionState.SIGNED_IN
-        signIn.isEnabled = !signedIn
-        for (button in listOf(callA, callB, refresh, signOut)) button.isEnabled = signedIn
     }
 
     private fun signIn() = scope.launch {
+        errorView.text = ""
         try {
-            keyfob.login(this@MainActivity)
+            // Awaited: the Auth Tab / Custom Tab opens over this activity, and we are back here after.
+            val claims = keyfob.login(this@MainActivity)
+            show("Signed in as ${claims.name ?: claims.subject}.")
+        } catch (e: KeyfobException.Cancelled) {
+            show("Sign-in cancelled.")
         } catch (e: KeyfobException) {
-            show("Cannot start the sign-in: ${describe(e)}")
+            errorView.text = "Sign-in failed: ${describe(e)}"
         }
     }
 
@@ -112,8 +136,10 @@ class MainActivity : Activity() {
 
     private fun signOut() = scope.launch {
         try {
-            val result = keyfob.logout()
-            show(result.revocationError?.let { "Signed out (revocation failed: $it)." } ?: "Signed out; refresh token revoked.")
+            // Also ends the provider's session in the browser, so the next sign-in asks again.
+            val result = keyfob.logout(this@MainActivity)
+            val provider = if (result.endSession == EndSession.RETURNED) "provider session ended" else "provider session: ${result.endSession}"
+            show(result.revocationError?.let { "Signed out (revocation failed: $it; $provider)." } ?: "Signed out; refresh token revoked; $provider.")
         } catch (e: KeyfobException) {
             show("Sign-out: ${describe(e)}")
         }
@@ -125,6 +151,7 @@ class MainActivity : Activity() {
             "cannot reach the provider (is the testkit running on the host, port 9400?)"
         is KeyfobException.NotSignedIn, is KeyfobException.ReLoginRequired -> "please sign in"
         is KeyfobException.Provider -> "the provider said ${e.error}"
+        is KeyfobException.NoBrowser -> "no browser is installed that can show the sign-in page"
         else -> "${e.javaClass.simpleName}: ${e.reason}"
     }
 

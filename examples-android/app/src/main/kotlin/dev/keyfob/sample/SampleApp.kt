@@ -6,16 +6,18 @@ import dev.keyfob.Keyfob
 import dev.keyfob.create
 
 /**
- * Creates the app's one [Keyfob] at process start, so that a sign-in completes even when the
- * redirect from the browser restarts a process that Android had killed meanwhile.
+ * Creates the app's one [Keyfob] at process start (no I/O: the stored session is read in the
+ * background), so that a sign-in completes even when the redirect from the browser restarts a
+ * process that Android had killed meanwhile. A configuration the core refuses — the release build
+ * pointed at the testkit's plain-http issuer — becomes a message on screen, not a crash.
  */
 class SampleApp : Application() {
-    lateinit var keyfob: Keyfob
+    lateinit var start: SampleStart
         private set
 
     override fun onCreate() {
         super.onCreate()
         val debuggable = applicationInfo.flags and ApplicationInfo.FLAG_DEBUGGABLE != 0
-        keyfob = Keyfob.create(this, SampleConfig.keyfobConfig(debuggable))
+        start = SampleStart.check(SampleConfig.keyfobConfig(debuggable), debuggable) { Keyfob.create(this, it) }
     }
 }

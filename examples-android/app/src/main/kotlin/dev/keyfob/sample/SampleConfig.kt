@@ -21,14 +21,21 @@ object SampleConfig {
     const val SERVER_B = "http://$HOST:9402/api/orders"
     const val CLIENT_ID = "keyfob-demo"
 
-    /** Registered by the testkit by default (RFC 8252 private-use scheme). */
+    /**
+     * Registered by the testkit by default (RFC 8252 private-use scheme). Not the app's
+     * applicationId, so the app's manifest adds this scheme to `KeyfobRedirectActivity`.
+     */
     const val REDIRECT_URI = "com.example.app:/callback"
+
+    /** Where the testkit sends the browser after ending its session (`keyfob.logout(activity)`). */
+    const val POST_LOGOUT_REDIRECT_URI = "com.example.app:/signed-out"
 
     fun keyfobConfig(debuggable: Boolean) = KeyfobConfig(
         issuer = ISSUER,
         clientId = CLIENT_ID,
         redirectUri = REDIRECT_URI,
         scopes = listOf("email", "profile", "offline_access"),
+        postLogoutRedirectUri = POST_LOGOUT_REDIRECT_URI,
         // DEVELOPMENT ONLY: plain http to the testkit on the host. Never in a release build, where
         // Keyfob requires https (and the release network security config forbids cleartext).
         allowInsecureHttpHosts = if (debuggable) listOf(HOST) else emptyList(),

@@ -1,0 +1,5 @@
+// Compile-time stand-in (androidx.test.uiautomator 2.3, Google's Maven). Never run.
+package androidx.test.uiautomator;
+
+public abstract class SearchCondition<R> {
+}
