@@ -45,6 +45,7 @@ pub struct Config {
     pub(crate) clock_skew: Duration,
     pub(crate) max_response_bytes: u64,
     pub(crate) refresh_margin: Duration,
+    pub(crate) refresh_ahead: bool,
     pub(crate) insecure_http_hosts: Vec<String>,
     pub(crate) multiple_accounts: bool,
 }
@@ -70,6 +71,7 @@ impl Config {
             clock_skew: Duration::from_secs(60),
             max_response_bytes: 1024 * 1024,
             refresh_margin: Duration::from_secs(30),
+            refresh_ahead: true,
             insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
         }
@@ -110,9 +112,16 @@ impl Config {
         self.clock_skew
     }
 
-    /// An access token with less than this left is refreshed before it is handed out.
+    /// An access token with less than this left — or less than half its lifetime, when that is
+    /// shorter — is due for a refresh (see [`ConfigBuilder::refresh_margin`]).
     pub fn refresh_margin(&self) -> Duration {
         self.refresh_margin
+    }
+
+    /// Whether a caller that finds its token due for a refresh but not expired gets it at once
+    /// while the refresh runs off its path (see [`ConfigBuilder::refresh_ahead`]).
+    pub fn refresh_ahead(&self) -> bool {
+        self.refresh_ahead
     }
 
     /// Whether several accounts may be signed in at once (see
@@ -135,6 +144,7 @@ pub struct ConfigBuilder {
     clock_skew: Duration,
     max_response_bytes: u64,
     refresh_margin: Duration,
+    refresh_ahead: bool,
     insecure_http_hosts: Vec<String>,
     multiple_accounts: bool,
 }
@@ -183,8 +193,26 @@ impl ConfigBuilder {
 
     /// Refresh an access token that has less than this left (default 30 s; at most 10 minutes),
     /// so that it does not expire on its way to the API.
+    ///
+    /// The margin that applies to a token is this one or half the token's lifetime (the
+    /// provider's `expires_in`), whichever is shorter: a token that lives 10 s is served for
+    /// 5 s before it is due, instead of being refreshed on every call because it never has 30 s
+    /// left. A token whose lifetime is not known (the provider sent no `expires_in`, or the
+    /// session was stored by an older release) gets this margin as it is.
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.refresh_margin = margin;
+        self
+    }
+
+    /// Refresh-ahead (default on): a caller that finds the access token due for a refresh but
+    /// not yet expired gets it at once, and one refresh starts off its path — run by the
+    /// spawner given to [`crate::Client::with_background_refresh`] (the Swift and Kotlin layers
+    /// give their own executors); without one, the first such caller runs it while the others
+    /// are served at once. A refresh that fails there changes nothing: the token serves until
+    /// it expires, and then the next caller refreshes as usual. Off: every caller inside the
+    /// margin waits for the (shared) refresh.
+    pub fn refresh_ahead(mut self, enabled: bool) -> Self {
+        self.refresh_ahead = enabled;
         self
     }
 
@@ -271,6 +299,7 @@ impl ConfigBuilder {
             clock_skew: self.clock_skew,
             max_response_bytes: self.max_response_bytes,
             refresh_margin: self.refresh_margin,
+            refresh_ahead: self.refresh_ahead,
             insecure_http_hosts: self.insecure_http_hosts,
             multiple_accounts: self.multiple_accounts,
         })

@@ -99,6 +99,10 @@ pub enum ErrorKind {
     /// [`StorageErrorKind::KeyInvalidated`] and [`StorageErrorKind::Corrupt`] mean the stored
     /// session is lost; [`StorageErrorKind::Unavailable`] means "try again later".
     Storage,
+    /// An access token was asked for with a minimum lifetime (`min_ttl`) that the provider's
+    /// tokens do not reach: it issues them for no longer than that. Ask for less; a refresh
+    /// cannot help (none is made when the lifetime is known already).
+    MinTtlExceedsLifetime,
 }
 
 /// The ID token check that failed, for [`ErrorKind::IdToken`].

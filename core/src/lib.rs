@@ -4,7 +4,8 @@
 //! native apps: [`Client::begin_login`] returns the URL to open in the system browser,
 //! [`Client::handle_redirect`] completes the login from the deep link, the ID token is validated
 //! against the provider's JWKS (OpenID Connect Core §3.1.3.7), and [`Client::access_token`]
-//! returns a valid access token, refreshing it when it expires.
+//! returns a valid access token, refreshed before it expires (off the caller's path when the
+//! app gives the client a [`Spawner`]: [`Client::with_background_refresh`]).
 //!
 //! HTTP goes through the [`HttpTransport`] trait (the platform's stack on mobile, reqwest on
 //! desktop with the `reqwest` feature); time through the [`Clock`] trait. Tokens are wrapped in
@@ -19,7 +20,7 @@
 //! | layer | what it holds |
 //! | --- | --- |
 //! | `ffi/` | the uniffi surface (feature `ffi`): exported client, records, errors, foreign traits |
-//! | `client/` | the public [`Client`]: sign-in, access token and refresh, logout, userinfo |
+//! | `client/` | the public [`Client`]: sign-in, access token and refresh (ahead of expiry on the app's [`Spawner`]), logout, userinfo |
 //! | `session/` | the live session and its generations, states and events, the stored record |
 //! | `oidc/` | the protocol as plain functions: authorize + callback, PKCE, discovery, token endpoint, JWA/JWS/JWKS, ID token |
 //! | `config.rs` | the client configuration and its validation |
@@ -45,7 +46,7 @@ mod test_support;
 #[cfg(feature = "ffi")]
 uniffi::setup_scaffolding!();
 
-pub use client::{Client, Logout};
+pub use client::{BackgroundTask, Client, Logout, Spawner};
 #[cfg(any(test, feature = "testing"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};

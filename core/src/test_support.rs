@@ -16,9 +16,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
-use crate::client::Client;
+use crate::client::{BackgroundTask, Client, Spawner};
 use crate::clock::ManualClock;
-use crate::config::Config;
+use crate::config::{Config, ConfigBuilder};
 use crate::http::{HttpRequest, HttpResponse, HttpTransport, TransportError, TransportErrorKind};
 use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
@@ -242,6 +242,7 @@ pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
         refresh_token: Some(SecretString::new("rt-1")),
         id_token: SecretString::new(provider.id_token(sub, json!({}))),
         expires_at: Some(NOW + 60),
+        lifetime: None,
         scopes: vec!["openid".into()],
         claims: IdTokenClaims {
             issuer: ISSUER.into(),
@@ -266,17 +267,57 @@ pub(crate) fn client_with_session(
     provider: &Arc<ScriptedProvider>,
     tokens: Option<&Tokens>,
 ) -> (Arc<Client>, Arc<MemoryStorage>) {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (client, storage) = unshared_client(provider, tokens, clock, config().build().unwrap());
+    (Arc::new(client), storage)
+}
+
+/// The configuration of the scripted provider's client.
+pub(crate) fn config() -> ConfigBuilder {
+    Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
+}
+
+/// [`client_with_session`] with `config`, on `clock`, not yet shared.
+pub(crate) fn unshared_client(
+    provider: &Arc<ScriptedProvider>,
+    tokens: Option<&Tokens>,
+    clock: Arc<ManualClock>,
+    config: Config,
+) -> (Client, Arc<MemoryStorage>) {
     let storage = Arc::new(MemoryStorage::new());
     if let Some(tokens) = tokens {
         storage.save(SESSION_KEY, &session_record(tokens)).unwrap();
     }
-    let config = Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
-        .build()
-        .unwrap();
     let client = Client::new(config, provider.clone())
         .with_storage(storage.clone())
-        .with_clock(Arc::new(ManualClock::new(NOW)));
-    (Arc::new(client), storage)
+        .with_clock(clock);
+    (client, storage)
+}
+
+/// A spawner that holds the tasks it is given until the test runs them: what runs in the
+/// background, and when, is the test's to decide.
+#[derive(Default)]
+pub(crate) struct HeldTasks(Mutex<Vec<BackgroundTask>>);
+
+impl HeldTasks {
+    /// How many tasks wait to be run.
+    pub fn count(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    /// Runs every waiting task to its end, one after the other.
+    pub async fn run_all(&self) {
+        let tasks = std::mem::take(&mut *lock(&self.0));
+        for task in tasks {
+            task.await;
+        }
+    }
+}
+
+impl Spawner for HeldTasks {
+    fn spawn(&self, task: BackgroundTask) {
+        lock(&self.0).push(task);
+    }
 }
 
 /// The scripted provider's client, as the owner of session records.

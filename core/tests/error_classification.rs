@@ -25,6 +25,7 @@ const KINDS: &[&str] = &[
     "NotSignedIn",
     "ReLoginRequired",
     "Storage",
+    "MinTtlExceedsLifetime",
     "Internal",
 ];
 
@@ -79,6 +80,7 @@ fn error_of(row: &Value) -> KeyfobError {
             },
             reason,
         },
+        "MinTtlExceedsLifetime" => KeyfobError::MinTtlExceedsLifetime { reason },
         "Internal" => KeyfobError::Internal { reason },
         other => panic!("unknown kind {other}"),
     }

@@ -20,6 +20,7 @@
 //!   is set; one of them is active and is what [`Client::access_token`] and friends use.
 
 mod accounts;
+mod background;
 mod login;
 mod logout;
 mod refresh;
@@ -44,7 +45,9 @@ use crate::session::live::LiveSession;
 use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
 use crate::sync::lock;
+use background::Background;
 
+pub use background::{BackgroundTask, Spawner};
 pub use logout::Logout;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
@@ -75,6 +78,11 @@ pub struct Client {
     /// Per account, a refresh that failed but still changed the session (it kept a new refresh
     /// token), with the revision it left: callers that waited for it share its error.
     failed_refresh: Mutex<HashMap<String, (u64, Error)>>,
+    /// Per account, the revision whose token was last refreshed ahead of expiry (or tried to
+    /// be): once per token.
+    refreshed_ahead: Mutex<HashMap<String, u64>>,
+    /// Where refreshes ahead of expiry run, when the app gave a spawner.
+    background: Option<Background>,
     /// This client's name in refresh leases (see `session::live`): unique per process and
     /// client object.
     lease_holder: String,
@@ -110,6 +118,8 @@ impl Client {
             keys: KeyCache::default(),
             refresh_locks: Mutex::new(HashMap::new()),
             failed_refresh: Mutex::new(HashMap::new()),
+            refreshed_ahead: Mutex::new(HashMap::new()),
+            background: None,
             lease_holder,
             clock_offset: AtomicI64::new(0),
         }
@@ -229,6 +239,9 @@ impl Client {
         // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
         // not shift it.
         let now = self.clock.now();
+        let lifetime = response
+            .expires_in
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
         Tokens {
             access_token: response.access_token,
             // Never drop a refresh token: keep the old one when the provider does not rotate.
@@ -236,9 +249,8 @@ impl Client {
                 .refresh_token
                 .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             id_token,
-            expires_at: response
-                .expires_in
-                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            expires_at: lifetime.map(|s| now.saturating_add(s)),
+            lifetime,
             // The provider's list (possibly empty: granted none), else the previous one, else
             // as requested.
             scopes: response

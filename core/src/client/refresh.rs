@@ -1,10 +1,20 @@
 //! Access tokens and the refresh, read as one story.
 //!
-//! [`Client::access_token`] answers from memory while the token has more than the refresh
-//! margin left; otherwise it refreshes. Every refresh of an account goes through
-//! [`Client::refresh_shared`]: one at a time in this process, and a caller that waited while
-//! another refreshed takes that outcome instead of refreshing again. The refresh itself, step
-//! by step:
+//! **Which token a caller gets.** [`Client::access_token`] answers from memory while the token
+//! is fresh: it has more than the refresh margin left — the configured margin, or half the
+//! token's lifetime when that is shorter ([`Tokens::refresh_margin`]), so that a 10 s token
+//! serves for 5 s. A token that is due but has not expired still serves the caller at once,
+//! and one refresh starts off the callers' path (refresh-ahead, `background.rs`: on the app's
+//! spawner, or run by the first such caller when there is none); a refresh-ahead that fails
+//! changes nothing until the token expires. An expired token (refresh-ahead off: a due one) is
+//! refreshed while the caller waits. A caller may ask for a token that lives at least
+//! `min_ttl` ([`Client::access_token_valid_for`]): a token that does not is refreshed first,
+//! and a `min_ttl` the provider's tokens cannot reach is a
+//! [`ErrorKind::MinTtlExceedsLifetime`] error — with no request when their lifetime is known.
+//!
+//! Every refresh of an account goes through [`Client::refresh_shared`]: one at a time in this
+//! process, and a caller that waited while another refreshed takes that outcome instead of
+//! refreshing again. The refresh itself, step by step:
 //!
 //! 1. **Someone in this process already refreshed** (the account's revision moved on while this
 //!    caller waited): their outcome is this caller's — their tokens, or the error of a refresh
@@ -13,11 +23,13 @@
 //! 3. **Claim the refresh across processes** (`session::live`): if a sibling process sharing
 //!    the store already refreshed, its tokens are adopted with no request. If a sibling is
 //!    refreshing right now, this caller waits for its outcome — or, when its own access token
-//!    has not expired yet, uses that meanwhile. Otherwise this process takes the lease.
+//!    still serves it (not expired, and lasting its `min_ttl`), uses that meanwhile. Otherwise
+//!    this process takes the lease.
 //! 4. **The grant** (`grant_type=refresh_token`). If it fails:
 //!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
 //!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
-//!      caller is told to sign in again;
+//!      caller is told to sign in again. (A refresh ahead of expiry leaves it: the token
+//!      serves until it expires, and the refresh that follows then ends the account.)
 //!    - an unusable `200` that still carries a new refresh token: the provider may already have
 //!      rotated the old one out, so the new one is kept (memory, then storage) with the current
 //!      access and ID tokens, and the bad answer is reported;
@@ -40,6 +52,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Client;
+use super::background::Ahead;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::token::{self, RefreshFailure};
@@ -51,58 +64,153 @@ use crate::sync::{lock, sleep};
 /// How long this process waits between two looks at a sibling's lease.
 const LEASE_POLL: Duration = Duration::from_millis(200);
 
+/// How many refreshes one call for an access token makes at most: a second one only when the
+/// first answered with a sibling's token that was already too old.
+const MAX_REFRESHES_PER_CALL: u32 = 2;
+
 /// Who asked for a refresh.
 #[derive(Debug, Clone, Copy)]
 struct Caller {
     /// The caller named the account (rather than asking for the active one).
     named: bool,
     /// The caller needs a valid token, not a new one: while a sibling process refreshes, the
-    /// current token serves if it has not expired.
+    /// current token serves if it lasts `min_ttl`.
     may_use_current: bool,
+    /// How long, in seconds, the token the caller gets must stay valid (`0`: not expired).
+    min_ttl: i64,
+    /// A refresh ahead of expiry: its failure must change nothing.
+    early: bool,
+}
+
+impl Caller {
+    /// A refresh ahead of expiry, run in the background or by the first caller that found the
+    /// token due.
+    const EARLY: Caller = Caller {
+        named: true,
+        may_use_current: true,
+        min_ttl: 0,
+        early: true,
+    };
+}
+
+/// `min_ttl` in whole seconds, rounded up (a guarantee of at least that long).
+fn whole_secs(min_ttl: Duration) -> i64 {
+    let secs = min_ttl.as_secs() + u64::from(min_ttl.subsec_nanos() > 0);
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+fn min_ttl_exceeds_lifetime(min_ttl: i64, lifetime: Option<i64>) -> Error {
+    let issued_for = lifetime.map_or("less than that".to_string(), |l| format!("{l} s"));
+    Error::new(
+        ErrorKind::MinTtlExceedsLifetime,
+        format!(
+            "an access token valid for at least {min_ttl} s was asked for, but the provider issues them for {issued_for}"
+        ),
+    )
 }
 
 impl Client {
-    /// A valid access token of the active account: the current one while it has more than
-    /// [`Config::refresh_margin`] left, otherwise a refreshed one. Concurrent callers share a
-    /// single refresh, in this process and in sibling processes sharing the store.
+    /// A valid access token of the active account. Fresh from memory; when it is due for a
+    /// refresh (less than [`Config::refresh_margin`] left, or half its lifetime when that is
+    /// shorter) but not expired, still this token at once while one refresh runs off the
+    /// caller's path (refresh-ahead, see [`Client::with_background_refresh`]); when expired, a
+    /// refreshed one. Concurrent callers share a single refresh, in this process and in
+    /// sibling processes sharing the store.
     ///
     /// [`Config::refresh_margin`]: crate::Config::refresh_margin
     pub async fn access_token(&self) -> Result<SecretString> {
         if let Some(token) = self.cached_access_token() {
             return Ok(token);
         }
-        self.access_token_of(None).await
+        self.access_token_of(None, 0).await
+    }
+
+    /// [`Client::access_token`], valid for at least `min_ttl` from now (Auth0's `minTTL`): a
+    /// token that expires sooner is refreshed first, and the caller waits for that. A `min_ttl`
+    /// as long as the provider's token lifetime or longer fails with
+    /// [`ErrorKind::MinTtlExceedsLifetime`], without a request once the lifetime is known (it
+    /// is learnt from the provider's `expires_in`). Without a known expiry, any token serves.
+    pub async fn access_token_valid_for(&self, min_ttl: Duration) -> Result<SecretString> {
+        self.access_token_of(None, whole_secs(min_ttl)).await
     }
 
     /// [`Client::access_token`] for the account of user `subject` (the ID token's `sub`),
     /// whether or not it is the active one. `NotSignedIn` when no such account is signed in.
     pub async fn access_token_for_account(&self, subject: &str) -> Result<SecretString> {
-        self.access_token_of(Some(subject)).await
+        self.access_token_of(Some(subject), 0).await
     }
 
-    async fn access_token_of(&self, subject: Option<&str>) -> Result<SecretString> {
-        let current = self.store.account(subject);
-        self.notify_absorbed();
-        let (account, tokens, revision) = current?;
-        if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
-            return Ok(tokens.access_token);
-        }
+    /// [`Client::access_token_valid_for`] for the account of user `subject`.
+    pub async fn access_token_for_account_valid_for(
+        &self,
+        subject: &str,
+        min_ttl: Duration,
+    ) -> Result<SecretString> {
+        self.access_token_of(Some(subject), whole_secs(min_ttl))
+            .await
+    }
+
+    /// "Which token a caller gets", in the module documentation.
+    async fn access_token_of(&self, subject: Option<&str>, min_ttl: i64) -> Result<SecretString> {
         let caller = Caller {
             named: subject.is_some(),
             may_use_current: true,
+            min_ttl,
+            early: false,
         };
-        Ok(self
-            .refresh_shared(&account, revision, caller)
-            .await?
-            .access_token)
+        let mut refreshes = 0;
+        loop {
+            let current = self.store.account(subject);
+            self.notify_absorbed();
+            let (account, tokens, revision) = current?;
+            // Whether the provider's tokens can last `min_ttl` at all.
+            let reachable = tokens.lifetime.is_none_or(|lifetime| lifetime > min_ttl);
+            if min_ttl > 0 && !reachable {
+                return Err(min_ttl_exceeds_lifetime(min_ttl, tokens.lifetime));
+            }
+            let now = self.clock.now();
+            let serves = tokens.lasts(now, min_ttl);
+            if serves && (refreshes > 0 || tokens.is_fresh(now, self.refresh_margin())) {
+                return Ok(tokens.access_token);
+            }
+            if serves && self.config.refresh_ahead && refreshes == 0 {
+                match self.refresh_ahead(&account, revision) {
+                    Ahead::Started => return Ok(tokens.access_token),
+                    Ahead::RunHere => {
+                        self.refresh_early(&account, revision).await;
+                        // Then the new token, or this one if that refresh failed.
+                        refreshes += 1;
+                        continue;
+                    }
+                }
+            }
+            if refreshes == MAX_REFRESHES_PER_CALL || (refreshes > 0 && !reachable) {
+                // The provider's newest token does not last `min_ttl`; without one, it is the
+                // answer (a provider that issues tokens already expired gets what it issues).
+                if min_ttl > 0 {
+                    return Err(min_ttl_exceeds_lifetime(min_ttl, tokens.lifetime));
+                }
+                return Ok(tokens.access_token);
+            }
+            self.refresh_shared(&account, revision, caller).await?;
+            refreshes += 1;
+        }
     }
 
-    /// The active account's access token from memory if it is persisted and valid for at least
-    /// the refresh margin, without any I/O or waiting (for hot paths). `None` means: call
-    /// [`Client::access_token`].
+    /// The active account's access token from memory if it is persisted and fresh (see
+    /// [`Client::access_token`]), without any I/O or waiting (for hot paths). `None` means:
+    /// call [`Client::access_token`].
     pub fn cached_access_token(&self) -> Option<SecretString> {
         self.store
             .fresh_access_token(self.clock.now(), self.refresh_margin())
+    }
+
+    /// A refresh ahead of expiry of `subject`'s token of `revision` (see `background.rs`): its
+    /// failure changes nothing, the token serves until it expires.
+    pub(super) async fn refresh_early(&self, subject: &str, revision: u64) {
+        if let Err(e) = self.refresh_shared(subject, revision, Caller::EARLY).await {
+            log::warn!("refreshing ahead of expiry failed; the token serves until it expires: {e}");
+        }
     }
 
     /// Uses the active account's refresh token now, whatever the access token's expiry
@@ -128,6 +236,8 @@ impl Client {
         let caller = Caller {
             named: subject.is_some(),
             may_use_current: false,
+            min_ttl: 0,
+            early: false,
         };
         self.refresh_shared(&account, revision, caller).await
     }
@@ -187,7 +297,7 @@ impl Client {
             )
         })?;
         if let Some(done) = self
-            .claim_refresh(subject, &current, revision, caller.may_use_current)
+            .claim_refresh(subject, &current, revision, caller)
             .await?
         {
             return Ok(done);
@@ -291,7 +401,7 @@ impl Client {
         subject: &str,
         current: &Tokens,
         revision: u64,
-        may_wait_with_current: bool,
+        caller: Caller,
     ) -> Result<Option<Tokens>> {
         let lease = self.lease_secs();
         // Bounded in polls as well as in device time, so that a clock that stands still (or a
@@ -314,8 +424,7 @@ impl Client {
                 Claim::Mine => return Ok(None),
                 Claim::Done(tokens) => return Ok(Some(*tokens)),
                 Claim::Busy => {
-                    let unexpired = current.expires_at.is_none_or(|exp| now < exp);
-                    if may_wait_with_current && unexpired {
+                    if caller.may_use_current && current.lasts(now, caller.min_ttl) {
                         return Ok(Some(current.clone()));
                     }
                     log::debug!("a sibling process is refreshing; waiting for its outcome");
@@ -343,6 +452,13 @@ impl Client {
             error,
             rotated_refresh_token,
         } = failure;
+        if error.provider_error() == Some("invalid_grant") && caller.early {
+            // Ahead of expiry nothing changes: the token serves until it expires, and the
+            // refresh that follows then ends the account (or finds a sibling's newer token).
+            log::warn!("refresh token rejected ahead of expiry: {error}");
+            self.store.release_refresh(subject, &self.lease_holder);
+            return Err(error);
+        }
         if error.provider_error() == Some("invalid_grant") {
             log::warn!("refresh token rejected: {error}");
             return match self.store.end_account(subject, revision)? {
@@ -428,11 +544,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::clock::ManualClock;
     use crate::http::TransportErrorKind;
     use crate::session::SessionState;
     use crate::test_support::{
-        Answer, RecordingObserver, ScriptedProvider, client_with_session, session_tokens,
-        stored_tokens,
+        Answer, NOW, RecordingObserver, ScriptedProvider, client_with_session, config,
+        session_tokens, stored_tokens, unshared_client,
     };
 
     /// A signed-in client of a scripted provider, with an observer.
@@ -666,13 +783,129 @@ mod tests {
         assert_eq!(client.cached_access_token().unwrap().expose(), "at-1");
         assert_eq!(provider.count("POST /token"), 0);
         // Within the margin, the refresh runs.
-        let clock = crate::clock::ManualClock::new(crate::test_support::NOW + 31);
+        let clock = ManualClock::new(NOW + 31);
         let client = Arc::try_unwrap(client)
             .ok()
             .unwrap()
             .with_clock(Arc::new(clock));
         assert!(client.cached_access_token().is_none());
         provider.answer_tokens(json!({}));
+        assert_eq!(client.access_token().await.unwrap().expose(), "at-2");
+        assert_eq!(provider.count("POST /token"), 1);
+    }
+
+    /// A signed-in client at `now` whose token `at-1` was issued at [`NOW`] for `lifetime`
+    /// seconds (`None`: the stored session does not say; it expires at NOW + 60 then).
+    fn issued_for(
+        lifetime: Option<i64>,
+        now: i64,
+    ) -> (
+        Arc<ScriptedProvider>,
+        Arc<Client>,
+        Arc<crate::storage::MemoryStorage>,
+    ) {
+        let provider = ScriptedProvider::new();
+        let tokens = Tokens {
+            expires_at: Some(NOW + lifetime.unwrap_or(60)),
+            lifetime,
+            ..session_tokens(&provider, "u1")
+        };
+        let clock = Arc::new(ManualClock::new(now));
+        let (client, storage) =
+            unshared_client(&provider, Some(&tokens), clock, config().build().unwrap());
+        (provider, Arc::new(client), storage)
+    }
+
+    #[tokio::test]
+    async fn a_ten_second_token_serves_for_five_seconds() {
+        for (now, requests) in [(NOW, 0), (NOW + 4, 0), (NOW + 5, 1)] {
+            let (provider, client, _) = issued_for(Some(10), now);
+            client.restore().unwrap();
+            assert_eq!(client.cached_access_token().is_some(), requests == 0);
+            provider.answer_tokens(json!({"expires_in": 10}));
+            client.access_token().await.unwrap();
+            assert_eq!(
+                provider.count("POST /token"),
+                requests,
+                "at NOW + {}",
+                now - NOW
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_lifetime_is_learnt_from_each_token_response() {
+        let (provider, client, storage) = issued_for(None, NOW);
+        provider.answer_tokens(json!({"expires_in": 10}));
+        let tokens = client.refresh().await.unwrap();
+        assert_eq!(tokens.lifetime(), Some(10));
+        assert_eq!(tokens.expires_at(), Some(NOW + 10));
+        assert_eq!(stored_tokens(&storage).unwrap().lifetime(), Some(10));
+        provider.answer_tokens(json!({"expires_in": null}));
+        let tokens = client.refresh().await.unwrap();
+        assert_eq!((tokens.lifetime(), tokens.expires_at()), (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_min_ttl_beyond_the_known_lifetime_fails_without_a_request() {
+        let (provider, client, _) = issued_for(Some(300), NOW);
+        for min_ttl in [300, 301, 3600] {
+            let e = client
+                .access_token_valid_for(Duration::from_secs(min_ttl))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::MinTtlExceedsLifetime, "{min_ttl}");
+            assert!(!e.is_retryable() && !e.requires_sign_in());
+        }
+        let e = client
+            .access_token_for_account_valid_for("u1", Duration::from_secs(300))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MinTtlExceedsLifetime);
+        assert_eq!(provider.count("POST /token"), 0);
+        // Below the lifetime, the current token serves while it lasts that long.
+        let token = client
+            .access_token_valid_for(Duration::from_secs(299))
+            .await
+            .unwrap();
+        assert_eq!(token.expose(), "at-1");
+        assert_eq!(provider.count("POST /token"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_token_that_does_not_last_min_ttl_is_refreshed_first() {
+        // 100 s left of 300: fresh for a plain call, too short for a caller that needs 120 s
+        // (or 100.5 s: a fraction of a second counts as a whole one).
+        let (provider, client, _) = issued_for(Some(300), NOW + 200);
+        assert_eq!(client.access_token().await.unwrap().expose(), "at-1");
+        provider.answer_tokens(json!({}));
+        let token = client
+            .access_token_valid_for(Duration::from_millis(100_500))
+            .await
+            .unwrap();
+        assert_eq!(token.expose(), "at-2");
+        assert_eq!(provider.count("POST /token"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_min_ttl_beyond_an_unknown_lifetime_costs_one_request_then_none() {
+        let (provider, client, _) = issued_for(None, NOW);
+        provider.answer_tokens(json!({"expires_in": 30}));
+        let min_ttl = Duration::from_secs(100);
+        let e = client.access_token_valid_for(min_ttl).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MinTtlExceedsLifetime);
+        assert_eq!(provider.count("POST /token"), 1);
+        // The refreshed token is kept, and its lifetime is known from now on.
+        assert_eq!(client.tokens().unwrap().access_token().expose(), "at-2");
+        let e = client.access_token_valid_for(min_ttl).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MinTtlExceedsLifetime);
+        assert_eq!(provider.count("POST /token"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_provider_issuing_expired_tokens_costs_one_request_per_call() {
+        let (provider, client, _) = issued_for(Some(0), NOW);
+        provider.answer_tokens(json!({"expires_in": 0}));
         assert_eq!(client.access_token().await.unwrap().expose(), "at-2");
         assert_eq!(provider.count("POST /token"), 1);
     }

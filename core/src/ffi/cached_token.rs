@@ -20,8 +20,8 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use crate::client::Client;
 
-/// No cached token: signed out, expiring within the refresh margin, or not yet saved. The caller
-/// takes the full path (`accessToken()`), as for `None` from `cached_access_token`.
+/// No cached token: signed out, due for a refresh, or not yet saved. The caller takes the full
+/// path (`accessToken()`), as for `None` from `cached_access_token`.
 pub const NONE: i32 = -1;
 /// The handle names no live client (it was freed, or never existed).
 pub const CLOSED: i32 = -2;
@@ -63,7 +63,7 @@ fn lookup(handle: u64) -> Option<Arc<Client>> {
 }
 
 /// Copies the access token of the client named by `handle` into `buf`, if it holds one in memory
-/// that is saved and valid for the refresh margin — the same token and the same conditions as
+/// that is saved and not due for a refresh — the same token and the same conditions as
 /// [`Client::cached_access_token`] (no I/O, no waiting beyond the session lock).
 ///
 /// Returns:

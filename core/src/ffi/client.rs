@@ -6,6 +6,7 @@ use super::adapters::{
     ForeignObserver, ForeignStorage, ForeignTransport, KeyfobHttpTransport, KeyfobSessionObserver,
     KeyfobStorage, secs,
 };
+use super::background::{ForeignExecutor, KeyfobExecutor};
 use super::cached_token;
 use super::cancellation::{KeyfobCancellation, cancellable};
 use super::error::KeyfobError;
@@ -34,9 +35,13 @@ pub struct KeyfobClient {
 }
 
 impl KeyfobClient {
-    /// Wraps `inner` and registers it for the C accessor (until it is dropped).
-    fn wrap(inner: Client) -> Arc<Self> {
-        let inner = Arc::new(inner);
+    /// Wraps `inner`, with refresh-ahead on `executor` when there is one, and registers it for
+    /// the C accessor (until it is dropped).
+    fn wrap(inner: Client, executor: Option<Arc<dyn KeyfobExecutor>>) -> Arc<Self> {
+        let inner = match executor {
+            Some(executor) => inner.with_background_refresh(Arc::new(ForeignExecutor(executor))),
+            None => Arc::new(inner),
+        };
         let token_handle = cached_token::register(Arc::downgrade(&inner));
         Arc::new(KeyfobClient {
             inner,
@@ -54,28 +59,32 @@ impl Drop for KeyfobClient {
 #[uniffi::export]
 impl KeyfobClient {
     /// A client for `config`, sending HTTP through `transport`. `storage` keeps the session
-    /// across launches; without one the session lives in memory only.
-    #[uniffi::constructor]
+    /// across launches; without one the session lives in memory only. `executor` runs the
+    /// refresh ahead of an access token's expiry off the callers' path (see [`KeyfobExecutor`]).
+    #[uniffi::constructor(default(executor = None))]
     pub fn new(
         config: KeyfobConfig,
         transport: Arc<dyn KeyfobHttpTransport>,
         storage: Option<Arc<dyn KeyfobStorage>>,
+        executor: Option<Arc<dyn KeyfobExecutor>>,
     ) -> Result<Arc<Self>> {
         let mut client = Client::new(core_config(config)?, Arc::new(ForeignTransport(transport)));
         if let Some(storage) = storage {
             client = client.with_storage(Arc::new(ForeignStorage(storage)));
         }
-        Ok(KeyfobClient::wrap(client))
+        Ok(KeyfobClient::wrap(client, executor))
     }
 
     /// A client whose session lives in the Keychain (Apple platforms): generic-password items
     /// under one service per issuer and client id, readable after the first unlock, on this
-    /// device only. Fails with `Storage` (kind `Failed`) where there is no Keychain.
-    #[uniffi::constructor]
+    /// device only. Fails with `Storage` (kind `Failed`) where there is no Keychain. `executor`
+    /// as for [`KeyfobClient::new`].
+    #[uniffi::constructor(default(executor = None))]
     pub fn with_keychain(
         config: KeyfobConfig,
         transport: Arc<dyn KeyfobHttpTransport>,
         keychain: KeyfobKeychainOptions,
+        executor: Option<Arc<dyn KeyfobExecutor>>,
     ) -> Result<Arc<Self>> {
         let config = core_config(config)?;
         let storage = KeychainStorage::new(
@@ -89,7 +98,7 @@ impl KeyfobClient {
         .map_err(crate::Error::from)?;
         let client = Client::new(config, Arc::new(ForeignTransport(transport)))
             .with_storage(Arc::new(storage));
-        Ok(KeyfobClient::wrap(client))
+        Ok(KeyfobClient::wrap(client, executor))
     }
 
     /// Starts a login: returns the authorization URL to open in the system browser
@@ -128,13 +137,20 @@ impl KeyfobClient {
         Ok(self.inner.handle_redirect(&url).await?.into())
     }
 
-    /// A valid access token, refreshed when it is about to expire (concurrent callers share one
-    /// refresh). Treat it as a secret.
-    pub async fn access_token(&self) -> Result<String> {
-        Ok(self.inner.access_token().await?.expose().to_string())
+    /// A valid access token that lasts at least `min_ttl_secs` (`0`: not expired). One due for a
+    /// refresh but lasting that long is returned at once while one refresh runs on the executor;
+    /// otherwise it is refreshed first (concurrent callers share one refresh). A `min_ttl_secs`
+    /// the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
+    #[uniffi::method(default(min_ttl_secs = 0))]
+    pub async fn access_token(&self, min_ttl_secs: u32) -> Result<String> {
+        let token = match min_ttl_secs {
+            0 => self.inner.access_token().await?,
+            min_ttl => self.inner.access_token_valid_for(secs(min_ttl)).await?,
+        };
+        Ok(token.expose().to_string())
     }
 
-    /// The access token from memory when still valid for the refresh margin; no I/O.
+    /// The access token from memory when it is not due for a refresh; no I/O.
     pub fn cached_access_token(&self) -> Option<String> {
         self.inner
             .cached_access_token()
@@ -162,10 +178,18 @@ impl KeyfobClient {
         Ok(self.inner.logout().await?.into())
     }
 
-    /// A valid access token of the account of user `subject` (the ID token's `sub`), active or
-    /// not. `NotSignedIn` when no such account is signed in.
-    pub async fn access_token_for_account(&self, subject: String) -> Result<String> {
-        let token = self.inner.access_token_for_account(&subject).await?;
+    /// `access_token` for the account of user `subject` (the ID token's `sub`), active or not.
+    /// `NotSignedIn` when no such account is signed in.
+    #[uniffi::method(default(min_ttl_secs = 0))]
+    pub async fn access_token_for_account(
+        &self,
+        subject: String,
+        min_ttl_secs: u32,
+    ) -> Result<String> {
+        let token = self
+            .inner
+            .access_token_for_account_valid_for(&subject, secs(min_ttl_secs))
+            .await?;
         Ok(token.expose().to_string())
     }
 
@@ -254,6 +278,7 @@ fn core_config(config: KeyfobConfig) -> Result<Config> {
         .http_timeout(secs(config.http_timeout_secs))
         .clock_skew(secs(config.clock_skew_secs))
         .refresh_margin(secs(config.refresh_margin_secs))
+        .refresh_ahead(config.refresh_ahead)
         .multiple_accounts(config.multiple_accounts);
     if let Some(uri) = config.post_logout_redirect_uri {
         builder = builder.post_logout_redirect_uri(uri);

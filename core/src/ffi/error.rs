@@ -100,6 +100,12 @@ pub enum KeyfobError {
         /// What went wrong, for developers (never a token, code or verifier).
         reason: String,
     },
+    /// The minimum lifetime asked of an access token is more than the provider issues tokens
+    /// for: ask for less (no refresh can help).
+    MinTtlExceedsLifetime {
+        /// What went wrong, for developers (never a token, code or verifier).
+        reason: String,
+    },
     /// A bug or a platform callback that failed unexpectedly.
     Internal {
         /// What went wrong, for developers (never a token, code or verifier).
@@ -127,6 +133,7 @@ impl fmt::Display for KeyfobError {
             | NotSignedIn { reason }
             | ReLoginRequired { reason }
             | Storage { reason, .. }
+            | MinTtlExceedsLifetime { reason }
             | Internal { reason } => f.write_str(reason),
         }
     }
@@ -167,6 +174,7 @@ impl From<Error> for KeyfobError {
                 kind: e.storage_kind().unwrap_or(StorageErrorKind::Failed),
                 reason,
             },
+            ErrorKind::MinTtlExceedsLifetime => KeyfobError::MinTtlExceedsLifetime { reason },
         }
     }
 }
@@ -201,6 +209,7 @@ impl KeyfobError {
             NotSignedIn { .. } => ErrorKind::NotSignedIn,
             ReLoginRequired { .. } => ErrorKind::ReLoginRequired,
             Storage { kind, .. } => return Some(StorageError::new(*kind, "").into()),
+            MinTtlExceedsLifetime { .. } => ErrorKind::MinTtlExceedsLifetime,
             Internal { .. } => return None,
         };
         Some(Error::new(kind, ""))

@@ -7,9 +7,11 @@
 //! the Kotlin layer, for which a uniffi call through JNA is too slow.
 //!
 //! Futures need no Rust runtime: the core only awaits the platform's HTTP transport and its own
-//! locks, so the foreign language's executor drives everything (no tokio in the mobile library).
+//! locks, so the foreign language's executor drives everything (no tokio in the mobile library),
+//! including the refresh ahead of expiry, which the platform's [`KeyfobExecutor`] runs.
 
 mod adapters;
+mod background;
 mod cached_token;
 mod cancellation;
 mod client;
@@ -17,6 +19,7 @@ mod error;
 mod records;
 
 pub use adapters::{KeyfobHttpTransport, KeyfobSessionObserver, KeyfobStorage};
+pub use background::{KeyfobBackgroundTask, KeyfobExecutor};
 pub use cancellation::KeyfobCancellation;
 pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};

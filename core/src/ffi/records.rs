@@ -26,9 +26,14 @@ pub struct KeyfobConfig {
     /// Tolerated clock skew for ID token times, in seconds (at most 300).
     #[uniffi(default = 60)]
     pub clock_skew_secs: u32,
-    /// Refresh access tokens with less than this many seconds left (at most 600).
+    /// Refresh access tokens with less than this many seconds left (at most 600), or less than
+    /// half their lifetime when that is shorter.
     #[uniffi(default = 30)]
     pub refresh_margin_secs: u32,
+    /// Refresh-ahead: a token due for a refresh but not expired is handed out at once while one
+    /// refresh runs on the client's executor (see [`crate::ConfigBuilder::refresh_ahead`]).
+    #[uniffi(default = true)]
+    pub refresh_ahead: bool,
     /// DEVELOPMENT ONLY: hosts allowed over plain `http` besides loopback (e.g. `10.0.2.2` for
     /// the Android emulator). Leave empty in release builds.
     #[uniffi(default)]

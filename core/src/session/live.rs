@@ -351,7 +351,8 @@ impl LiveSession {
     }
 
     /// The hot path: the active account's access token alone if the session is restored and
-    /// saved, nothing is left to report, and the token is valid `margin` seconds from `now`.
+    /// saved, nothing is left to report, and the token is fresh at `now` for the configured
+    /// `margin` ([`Tokens::is_fresh`]).
     /// One lock, one string copy, no storage I/O; `None` means "take the full path".
     pub fn fresh_access_token(&self, now: i64, margin: i64) -> Option<SecretString> {
         let inner = lock(&self.inner);

@@ -43,6 +43,10 @@ struct StoredTokens {
     refresh_token: Option<String>,
     id_token: String,
     expires_at: Option<i64>,
+    /// Added after format 2 was released: records without it read as "lifetime unknown", and
+    /// releases that do not know it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifetime: Option<i64>,
     scopes: Vec<String>,
     claims: IdTokenClaims,
     #[serde(default)]
@@ -133,6 +137,7 @@ impl From<&Tokens> for StoredTokens {
             refresh_token: t.refresh_token.as_ref().map(|r| r.expose().to_string()),
             id_token: t.id_token.expose().to_string(),
             expires_at: t.expires_at,
+            lifetime: t.lifetime,
             scopes: t.scopes.clone(),
             claims: t.claims.clone(),
             login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
@@ -147,6 +152,7 @@ impl From<StoredTokens> for Tokens {
             refresh_token: s.refresh_token.map(SecretString::new),
             id_token: SecretString::new(s.id_token),
             expires_at: s.expires_at,
+            lifetime: s.lifetime,
             scopes: s.scopes,
             claims: s.claims,
             login_nonce: s.login_nonce.map(SecretString::new),
@@ -269,6 +275,7 @@ mod tests {
             refresh_token: Some(SecretString::new("rt-secret")),
             id_token: SecretString::new("idt-secret"),
             expires_at: Some(1_800_000_300),
+            lifetime: Some(300),
             scopes: vec!["openid".into()],
             claims: IdTokenClaims {
                 issuer: "https://a.example".into(),
@@ -316,6 +323,24 @@ mod tests {
             decode_sessions(&encode_sessions(&Sessions::default(), OWNER), OWNER).unwrap(),
             Sessions::default()
         );
+    }
+
+    #[test]
+    fn a_record_without_the_lifetime_reads_as_lifetime_unknown() {
+        // Records written before the lifetime was kept, and records of releases that do not
+        // know it, stay readable both ways.
+        let written = String::from_utf8(encode_sessions(&two_accounts(), OWNER)).unwrap();
+        assert!(written.contains("\"lifetime\":300"));
+        let older = written.replace(",\"lifetime\":300", "");
+        assert_ne!(older, written);
+        let read = decode_sessions(older.as_bytes(), OWNER).unwrap();
+        assert!(read.accounts.values().all(|a| a.tokens.lifetime.is_none()));
+        let mut unknown = tokens();
+        unknown.lifetime = None;
+        let mut sessions = Sessions::default();
+        sessions.sign_in(unknown);
+        let bytes = encode_sessions(&sessions, OWNER);
+        assert!(!String::from_utf8_lossy(&bytes).contains("lifetime"));
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct Tokens {
     pub(crate) refresh_token: Option<SecretString>,
     pub(crate) id_token: SecretString,
     pub(crate) expires_at: Option<i64>,
+    /// How long the access token was issued for (`expires_in`, seconds), when the provider said;
+    /// `None` also for sessions stored by releases that did not keep it.
+    pub(crate) lifetime: Option<i64>,
     pub(crate) scopes: Vec<String>,
     pub(crate) claims: IdTokenClaims,
     /// The nonce of the login, to check against a refreshed ID token that carries one.
@@ -53,11 +56,33 @@ impl Tokens {
         &self.claims
     }
 
-    /// Whether the access token is still valid `margin` seconds from `now`. Without a known
-    /// expiry the token is taken as valid until the API rejects it.
-    pub fn is_fresh(&self, now: i64, margin: i64) -> bool {
+    /// How long the access token was issued for (the token response's `expires_in`), in
+    /// seconds, when the provider said.
+    pub fn lifetime(&self) -> Option<i64> {
+        self.lifetime
+    }
+
+    /// The refresh margin that fits this token: `configured`, but at most half the token's
+    /// lifetime, so that a token living less than the configured margin is still served for
+    /// half its life before it needs a refresh (a 10 s token: 5 s). `configured` when the
+    /// lifetime is unknown.
+    pub fn refresh_margin(&self, configured: i64) -> i64 {
+        self.lifetime
+            .map_or(configured, |lifetime| configured.min(lifetime / 2))
+    }
+
+    /// Whether the access token needs no refresh yet at `now`: it is valid for longer than
+    /// [`Tokens::refresh_margin`] of the `configured` margin. Without a known expiry the token
+    /// is taken as valid until the API rejects it.
+    pub fn is_fresh(&self, now: i64, configured: i64) -> bool {
+        self.lasts(now, self.refresh_margin(configured))
+    }
+
+    /// Whether the access token is still valid `secs` seconds after `now` (`0`: not expired).
+    /// Without a known expiry, always.
+    pub(crate) fn lasts(&self, now: i64, secs: i64) -> bool {
         self.expires_at
-            .is_none_or(|exp| now.saturating_add(margin) < exp)
+            .is_none_or(|exp| now.saturating_add(secs) < exp)
     }
 }
 
@@ -66,8 +91,60 @@ impl fmt::Debug for Tokens {
         f.debug_struct("Tokens")
             .field("subject", &self.claims.subject)
             .field("expires_at", &self.expires_at)
+            .field("lifetime", &self.lifetime)
             .field("scopes", &self.scopes)
             .field("has_refresh_token", &self.refresh_token.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{NOW, ScriptedProvider, session_tokens};
+
+    /// Tokens issued at [`NOW`] for `lifetime` seconds (`None`: the provider did not say how
+    /// long, though the expiry is known).
+    fn issued_for(lifetime: Option<i64>) -> Tokens {
+        Tokens {
+            expires_at: Some(NOW + lifetime.unwrap_or(10)),
+            lifetime,
+            ..session_tokens(&ScriptedProvider::new(), "u1")
+        }
+    }
+
+    #[test]
+    fn the_margin_is_at_most_half_the_lifetime() {
+        let short = issued_for(Some(10));
+        assert_eq!(short.refresh_margin(30), 5);
+        assert_eq!(
+            short.refresh_margin(3),
+            3,
+            "the configured margin stays the bound"
+        );
+        assert_eq!(issued_for(Some(3600)).refresh_margin(30), 30);
+        assert_eq!(issued_for(Some(1)).refresh_margin(30), 0);
+        // A 10 s token with the default 30 s margin serves for 5 s, then is due.
+        assert!(short.is_fresh(NOW, 30));
+        assert!(short.is_fresh(NOW + 4, 30));
+        assert!(!short.is_fresh(NOW + 5, 30));
+        assert!(short.lasts(NOW + 9, 0), "due, but not expired");
+        assert!(!short.lasts(NOW + 10, 0));
+    }
+
+    #[test]
+    fn an_unknown_lifetime_keeps_the_configured_margin() {
+        let unknown = issued_for(None);
+        assert_eq!(unknown.refresh_margin(30), 30);
+        assert!(
+            !unknown.is_fresh(NOW, 30),
+            "10 s left, within the 30 s margin"
+        );
+        let no_expiry = Tokens {
+            expires_at: None,
+            ..unknown
+        };
+        assert!(no_expiry.is_fresh(i64::MAX, 30));
+        assert!(no_expiry.lasts(i64::MAX, i64::MAX));
     }
 }
