@@ -102,11 +102,23 @@ fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
 }
 
 impl Session {
-    /// The access token of `account`, or of the active account.
-    async fn access_token(&self, account: Option<&str>) -> keyfob::Result<keyfob::SecretString> {
+    /// The access token of `account`, or of the active account, valid for at least `min_ttl`.
+    ///
+    /// No spawner: a token due for a refresh is refreshed by this call, in the foreground, since
+    /// the process ends right after it (a refresh left to run in the background would be cut
+    /// short). Other processes that need the token meanwhile are served the current one.
+    async fn access_token(
+        &self,
+        account: Option<&str>,
+        min_ttl: Duration,
+    ) -> keyfob::Result<keyfob::SecretString> {
         match account {
-            Some(subject) => self.client.access_token_for_account(subject).await,
-            None => self.client.access_token().await,
+            Some(subject) => {
+                self.client
+                    .access_token_for_account_valid_for(subject, min_ttl)
+                    .await
+            }
+            None => self.client.access_token_valid_for(min_ttl).await,
         }
     }
 
@@ -204,11 +216,15 @@ fn status_json(
     report
 }
 
-/// `keyfob token [--account SUB]`: a valid access token of the active account (or `SUB`'s)
-/// and a newline on stdout, refreshed when needed.
-pub async fn token(session: &SessionRef, account: Option<&str>) -> Result<(), Failure> {
+/// `keyfob token [--account SUB] [--min-ttl SECS]`: a valid access token of the active account
+/// (or `SUB`'s), lasting at least `min_ttl`, and a newline on stdout; refreshed when needed.
+pub async fn token(
+    session: &SessionRef,
+    account: Option<&str>,
+    min_ttl: Duration,
+) -> Result<(), Failure> {
     let s = open_signed_in(session)?;
-    let token = s.access_token(account).await?;
+    let token = s.access_token(account, min_ttl).await?;
     print_stdout(&format!("{}\n", token.expose()))
 }
 
@@ -344,7 +360,7 @@ pub fn use_account(session: &SessionRef, subject: &str) -> Result<(), Failure> {
 pub async fn call(session: &SessionRef, url: &str, account: Option<&str>) -> Result<(), Failure> {
     let target = check_call_url(url)?;
     let s = open_signed_in(session)?;
-    let token = s.access_token(account).await?;
+    let token = s.access_token(account, Duration::ZERO).await?;
     let request = HttpRequest {
         method: HttpMethod::Get,
         url: target.to_string(),

@@ -89,7 +89,7 @@ enum Command {
     Status(StatusArgs),
     /// Print a valid access token and a newline on stdout, refreshing it when needed.
     #[command(after_help = SESSION_HELP)]
-    Token(AccountArgs),
+    Token(TokenArgs),
     /// Refresh the tokens now with the refresh token (prints no token).
     #[command(after_help = SESSION_HELP)]
     Refresh(AccountArgs),
@@ -157,6 +157,17 @@ struct AccountArgs {
     /// active one.
     #[arg(long, value_name = "SUB")]
     account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    target: AccountArgs,
+    /// Print a token that stays valid for at least SECS seconds, refreshing it first when it
+    /// expires sooner. SECS as long as the provider's token lifetime or longer fails with
+    /// MinTtlExceedsLifetime (exit 1), without a request once the lifetime is known.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    min_ttl: u64,
 }
 
 #[derive(Debug, Args)]
@@ -308,8 +319,9 @@ fn main() -> ExitCode {
         Command::Login(args) => runtime.block_on(run_login(args)),
         Command::Status(args) => commands::status(&args.session.session(), args.json),
         Command::Token(args) => runtime.block_on(commands::token(
-            &args.session.session(),
-            args.account.as_deref(),
+            &args.target.session.session(),
+            args.target.account.as_deref(),
+            Duration::from_secs(args.min_ttl),
         )),
         Command::Refresh(args) => runtime.block_on(commands::refresh(
             &args.session.session(),
@@ -545,6 +557,26 @@ mod tests {
         );
         let cli = Cli::try_parse_from([
             "keyfob",
+            "token",
+            "--issuer",
+            "https://a",
+            "--client-id",
+            "c",
+            "--account",
+            "ada",
+            "--min-ttl",
+            "20",
+        ])
+        .unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("token expected")
+        };
+        assert_eq!(
+            (args.target.account.as_deref(), args.min_ttl),
+            (Some("ada"), 20)
+        );
+        let cli = Cli::try_parse_from([
+            "keyfob",
             "status",
             "--json",
             "--issuer",
@@ -612,6 +644,16 @@ mod tests {
                 "--client-id",
                 "c",
                 "extra",
+            ],
+            &[
+                "keyfob",
+                "token",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+                "--min-ttl",
+                "-1",
             ],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
