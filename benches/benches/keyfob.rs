@@ -13,6 +13,10 @@
 //! - `callback`: `handle_redirect` (callback checks, code exchange over the in-memory transport,
 //!   token response, ID token validation, persisting the session) and `begin_login`.
 //! - `concurrency`: 1000 tasks call `access_token()` on an expired token at once.
+//! - `refresh_window`: `access_token()` for a caller whose token is due for a refresh but not
+//!   expired, refresh-ahead off (the caller waits for the refresh) and on (a tokio spawner runs
+//!   it); and a minute of steady use of a 10-second token, counting refreshes and callers that
+//!   waited for one.
 //! - `cold_start`: a new client restoring a stored session and handing out its token, no network.
 //!
 //! Counts that are not timings (requests after the callback, refreshes per 1000 callers, requests
@@ -21,8 +25,8 @@
 
 use std::hint::black_box;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -109,9 +113,11 @@ fn ffi_signed_in() -> (Arc<KeyfobClient>, Arc<FakeProvider>) {
         http_timeout_secs: 30,
         clock_skew_secs: 60,
         refresh_margin_secs: 30,
+        refresh_ahead: true,
         allow_insecure_http_hosts: Vec::new(),
+        multiple_accounts: false,
     };
-    let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None)
+    let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None, None)
         .expect("KeyfobClient::new");
     let url = now_or_never(client.begin_login(None, None)).expect("begin_login");
     let (state, nonce) = state_and_nonce(&url);
@@ -173,7 +179,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| black_box(&*ffi).cached_access_token().unwrap())
     });
     g.bench_function("ffi_access_token_rust_side", |b| {
-        b.iter(|| now_or_never(black_box(&*ffi).access_token()).unwrap())
+        b.iter(|| now_or_never(black_box(&*ffi).access_token(0)).unwrap())
     });
     // The whole C-ABI round trip of the synchronous accessor, as the bindings make it.
     let handle = uniffi::Handle::from_arc(ffi.clone()).as_raw();
@@ -520,6 +526,127 @@ fn concurrency(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Refresh window (issue 21)
+
+/// How long a refresh takes at the fake provider in the refresh-window benchmarks: "the network".
+const REFRESH_LATENCY: Duration = Duration::from_millis(10);
+
+/// A tokio spawner: what an app on tokio hands to `Client::with_background_refresh`.
+fn tokio_spawner(runtime: &tokio::runtime::Runtime) -> Arc<dyn keyfob::Spawner> {
+    let handle = runtime.handle().clone();
+    Arc::new(move |task: keyfob::BackgroundTask| {
+        handle.spawn(task);
+    })
+}
+
+/// One caller's `access_token()` with the token due for a refresh but not expired (10 s of its
+/// hour left), timed; then, untimed, until the refresh it caused (if it ran in the background)
+/// has landed, so that every iteration starts alike.
+fn due_token_latency(runtime: &tokio::runtime::Runtime, s: &Session, iters: u64) -> Duration {
+    let clock = s.clock.clone().expect("a manual clock");
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let expires_at = s.client.tokens().unwrap().expires_at().unwrap();
+        clock.set(expires_at - 10);
+        assert!(s.client.cached_access_token().is_none(), "due for a refresh");
+        let before = s.provider.counts.refresh.load(Ordering::SeqCst);
+        let start = Instant::now();
+        let token = runtime.block_on(s.client.access_token());
+        total += start.elapsed();
+        black_box(token.expect("access_token"));
+        runtime.block_on(async {
+            while s.provider.counts.refresh.load(Ordering::SeqCst) == before
+                || s.client.cached_access_token().is_none()
+            {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        });
+    }
+    total
+}
+
+/// A minute of steady use of a 10-second token: 10 calls a second on the manual clock. Returns
+/// (refresh grants, callers that waited for one). Background work is held until the call that
+/// caused it has returned, so a caller "waited" exactly when a grant was made during its call.
+fn ten_second_token_minute(refresh_ahead: bool) -> (usize, usize) {
+    let held: Arc<Mutex<Vec<keyfob::BackgroundTask>>> = Arc::default();
+    let spawner = {
+        let held = held.clone();
+        Arc::new(move |task| held.lock().unwrap().push(task)) as Arc<dyn keyfob::Spawner>
+    };
+    let t0 = unix_now();
+    let config = config_builder().refresh_ahead(refresh_ahead).build().unwrap();
+    let s = signed_in_with(Some(t0), config, Some(spawner));
+    let clock = s.clock.clone().unwrap();
+    // From now on the provider issues 10-second access tokens, the first one right away.
+    s.provider
+        .set_refresh_response(token_response_for(&access_token(t0), None, 10));
+    now_or_never(s.client.refresh()).expect("refresh");
+    let start = s.provider.counts.refresh.load(Ordering::SeqCst);
+    let mut waited = 0;
+    for call in 0..600 {
+        clock.set(t0 + call / 10);
+        let before = s.provider.counts.refresh.load(Ordering::SeqCst);
+        now_or_never(s.client.access_token()).expect("access_token");
+        if s.provider.counts.refresh.load(Ordering::SeqCst) > before {
+            waited += 1;
+        }
+        let tasks = std::mem::take(&mut *held.lock().unwrap());
+        for task in tasks {
+            now_or_never(task);
+        }
+    }
+    (s.provider.counts.refresh.load(Ordering::SeqCst) - start, waited)
+}
+
+fn refresh_window(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let t0 = unix_now();
+    let off = signed_in_with(
+        Some(t0),
+        config_builder().refresh_ahead(false).build().unwrap(),
+        None,
+    );
+    let on = signed_in_with(Some(t0), config(), Some(tokio_spawner(&runtime)));
+    for s in [&off, &on] {
+        s.provider
+            .set_refresh_response(token_response(&access_token(t0), None));
+        s.provider.set_refresh_latency(Some(REFRESH_LATENCY));
+    }
+
+    let mut g = c.benchmark_group("refresh_window");
+    if quick() {
+        g.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(10);
+    }
+    g.bench_function("access_token_due_refresh_ahead_off", |b| {
+        b.iter_custom(|iters| due_token_latency(&runtime, &off, iters))
+    });
+    g.bench_function("access_token_due_refresh_ahead_on", |b| {
+        b.iter_custom(|iters| due_token_latency(&runtime, &on, iters))
+    });
+    g.finish();
+
+    let (refreshes, waited) = ten_second_token_minute(true);
+    let (refreshes_off, waited_off) = ten_second_token_minute(false);
+    // Half the lifetime is the margin: one refresh per 5 s of use (at seconds 5, 10, … 55 of the
+    // minute), and with refresh-ahead none of them makes a caller wait.
+    assert_eq!((refreshes, waited), (11, 0), "refresh-ahead on");
+    assert_eq!((refreshes_off, waited_off), (11, 11), "refresh-ahead off");
+    record_fact(
+        "ten_second_token_minute",
+        json!({"calls": 600, "refreshes": refreshes, "waited": waited,
+               "refreshes_without_refresh_ahead": refreshes_off,
+               "waited_without_refresh_ahead": waited_off}),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cold start
 
 fn cold_start(c: &mut Criterion) {
@@ -578,6 +705,6 @@ fn cold_start(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = configured();
-    targets = hot_path, id_token, callback, concurrency, cold_start
+    targets = hot_path, id_token, callback, concurrency, refresh_window, cold_start
 }
 criterion_main!(benches);

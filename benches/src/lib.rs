@@ -152,10 +152,15 @@ pub fn access_token(iat: i64) -> String {
 
 /// A token endpoint response body.
 pub fn token_response(access_token: &str, id_token: Option<&str>) -> Vec<u8> {
+    token_response_for(access_token, id_token, ACCESS_TOKEN_TTL)
+}
+
+/// A token endpoint response body whose access token lives `expires_in` seconds.
+pub fn token_response_for(access_token: &str, id_token: Option<&str>, expires_in: i64) -> Vec<u8> {
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_TTL,
+        "expires_in": expires_in,
         "refresh_token": "8xLOxBtZp8Qy2eZ6lW1sXf0Y7mNnR3aT5uVwK9cD4bE",
         "scope": "openid email offline_access",
     });
@@ -304,10 +309,12 @@ impl HttpTransport for FakeProvider {
 
 /// The app's configuration (the README's: `email` and `offline_access` on top of `openid`).
 pub fn config() -> Config {
-    Config::builder(ISSUER, CLIENT_ID, REDIRECT_URI)
-        .scopes(["email", "offline_access"])
-        .build()
-        .expect("valid configuration")
+    config_builder().build().expect("valid configuration")
+}
+
+/// [`config`], still to be changed.
+pub fn config_builder() -> keyfob::ConfigBuilder {
+    Config::builder(ISSUER, CLIENT_ID, REDIRECT_URI).scopes(["email", "offline_access"])
 }
 
 /// The `state` and `nonce` of an authorization URL.
@@ -350,11 +357,20 @@ pub struct Session {
 /// JWKS), a code response carrying an ID token for the login's nonce, `handle_redirect`.
 /// `clock`: a manual clock at this time, or the system clock.
 pub fn signed_in(clock: Option<i64>) -> Session {
+    signed_in_with(clock, config(), None)
+}
+
+/// [`signed_in`] with `config`, and refresh-ahead on `spawner` when one is given.
+pub fn signed_in_with(
+    clock: Option<i64>,
+    config: Config,
+    spawner: Option<Arc<dyn keyfob::Spawner>>,
+) -> Session {
     let provider = Arc::new(FakeProvider::default());
     let storage = Arc::new(MemoryStorage::new());
     let now = clock.unwrap_or_else(unix_now);
     let manual = clock.map(|t| Arc::new(ManualClock::new(t)));
-    let mut client = Client::new(config(), provider.clone()).with_storage(storage.clone());
+    let mut client = Client::new(config, provider.clone()).with_storage(storage.clone());
     if let Some(c) = &manual {
         client = client.with_clock(c.clone());
     }
@@ -363,8 +379,12 @@ pub fn signed_in(clock: Option<i64>) -> Session {
     let id_token = key().sign("JWT", &id_token_claims(now, Some(&nonce)));
     provider.set_code_response(token_response(&access_token(now), Some(&id_token)));
     now_or_never(client.handle_redirect(&callback_url(&state))).expect("handle_redirect");
+    let client = match spawner {
+        Some(spawner) => client.with_background_refresh(spawner),
+        None => Arc::new(client),
+    };
     Session {
-        client: Arc::new(client),
+        client,
         provider,
         storage,
         clock: manual,

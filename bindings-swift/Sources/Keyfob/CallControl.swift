@@ -2,9 +2,9 @@ import Dispatch
 import Foundation
 import KeyfobFFI
 
-// How the client runs the core's calls: storage reads off Swift's cooperative thread pool, and
-// task cancellation either reaching the Rust future or, for calls that may obtain tokens, only
-// releasing the caller.
+// How the client runs the core's calls: storage reads off Swift's cooperative thread pool, task
+// cancellation either reaching the Rust future or, for calls that may obtain tokens, only
+// releasing the caller, and the core's background work in tasks of its own.
 
 /// A serial queue for the core's synchronous calls that may read storage (and so block on the
 /// Keychain, or wait for a Face ID prompt): never the main thread, never a thread of Swift's
@@ -103,5 +103,15 @@ private final class Outcome<T: Sendable>: @unchecked Sendable {
         delivered = true
         self.waiter = nil
         return waiter
+    }
+}
+
+/// Runs the core's background work — the refresh ahead of an access token's expiry — in a task of
+/// its own: the core has no runtime, so Swift's executor drives it, as it drives every call. The
+/// task is not tied to any caller: cancelling the caller that started it does not stop it (it may
+/// obtain tokens, like ``shielded(_:)``'s work).
+final class TaskExecutor: KeyfobFFI.KeyfobExecutor {
+    func spawn(task: KeyfobBackgroundTask) throws {
+        Task.detached { await task.run() }
     }
 }

@@ -25,8 +25,14 @@ extension KeyfobClient {
         public var httpTimeout: TimeInterval
         /// Tolerated clock skew for ID token times, in seconds (at most 300).
         public var clockSkew: TimeInterval
-        /// Access tokens with less than this many seconds left are refreshed first (at most 600).
+        /// Access tokens with less than this many seconds left are due for a refresh (at most
+        /// 600); a token that lives shorter than twice this is due after half its lifetime (a
+        /// 10 s token: after 5 s).
         public var refreshMargin: TimeInterval
+        /// Refresh-ahead (on by default): a token that is due for a refresh but has not expired is
+        /// returned at once, while one refresh runs in a task of its own; a failed one changes
+        /// nothing until the token expires. Off: callers wait for the refresh of a due token.
+        public var refreshAhead: Bool
         /// DEVELOPMENT ONLY: hosts allowed over plain HTTP besides loopback (e.g. a laptop's LAN
         /// address for a test provider reached from a device). Leave empty in release builds.
         public var allowInsecureHTTPHosts: [String]
@@ -45,6 +51,7 @@ extension KeyfobClient {
             httpTimeout: TimeInterval = 30,
             clockSkew: TimeInterval = 60,
             refreshMargin: TimeInterval = 30,
+            refreshAhead: Bool = true,
             allowInsecureHTTPHosts: [String] = [],
             multipleAccounts: Bool = false
         ) {
@@ -57,6 +64,7 @@ extension KeyfobClient {
             self.httpTimeout = httpTimeout
             self.clockSkew = clockSkew
             self.refreshMargin = refreshMargin
+            self.refreshAhead = refreshAhead
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
         }
@@ -72,6 +80,7 @@ extension KeyfobClient {
                 httpTimeoutSecs: seconds(httpTimeout),
                 clockSkewSecs: seconds(clockSkew),
                 refreshMarginSecs: seconds(refreshMargin),
+                refreshAhead: refreshAhead,
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
                 multipleAccounts: multipleAccounts
             )
@@ -110,4 +119,11 @@ private func authParams(_ parameters: [String: String]) -> [AuthParam] {
 private func seconds(_ interval: TimeInterval) -> UInt32 {
     guard interval.isFinite, interval > 0 else { return 0 }
     return interval >= TimeInterval(UInt32.max) ? UInt32.max : UInt32(interval.rounded())
+}
+
+/// A minimum lifetime as the core's whole seconds, rounded up (a guarantee of at least that
+/// long): negative and NaN are 0, huge values saturate.
+func secondsAtLeast(_ interval: TimeInterval) -> UInt32 {
+    guard interval.isFinite, interval > 0 else { return interval == .infinity ? .max : 0 }
+    return interval >= TimeInterval(UInt32.max) ? .max : UInt32(interval.rounded(.up))
 }

@@ -19,7 +19,7 @@ import KeyfobFFI
 /// // Sign in: WebAuthenticationPresenter opens the browser sheet and completes the login.
 /// let claims = try await WebAuthenticationPresenter().signIn(with: client)
 ///
-/// // Every API call: a valid access token, refreshed when it is about to expire.
+/// // Every API call: a valid access token, refreshed before it expires (off the caller's path).
 /// let token = try await client.accessToken()
 /// request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
 /// ```
@@ -30,7 +30,7 @@ import KeyfobFFI
 /// pool.
 ///
 /// Every method throws ``KeyfobError``, or `CancellationError` when the calling task is
-/// cancelled. Tokens are returned only by ``accessToken(isolation:)``, ``cachedAccessToken`` and
+/// cancelled. Tokens are returned only by ``accessToken(minTTL:isolation:)``, ``cachedAccessToken`` and
 /// ``tokens()``: never log them.
 public final class KeyfobClient: Sendable {
     /// The configuration this client was created with.
@@ -59,7 +59,8 @@ public final class KeyfobClient: Sendable {
         let bridge = TransportBridge(transport ?? URLSessionTransport())
         let store = try Self.store(storage, for: configuration)
         let client = try translatingErrors {
-            try KeyfobFFI.KeyfobClient(config: config, transport: bridge, storage: store.map(StorageBridge.init))
+            try KeyfobFFI.KeyfobClient(
+                config: config, transport: bridge, storage: store.map(StorageBridge.init), executor: TaskExecutor())
         }
         core = client
         cached = CachedToken(handle: try translatingErrors { try client.tokenHandle() })
@@ -110,8 +111,8 @@ public final class KeyfobClient: Sendable {
     /// This client's handle for the core's C accessor (for the tests).
     var tokenHandle: UInt64 { cached.handle }
 
-    /// The access token in memory if it is saved and valid for longer than the refresh margin,
-    /// without any I/O or waiting; `nil` means: call ``accessToken(isolation:)``.
+    /// The access token in memory if it is saved and not due for a refresh, without any I/O or
+    /// waiting; `nil` means: call ``accessToken(minTTL:isolation:)``.
     public var cachedAccessToken: String? { cached.read() }
 
     // MARK: - Calls that may read storage
@@ -147,22 +148,29 @@ public final class KeyfobClient: Sendable {
         return try await io.run { try core.tokens().map(Tokens.init) }
     }
 
-    /// A valid access token, refreshed first when it expires within the refresh margin.
-    /// Concurrent callers share one refresh.
+    /// A valid access token. One that is due for a refresh (less than the refresh margin left,
+    /// or half its lifetime when that is shorter) but has not expired is returned at once, while
+    /// one refresh runs in a task of its own (``Configuration/refreshAhead``); an expired one is
+    /// refreshed first. Concurrent callers share one refresh.
     ///
     /// From the cached token it answers on the caller's actor without suspending (about a
     /// microsecond: no hop off the main actor). A caller that is cancelled while a refresh runs
     /// gets `CancellationError` at once; the refresh completes and its tokens are kept.
     ///
-    /// - Parameter isolation: the caller's actor; leave the default.
-    public func accessToken(isolation: isolated (any Actor)? = #isolation) async throws -> String {
-        if let token = cached.read() { return token }
-        return try await accessTokenFromCore()
+    /// - Parameters:
+    ///   - minTTL: how long, in seconds, the token must stay valid at least (Auth0's `minTTL`),
+    ///     e.g. for a long upload; one that expires sooner is refreshed first. As long as the
+    ///     provider's token lifetime or longer, it throws ``KeyfobError/minTTLExceedsLifetime(reason:)``
+    ///     (without a request once the lifetime is known).
+    ///   - isolation: the caller's actor; leave the default.
+    public func accessToken(minTTL: TimeInterval = 0, isolation: isolated (any Actor)? = #isolation) async throws -> String {
+        if minTTL <= 0, let token = cached.read() { return token }
+        return try await accessTokenFromCore(minTTL: secondsAtLeast(minTTL))
     }
 
-    private func accessTokenFromCore() async throws -> String {
+    private func accessTokenFromCore(minTTL: UInt32) async throws -> String {
         let core = self.core
-        return try await call { try await shielded { try await translatingErrors { try await core.accessToken() } } }
+        return try await call { try await shielded { try await translatingErrors { try await core.accessToken(minTtlSecs: minTTL) } } }
     }
 
     // MARK: - Sign-in
@@ -251,11 +259,15 @@ public final class KeyfobClient: Sendable {
         try await call { try await io.run { try translatingErrors { try core.switchAccount(subject: subject) } } }
     }
 
-    /// A valid access token of `subject`'s account, active or not.
-    public func accessToken(account subject: String) async throws -> String {
+    /// A valid access token of `subject`'s account, active or not, that lasts at least `minTTL`
+    /// seconds (see ``accessToken(minTTL:isolation:)``).
+    public func accessToken(account subject: String, minTTL: TimeInterval = 0) async throws -> String {
         let core = self.core
+        let minTTL = secondsAtLeast(minTTL)
         return try await call {
-            try await shielded { try await translatingErrors { try await core.accessTokenForAccount(subject: subject) } }
+            try await shielded {
+                try await translatingErrors { try await core.accessTokenForAccount(subject: subject, minTtlSecs: minTTL) }
+            }
         }
     }
 

@@ -43,6 +43,9 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
     case reLoginRequired(reason: String)
     /// The secure storage failed; `kind` tells whether to retry (`unavailable`) or sign in again.
     case storage(kind: StorageErrorKind, reason: String)
+    /// ``KeyfobClient/accessToken(minTTL:isolation:)`` was asked for a token lasting as long as the
+    /// provider's tokens live, or longer: ask for less (no refresh can help).
+    case minTTLExceedsLifetime(reason: String)
     /// A bug, or a platform callback that failed unexpectedly.
     case `internal`(reason: String)
     /// The user closed the browser sheet without signing in. The pending login was cancelled
@@ -61,7 +64,8 @@ public enum KeyfobError: Error, Sendable, Equatable, Hashable {
              .invalidResponse(let reason), .discovery(let reason), .invalidCallback(let reason),
              .stateMismatch(let reason), .issuerMismatch(let reason), .noPendingLogin(let reason),
              .idToken(_, let reason), .notSignedIn(let reason), .reLoginRequired(let reason),
-             .storage(_, let reason), .internal(let reason), .presentationFailed(let reason):
+             .storage(_, let reason), .minTTLExceedsLifetime(let reason), .internal(let reason),
+             .presentationFailed(let reason):
             return reason
         case .userCancelled:
             return "the user closed the browser sheet"
@@ -108,6 +112,7 @@ extension KeyfobError: LocalizedError, CustomStringConvertible {
         case .notSignedIn: return "notSignedIn: \(reason)"
         case .reLoginRequired: return "reLoginRequired: \(reason)"
         case .storage(let kind, _): return "storage(\(kind)): \(reason)"
+        case .minTTLExceedsLifetime: return "minTTLExceedsLifetime: \(reason)"
         case .internal: return "internal: \(reason)"
         case .userCancelled: return "userCancelled: \(reason)"
         case .loginInProgress: return "loginInProgress: \(reason)"
@@ -137,6 +142,7 @@ extension KeyfobError {
         case .NotSignedIn(let reason): self = .notSignedIn(reason: reason)
         case .ReLoginRequired(let reason): self = .reLoginRequired(reason: reason)
         case .Storage(let kind, let reason): self = .storage(kind: StorageErrorKind(kind), reason: reason)
+        case .MinTtlExceedsLifetime(let reason): self = .minTTLExceedsLifetime(reason: reason)
         case .Internal(let reason): self = .internal(reason: reason)
         }
     }
@@ -165,6 +171,7 @@ extension KeyfobError {
         case .notSignedIn(let reason): return .NotSignedIn(reason: reason)
         case .reLoginRequired(let reason): return .ReLoginRequired(reason: reason)
         case .storage(let kind, let reason): return .Storage(kind: kind.generated, reason: reason)
+        case .minTTLExceedsLifetime(let reason): return .MinTtlExceedsLifetime(reason: reason)
         case .internal(let reason): return .Internal(reason: reason)
         case .userCancelled, .loginInProgress, .presentationFailed: return nil
         }

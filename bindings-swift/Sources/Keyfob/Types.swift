@@ -11,7 +11,7 @@ public enum SessionState: Sendable, Equatable, Hashable, CaseIterable {
     case signedOut
     /// A login was started (``KeyfobClient/beginLogin(_:)``) and waits for its callback.
     case loginPending
-    /// Signed in: ``KeyfobClient/accessToken(isolation:)`` returns a token, refreshing it when needed.
+    /// Signed in: ``KeyfobClient/accessToken(minTTL:isolation:)`` returns a token, refreshing it when needed.
     case signedIn
     /// The provider rejected the refresh token (expired or revoked): the user must sign in again.
     case needsReLogin
@@ -228,7 +228,7 @@ public struct Claims: Sendable, Equatable, Hashable {
 /// show when the session expires. ``accessToken`` and ``idToken`` are secrets: `description`,
 /// `debugDescription` and `dump` never show them.
 public struct Tokens: Sendable, Equatable, Hashable {
-    /// The access token (for each API call prefer ``KeyfobClient/accessToken(isolation:)``,
+    /// The access token (for each API call prefer ``KeyfobClient/accessToken(minTTL:isolation:)``,
     /// which refreshes it).
     public let accessToken: String
     /// The raw ID token (a JWT) of the sign-in or the latest refresh, validated by Keyfob.
@@ -306,7 +306,7 @@ extension NSLock {
 public struct Account: Sendable, Equatable, Hashable {
     /// Its validated ID token claims; `claims.subject` identifies the account.
     public let claims: Claims
-    /// Whether it is the active account, the one ``KeyfobClient/accessToken(isolation:)`` uses.
+    /// Whether it is the active account, the one ``KeyfobClient/accessToken(minTTL:isolation:)`` uses.
     public let isActive: Bool
 
     init(_ account: KeyfobFFI.KeyfobAccount) {

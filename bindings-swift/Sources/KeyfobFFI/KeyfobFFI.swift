@@ -624,6 +624,145 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * One piece of Keyfob's background work, for a [`KeyfobExecutor`] to run.
+ */
+public protocol KeyfobBackgroundTaskProtocol: AnyObject, Sendable {
+    
+    /**
+     * Does the work, to its end; it never fails (what goes wrong is Keyfob's to handle). A
+     * second call returns at once.
+     */
+    func run() async 
+    
+}
+/**
+ * One piece of Keyfob's background work, for a [`KeyfobExecutor`] to run.
+ */
+open class KeyfobBackgroundTask: KeyfobBackgroundTaskProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_keyfob_fn_clone_keyfobbackgroundtask(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_keyfob_fn_free_keyfobbackgroundtask(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Does the work, to its end; it never fails (what goes wrong is Keyfob's to handle). A
+     * second call returns at once.
+     */
+open func run()async   {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobbackgroundtask_run(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_void,
+            completeFunc: ffi_keyfob_rust_future_complete_void,
+            freeFunc: ffi_keyfob_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: nil
+            
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobBackgroundTask: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = KeyfobBackgroundTask
+
+    public static func lift(_ handle: UInt64) throws -> KeyfobBackgroundTask {
+        return KeyfobBackgroundTask(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: KeyfobBackgroundTask) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobBackgroundTask {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: KeyfobBackgroundTask, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobBackgroundTask_lift(_ handle: UInt64) throws -> KeyfobBackgroundTask {
+    return try FfiConverterTypeKeyfobBackgroundTask.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobBackgroundTask_lower(_ value: KeyfobBackgroundTask) -> UInt64 {
+    return FfiConverterTypeKeyfobBackgroundTask.lower(value)
+}
+
+
+
+
+
+
+/**
  * Cancels one call: pass it to the call, then call [`KeyfobCancellation::cancel`] to stop it.
  * A call that is cancelled fails with `Internal` (reason "cancelled"), which the caller, who
  * cancelled it, reports as its platform's cancellation. One token serves one call.
@@ -778,16 +917,18 @@ public func FfiConverterTypeKeyfobCancellation_lower(_ value: KeyfobCancellation
 public protocol KeyfobClientProtocol: AnyObject, Sendable {
     
     /**
-     * A valid access token, refreshed when it is about to expire (concurrent callers share one
-     * refresh). Treat it as a secret.
+     * A valid access token that lasts at least `min_ttl_secs` (`0`: not expired). One due for a
+     * refresh but lasting that long is returned at once while one refresh runs on the executor;
+     * otherwise it is refreshed first (concurrent callers share one refresh). A `min_ttl_secs`
+     * the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
      */
-    func accessToken() async throws  -> String
+    func accessToken(minTtlSecs: UInt32) async throws  -> String
     
     /**
-     * A valid access token of the account of user `subject` (the ID token's `sub`), active or
-     * not. `NotSignedIn` when no such account is signed in.
+     * `access_token` for the account of user `subject` (the ID token's `sub`), active or not.
+     * `NotSignedIn` when no such account is signed in.
      */
-    func accessTokenForAccount(subject: String) async throws  -> String
+    func accessTokenForAccount(subject: String, minTtlSecs: UInt32) async throws  -> String
     
     /**
      * Every signed-in account, the active one marked (one account unless the configuration
@@ -809,7 +950,7 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func beginLogin(options: KeyfobLoginOptions?, cancellation: KeyfobCancellation?) async throws  -> String
     
     /**
-     * The access token from memory when still valid for the refresh margin; no I/O.
+     * The access token from memory when it is not due for a refresh; no I/O.
      */
     func cachedAccessToken()  -> String?
     
@@ -946,16 +1087,18 @@ open class KeyfobClient: KeyfobClientProtocol, @unchecked Sendable {
     }
     /**
      * A client for `config`, sending HTTP through `transport`. `storage` keeps the session
-     * across launches; without one the session lives in memory only.
+     * across launches; without one the session lives in memory only. `executor` runs the
+     * refresh ahead of an access token's expiry off the callers' path (see [`KeyfobExecutor`]).
      */
-public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, storage: KeyfobStorage?)throws  {
+public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, storage: KeyfobStorage?, executor: KeyfobExecutor? = nil)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_constructor_keyfobclient_new(
         FfiConverterTypeKeyfobConfig_lower(config),
         FfiConverterTypeKeyfobHttpTransport_lower(transport),
-        FfiConverterOptionTypeKeyfobStorage.lower(storage),uniffiCallStatus
+        FfiConverterOptionTypeKeyfobStorage.lower(storage),
+        FfiConverterOptionTypeKeyfobExecutor.lower(executor),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -974,15 +1117,17 @@ public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, st
     /**
      * A client whose session lives in the Keychain (Apple platforms): generic-password items
      * under one service per issuer and client id, readable after the first unlock, on this
-     * device only. Fails with `Storage` (kind `Failed`) where there is no Keychain.
+     * device only. Fails with `Storage` (kind `Failed`) where there is no Keychain. `executor`
+     * as for [`KeyfobClient::new`].
      */
-public static func withKeychain(config: KeyfobConfig, transport: KeyfobHttpTransport, keychain: KeyfobKeychainOptions)throws  -> KeyfobClient  {
+public static func withKeychain(config: KeyfobConfig, transport: KeyfobHttpTransport, keychain: KeyfobKeychainOptions, executor: KeyfobExecutor? = nil)throws  -> KeyfobClient  {
     return try  FfiConverterTypeKeyfobClient_lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_constructor_keyfobclient_with_keychain(
         FfiConverterTypeKeyfobConfig_lower(config),
         FfiConverterTypeKeyfobHttpTransport_lower(transport),
-        FfiConverterTypeKeyfobKeychainOptions_lower(keychain),uniffiCallStatus
+        FfiConverterTypeKeyfobKeychainOptions_lower(keychain),
+        FfiConverterOptionTypeKeyfobExecutor.lower(executor),uniffiCallStatus
     )
 })
 }
@@ -990,15 +1135,17 @@ public static func withKeychain(config: KeyfobConfig, transport: KeyfobHttpTrans
 
     
     /**
-     * A valid access token, refreshed when it is about to expire (concurrent callers share one
-     * refresh). Treat it as a secret.
+     * A valid access token that lasts at least `min_ttl_secs` (`0`: not expired). One due for a
+     * refresh but lasting that long is returned at once while one refresh runs on the executor;
+     * otherwise it is refreshed first (concurrent callers share one refresh). A `min_ttl_secs`
+     * the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
      */
-open func accessToken()async throws  -> String  {
+open func accessToken(minTtlSecs: UInt32 = UInt32(0))async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_access_token(
-                        self.uniffiCloneHandle()
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(minTtlSecs)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -1010,15 +1157,15 @@ open func accessToken()async throws  -> String  {
 }
     
     /**
-     * A valid access token of the account of user `subject` (the ID token's `sub`), active or
-     * not. `NotSignedIn` when no such account is signed in.
+     * `access_token` for the account of user `subject` (the ID token's `sub`), active or not.
+     * `NotSignedIn` when no such account is signed in.
      */
-open func accessTokenForAccount(subject: String)async throws  -> String  {
+open func accessTokenForAccount(subject: String, minTtlSecs: UInt32 = UInt32(0))async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(subject)
+                        self.uniffiCloneHandle(),FfiConverterString.lower(subject),FfiConverterUInt32.lower(minTtlSecs)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -1077,7 +1224,7 @@ open func beginLogin(options: KeyfobLoginOptions?, cancellation: KeyfobCancellat
 }
     
     /**
-     * The access token from memory when still valid for the refresh margin; no I/O.
+     * The access token from memory when it is not due for a refresh; no I/O.
      */
 open func cachedAccessToken() -> String?  {
     return try!  FfiConverterOptionString.lift(try! rustCall() {
@@ -1354,6 +1501,223 @@ public func FfiConverterTypeKeyfobClient_lift(_ handle: UInt64) throws -> Keyfob
 #endif
 public func FfiConverterTypeKeyfobClient_lower(_ value: KeyfobClient) -> UInt64 {
     return FfiConverterTypeKeyfobClient.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Runs Keyfob's background work (the refresh ahead of an access token's expiry) on the
+ * platform's executor. Given to `KeyfobClient` at construction; without one, the first caller
+ * that finds its token due for a refresh runs the refresh itself.
+ */
+public protocol KeyfobExecutor: AnyObject, Sendable {
+    
+    /**
+     * Starts `task.run()` concurrently (a Swift `Task`, a coroutine) and returns at once.
+     * A task that is never run costs only that refresh: the token is refreshed when it expires.
+     */
+    func spawn(task: KeyfobBackgroundTask) throws 
+    
+}
+/**
+ * Runs Keyfob's background work (the refresh ahead of an access token's expiry) on the
+ * platform's executor. Given to `KeyfobClient` at construction; without one, the first caller
+ * that finds its token due for a refresh runs the refresh itself.
+ */
+open class KeyfobExecutorImpl: KeyfobExecutor, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_keyfob_fn_clone_keyfobexecutor(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_keyfob_fn_free_keyfobexecutor(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Starts `task.run()` concurrently (a Swift `Task`, a coroutine) and returns at once.
+     * A task that is never run costs only that refresh: the token is refreshed when it expires.
+     */
+open func spawn(task: KeyfobBackgroundTask)throws   {try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobexecutor_spawn(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeKeyfobBackgroundTask_lower(task),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceKeyfobExecutor {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceKeyfobExecutor = UniffiVTableCallbackInterfaceKeyfobExecutor(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeKeyfobExecutor.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface KeyfobExecutor: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeKeyfobExecutor.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface KeyfobExecutor: handle missing in uniffiClone")
+            }
+        },
+        spawn: { (
+            uniffiHandle: UInt64,
+            task: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeKeyfobExecutor.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.spawn(
+                     task: try FfiConverterTypeKeyfobBackgroundTask_lift(task)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeKeyfobError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceKeyfobExecutor> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceKeyfobExecutor>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitKeyfobExecutor() {
+    uniffi_keyfob_fn_init_callback_vtable_keyfobexecutor(UniffiCallbackInterfaceKeyfobExecutor.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobExecutor: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<KeyfobExecutor>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = KeyfobExecutor
+
+    public static func lift(_ handle: UInt64) throws -> KeyfobExecutor {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return KeyfobExecutorImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: KeyfobExecutor) -> UInt64 {
+         if let rustImpl = value as? KeyfobExecutorImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobExecutor {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: KeyfobExecutor, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobExecutor_lift(_ handle: UInt64) throws -> KeyfobExecutor {
+    return try FfiConverterTypeKeyfobExecutor.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobExecutor_lower(_ value: KeyfobExecutor) -> UInt64 {
+    return FfiConverterTypeKeyfobExecutor.lower(value)
 }
 
 
@@ -2576,9 +2940,15 @@ public struct KeyfobConfig: Equatable, Hashable {
      */
     public var clockSkewSecs: UInt32
     /**
-     * Refresh access tokens with less than this many seconds left (at most 600).
+     * Refresh access tokens with less than this many seconds left (at most 600), or less than
+     * half their lifetime when that is shorter.
      */
     public var refreshMarginSecs: UInt32
+    /**
+     * Refresh-ahead: a token due for a refresh but not expired is handed out at once while one
+     * refresh runs on the client's executor (see [`crate::ConfigBuilder::refresh_ahead`]).
+     */
+    public var refreshAhead: Bool
     /**
      * DEVELOPMENT ONLY: hosts allowed over plain `http` besides loopback (e.g. `10.0.2.2` for
      * the Android emulator). Leave empty in release builds.
@@ -2618,8 +2988,13 @@ public struct KeyfobConfig: Equatable, Hashable {
          * Tolerated clock skew for ID token times, in seconds (at most 300).
          */clockSkewSecs: UInt32 = UInt32(60), 
         /**
-         * Refresh access tokens with less than this many seconds left (at most 600).
+         * Refresh access tokens with less than this many seconds left (at most 600), or less than
+         * half their lifetime when that is shorter.
          */refreshMarginSecs: UInt32 = UInt32(30), 
+        /**
+         * Refresh-ahead: a token due for a refresh but not expired is handed out at once while one
+         * refresh runs on the client's executor (see [`crate::ConfigBuilder::refresh_ahead`]).
+         */refreshAhead: Bool = true, 
         /**
          * DEVELOPMENT ONLY: hosts allowed over plain `http` besides loopback (e.g. `10.0.2.2` for
          * the Android emulator). Leave empty in release builds.
@@ -2637,6 +3012,7 @@ public struct KeyfobConfig: Equatable, Hashable {
         self.httpTimeoutSecs = httpTimeoutSecs
         self.clockSkewSecs = clockSkewSecs
         self.refreshMarginSecs = refreshMarginSecs
+        self.refreshAhead = refreshAhead
         self.allowInsecureHttpHosts = allowInsecureHttpHosts
         self.multipleAccounts = multipleAccounts
     }
@@ -2666,6 +3042,7 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
                 httpTimeoutSecs: FfiConverterUInt32.read(from: &buf), 
                 clockSkewSecs: FfiConverterUInt32.read(from: &buf), 
                 refreshMarginSecs: FfiConverterUInt32.read(from: &buf), 
+                refreshAhead: FfiConverterBool.read(from: &buf), 
                 allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf), 
                 multipleAccounts: FfiConverterBool.read(from: &buf)
         )
@@ -2681,6 +3058,7 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.httpTimeoutSecs, into: &buf)
         FfiConverterUInt32.write(value.clockSkewSecs, into: &buf)
         FfiConverterUInt32.write(value.refreshMarginSecs, into: &buf)
+        FfiConverterBool.write(value.refreshAhead, into: &buf)
         FfiConverterSequenceString.write(value.allowInsecureHttpHosts, into: &buf)
         FfiConverterBool.write(value.multipleAccounts, into: &buf)
     }
@@ -3576,6 +3954,15 @@ enum KeyfobError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * The minimum lifetime asked of an access token is more than the provider issues tokens
+     * for: ask for less (no refresh can help).
+     */
+    case MinTtlExceedsLifetime(
+        /**
+         * What went wrong, for developers (never a token, code or verifier).
+         */reason: String
+    )
+    /**
      * A bug or a platform callback that failed unexpectedly.
      */
     case Internal(
@@ -3701,7 +4088,10 @@ public struct FfiConverterTypeKeyfobError: FfiConverterRustBuffer {
             kind: try FfiConverterTypeStorageErrorKind.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 17: return .Internal(
+        case 17: return .MinTtlExceedsLifetime(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 18: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3801,8 +4191,13 @@ public struct FfiConverterTypeKeyfobError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .MinTtlExceedsLifetime(reason):
             writeInt(&buf, Int32(17))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4577,6 +4972,30 @@ fileprivate struct FfiConverterOptionTypeKeyfobCancellation: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKeyfobExecutor: FfiConverterRustBuffer {
+    typealias SwiftType = KeyfobExecutor?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyfobExecutor.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyfobExecutor.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeKeyfobStorage: FfiConverterRustBuffer {
     typealias SwiftType = KeyfobStorage?
 
@@ -4941,13 +5360,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobstorage_compare_and_swap() != 44451) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobbackgroundtask_run() != 24905) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobexecutor_spawn() != 30460) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobcancellation_cancel() != 29358) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 63230) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 15196) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account() != 22542) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account() != 26224) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_accounts() != 32364) {
@@ -4959,7 +5384,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_begin_login() != 15728) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_cached_access_token() != 26922) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_cached_access_token() != 58185) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_cancel_login() != 46666) {
@@ -5007,13 +5432,14 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_constructor_keyfobcancellation_new() != 63076) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_constructor_keyfobclient_new() != 14049) {
+    if (uniffi_keyfob_checksum_constructor_keyfobclient_new() != 9652) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_constructor_keyfobclient_with_keychain() != 56781) {
+    if (uniffi_keyfob_checksum_constructor_keyfobclient_with_keychain() != 46777) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitKeyfobExecutor()
     uniffiCallbackInitKeyfobHttpTransport()
     uniffiCallbackInitKeyfobSessionObserver()
     uniffiCallbackInitKeyfobStorage()

@@ -284,6 +284,13 @@ typedef void (*UniffiCallbackInterfaceKeyfobStorageMethod3)(uint64_t, RustBuffer
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_EXECUTOR_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_EXECUTOR_METHOD0
+typedef void (*UniffiCallbackInterfaceKeyfobExecutorMethod0)(uint64_t, uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_HTTP_TRANSPORT
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_HTTP_TRANSPORT
 typedef struct UniffiVTableCallbackInterfaceKeyfobHttpTransport {
@@ -312,6 +319,15 @@ typedef struct UniffiVTableCallbackInterfaceKeyfobStorage {
     UniffiCallbackInterfaceKeyfobStorageMethod2 _Nonnull delete;
     UniffiCallbackInterfaceKeyfobStorageMethod3 _Nonnull compareAndSwap;
 } UniffiVTableCallbackInterfaceKeyfobStorage;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_EXECUTOR
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_EXECUTOR
+typedef struct UniffiVTableCallbackInterfaceKeyfobExecutor {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceKeyfobExecutorMethod0 _Nonnull spawn;
+} UniffiVTableCallbackInterfaceKeyfobExecutor;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBHTTPTRANSPORT
@@ -389,6 +405,41 @@ void uniffi_keyfob_fn_method_keyfobstorage_delete(uint64_t ptr, RustBuffer key, 
 int8_t uniffi_keyfob_fn_method_keyfobstorage_compare_and_swap(uint64_t ptr, RustBuffer key, RustBuffer expected, RustBuffer new, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBBACKGROUNDTASK
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBBACKGROUNDTASK
+uint64_t uniffi_keyfob_fn_clone_keyfobbackgroundtask(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBBACKGROUNDTASK
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBBACKGROUNDTASK
+void uniffi_keyfob_fn_free_keyfobbackgroundtask(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBBACKGROUNDTASK_RUN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBBACKGROUNDTASK_RUN
+uint64_t uniffi_keyfob_fn_method_keyfobbackgroundtask_run(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBEXECUTOR
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBEXECUTOR
+uint64_t uniffi_keyfob_fn_clone_keyfobexecutor(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBEXECUTOR
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBEXECUTOR
+void uniffi_keyfob_fn_free_keyfobexecutor(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_INIT_CALLBACK_VTABLE_KEYFOBEXECUTOR
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_INIT_CALLBACK_VTABLE_KEYFOBEXECUTOR
+void uniffi_keyfob_fn_init_callback_vtable_keyfobexecutor(const UniffiVTableCallbackInterfaceKeyfobExecutor* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBEXECUTOR_SPAWN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBEXECUTOR_SPAWN
+void uniffi_keyfob_fn_method_keyfobexecutor_spawn(uint64_t ptr, uint64_t task, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCANCELLATION
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBCANCELLATION
 uint64_t uniffi_keyfob_fn_clone_keyfobcancellation(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -422,22 +473,22 @@ void uniffi_keyfob_fn_free_keyfobclient(uint64_t handle, RustCallStatus *_Nonnul
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_NEW
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_NEW
-uint64_t uniffi_keyfob_fn_constructor_keyfobclient_new(RustBuffer config, uint64_t transport, RustBuffer storage, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_keyfob_fn_constructor_keyfobclient_new(RustBuffer config, uint64_t transport, RustBuffer storage, RustBuffer executor, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_WITH_KEYCHAIN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_WITH_KEYCHAIN
-uint64_t uniffi_keyfob_fn_constructor_keyfobclient_with_keychain(RustBuffer config, uint64_t transport, RustBuffer keychain, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_keyfob_fn_constructor_keyfobclient_with_keychain(RustBuffer config, uint64_t transport, RustBuffer keychain, RustBuffer executor, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
-uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token(uint64_t ptr
+uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token(uint64_t ptr, uint32_t min_ttl_secs
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
-uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(uint64_t ptr, RustBuffer subject
+uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(uint64_t ptr, RustBuffer subject, uint32_t min_ttl_secs
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCOUNTS
@@ -838,6 +889,18 @@ uint16_t uniffi_keyfob_checksum_method_keyfobstorage_delete(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBSTORAGE_COMPARE_AND_SWAP
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBSTORAGE_COMPARE_AND_SWAP
 uint16_t uniffi_keyfob_checksum_method_keyfobstorage_compare_and_swap(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBBACKGROUNDTASK_RUN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBBACKGROUNDTASK_RUN
+uint16_t uniffi_keyfob_checksum_method_keyfobbackgroundtask_run(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBEXECUTOR_SPAWN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBEXECUTOR_SPAWN
+uint16_t uniffi_keyfob_checksum_method_keyfobexecutor_spawn(void
     
 );
 #endif

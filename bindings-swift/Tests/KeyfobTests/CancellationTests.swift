@@ -58,7 +58,8 @@ extension TestkitSuite {
         @Test func aRefreshWhoseCallerIsCancelledCompletesAndKeepsTheRotatedToken() async throws {
             let transport = RecordingTransport()
             let client = try kit.client(transport: transport)
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Signed in with a token that has expired at once: the next caller waits for a refresh.
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             try await kit.signIn(client)
             try await kit.reset()
             try await kit.setFaults(#"{"endpoints": [{"path": "/token", "delay_ms": 700, "times": 1}]}"#)

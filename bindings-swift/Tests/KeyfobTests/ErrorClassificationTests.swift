@@ -60,6 +60,7 @@ import Testing
                 "Corrupt": .corrupt, "Failed": .failed, "Foreign": .foreign,
             ]
             return .storage(kind: try #require(kinds[row.storage ?? ""]), reason: reason)
+        case "MinTtlExceedsLifetime": return .minTTLExceedsLifetime(reason: reason)
         case "Internal": return .internal(reason: reason)
         default:
             Issue.record("unknown kind \(row.kind)")
@@ -69,8 +70,8 @@ import Testing
 
     @Test func everyKindIsClassifiedAsTheTableSays() throws {
         let rows = try Self.table()
-        // One row at least for each of KeyfobError's 17 cases.
-        #expect(Set(rows.map(\.kind)).count == 17)
+        // One row at least for each of KeyfobError's 18 cases.
+        #expect(Set(rows.map(\.kind)).count == 18)
         for row in rows {
             let error = try Self.error(row)
             #expect(error.isRetryable == row.retryable, "\(row.kind) \(row.status ?? 0)")

@@ -25,6 +25,7 @@ import Testing
             (.NotSignedIn(reason: "r"), .notSignedIn(reason: "r")),
             (.ReLoginRequired(reason: "r"), .reLoginRequired(reason: "r")),
             (.Storage(kind: .keyInvalidated, reason: "r"), .storage(kind: .keyInvalidated, reason: "r")),
+            (.MinTtlExceedsLifetime(reason: "r"), .minTTLExceedsLifetime(reason: "r")),
             (.Internal(reason: "r"), .internal(reason: "r")),
         ]
         for (generated, expected) in cases {
@@ -32,7 +33,7 @@ import Testing
             #expect(Keyfob.KeyfobError(generated).reason == "r")
         }
         // One row per generated case (and two for HttpStatus): none forgotten.
-        #expect(Set(cases.map { "\($0.1)".prefix { $0 != ":" && $0 != "(" } }).count == 17)
+        #expect(Set(cases.map { "\($0.1)".prefix { $0 != ":" && $0 != "(" } }).count == 18)
     }
 
     @Test func everyIdTokenCheckAndStorageKindRoundTrips() {

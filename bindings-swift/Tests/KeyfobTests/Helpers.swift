@@ -98,6 +98,29 @@ final class DictionaryStorage: SecureStorage, @unchecked Sendable {
     func removeData(forKey key: String) throws {
         lock.locked { values[key] = nil }
     }
+
+    /// Moves the stored session `seconds` back in time, as if it had been written that long ago:
+    /// every expiry in it (`"expires_at":N`) comes that much sooner. A client that reads it
+    /// next finds its access token that much older, without the test waiting.
+    func ageSession(by seconds: Int) {
+        lock.locked {
+            guard let record = values["session"] else { return }
+            let key = "\"expires_at\":"
+            var aged = ""
+            var rest = Substring(String(decoding: record, as: UTF8.self))
+            while let found = rest.range(of: key) {
+                aged += rest[..<found.upperBound]
+                rest = rest[found.upperBound...]
+                let digits = rest.prefix { $0.isNumber || $0 == "-" }
+                if let expiry = Int(digits) {
+                    aged += String(expiry - seconds)
+                    rest = rest.dropFirst(digits.count)
+                }
+            }
+            aged += rest
+            values["session"] = Data(aged.utf8)
+        }
+    }
 }
 
 extension NSLock {

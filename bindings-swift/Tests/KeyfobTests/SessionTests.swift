@@ -74,10 +74,11 @@ extension TestkitSuite {
 
         @Test func hundredConcurrentCallersShareOneRefresh() async throws {
             let client = try kit.client()
-            // Sign in with an access token that lives 1 s: already inside the 30 s refresh margin.
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Sign in with an access token issued for 0 s: expired at once, so every caller needs
+            // the refresh (a token that is only due would be served at once: RefreshAheadTests).
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             try await kit.signIn(client)
-            #expect(client.cachedAccessToken == nil, "the token is stale")
+            #expect(client.cachedAccessToken == nil, "the token has expired")
             // Counters to zero; the refresh answers with a normal lifetime, after a delay that
             // keeps every caller waiting on the same refresh.
             try await kit.reset()

@@ -17,8 +17,8 @@ extension TestkitSuite {
         @Test func aSiblingsRefreshIsAdoptedWithoutARequest() async throws {
             let storage = DictionaryStorage()
             let app = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
-            // Signed in with a token that lives 1 s: inside the refresh margin at once.
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Signed in with a token issued for 0 s: expired at once.
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             try await kit.signIn(app)
             let widget = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
             #expect(try await widget.restore() == .signedIn)
@@ -26,7 +26,7 @@ extension TestkitSuite {
 
             let token = try await app.accessToken()
             #expect(try await kit.stats().refreshToken == 1)
-            // The widget's memory holds the stale token; it reads the storage before refreshing
+            // The widget's memory holds the expired token; it reads the storage before refreshing
             // and takes the app's newer one.
             #expect(try await widget.accessToken() == token)
             #expect(try await kit.stats().refreshToken == 1)

@@ -52,6 +52,16 @@ import Testing
         #expect(Set(events.map(Keyfob.SessionEvent.init)) == Set(Keyfob.SessionEvent.allCases))
     }
 
+    @Test func minimumLifetimesBecomeWholeSecondsRoundedUp() {
+        #expect(secondsAtLeast(0) == 0)
+        #expect(secondsAtLeast(-5) == 0)
+        #expect(secondsAtLeast(.nan) == 0)
+        #expect(secondsAtLeast(59.2) == 60, "at least that long")
+        #expect(secondsAtLeast(60) == 60)
+        #expect(secondsAtLeast(.infinity) == .max)
+        #expect(secondsAtLeast(1e12) == .max)
+    }
+
     @Test func optionsBecomeTheCoreRecordsInAStableOrder() {
         let configuration = KeyfobClient.Configuration(
             issuer: URL(string: "https://auth.company.com")!, clientID: "app",
@@ -62,6 +72,10 @@ import Testing
         #expect(config.httpTimeoutSecs == 12)
         #expect(config.clockSkewSecs == 0, "not a number of seconds: left for the core to refuse")
         #expect(config.refreshMarginSecs == 0)
+        #expect(config.refreshAhead, "refresh-ahead is on by default")
+        var off = configuration
+        off.refreshAhead = false
+        #expect(!off.ffiConfig.refreshAhead)
         let options = KeyfobClient.LoginOptions(prompt: "login", additionalParameters: ["ui_locales": "fr"]).ffiOptions
         #expect(options.prompt == "login")
         #expect(options.extraParams == [AuthParam(name: "ui_locales", value: "fr")])

@@ -46,10 +46,16 @@ class CachedAccessTokenTest {
     }
 
     @Test
-    fun `null while the token is within the refresh margin`() = runBlocking<Unit> {
-        // The testkit's tokens live 300 s: with a 300 s margin each is due for refresh at once.
-        Keyfob(testConfig(refreshMarginSecs = 300), MapStorage()).use { keyfob ->
+    fun `null while the token is due for a refresh`() = runBlocking<Unit> {
+        val storage = MapStorage()
+        Keyfob(testConfig(), storage).use { keyfob ->
             keyfob.signIn()
+            assertNotEquals(null, keyfob.cachedAccessToken(), "a 300 s token, just issued")
+        }
+        // The next launch, 280 s later: 20 s are left, inside the 30 s margin.
+        storage.ageSession(280)
+        Keyfob(testConfig(), storage).use { keyfob ->
+            assertEquals(SessionState.SIGNED_IN, keyfob.restored())
             assertNull(keyfob.cachedAccessToken())
         }
     }

@@ -21,12 +21,13 @@ class ConcurrencyTest {
 
     @Test
     fun `1000 coroutines asking for an expired token share one refresh`() = runBlocking<Unit> {
-        // The testkit's access tokens live 300 s; with a 300 s refresh margin every token is due
-        // for refresh as soon as it is issued, i.e. already "expired" for the client.
-        Keyfob(testConfig(refreshMarginSecs = 300), MapStorage()).use { keyfob ->
+        // Signed in with a token issued for 0 s: expired at once, so every caller needs the
+        // refresh (a token that is only due would be served at once: RefreshAheadTest).
+        Keyfob(testConfig(), MapStorage()).use { keyfob ->
+            Testkit.faults("""{"token_response": {"expires_in": 0}}""")
             keyfob.signIn()
             val stale = keyfob.cachedAccessToken()
-            assertEquals(null, stale, "the token must be due for refresh")
+            assertEquals(null, stale, "the token must have expired")
             // Slow the refresh down so that the callers arrive while it is in flight. Its token
             // lives an hour, beyond the margin: a caller that a loaded machine starts only after
             // the refresh finished gets that token, and no second refresh is made either way.

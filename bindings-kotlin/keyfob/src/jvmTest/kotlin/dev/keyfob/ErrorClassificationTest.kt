@@ -64,6 +64,7 @@ class ErrorClassificationTest {
                 },
                 reason,
             )
+            "MinTtlExceedsLifetime" -> KeyfobException.MinTtlExceedsLifetime(reason)
             "Internal" -> KeyfobException.Internal(reason)
             else -> error("unknown kind $kind")
         }
@@ -75,7 +76,7 @@ class ErrorClassificationTest {
         // A row at least for each of KeyfobException's subclasses that the core raises (all but
         // Cancelled and NoBrowser, this layer's own).
         val kinds = KeyfobException::class.java.declaredClasses.count { KeyfobException::class.java.isAssignableFrom(it) } - 2
-        assertEquals(17, kinds)
+        assertEquals(18, kinds)
         assertEquals(kinds, rows.map { it.getString("kind") }.toSet().size)
         for (row in rows) {
             val e = exceptionOf(row)

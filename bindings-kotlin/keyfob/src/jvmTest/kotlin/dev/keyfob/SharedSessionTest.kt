@@ -25,8 +25,8 @@ class SharedSessionTest {
     @Test
     fun `a sibling's refresh is adopted without a request`() = runBlocking<Unit> {
         val storage = MapStorage()
-        // Signed in with a token that lives 1 s: inside the refresh margin at once.
-        Testkit.faults("""{"token_response": {"expires_in": 1}}""")
+        // Signed in with a token issued for 0 s: expired at once.
+        Testkit.faults("""{"token_response": {"expires_in": 0}}""")
         Keyfob(testConfig(), storage).use { app ->
             app.signIn()
             Keyfob(testConfig(), storage).use { worker ->
@@ -35,7 +35,7 @@ class SharedSessionTest {
                 val before = Testkit.count("refresh_token")
                 val token = app.accessToken()
                 assertEquals(before + 1, Testkit.count("refresh_token"))
-                // The worker's memory holds the stale token; it reads the storage before
+                // The worker's memory holds the expired token; it reads the storage before
                 // refreshing and takes the app's newer one.
                 assertEquals(token, worker.accessToken())
                 assertEquals(before + 1, Testkit.count("refresh_token"))

@@ -156,6 +156,19 @@ class MapStorage : SecureStorage {
         writing()
         entries.remove(key)
     }
+
+    /**
+     * Moves the stored session [seconds] back in time, as if it had been written that long ago:
+     * every expiry in it (`"expires_at":N`) comes that much sooner. A client that reads it next
+     * finds its access token that much older, without the test waiting.
+     */
+    fun ageSession(seconds: Long) {
+        val record = entries["session"] ?: return
+        val aged = Regex("\"expires_at\":(-?\\d+)").replace(String(record)) {
+            "\"expires_at\":${it.groupValues[1].toLong() - seconds}"
+        }
+        entries["session"] = aged.toByteArray()
+    }
 }
 
 /** The state once the stored session was read (construction reads it in the background). */

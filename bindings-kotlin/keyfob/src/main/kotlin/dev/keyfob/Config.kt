@@ -17,8 +17,9 @@ import dev.keyfob.ffi.KeyfobLoginOptions
  * @property extraParams extra authorization request parameters (e.g. `audience`).
  * @property httpTimeoutSecs the timeout of each HTTP request, 1–120 seconds.
  * @property clockSkewSecs the clock skew tolerated for ID token times, at most 300 seconds.
- * @property refreshMarginSecs access tokens with less than this left are refreshed first, at most
- *   600 seconds.
+ * @property refreshMarginSecs access tokens with less than this left are due for a refresh, at most
+ *   600 seconds; a token that lives shorter than twice this is due after half its lifetime (a 10 s
+ *   token: after 5 s).
  * @property allowInsecureHttpHosts DEVELOPMENT ONLY: hosts allowed over plain `http` besides
  *   loopback (e.g. `10.0.2.2`, the emulator's host). Leave it empty in release builds.
  */
@@ -38,6 +39,12 @@ public data class KeyfobConfig @JvmOverloads constructor(
      * another user replaces the previous user's session.
      */
     val multipleAccounts: Boolean = false,
+    /**
+     * Refresh-ahead (on by default): [Keyfob.accessToken] returns a token that is due for a refresh
+     * but not expired at once, while one refresh runs in the client's coroutine scope; a failed
+     * one changes nothing until the token expires. Off: callers wait for the refresh of a due token.
+     */
+    val refreshAhead: Boolean = true,
 ) {
     /** The record the core takes; a negative number is a [KeyfobException.Config] here already. */
     internal fun toFfi(): dev.keyfob.ffi.KeyfobConfig = dev.keyfob.ffi.KeyfobConfig(
@@ -50,6 +57,7 @@ public data class KeyfobConfig @JvmOverloads constructor(
         httpTimeoutSecs = seconds("httpTimeoutSecs", httpTimeoutSecs),
         clockSkewSecs = seconds("clockSkewSecs", clockSkewSecs),
         refreshMarginSecs = seconds("refreshMarginSecs", refreshMarginSecs),
+        refreshAhead = refreshAhead,
         allowInsecureHttpHosts = allowInsecureHttpHosts.toList(),
         multipleAccounts = multipleAccounts,
     )

@@ -1,7 +1,9 @@
 package dev.keyfob
 
 import dev.keyfob.KeyfobException.Companion.translate
+import dev.keyfob.ffi.KeyfobBackgroundTask
 import dev.keyfob.ffi.KeyfobClient
+import dev.keyfob.ffi.KeyfobExecutor
 import dev.keyfob.ffi.KeyfobSessionObserver
 import dev.keyfob.ffi.SessionEvent
 import kotlinx.coroutines.CancellationException
@@ -17,6 +19,8 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 import java.lang.ref.WeakReference
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
 
 /**
  * OpenID Connect sign-in for one provider and one app: the Kotlin face of Keyfob's Rust core.
@@ -60,8 +64,16 @@ public class Keyfob internal constructor(
     /** The configuration this client was created with. */
     public val config: KeyfobConfig = config
 
+    /**
+     * Runs the core's calls, so that they finish even when their caller is cancelled, and its
+     * background work (the refresh ahead of a token's expiry).
+     */
+    private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("keyfob"))
+
     private val client: KeyfobClient = config.toFfi().let { ffiConfig ->
-        translate { KeyfobClient(ffiConfig, TransportBridge(transport), storage?.let(::StorageBridge)) }
+        translate {
+            KeyfobClient(ffiConfig, TransportBridge(transport), storage?.let(::StorageBridge), ScopeExecutor(scope))
+        }
     }
 
     /** This client's id for [CachedTokenAccess] (not a pointer: stale once the client is freed). */
@@ -74,9 +86,6 @@ public class Keyfob internal constructor(
      */
     @Volatile
     internal var tokenBufferSize = 1024
-
-    /** Runs the core's calls, so that they finish even when their caller is cancelled. */
-    private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("keyfob"))
 
     private val stateLock = Any()
     private val mutableState = MutableStateFlow(SessionState.RESTORING)
@@ -170,19 +179,27 @@ public class Keyfob internal constructor(
     public suspend fun cancelLogin(): Unit = call { it.cancelLogin() }
 
     /**
-     * A valid access token, refreshed first when it has less than the configured margin left;
-     * concurrent callers share one refresh. A secret: send it only as `Authorization: Bearer`.
+     * A valid access token. One that is due for a refresh (less than the refresh margin left, or half
+     * its lifetime when that is shorter) but has not expired is returned at once, while one refresh
+     * runs in this client's coroutine scope ([KeyfobConfig.refreshAhead]); an expired one is refreshed
+     * first. Concurrent callers share one refresh. A secret: send it only as `Authorization: Bearer`.
+     *
+     * @param minTtl how long the token must stay valid at least (Auth0's `minTTL`), e.g. for a long
+     *   upload; one that expires sooner is refreshed first. As long as the provider's token lifetime
+     *   or longer, it throws [KeyfobException.MinTtlExceedsLifetime] (without a request once the
+     *   lifetime is known).
      */
-    public suspend fun accessToken(): String {
+    public suspend fun accessToken(minTtl: Duration = Duration.ZERO): String {
         // The core's own first step, without a dispatch and an async call across the FFI. Only
         // when [state] already says signed in: then the skipped publish would change nothing.
-        if (state.value == SessionState.SIGNED_IN) cachedAccessToken()?.let { return it }
-        return call { it.accessToken() }
+        if (minTtl <= Duration.ZERO && state.value == SessionState.SIGNED_IN) cachedAccessToken()?.let { return it }
+        val seconds = minTtl.wholeSecondsAtLeast()
+        return call { it.accessToken(seconds) }
     }
 
     /**
-     * The access token from memory when it is saved and still valid for the refresh margin, without
-     * I/O or waiting; else `null` (then call [accessToken]). Fast enough for every request (well
+     * The access token from memory when it is saved and not due for a refresh, without I/O or
+     * waiting; else `null` (then call [accessToken]). Fast enough for every request (well
      * under a microsecond on the JVM): it calls the core's C accessor directly ([CachedTokenAccess])
      * rather than through the generated bindings. Throws [IllegalStateException] after [close].
      */
@@ -230,8 +247,14 @@ public class Keyfob internal constructor(
         return result.copy(endSession = RedirectUris.endSessionOutcome(outcome, redirect, result.endSessionState))
     }
 
-    /** A valid access token of the account of user [account] (the ID token's `sub`), active or not. */
-    public suspend fun accessToken(account: String): String = call { it.accessTokenForAccount(account) }
+    /**
+     * A valid access token of the account of user [account] (the ID token's `sub`), active or not,
+     * that lasts at least [minTtl] (see [accessToken]).
+     */
+    public suspend fun accessToken(account: String, minTtl: Duration = Duration.ZERO): String {
+        val seconds = minTtl.wholeSecondsAtLeast()
+        return call { it.accessTokenForAccount(account, seconds) }
+    }
 
     /** Refreshes the account of user [account] now. */
     public suspend fun refresh(account: String): Unit = call { it.refreshAccount(account) }
@@ -346,9 +369,28 @@ public class Keyfob internal constructor(
     /** Allows an app to add `Keyfob.Companion` extensions (the Android library adds `create`). */
     public companion object {}
 
+    /**
+     * Runs the core's background work in [scope]: the core has no runtime of its own. Holds the
+     * scope, not the client (the core holds this executor: a reference back to the client would keep
+     * both alive). Once the client is closed the scope is cancelled and a task is dropped unrun,
+     * which costs only that refresh.
+     */
+    private class ScopeExecutor(private val scope: CoroutineScope) : KeyfobExecutor {
+        override fun spawn(task: KeyfobBackgroundTask) {
+            scope.launch { task.use { it.run() } }
+        }
+    }
+
     private class StateObserver(private val owner: WeakReference<Keyfob>) : KeyfobSessionObserver {
         override fun onSessionEvent(event: SessionEvent, state: dev.keyfob.ffi.SessionState) {
             owner.get()?.publishState()
         }
     }
+}
+
+/** A minimum lifetime as the core's whole seconds, rounded up (at least that long). */
+internal fun Duration.wholeSecondsAtLeast(): UInt = when {
+    this <= Duration.ZERO -> 0u
+    this >= UInt.MAX_VALUE.toLong().seconds -> UInt.MAX_VALUE
+    else -> (inWholeSeconds + if (this > inWholeSeconds.seconds) 1 else 0).toUInt()
 }

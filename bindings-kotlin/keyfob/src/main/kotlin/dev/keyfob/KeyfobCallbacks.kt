@@ -8,6 +8,7 @@ import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.launch
 import java.util.concurrent.Executor
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.time.Duration.Companion.seconds
 
 /**
  * The answer to one [KeyfobCallbacks] call: exactly one of the two methods is called, on the
@@ -73,6 +74,10 @@ public class KeyfobCallbacks(private val keyfob: Keyfob, private val executor: E
 
     /** [Keyfob.accessToken]. */
     public fun accessToken(callback: KeyfobCallback<String>): KeyfobCall = run(callback) { keyfob.accessToken() }
+
+    /** [Keyfob.accessToken] with a token lasting at least [minTtlSeconds] seconds. */
+    public fun accessToken(minTtlSeconds: Long, callback: KeyfobCallback<String>): KeyfobCall =
+        run(callback) { keyfob.accessToken(minTtlSeconds.seconds) }
 
     /** [Keyfob.refresh]. */
     public fun refresh(callback: KeyfobCallback<Void?>): KeyfobCall = run(callback) { keyfob.refresh(); null }

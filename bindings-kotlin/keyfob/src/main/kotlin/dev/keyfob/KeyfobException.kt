@@ -109,6 +109,12 @@ public sealed class KeyfobException(
         cause: Throwable? = null,
     ) : KeyfobException(reason, cause)
 
+    /**
+     * [Keyfob.accessToken] was asked for a token lasting as long as the provider's tokens live, or
+     * longer: ask for less (no refresh can help; none is made once the lifetime is known).
+     */
+    public class MinTtlExceedsLifetime(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
+
     /** A bug, or a platform callback (transport, storage) that failed unexpectedly. */
     public class Internal(reason: String, cause: Throwable? = null) : KeyfobException(reason, cause)
 
@@ -151,6 +157,7 @@ public sealed class KeyfobException(
         is NotSignedIn -> FfiException.NotSignedIn(reason)
         is ReLoginRequired -> FfiException.ReLoginRequired(reason)
         is Storage -> FfiException.Storage(kind.sameNamed(), reason)
+        is MinTtlExceedsLifetime -> FfiException.MinTtlExceedsLifetime(reason)
         is Internal -> FfiException.Internal(reason)
         is Cancelled, is NoBrowser -> null
     }
@@ -175,6 +182,7 @@ public sealed class KeyfobException(
             is FfiException.NotSignedIn -> NotSignedIn(e.reason, e)
             is FfiException.ReLoginRequired -> ReLoginRequired(e.reason, e)
             is FfiException.Storage -> Storage(e.kind.sameNamed(), e.reason, e)
+            is FfiException.MinTtlExceedsLifetime -> MinTtlExceedsLifetime(e.reason, e)
             is FfiException.Internal -> Internal(e.reason, e)
         }
 
