@@ -55,6 +55,21 @@ fn configured() -> Criterion {
     }
 }
 
+/// A benchmark group whose iterations take milliseconds (a runtime, many tasks, the network):
+/// fewer samples under quick settings.
+fn slow_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    if quick() {
+        g.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(10);
+    }
+    g
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hot path
 
@@ -477,12 +492,7 @@ fn concurrency(c: &mut Criterion) {
     s.provider
         .set_refresh_response(token_response(&access_token(t0), Some(&refreshed)));
 
-    let mut g = c.benchmark_group("concurrency");
-    if quick() {
-        g.warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(2))
-            .sample_size(10);
-    }
+    let mut g = slow_group(c, "concurrency");
     // Baseline: the same 1000 tasks on a valid token (no refresh, no waiting on the lock).
     g.bench_function("callers_1000_valid_token", |b| {
         b.iter(|| all_get_a_token(&runtime, &s.client, CALLERS))
@@ -618,12 +628,7 @@ fn refresh_window(c: &mut Criterion) {
         s.provider.set_refresh_latency(Some(REFRESH_LATENCY));
     }
 
-    let mut g = c.benchmark_group("refresh_window");
-    if quick() {
-        g.warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(2))
-            .sample_size(10);
-    }
+    let mut g = slow_group(c, "refresh_window");
     g.bench_function("access_token_due_refresh_ahead_off", |b| {
         b.iter_custom(|iters| due_token_latency(&runtime, &off, iters))
     });

@@ -1,9 +1,6 @@
 package dev.keyfob
 
-import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.async
-import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
@@ -37,15 +34,7 @@ class ConcurrencyTest {
             )
             val before = Testkit.count("refresh_token")
 
-            val start = CompletableDeferred<Unit>()
-            val callers = List(1000) {
-                async(Dispatchers.Default) {
-                    start.await()
-                    keyfob.accessToken()
-                }
-            }
-            start.complete(Unit)
-            val tokens = withTimeout(60_000) { callers.awaitAll() }
+            val tokens = allAtOnce(1000) { keyfob.accessToken() }
 
             assertEquals(before + 1, Testkit.count("refresh_token"), "exactly one refresh grant")
             assertEquals(1, tokens.toSet().size, "every caller got the same, refreshed token")

@@ -1,9 +1,5 @@
 package dev.keyfob
 
-import kotlinx.coroutines.CompletableDeferred
-import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.async
-import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -52,15 +48,7 @@ class RefreshAheadTest {
         Testkit.faults("""{"endpoints": [{"path": "/token", "delay_ms": 3000, "times": 1}]}""")
         val before = Testkit.count("refresh_token")
 
-        val start = CompletableDeferred<Unit>()
-        val callers = List(1000) {
-            async(Dispatchers.Default) {
-                start.await()
-                keyfob.accessToken()
-            }
-        }
-        start.complete(Unit)
-        val tokens = withTimeout(60_000) { callers.awaitAll() }
+        val tokens = allAtOnce(1000) { keyfob.accessToken() }
 
         assertEquals(setOf(due), tokens.toSet(), "every caller got the due token at once")
         val fresh = withTimeout(30_000) {

@@ -1,5 +1,10 @@
 package dev.keyfob
 
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeout
 import org.json.JSONObject
@@ -169,6 +174,22 @@ class MapStorage : SecureStorage {
         }
         entries["session"] = aged.toByteArray()
     }
+}
+
+/**
+ * Runs [block] in [n] coroutines on [Dispatchers.Default] that start together, so that they
+ * overlap as much as the machine allows; returns their results.
+ */
+suspend fun <T> allAtOnce(n: Int, block: suspend () -> T): List<T> = coroutineScope {
+    val start = CompletableDeferred<Unit>()
+    val callers = List(n) {
+        async(Dispatchers.Default) {
+            start.await()
+            block()
+        }
+    }
+    start.complete(Unit)
+    withTimeout(60_000) { callers.awaitAll() }
 }
 
 /** The state once the stored session was read (construction reads it in the background). */
