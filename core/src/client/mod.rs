@@ -24,6 +24,8 @@ mod login;
 mod logout;
 mod refresh;
 #[cfg(test)]
+mod refresh_tests;
+#[cfg(test)]
 mod siblings;
 mod userinfo;
 
