@@ -19,6 +19,7 @@
 //! - Several accounts may be signed in at once when [`crate::ConfigBuilder::multiple_accounts`]
 //!   is set; one of them is active and is what [`Client::access_token`] and friends use.
 
+mod access_token;
 mod accounts;
 mod background;
 mod login;

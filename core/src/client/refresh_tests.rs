@@ -1,4 +1,5 @@
-//! Unit tests of the refresh story (refresh.rs), one branch each, against a scripted provider.
+//! Unit tests of the refresh story (refresh.rs) and of which token a caller gets
+//! (access_token.rs), one branch each, against a scripted provider.
 use std::sync::Arc;
 use std::time::Duration;
 
