@@ -52,9 +52,6 @@ impl Client {
     ///
     /// [`Config::refresh_margin`]: crate::Config::refresh_margin
     pub async fn access_token(&self) -> Result<SecretString> {
-        if let Some(token) = self.cached_access_token() {
-            return Ok(token);
-        }
         self.access_token_of(None, 0).await
     }
 
@@ -91,6 +88,13 @@ impl Client {
             min_ttl,
             early: false,
         };
+        if subject.is_none()
+            && min_ttl == 0
+            && let Some(token) = self.cached_access_token()
+        {
+            // The hot path: no storage, no clone of the session.
+            return Ok(token);
+        }
         let mut refreshes = 0;
         loop {
             let current = self.store.account(subject);

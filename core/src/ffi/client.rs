@@ -143,10 +143,10 @@ impl KeyfobClient {
     /// the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
     #[uniffi::method(default(min_ttl_secs = 0))]
     pub async fn access_token(&self, min_ttl_secs: u32) -> Result<String> {
-        let token = match min_ttl_secs {
-            0 => self.inner.access_token().await?,
-            min_ttl => self.inner.access_token_valid_for(secs(min_ttl)).await?,
-        };
+        let token = self
+            .inner
+            .access_token_valid_for(secs(min_ttl_secs))
+            .await?;
         Ok(token.expose().to_string())
     }
 
