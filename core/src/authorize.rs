@@ -143,7 +143,7 @@ pub(crate) struct CallbackParams {
 /// Parses the URL the OS delivered: it must be the configured redirect URI exactly (scheme,
 /// host, port, path), carry its parameters in the query only, and name each at most once.
 pub(crate) fn parse_callback(redirect_uri: &Url, callback: &str) -> Result<CallbackParams> {
-    let url = Url::parse(callback)
+    let url = crate::http::parse_url(callback)
         .map_err(|_| Error::invalid_callback("the callback is not a valid URL"))?;
     let same = url.scheme() == redirect_uri.scheme()
         && url.host() == redirect_uri.host()

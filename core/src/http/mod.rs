@@ -5,6 +5,7 @@
 //! the library carries no TLS stack and honours the device's proxy, VPN and certificate
 //! settings. The `reqwest` feature adds [`ReqwestTransport`] for desktop, CLI and tests.
 
+mod parse_url;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub(crate) use parse_url::parse_url;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 
@@ -201,7 +203,7 @@ pub(crate) fn require_secure_url(url: &Url, what: &str, insecure_hosts: &[String
 
 /// Parses `raw` as an endpoint URL and applies [`require_secure_url`].
 pub(crate) fn endpoint_url(raw: &str, what: &str, insecure_hosts: &[String]) -> Result<Url> {
-    let url = Url::parse(raw).map_err(|e| {
+    let url = parse_url(raw).map_err(|e| {
         Error::new(
             ErrorKind::Discovery,
             format!("{what} is not a valid URL: {e}"),
