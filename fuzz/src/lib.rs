@@ -13,6 +13,15 @@
 //! - [`token_response`]: the status and body of the token endpoint, on code exchange or refresh
 //!   (`IDTOKEN` replaced by a valid ID token).
 //! - [`stored_state`]: the bytes a store returns for the session and the pending login.
+//! - [`discovery`]: the discovery document (status, headers, body), through a login, userinfo
+//!   and logout.
+//! - [`userinfo`]: the UserInfo answer after a sign-in.
+//! - [`token_headers`]: the `Date` and `Retry-After` headers of the token endpoint.
+//! - [`pending_login`]: the pending login a store returns after a restart, and its callback.
+//! - [`config`]: the issuer and redirect URIs an app configures (optionally with hosts in
+//!   punycode).
+//! - [`ffi_callback`] (feature `ffi`): the redirect URL as Swift or Kotlin hand it to
+//!   `KeyfobClient::handle_redirect`.
 //!
 //! Besides "no panic", each target asserts invariants that must hold whatever the input (no ID
 //! token accepted without the real key, a refreshed session never changes user or drops its
@@ -36,6 +45,14 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
+mod app_inputs;
+mod provider_answers;
+
+#[cfg(feature = "ffi")]
+pub use app_inputs::ffi_callback;
+pub use app_inputs::{config, pending_login};
+pub use provider_answers::{discovery, token_headers, userinfo};
+
 /// The fake provider's issuer.
 pub const ISSUER: &str = "https://op.example";
 /// The client.
@@ -48,6 +65,8 @@ pub const NOW: i64 = 1_800_000_000;
 pub const KID: &str = "k1";
 /// The refresh token of every sign-in.
 const FIRST_REFRESH_TOKEN: &str = "rt-first-0123456789abcdefghijklmnopqrstu";
+/// The access token of every token response.
+pub const ACCESS_TOKEN: &str = "at-0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// Runs a future that never waits: the fake transport and memory storage answer at once.
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -117,9 +136,14 @@ fn standard_header(with_kid: bool) -> Vec<u8> {
 
 /// Valid ID token claims for a login with `nonce` (none for a refreshed token).
 pub fn good_claims(nonce: Option<&str>) -> Value {
+    good_claims_at(NOW, nonce)
+}
+
+/// Valid ID token claims issued at `now` for a login with `nonce`.
+pub fn good_claims_at(now: i64, nonce: Option<&str>) -> Value {
     let mut claims = json!({
         "iss": ISSUER, "sub": "user-1", "aud": CLIENT_ID, "azp": CLIENT_ID,
-        "exp": NOW + 300, "iat": NOW, "auth_time": NOW - 10, "email": "ada@example.com",
+        "exp": now + 300, "iat": now, "auth_time": now - 10, "email": "ada@example.com",
     });
     if let Some(nonce) = nonce {
         claims["nonce"] = nonce.into();
@@ -138,7 +162,7 @@ pub fn good_id_token(nonce: Option<&str>) -> String {
 /// A successful token response body.
 pub fn token_body(id_token: Option<&str>, refresh_token: Option<&str>) -> Vec<u8> {
     let mut body = json!({
-        "access_token": "at-0123456789abcdefghijklmnopqrstuvwxyz",
+        "access_token": ACCESS_TOKEN,
         "token_type": "Bearer",
         "expires_in": 300,
         "scope": "openid email",
@@ -155,17 +179,46 @@ pub fn token_body(id_token: Option<&str>, refresh_token: Option<&str>) -> Vec<u8
 // ---------------------------------------------------------------------------------------------
 // The fake provider.
 
+/// One answer of the fake provider: besides these headers it always sends
+/// `content-type: application/json`.
+#[derive(Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// An answer with no header but the content type.
+    pub fn json(status: u16, body: Vec<u8>) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+}
+
 /// What the fake provider answers. Token responses are queued; when the queue is empty, the
 /// token endpoint answers `invalid_grant`.
 pub struct Answers {
-    pub discovery: (u16, Vec<u8>),
-    pub jwks: (u16, Vec<u8>),
-    pub token: VecDeque<(u16, Vec<u8>)>,
-    pub userinfo: (u16, Vec<u8>),
+    pub discovery: Answer,
+    pub jwks: Answer,
+    pub token: VecDeque<Answer>,
+    pub userinfo: Answer,
+}
+
+/// A request the fake provider received: its URL and body.
+#[derive(Clone)]
+pub struct Received {
+    pub url: String,
+    pub body: Vec<u8>,
 }
 
 pub struct FakeProvider {
     pub answers: Mutex<Answers>,
+    /// Every request, in order.
+    pub received: Mutex<Vec<Received>>,
 }
 
 /// The provider's discovery document.
@@ -190,11 +243,12 @@ impl FakeProvider {
     fn new() -> Self {
         FakeProvider {
             answers: Mutex::new(Answers {
-                discovery: (200, discovery_doc()),
-                jwks: (200, json!({"keys": [jwk()]}).to_string().into_bytes()),
+                discovery: Answer::json(200, discovery_doc()),
+                jwks: Answer::json(200, json!({"keys": [jwk()]}).to_string().into_bytes()),
                 token: VecDeque::new(),
-                userinfo: (200, br#"{"sub":"user-1"}"#.to_vec()),
+                userinfo: Answer::json(200, br#"{"sub":"user-1"}"#.to_vec()),
             }),
+            received: Mutex::new(Vec::new()),
         }
     }
 
@@ -204,32 +258,62 @@ impl FakeProvider {
 
     /// Queues a token endpoint answer.
     pub fn push_token(&self, status: u16, body: Vec<u8>) {
-        self.answers().token.push_back((status, body));
+        self.push_token_answer(Answer::json(status, body));
+    }
+
+    /// Queues a token endpoint answer with its headers.
+    pub fn push_token_answer(&self, answer: Answer) {
+        self.answers().token.push_back(answer);
     }
 
     pub fn set_jwks(&self, body: Vec<u8>) {
-        self.answers().jwks = (200, body);
+        self.answers().jwks = Answer::json(200, body);
+    }
+
+    pub fn set_discovery(&self, answer: Answer) {
+        self.answers().discovery = answer;
+    }
+
+    pub fn set_userinfo(&self, answer: Answer) {
+        self.answers().userinfo = answer;
+    }
+
+    /// The requests received so far whose URL starts with `prefix`.
+    pub fn received(&self, prefix: &str) -> Vec<Received> {
+        let received = self.received.lock().unwrap_or_else(|p| p.into_inner());
+        received
+            .iter()
+            .filter(|r| r.url.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 }
 
 #[async_trait::async_trait]
 impl HttpTransport for FakeProvider {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Received {
+                url: request.url.clone(),
+                body: request.body.clone(),
+            });
         let path = request
             .url
             .strip_prefix(ISSUER)
             .and_then(|p| p.split('?').next())
             .unwrap_or("");
         let mut answers = self.answers();
-        let (status, body) = match path {
+        let answer = match path {
             "/.well-known/openid-configuration" => answers.discovery.clone(),
             "/jwks" => answers.jwks.clone(),
             "/token" => answers
                 .token
                 .pop_front()
-                .unwrap_or_else(|| (400, br#"{"error":"invalid_grant"}"#.to_vec())),
+                .unwrap_or_else(|| Answer::json(400, br#"{"error":"invalid_grant"}"#.to_vec())),
             "/userinfo" => answers.userinfo.clone(),
-            "/revoke" => (200, Vec::new()),
+            "/revoke" => Answer::json(200, Vec::new()),
             _ => {
                 return Err(TransportError::new(
                     TransportErrorKind::Connect,
@@ -237,16 +321,18 @@ impl HttpTransport for FakeProvider {
                 ));
             }
         };
-        if body.len() as u64 > request.max_response_bytes {
+        if answer.body.len() as u64 > request.max_response_bytes {
             return Err(TransportError::new(
                 TransportErrorKind::TooLarge,
                 "too large",
             ));
         }
+        let mut headers = vec![("content-type".into(), "application/json".into())];
+        headers.extend(answer.headers);
         Ok(HttpResponse {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body,
+            status: answer.status,
+            headers,
+            body: answer.body,
         })
     }
 }
@@ -306,13 +392,19 @@ impl World {
                 .map(|(_, v)| v.into_owned())
                 .unwrap()
         };
-        let stored: Value =
-            serde_json::from_slice(&self.storage.load("pending").unwrap().unwrap()).unwrap();
         Pending {
             state: param("state"),
             nonce: param("nonce"),
-            verifier: stored["verifier"].as_str().unwrap().to_owned(),
+            verifier: self
+                .stored_pending()
+                .expect("a stored pending login")
+                .verifier,
         }
+    }
+
+    /// The pending login in the store.
+    pub fn stored_pending(&self) -> Option<Pending> {
+        stored_pending(&self.storage)
     }
 
     /// The callback a well-behaved provider sends for `pending`.
@@ -337,6 +429,17 @@ impl World {
         block_on(self.client.handle_redirect(&Self::callback(&pending))).expect("sign-in");
         pending.nonce
     }
+}
+
+/// The `state`, `nonce` and verifier of the pending login in `storage`.
+pub fn stored_pending(storage: &MemoryStorage) -> Option<Pending> {
+    let stored: Value = serde_json::from_slice(&storage.load("pending").ok()??).ok()?;
+    let field = |name: &str| stored.get(name)?.as_str().map(str::to_owned);
+    Some(Pending {
+        state: field("state")?,
+        nonce: field("nonce")?,
+        verifier: field("verifier")?,
+    })
 }
 
 fn text(data: &[u8]) -> String {
