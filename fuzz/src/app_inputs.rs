@@ -4,17 +4,11 @@
 use std::sync::Arc;
 
 use keyfob::{Config, ErrorKind, SecureStorage, is_loopback};
-use serde_json::Value;
 
 use super::{
-    CLIENT_ID, FIRST_REFRESH_TOKEN, FakeProvider, ISSUER, REDIRECT_URI, World, assert_not_in_error,
-    block_on, good_id_token, text, token_body,
+    CLIENT_ID, FakeProvider, ISSUER, REDIRECT_URI, World, assert_not_in_error, block_on,
+    exchange_body, string_members, text,
 };
-
-/// Percent-encodes a query parameter value.
-fn encoded(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
 
 /// The configuration: issuer, redirect URI, post-logout redirect URI and a host allowed over
 /// plain HTTP, separated by NUL bytes (missing parts are left out). When the first byte is odd,
@@ -137,31 +131,14 @@ pub fn pending_login(data: &[u8]) {
     };
     let world = World::new();
     world.storage.save("pending", record).unwrap();
-    let stored: Option<Value> = serde_json::from_slice(record).ok();
-    let field = |name: &str| {
-        stored
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let field = string_members(Some(record));
     let state = match field("state") {
         Some(state) if mode % 2 == 0 => state,
         _ => "another-state".to_owned(),
     };
     let nonce = field("nonce").unwrap_or_default();
-    world.provider.push_token(
-        200,
-        token_body(
-            Some(&good_id_token(Some(&nonce))),
-            Some(FIRST_REFRESH_TOKEN),
-        ),
-    );
-    let callback = format!(
-        "{REDIRECT_URI}?code=code-1&state={}&iss={}",
-        encoded(&state),
-        encoded(ISSUER)
-    );
+    world.provider.push_token(200, exchange_body(&nonce));
+    let callback = World::callback_for(&state);
     let result = block_on(world.client.handle_redirect(&callback));
     let exchanges = world.provider.received(&format!("{ISSUER}/token"));
     assert!(exchanges.len() <= 1);
@@ -219,15 +196,13 @@ pub use ffi::ffi_callback;
 #[cfg(feature = "ffi")]
 mod ffi {
     use std::sync::Arc;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     use keyfob::ffi::{
         HttpHeader, KeyfobClient, KeyfobConfig, KeyfobError, KeyfobHttpRequest, KeyfobHttpResponse,
         KeyfobHttpTransport, KeyfobStorage, StorageFailure, TransportFailure,
     };
-    use keyfob::{
-        HttpMethod, HttpRequest, HttpTransport, MemoryStorage, SecureStorage, SessionState,
-    };
+    use keyfob::{MemoryStorage, SecureStorage, SessionState};
 
     use super::super::{
         CLIENT_ID, FIRST_REFRESH_TOKEN, FakeProvider, ISSUER, REDIRECT_URI, block_on,
@@ -243,35 +218,18 @@ mod ffi {
             &self,
             request: KeyfobHttpRequest,
         ) -> Result<KeyfobHttpResponse, TransportFailure> {
-            let request = HttpRequest {
-                method: if request.method == "POST" {
-                    HttpMethod::Post
-                } else {
-                    HttpMethod::Get
-                },
-                url: request.url,
-                headers: request
-                    .headers
-                    .into_iter()
-                    .map(|h| (h.name, h.value))
-                    .collect(),
-                body: request.body,
-                timeout: Duration::from_millis(request.timeout_ms),
-                max_response_bytes: request.max_response_bytes,
-            };
-            let response = self
+            let answer = self
                 .0
-                .send(request)
-                .await
+                .answer(&request.url, &request.body, request.max_response_bytes)
                 .map_err(|e| TransportFailure::Connect { reason: e.message })?;
             Ok(KeyfobHttpResponse {
-                status: response.status,
-                headers: response
+                status: answer.status,
+                headers: answer
                     .headers
                     .into_iter()
                     .map(|(name, value)| HttpHeader { name, value })
                     .collect(),
-                body: response.body,
+                body: answer.body,
             })
         }
     }

@@ -159,6 +159,12 @@ pub fn good_id_token(nonce: Option<&str>) -> String {
     )
 }
 
+/// The body of a good code exchange for a login with `nonce`: a valid ID token and the first
+/// refresh token.
+pub fn exchange_body(nonce: &str) -> Vec<u8> {
+    token_body(Some(&good_id_token(Some(nonce))), Some(FIRST_REFRESH_TOKEN))
+}
+
 /// A successful token response body.
 pub fn token_body(id_token: Option<&str>, refresh_token: Option<&str>) -> Vec<u8> {
     let mut body = json!({
@@ -287,20 +293,23 @@ impl FakeProvider {
             .cloned()
             .collect()
     }
-}
 
-#[async_trait::async_trait]
-impl HttpTransport for FakeProvider {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    /// Records a request and answers it: the provider's paths under [`ISSUER`], anything else
+    /// a connection failure. The answer carries `content-type: application/json` first.
+    pub fn answer(
+        &self,
+        url: &str,
+        body: &[u8],
+        max_response_bytes: u64,
+    ) -> Result<Answer, TransportError> {
         self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Received {
-                url: request.url.clone(),
-                body: request.body.clone(),
+                url: url.to_owned(),
+                body: body.to_vec(),
             });
-        let path = request
-            .url
+        let path = url
             .strip_prefix(ISSUER)
             .and_then(|p| p.split('?').next())
             .unwrap_or("");
@@ -321,7 +330,7 @@ impl HttpTransport for FakeProvider {
                 ));
             }
         };
-        if answer.body.len() as u64 > request.max_response_bytes {
+        if answer.body.len() as u64 > max_response_bytes {
             return Err(TransportError::new(
                 TransportErrorKind::TooLarge,
                 "too large",
@@ -329,9 +338,17 @@ impl HttpTransport for FakeProvider {
         }
         let mut headers = vec![("content-type".into(), "application/json".into())];
         headers.extend(answer.headers);
+        Ok(Answer { headers, ..answer })
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for FakeProvider {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let answer = self.answer(&request.url, &request.body, request.max_response_bytes)?;
         Ok(HttpResponse {
             status: answer.status,
-            headers,
+            headers: answer.headers,
             body: answer.body,
         })
     }
@@ -409,23 +426,22 @@ impl World {
 
     /// The callback a well-behaved provider sends for `pending`.
     pub fn callback(pending: &Pending) -> String {
+        Self::callback_for(&pending.state)
+    }
+
+    /// The callback a well-behaved provider sends for a login with `state`.
+    pub fn callback_for(state: &str) -> String {
         format!(
             "{REDIRECT_URI}?code=code-1&state={}&iss={}",
-            pending.state,
-            url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>()
+            encoded(state),
+            encoded(ISSUER)
         )
     }
 
     /// A complete sign-in against a well-behaved provider; returns the login's nonce.
     pub fn login(&self) -> String {
         let pending = self.begin();
-        self.provider.push_token(
-            200,
-            token_body(
-                Some(&good_id_token(Some(&pending.nonce))),
-                Some(FIRST_REFRESH_TOKEN),
-            ),
-        );
+        self.provider.push_token(200, exchange_body(&pending.nonce));
         block_on(self.client.handle_redirect(&Self::callback(&pending))).expect("sign-in");
         pending.nonce
     }
@@ -433,13 +449,23 @@ impl World {
 
 /// The `state`, `nonce` and verifier of the pending login in `storage`.
 pub fn stored_pending(storage: &MemoryStorage) -> Option<Pending> {
-    let stored: Value = serde_json::from_slice(&storage.load("pending").ok()??).ok()?;
-    let field = |name: &str| stored.get(name)?.as_str().map(str::to_owned);
+    let field = string_members(storage.load("pending").ok()?.as_deref());
     Some(Pending {
         state: field("state")?,
         nonce: field("nonce")?,
         verifier: field("verifier")?,
     })
+}
+
+/// The string members of the JSON object in `bytes`, by name (none if it is not JSON).
+fn string_members(bytes: Option<&[u8]>) -> impl Fn(&str) -> Option<String> + use<> {
+    let value: Option<Value> = bytes.and_then(|b| serde_json::from_slice(b).ok());
+    move |name| value.as_ref()?.get(name)?.as_str().map(str::to_owned)
+}
+
+/// `value` percent-encoded for a query.
+fn encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn text(data: &[u8]) -> String {
@@ -461,13 +487,9 @@ fn assert_not_in_error(e: &keyfob::Error, secrets: &[&str]) {
 pub fn callback_url(data: &[u8]) {
     let world = World::new();
     let pending = world.begin();
-    world.provider.push_token(
-        200,
-        token_body(
-            Some(&good_id_token(Some(&pending.nonce))),
-            Some(FIRST_REFRESH_TOKEN),
-        ),
-    );
+    world
+        .provider
+        .push_token(200, exchange_body(&pending.nonce));
     let callback = text(data).replace("STATE", &pending.state);
     match block_on(world.client.handle_redirect(&callback)) {
         Ok(claims) => {
@@ -738,28 +760,10 @@ pub fn stored_state(data: &[u8]) {
     }
     let _ = format!("{:?} {:?}", world.client.tokens(), world.client.claims());
     // Complete a login with the stored pending login, if it names a state and a nonce.
-    let stored: Option<Value> = pending.and_then(|p| serde_json::from_slice(p).ok());
-    let field = |name: &str| {
-        stored
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let field = string_members(pending);
     if let (Some(state), Some(nonce)) = (field("state"), field("nonce")) {
-        world.provider.push_token(
-            200,
-            token_body(
-                Some(&good_id_token(Some(&nonce))),
-                Some(FIRST_REFRESH_TOKEN),
-            ),
-        );
-        let callback = format!(
-            "{REDIRECT_URI}?code=c&state={}&iss={}",
-            url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>(),
-            url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>()
-        );
-        let _ = block_on(world.client.handle_redirect(&callback));
+        world.provider.push_token(200, exchange_body(&nonce));
+        let _ = block_on(world.client.handle_redirect(&World::callback_for(&state)));
     }
     // A token (refreshing against a provider that answers with a good response), then logout.
     world

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     ACCESS_TOKEN, Answer, FIRST_REFRESH_TOKEN, ISSUER, NOW, World, assert_not_in_error, block_on,
-    good_id_token, text, token_body,
+    exchange_body, text,
 };
 
 /// The longest `Retry-After` Keyfob passes on: a day.
@@ -98,13 +98,9 @@ pub fn discovery(data: &[u8]) {
 
     // Complete the login: it works whenever the token endpoint and the keys are the provider's.
     let pending = world.stored_pending().expect("a pending login");
-    world.provider.push_token(
-        200,
-        token_body(
-            Some(&good_id_token(Some(&pending.nonce))),
-            Some(FIRST_REFRESH_TOKEN),
-        ),
-    );
+    world
+        .provider
+        .push_token(200, exchange_body(&pending.nonce));
     let signed_in = block_on(world.client.handle_redirect(&World::callback(&pending)));
     let own_endpoints = metadata.token_endpoint.as_str() == format!("{ISSUER}/token")
         && metadata.jwks_uri.as_str() == format!("{ISSUER}/jwks");
@@ -241,10 +237,7 @@ fn sign_in_with_headers(headers: Vec<(String, String)>) -> bool {
     world.provider.push_token_answer(Answer {
         status: 200,
         headers,
-        body: token_body(
-            Some(&good_id_token(Some(&pending.nonce))),
-            Some(FIRST_REFRESH_TOKEN),
-        ),
+        body: exchange_body(&pending.nonce),
     });
     match block_on(world.client.handle_redirect(&World::callback(&pending))) {
         Ok(_) => true,
