@@ -255,6 +255,17 @@ mod ffi {
         fn delete(&self, key: String) -> Result<(), StorageFailure> {
             self.0.delete(&key).map_err(failed)
         }
+
+        fn compare_and_swap(
+            &self,
+            key: String,
+            expected: Option<Vec<u8>>,
+            new: Option<Vec<u8>>,
+        ) -> Result<bool, StorageFailure> {
+            self.0
+                .compare_and_swap(&key, expected.as_deref(), new.as_deref())
+                .map_err(failed)
+        }
     }
 
     /// The redirect URL handed to `KeyfobClient::handle_redirect` as a string from Swift or
@@ -278,6 +289,7 @@ mod ffi {
             clock_skew_secs: 60,
             refresh_margin_secs: 30,
             allow_insecure_http_hosts: Vec::new(),
+            multiple_accounts: false,
         };
         let client = KeyfobClient::new(
             config,
@@ -285,7 +297,7 @@ mod ffi {
             Some(Arc::new(PlatformStorage(storage.clone()))),
         )
         .expect("a valid configuration");
-        block_on(client.begin_login(None)).expect("begin_login");
+        block_on(client.begin_login(None, None)).expect("begin_login");
         let pending = stored_pending(&storage).expect("a stored pending login");
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -303,7 +315,7 @@ mod ffi {
         match block_on(client.handle_redirect(callback)) {
             Ok(claims) => {
                 assert_eq!(claims.subject, "user-1");
-                assert_eq!(client.state(), SessionState::SignedIn);
+                assert_eq!(client.state().unwrap(), SessionState::SignedIn);
                 assert!(client.cached_access_token().is_some());
                 assert!(storage.load("pending").unwrap().is_none());
                 assert!(storage.load("session").unwrap().is_some());
@@ -319,7 +331,7 @@ mod ffi {
                 match e {
                     KeyfobError::StateMismatch { .. } => {
                         assert_eq!(storage.load("pending").unwrap(), before);
-                        assert_eq!(client.state(), SessionState::LoginPending);
+                        assert_eq!(client.state().unwrap(), SessionState::LoginPending);
                     }
                     KeyfobError::InvalidCallback { .. }
                     | KeyfobError::IssuerMismatch { .. }
@@ -328,7 +340,7 @@ mod ffi {
                 }
                 assert!(client.cached_access_token().is_none());
                 assert!(storage.load("session").unwrap().is_none());
-                assert_ne!(client.state(), SessionState::SignedIn);
+                assert_ne!(client.state().unwrap(), SessionState::SignedIn);
             }
         }
     }
