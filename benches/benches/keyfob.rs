@@ -477,14 +477,19 @@ fn all_get_a_token(runtime: &tokio::runtime::Runtime, client: &Arc<Client>, call
     });
 }
 
-fn concurrency(c: &mut Criterion) {
-    const CALLERS: usize = 1000;
-    // Two workers, as on this two-core machine (phones have more cores; the lock is the same).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A tokio runtime with two workers, as on this two-core machine (phones have more cores; the
+/// locks are the same).
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn concurrency(c: &mut Criterion) {
+    const CALLERS: usize = 1000;
+    let runtime = two_workers();
     let t0 = unix_now();
     let s = signed_in(Some(t0));
     let clock = s.clock.clone().unwrap();
@@ -558,7 +563,10 @@ fn due_token_latency(runtime: &tokio::runtime::Runtime, s: &Session, iters: u64)
     for _ in 0..iters {
         let expires_at = s.client.tokens().unwrap().expires_at().unwrap();
         clock.set(expires_at - 10);
-        assert!(s.client.cached_access_token().is_none(), "due for a refresh");
+        assert!(
+            s.client.cached_access_token().is_none(),
+            "due for a refresh"
+        );
         let before = s.provider.counts.refresh.load(Ordering::SeqCst);
         let start = Instant::now();
         let token = runtime.block_on(s.client.access_token());
@@ -585,7 +593,10 @@ fn ten_second_token_minute(refresh_ahead: bool) -> (usize, usize) {
         Arc::new(move |task| held.lock().unwrap().push(task)) as Arc<dyn keyfob::Spawner>
     };
     let t0 = unix_now();
-    let config = config_builder().refresh_ahead(refresh_ahead).build().unwrap();
+    let config = config_builder()
+        .refresh_ahead(refresh_ahead)
+        .build()
+        .unwrap();
     let s = signed_in_with(Some(t0), config, Some(spawner));
     let clock = s.clock.clone().unwrap();
     // From now on the provider issues 10-second access tokens, the first one right away.
@@ -606,15 +617,14 @@ fn ten_second_token_minute(refresh_ahead: bool) -> (usize, usize) {
             now_or_never(task);
         }
     }
-    (s.provider.counts.refresh.load(Ordering::SeqCst) - start, waited)
+    (
+        s.provider.counts.refresh.load(Ordering::SeqCst) - start,
+        waited,
+    )
 }
 
 fn refresh_window(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = two_workers();
     let t0 = unix_now();
     let off = signed_in_with(
         Some(t0),
