@@ -573,7 +573,9 @@ extension TestkitSuite {
                 return try KeyfobClient(configuration: kit.configuration(), storage: .custom(store))
             }
             let app = try process()
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Signed in with a token issued for 0 s: expired at once, so the app refreshes it
+            // while it waits (a 1 s token would be served for its last second, not refreshed).
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             try await kit.signIn(app)
             let widget = try process()
             #expect(try await widget.restore() == .signedIn)
