@@ -61,6 +61,27 @@ class KeyfobCallbacksTest {
     }
 
     @Test
+    fun `an access token with a minimum lifetime answers on the executor`() {
+        Keyfob(testConfig(), MapStorage()).use { keyfob ->
+            runBlocking { keyfob.login(FakeBrowser.signsIn()) }
+            val calls = KeyfobCallbacks(keyfob, uiExecutor)
+            // The testkit's tokens live 300 s: a fresh one lasts a minute, none lasts an hour.
+            val lasting = Answer<String>()
+            calls.accessToken(60, lasting)
+            val (token, thread) = lasting.get()
+            assertEquals(runBlocking { keyfob.accessToken() }, token.getOrThrow())
+            assertEquals("ui-thread", thread)
+
+            val requests = Testkit.count("token")
+            val tooLong = Answer<String>()
+            calls.accessToken(3600, tooLong)
+            val error = tooLong.get().first.exceptionOrNull()
+            assertTrue(error is KeyfobException.MinTtlExceedsLifetime, "$error")
+            assertEquals(requests, Testkit.count("token"), "no request for an unreachable minimum")
+        }
+    }
+
+    @Test
     fun `a failure arrives as the typed KeyfobException`() {
         Keyfob(testConfig(), MapStorage()).use { keyfob ->
             val token = Answer<String>()
