@@ -309,8 +309,10 @@ fn main() {
         t.row(
             "… after: refresh-ahead on a tokio spawner — the current token from memory, the refresh behind the caller",
             format!("{}{ratio}", time(ns)),
-            "≤ 10 µs: no wait for the network",
-            pass(ns <= 10_000.0),
+            // A tenth of the refresh's 10 ms: the caller cannot have waited for it. The figure is
+            // mostly `block_on` from outside the runtime and the spawn, which vary with the load.
+            "≤ 1 ms (a tenth of the refresh): no wait for the network",
+            pass(ns <= 1_000_000.0),
         );
     }
     let minute = fact("ten_second_token_minute");
