@@ -17,6 +17,8 @@ pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    // Set by Keyfob when the session is DPoP-bound (RFC 9449 §10).
+    "dpop_jkt",
     // Not supported: each would change what the response means or how it comes back, and
     // Keyfob would not check it (max_age needs auth_time checks; JAR could replace state,
     // nonce and the PKCE challenge; response_mode could move the code out of the query).
@@ -47,6 +49,7 @@ pub struct Config {
     pub(crate) refresh_margin: Duration,
     pub(crate) insecure_http_hosts: Vec<String>,
     pub(crate) multiple_accounts: bool,
+    pub(crate) pushed_authorization_requests: bool,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             refresh_margin: Duration::from_secs(30),
             insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            pushed_authorization_requests: false,
         }
     }
 
@@ -120,6 +124,12 @@ impl Config {
     pub fn multiple_accounts(&self) -> bool {
         self.multiple_accounts
     }
+
+    /// Whether authorization requests are pushed when the provider offers it (see
+    /// [`ConfigBuilder::pushed_authorization_requests`]).
+    pub fn pushed_authorization_requests(&self) -> bool {
+        self.pushed_authorization_requests
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -137,6 +147,7 @@ pub struct ConfigBuilder {
     refresh_margin: Duration,
     insecure_http_hosts: Vec<String>,
     multiple_accounts: bool,
+    pushed_authorization_requests: bool,
 }
 
 impl ConfigBuilder {
@@ -195,6 +206,14 @@ impl ConfigBuilder {
     /// revokes its refresh token.
     pub fn multiple_accounts(mut self, enabled: bool) -> Self {
         self.multiple_accounts = enabled;
+        self
+    }
+
+    /// Pushes authorization requests (RFC 9126) whenever the provider offers a pushed
+    /// authorization request endpoint, so that the browser carries only `client_id` and a
+    /// `request_uri` (default: only when the provider requires it).
+    pub fn pushed_authorization_requests(mut self, enabled: bool) -> Self {
+        self.pushed_authorization_requests = enabled;
         self
     }
 
@@ -273,6 +292,7 @@ impl ConfigBuilder {
             refresh_margin: self.refresh_margin,
             insecure_http_hosts: self.insecure_http_hosts,
             multiple_accounts: self.multiple_accounts,
+            pushed_authorization_requests: self.pushed_authorization_requests,
         })
     }
 }
