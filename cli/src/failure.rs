@@ -72,12 +72,9 @@ impl Failure {
 
 impl From<keyfob::Error> for Failure {
     fn from(e: keyfob::Error) -> Self {
-        // Not signed in, refused refresh token, or a stored session that is lost (its DPoP key
-        // is gone, it is corrupt, it belongs to another client): sign in again.
-        let exit = if e.requires_sign_in() {
-            EXIT_NOT_SIGNED_IN
-        } else {
-            EXIT_FAILURE
+        let exit = match e.kind() {
+            ErrorKind::NotSignedIn | ErrorKind::ReLoginRequired => EXIT_NOT_SIGNED_IN,
+            _ => EXIT_FAILURE,
         };
         let mut message = e.message().to_owned();
         if let Some(check) = e.id_token_check() {

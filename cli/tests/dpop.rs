@@ -116,7 +116,9 @@ async fn a_dpop_session_without_its_key_needs_a_new_login() {
     let call = sandbox
         .run(&[&session_args(&kit, "call")[..], &[crm.as_str()]].concat())
         .await;
-    assert_eq!(call.expect_code(3).expect_error_kind(), "Storage");
+    // A storage error (KeyInvalidated), exit 1 as for every lost stored session.
+    assert_eq!(call.expect_code(1).expect_error_kind(), "Storage");
+    assert!(call.stderr.contains("sign in again"), "{}", call.stderr);
     let status = sandbox
         .run(&[&session_args(&kit, "status")[..], &["--json"]].concat())
         .await;
