@@ -308,14 +308,17 @@ pub(crate) fn asks_for_nonce(role: ServerRole, response: &HttpResponse) -> bool 
 fn dpop_challenge_error(value: &str) -> Option<&str> {
     // Challenges are `scheme param=value, …`; several may share one header line. Find the DPoP
     // one and read its `error` parameter (quoted or token).
+    // `get` rather than indexing: the value may hold non-ASCII text, and a slice that ends
+    // inside a character would panic.
     let start = value
         .match_indices(|c: char| c.is_ascii_alphabetic())
         .map(|(i, _)| i)
         .find(|&i| {
             (i == 0 || value[..i].ends_with([' ', ',']))
-                && value[i..].len() >= 4
-                && value[i..i + 4].eq_ignore_ascii_case("dpop")
-                && value[i + 4..].starts_with(' ')
+                && value
+                    .get(i..i + 4)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("dpop"))
+                && value.get(i + 4..).is_some_and(|s| s.starts_with(' '))
         })?;
     let params = &value[start + 5..];
     for param in params.split(',') {
@@ -697,6 +700,15 @@ mod tests {
             "",
         );
         assert!(!asks_for_nonce(res, &r));
+        // Text that is not ASCII next to the scheme is read, never sliced through.
+        for challenge in ["dpo€ x", "DPo€", "é DPoP error=use_dpop_nonce", "DPoPé"] {
+            let r = answer(401, &[("WWW-Authenticate", challenge)], "");
+            assert_eq!(
+                asks_for_nonce(res, &r),
+                challenge.starts_with('é'),
+                "{challenge}"
+            );
+        }
     }
 
     #[test]
