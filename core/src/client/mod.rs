@@ -25,6 +25,8 @@ mod login;
 mod logout;
 mod refresh;
 #[cfg(test)]
+mod refresh_tests;
+#[cfg(test)]
 mod siblings;
 mod userinfo;
 
