@@ -122,6 +122,15 @@ async fn sign_in_with(
     extra: &[(&str, &str)],
     bend: &Bend,
 ) -> (StatusCode, Value) {
+    let (code, verifier) = authorized_code(tk, extra).await;
+    let token_url = format!("{}/token", tk.issuer());
+    let proof = key.map(|k| k.proof("POST", &token_url, None, bend));
+    let response = exchange_with(tk, &code, &verifier, proof).await;
+    (response.status(), response.json().await.unwrap())
+}
+
+/// Runs `/authorize` with `extra` parameters; returns the code and the PKCE verifier.
+async fn authorized_code(tk: &Testkit, extra: &[(&str, &str)]) -> (String, String) {
     let pkce = common::Pkce::new();
     let response = http()
         .get(authorize_url(tk, &pkce, extra))
@@ -130,17 +139,40 @@ async fn sign_in_with(
         .unwrap();
     let params = location_params(response.headers());
     let code = param(&params, "code").expect("a code").to_owned();
-    let token_url = format!("{}/token", tk.issuer());
-    let proof = key.map(|k| k.proof("POST", &token_url, None, bend));
+    (code, pkce.verifier)
+}
+
+/// Exchanges `code` at the token endpoint with an optional `DPoP` proof.
+async fn exchange_with(
+    tk: &Testkit,
+    code: &str,
+    verifier: &str,
+    proof: Option<String>,
+) -> reqwest::Response {
     let form = [
         ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
+        ("code", code),
         ("redirect_uri", REDIRECT_URI),
         ("client_id", tk.client_id()),
-        ("code_verifier", pkce.verifier.as_str()),
+        ("code_verifier", verifier),
     ];
-    let response = post_with_proof(tk, "/token", &form, proof).await;
-    (response.status(), response.json().await.unwrap())
+    post_with_proof(tk, "/token", &form, proof).await
+}
+
+/// GETs `url` with `Authorization: <scheme> <token>` and an optional `DPoP` proof.
+async fn get_with(
+    url: &str,
+    scheme: &str,
+    token: &str,
+    proof: Option<String>,
+) -> reqwest::Response {
+    let mut request = http()
+        .get(url)
+        .header("Authorization", format!("{scheme} {token}"));
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    request.send().await.unwrap()
 }
 
 /// GETs server A's API with `Authorization: <scheme> <token>` and an optional proof.
@@ -150,14 +182,7 @@ async fn call_crm(
     token: &str,
     proof: Option<String>,
 ) -> reqwest::Response {
-    let url = format!("{}/api/customers", tk.urls().crm);
-    let mut request = http()
-        .get(url)
-        .header("Authorization", format!("{scheme} {token}"));
-    if let Some(proof) = proof {
-        request = request.header("DPoP", proof);
-    }
-    request.send().await.unwrap()
+    get_with(&crm_url(tk), scheme, token, proof).await
 }
 
 fn crm_url(tk: &Testkit) -> String {
@@ -275,30 +300,14 @@ async fn servers_a_and_b_and_userinfo_check_the_proof_of_a_bound_token() {
 
     let response = call_crm(&tk, "DPoP", &token, Some(good())).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let orders = format!("{}/api/orders", tk.urls().orders);
-    let response = http()
-        .get(&orders)
-        .header("Authorization", format!("DPoP {token}"))
-        .header(
-            "DPoP",
-            key.proof("GET", &orders, Some(&token), &Bend::default()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let userinfo = format!("{}/userinfo", tk.issuer());
-    let response = http()
-        .get(&userinfo)
-        .header("Authorization", format!("DPoP {token}"))
-        .header(
-            "DPoP",
-            key.proof("GET", &userinfo, Some(&token), &Bend::default()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    for url in [
+        format!("{}/api/orders", tk.urls().orders),
+        format!("{}/userinfo", tk.issuer()),
+    ] {
+        let proof = key.proof("GET", &url, Some(&token), &Bend::default());
+        let response = get_with(&url, "DPoP", &token, Some(proof)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+    }
 
     // As Bearer: refused, with or without a proof.
     let response = call_crm(&tk, "Bearer", &token, None).await;
@@ -405,30 +414,10 @@ async fn servers_demand_their_nonces_when_told_to() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("use_dpop_nonce"))
     );
-    let pkce = common::Pkce::new();
-    let response = http()
-        .get(authorize_url(&tk, &pkce, &[]))
-        .send()
-        .await
-        .unwrap();
-    let code = param(&location_params(response.headers()), "code")
-        .unwrap()
-        .to_owned();
+    let (code, verifier) = authorized_code(&tk, &[]).await;
     let token_url = format!("{}/token", tk.issuer());
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT_URI),
-        ("client_id", tk.client_id()),
-        ("code_verifier", pkce.verifier.as_str()),
-    ];
-    let response = post_with_proof(
-        &tk,
-        "/token",
-        &form,
-        Some(key.proof("POST", &token_url, None, &Bend::default())),
-    )
-    .await;
+    let proof = |bend: &Bend| Some(key.proof("POST", &token_url, None, bend));
+    let response = exchange_with(&tk, &code, &verifier, proof(&Bend::default())).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let nonce = response.headers()["dpop-nonce"]
         .to_str()
@@ -438,13 +427,7 @@ async fn servers_demand_their_nonces_when_told_to() {
         nonce: Some(nonce.clone()),
         ..Bend::default()
     };
-    let response = post_with_proof(
-        &tk,
-        "/token",
-        &form,
-        Some(key.proof("POST", &token_url, None, &with_nonce)),
-    )
-    .await;
+    let response = exchange_with(&tk, &code, &verifier, proof(&with_nonce)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("dpop-nonce"));
     let body: Value = response.json().await.unwrap();
@@ -452,13 +435,11 @@ async fn servers_demand_their_nonces_when_told_to() {
 
     // Server A has a nonce of its own.
     let url = crm_url(&tk);
-    let response = call_crm(
-        &tk,
-        "DPoP",
-        &token,
-        Some(key.proof("GET", &url, Some(&token), &with_nonce)),
-    )
-    .await;
+    let crm_with = |bend: &Bend| {
+        let proof = key.proof("GET", &url, Some(&token), bend);
+        call_crm(&tk, "DPoP", &token, Some(proof))
+    };
+    let response = crm_with(&with_nonce).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&response).contains(r#"error="use_dpop_nonce""#));
     let crm_nonce = response.headers()["dpop-nonce"]
@@ -470,24 +451,10 @@ async fn servers_demand_their_nonces_when_told_to() {
         nonce: Some(crm_nonce),
         ..Bend::default()
     };
-    let response = call_crm(
-        &tk,
-        "DPoP",
-        &token,
-        Some(key.proof("GET", &url, Some(&token), &crm_bend)),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(crm_with(&crm_bend).await.status(), StatusCode::OK);
     // Rotated: the old nonce is refused again.
     tk.rotate_dpop_nonces();
-    let response = call_crm(
-        &tk,
-        "DPoP",
-        &token,
-        Some(key.proof("GET", &url, Some(&token), &crm_bend)),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(crm_with(&crm_bend).await.status(), StatusCode::UNAUTHORIZED);
     assert!(tk.stats().dpop_nonce_challenges >= 4);
 }
 
@@ -692,14 +659,7 @@ async fn the_policy_is_switched_over_http() {
             dpop_nonce: true
         }
     );
-    let policy: Value = http()
-        .get(admin("policy"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let policy: Value = common::get_json(&admin("policy")).await;
     assert_eq!(policy["dpop_nonce"], true);
     let response = http()
         .post(admin("policy"))
