@@ -811,11 +811,6 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func authorizationHeaders(method: String, url: String) async throws  -> [HttpHeader]
     
     /**
-     * `authorization_headers` with the access token of user `subject`'s account.
-     */
-    func authorizationHeadersForAccount(subject: String, method: String, url: String) async throws  -> [HttpHeader]
-    
-    /**
      * Starts a login: returns the authorization URL to open in the system browser
      * (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys. `cancellation`
      * stops it (nothing is stored until its last step).
@@ -1094,25 +1089,6 @@ open func authorizationHeaders(method: String, url: String)async throws  -> [Htt
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_authorization_headers(
                         self.uniffiCloneHandle(),FfiConverterString.lower(method),FfiConverterString.lower(url)
-                )
-            },
-            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
-            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
-            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterSequenceTypeHttpHeader.lift,
-            errorHandler: FfiConverterTypeKeyfobError_lift
-        )
-}
-    
-    /**
-     * `authorization_headers` with the access token of user `subject`'s account.
-     */
-open func authorizationHeadersForAccount(subject: String, method: String, url: String)async throws  -> [HttpHeader]  {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_keyfob_fn_method_keyfobclient_authorization_headers_for_account(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(subject),FfiConverterString.lower(method),FfiConverterString.lower(url)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -5352,9 +5328,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_authorization_headers() != 35317) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_keyfob_checksum_method_keyfobclient_authorization_headers_for_account() != 21242) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_begin_login() != 15728) {

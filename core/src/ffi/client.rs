@@ -168,20 +168,6 @@ impl KeyfobClient {
         Ok(headers(&h))
     }
 
-    /// `authorization_headers` with the access token of user `subject`'s account.
-    pub async fn authorization_headers_for_account(
-        &self,
-        subject: String,
-        method: String,
-        url: String,
-    ) -> Result<Vec<HttpHeader>> {
-        let h = self
-            .inner
-            .authorization_headers_for_account(&subject, &method, &url)
-            .await?;
-        Ok(headers(&h))
-    }
-
     /// Reads the answer to a request made with `authorization_headers`: keeps the server's new
     /// DPoP nonce and returns `true` when the server asked for it (`401` with
     /// `WWW-Authenticate: DPoP error="use_dpop_nonce"`): then send the request once more, with

@@ -11,7 +11,6 @@
 //! `DPoP-Nonce` header. [`send`] then retries once with that nonce, never more; the latest nonce
 //! of every server (by origin) is remembered for the next proof.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -170,8 +169,9 @@ pub(crate) fn is_method(method: &str) -> bool {
 /// A client's DPoP key with the nonces servers gave it.
 pub(crate) struct Dpop {
     key: Arc<dyn DpopKey>,
-    /// The latest `DPoP-Nonce` of each server, by origin (`https://host:port`).
-    nonces: Mutex<HashMap<String, String>>,
+    /// The latest `DPoP-Nonce` of each server, by origin (`https://host:port`): a short list
+    /// (the provider and a few APIs), searched in order.
+    nonces: Mutex<Vec<(String, String)>>,
 }
 
 impl fmt::Debug for Dpop {
@@ -196,7 +196,7 @@ impl Dpop {
     pub fn new(key: Arc<dyn DpopKey>) -> Self {
         Dpop {
             key,
-            nonces: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(Vec::new()),
         }
     }
 
@@ -246,9 +246,11 @@ impl Dpop {
 
     /// The latest nonce of the server of `url`.
     pub fn nonce_for(&self, url: &Url) -> Option<String> {
+        let origin = origin(url);
         lock(&self.nonces)
-            .get(&url.origin().ascii_serialization())
-            .cloned()
+            .iter()
+            .find(|(o, _)| *o == origin)
+            .map(|(_, nonce)| nonce.clone())
     }
 
     /// Keeps the `DPoP-Nonce` a response from `url`'s server carries, if any. Returns whether
@@ -262,9 +264,30 @@ impl Dpop {
         else {
             return false;
         };
-        let origin = url.origin().ascii_serialization();
-        lock(&self.nonces).insert(origin, nonce.to_string()) != Some(nonce.to_string())
+        let origin = origin(url);
+        let mut nonces = lock(&self.nonces);
+        match nonces.iter_mut().find(|(o, _)| *o == origin) {
+            Some((_, known)) if known == nonce => false,
+            Some((_, known)) => {
+                *known = nonce.to_string();
+                true
+            }
+            None => {
+                nonces.push((origin, nonce.to_string()));
+                true
+            }
+        }
     }
+}
+
+/// The server a nonce belongs to: scheme, host and port of `url` (its origin).
+fn origin(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 /// A `DPoP-Nonce` value: `1*NQCHAR` (RFC 9449 §8.1), bounded.
