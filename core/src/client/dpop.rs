@@ -18,7 +18,7 @@ use url::Url;
 use super::Client;
 use crate::error::{Error, Result};
 use crate::http::url_policy::require_secure_url;
-use crate::http::{HttpMethod, HttpResponse};
+use crate::http::{HttpMethod, HttpResponse, parse_url};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::dpop::{
     self, Dpop, DpopKey, ProofTarget, ProvenRequest, ServerRole, asks_for_nonce, is_key_lost,
@@ -207,7 +207,7 @@ impl Client {
     /// Then build the headers again and send the request once more — once: a second refusal is
     /// the answer.
     pub fn resource_response(&self, url: &str, status: u16, headers: &[(String, String)]) -> bool {
-        let (Some(dpop), Ok(url)) = (&self.dpop, Url::parse(url)) else {
+        let (Some(dpop), Ok(url)) = (&self.dpop, parse_url(url)) else {
             return false;
         };
         let fresh = dpop.remember_nonce(&url, headers);
@@ -222,7 +222,7 @@ impl Client {
     /// `url` if it may carry a token: HTTPS, or plain HTTP to loopback (and hosts the app
     /// allowed for development).
     fn resource_url(&self, url: &str) -> Result<Url> {
-        let parsed = Url::parse(url)
+        let parsed = parse_url(url)
             .map_err(|_| Error::config("authorization_headers: the URL does not parse"))?;
         require_secure_url(
             &parsed,

@@ -25,5 +25,5 @@ pub use dpop::KeyfobDpopKey;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
 pub use records::{
     AuthParam, HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest,
-    KeyfobHttpResponse, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
+    KeyfobHttpResponse, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
 };
