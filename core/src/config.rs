@@ -18,6 +18,8 @@ pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    // Set by Keyfob when the session is DPoP-bound (RFC 9449 §10).
+    "dpop_jkt",
     // Not supported: each would change what the response means or how it comes back, and
     // Keyfob would not check it (max_age needs auth_time checks; JAR could replace state,
     // nonce and the PKCE challenge; response_mode could move the code out of the query).
@@ -48,6 +50,7 @@ pub struct Config {
     pub(crate) refresh_margin: Duration,
     pub(crate) insecure_http_hosts: Vec<String>,
     pub(crate) multiple_accounts: bool,
+    pub(crate) pushed_authorization_requests: bool,
 }
 
 impl Config {
@@ -73,6 +76,7 @@ impl Config {
             refresh_margin: Duration::from_secs(30),
             insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            pushed_authorization_requests: false,
         }
     }
 
@@ -121,6 +125,12 @@ impl Config {
     pub fn multiple_accounts(&self) -> bool {
         self.multiple_accounts
     }
+
+    /// Whether authorization requests are pushed when the provider offers it (see
+    /// [`ConfigBuilder::pushed_authorization_requests`]).
+    pub fn pushed_authorization_requests(&self) -> bool {
+        self.pushed_authorization_requests
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -138,6 +148,7 @@ pub struct ConfigBuilder {
     refresh_margin: Duration,
     insecure_http_hosts: Vec<String>,
     multiple_accounts: bool,
+    pushed_authorization_requests: bool,
 }
 
 impl ConfigBuilder {
@@ -196,6 +207,14 @@ impl ConfigBuilder {
     /// revokes its refresh token.
     pub fn multiple_accounts(mut self, enabled: bool) -> Self {
         self.multiple_accounts = enabled;
+        self
+    }
+
+    /// Pushes authorization requests (RFC 9126) whenever the provider offers a pushed
+    /// authorization request endpoint, so that the browser carries only `client_id` and a
+    /// `request_uri` (default: only when the provider requires it).
+    pub fn pushed_authorization_requests(mut self, enabled: bool) -> Self {
+        self.pushed_authorization_requests = enabled;
         self
     }
 
@@ -274,6 +293,7 @@ impl ConfigBuilder {
             refresh_margin: self.refresh_margin,
             insecure_http_hosts: self.insecure_http_hosts,
             multiple_accounts: self.multiple_accounts,
+            pushed_authorization_requests: self.pushed_authorization_requests,
         })
     }
 }

@@ -290,11 +290,13 @@ mod ffi {
             refresh_margin_secs: 30,
             allow_insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            pushed_authorization_requests: false,
         };
         let client = KeyfobClient::new(
             config,
             Arc::new(PlatformTransport(provider.clone())),
             Some(Arc::new(PlatformStorage(storage.clone()))),
+            None,
         )
         .expect("a valid configuration");
         block_on(client.begin_login(None, None)).expect("begin_login");

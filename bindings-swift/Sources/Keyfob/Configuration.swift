@@ -33,6 +33,10 @@ extension KeyfobClient {
         /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
         /// default: a sign-in as another user replaces the previous user's session.
         public var multipleAccounts: Bool
+        /// Push authorization requests (RFC 9126) whenever the provider offers it, so that the
+        /// browser carries only `client_id` and a `request_uri`. Off by default: then they are
+        /// pushed only when the provider requires it.
+        public var pushAuthorizationRequests: Bool
 
         /// A configuration; only `issuer`, `clientID` and `redirectURI` have no default.
         public init(
@@ -46,7 +50,8 @@ extension KeyfobClient {
             clockSkew: TimeInterval = 60,
             refreshMargin: TimeInterval = 30,
             allowInsecureHTTPHosts: [String] = [],
-            multipleAccounts: Bool = false
+            multipleAccounts: Bool = false,
+            pushAuthorizationRequests: Bool = false
         ) {
             self.issuer = issuer
             self.clientID = clientID
@@ -59,6 +64,7 @@ extension KeyfobClient {
             self.refreshMargin = refreshMargin
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
+            self.pushAuthorizationRequests = pushAuthorizationRequests
         }
 
         var ffiConfig: KeyfobConfig {
@@ -73,7 +79,8 @@ extension KeyfobClient {
                 clockSkewSecs: seconds(clockSkew),
                 refreshMarginSecs: seconds(refreshMargin),
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
-                multipleAccounts: multipleAccounts
+                multipleAccounts: multipleAccounts,
+                pushedAuthorizationRequests: pushAuthorizationRequests
             )
         }
     }

@@ -38,6 +38,12 @@ public data class KeyfobConfig @JvmOverloads constructor(
      * another user replaces the previous user's session.
      */
     val multipleAccounts: Boolean = false,
+    /**
+     * Push authorization requests (RFC 9126) whenever the provider offers it, so that the browser
+     * carries only `client_id` and a `request_uri`. Off by default: then they are pushed only
+     * when the provider requires it.
+     */
+    val pushAuthorizationRequests: Boolean = false,
 ) {
     /** The record the core takes; a negative number is a [KeyfobException.Config] here already. */
     internal fun toFfi(): dev.keyfob.ffi.KeyfobConfig = dev.keyfob.ffi.KeyfobConfig(
@@ -52,6 +58,7 @@ public data class KeyfobConfig @JvmOverloads constructor(
         refreshMarginSecs = seconds("refreshMarginSecs", refreshMarginSecs),
         allowInsecureHttpHosts = allowInsecureHttpHosts.toList(),
         multipleAccounts = multipleAccounts,
+        pushedAuthorizationRequests = pushAuthorizationRequests,
     )
 
     private fun seconds(name: String, value: Int): UInt {
