@@ -18,6 +18,8 @@ pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    // Set by Keyfob when the session is DPoP-bound (RFC 9449 §10).
+    "dpop_jkt",
     // Not supported: each would change what the response means or how it comes back, and
     // Keyfob would not check it (max_age needs auth_time checks; JAR could replace state,
     // nonce and the PKCE challenge; response_mode could move the code out of the query).
@@ -49,6 +51,7 @@ pub struct Config {
     pub(crate) refresh_ahead: bool,
     pub(crate) insecure_http_hosts: Vec<String>,
     pub(crate) multiple_accounts: bool,
+    pub(crate) pushed_authorization_requests: bool,
 }
 
 impl Config {
@@ -75,6 +78,7 @@ impl Config {
             refresh_ahead: true,
             insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            pushed_authorization_requests: false,
         }
     }
 
@@ -130,6 +134,12 @@ impl Config {
     pub fn multiple_accounts(&self) -> bool {
         self.multiple_accounts
     }
+
+    /// Whether authorization requests are pushed when the provider offers it (see
+    /// [`ConfigBuilder::pushed_authorization_requests`]).
+    pub fn pushed_authorization_requests(&self) -> bool {
+        self.pushed_authorization_requests
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -148,6 +158,7 @@ pub struct ConfigBuilder {
     refresh_ahead: bool,
     insecure_http_hosts: Vec<String>,
     multiple_accounts: bool,
+    pushed_authorization_requests: bool,
 }
 
 impl ConfigBuilder {
@@ -227,6 +238,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Pushes authorization requests (RFC 9126) whenever the provider offers a pushed
+    /// authorization request endpoint, so that the browser carries only `client_id` and a
+    /// `request_uri` (default: only when the provider requires it).
+    pub fn pushed_authorization_requests(mut self, enabled: bool) -> Self {
+        self.pushed_authorization_requests = enabled;
+        self
+    }
+
     /// DEVELOPMENT ONLY: allows plain `http://` for the issuer and the provider's endpoints on
     /// `host` (e.g. `10.0.2.2`, the Android emulator's address for the developer's machine).
     /// Loopback hosts never need this. Never ship a build that sets it.
@@ -303,6 +322,7 @@ impl ConfigBuilder {
             refresh_ahead: self.refresh_ahead,
             insecure_http_hosts: self.insecure_http_hosts,
             multiple_accounts: self.multiple_accounts,
+            pushed_authorization_requests: self.pushed_authorization_requests,
         })
     }
 }

@@ -291,11 +291,13 @@ mod ffi {
             refresh_ahead: true,
             allow_insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            pushed_authorization_requests: false,
         };
         let client = KeyfobClient::new(
             config,
             Arc::new(PlatformTransport(provider.clone())),
             Some(Arc::new(PlatformStorage(storage.clone()))),
+            None,
             None,
         )
         .expect("a valid configuration");

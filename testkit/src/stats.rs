@@ -50,6 +50,16 @@ pub struct Stats {
     pub crm_rejected: u64,
     /// Calls to server B refused with 401 (the subset of `orders` that was rejected).
     pub orders_rejected: u64,
+    /// `POST /par` requests (pushed authorization requests).
+    pub par: u64,
+    /// Requests that carried a `DPoP` proof header, to any endpoint of the provider or to
+    /// servers A and B.
+    pub dpop_proofs: u64,
+    /// Proofs refused as invalid (`invalid_dpop_proof`: bad signature, wrong `htm`/`htu`/`ath`,
+    /// stale `iat`, replayed `jti`, another key than the token's).
+    pub dpop_proofs_rejected: u64,
+    /// Answers that asked for a DPoP nonce (`use_dpop_nonce`).
+    pub dpop_nonce_challenges: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -89,6 +99,7 @@ pub(crate) async fn count_provider_requests(
     next: Next,
 ) -> Response {
     let from_resource_server = is_resource_server_request(request.headers());
+    count_dpop_proof(&shared, request.headers());
     let request = match request.uri().path() {
         "/.well-known/openid-configuration" => {
             shared.stats.record(|s| s.discovery += 1);
@@ -119,9 +130,20 @@ pub(crate) async fn count_provider_requests(
             shared.stats.record(|s| s.end_session += 1);
             request
         }
+        "/par" => {
+            shared.stats.record(|s| s.par += 1);
+            request
+        }
         _ => request,
     };
     next.run(request).await
+}
+
+/// Counts a request that carries a `DPoP` proof.
+pub(crate) fn count_dpop_proof(shared: &Shared, headers: &axum::http::HeaderMap) {
+    if headers.contains_key("dpop") {
+        shared.stats.record(|s| s.dpop_proofs += 1);
+    }
 }
 
 /// Counts a `/token` request and its grant type, then passes the buffered body on.

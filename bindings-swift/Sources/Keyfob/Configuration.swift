@@ -39,6 +39,10 @@ extension KeyfobClient {
         /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
         /// default: a sign-in as another user replaces the previous user's session.
         public var multipleAccounts: Bool
+        /// Push authorization requests (RFC 9126) whenever the provider offers it, so that the
+        /// browser carries only `client_id` and a `request_uri`. Off by default: then they are
+        /// pushed only when the provider requires it.
+        public var pushAuthorizationRequests: Bool
 
         /// A configuration; only `issuer`, `clientID` and `redirectURI` have no default.
         public init(
@@ -53,7 +57,8 @@ extension KeyfobClient {
             refreshMargin: TimeInterval = 30,
             refreshAhead: Bool = true,
             allowInsecureHTTPHosts: [String] = [],
-            multipleAccounts: Bool = false
+            multipleAccounts: Bool = false,
+            pushAuthorizationRequests: Bool = false
         ) {
             self.issuer = issuer
             self.clientID = clientID
@@ -67,6 +72,7 @@ extension KeyfobClient {
             self.refreshAhead = refreshAhead
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
+            self.pushAuthorizationRequests = pushAuthorizationRequests
         }
 
         var ffiConfig: KeyfobConfig {
@@ -82,7 +88,8 @@ extension KeyfobClient {
                 refreshMarginSecs: seconds(refreshMargin),
                 refreshAhead: refreshAhead,
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
-                multipleAccounts: multipleAccounts
+                multipleAccounts: multipleAccounts,
+                pushedAuthorizationRequests: pushAuthorizationRequests
             )
         }
     }

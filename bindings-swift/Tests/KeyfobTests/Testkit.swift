@@ -121,6 +121,11 @@ struct Testkit: Sendable {
         let authorize: Int
         let crm: Int
         let orders: Int
+        let crmRejected: Int
+        let par: Int
+        let dpopProofs: Int
+        let dpopProofsRejected: Int
+        let dpopNonceChallenges: Int
     }
 
     func stats() async throws -> Stats {
@@ -135,9 +140,21 @@ struct Testkit: Sendable {
         try await control("faults", body: json)
     }
 
-    /// No faults, counters at zero.
+    /// What the testkit demands (`POST /__testkit/policy`): e.g.
+    /// `{"dpop_nonce": true}`, `{"require_par": true}`; absent members are `false`.
+    func setPolicy(_ json: String) async throws {
+        try await control("policy", body: json)
+    }
+
+    /// New DPoP nonces at the provider and servers A and B.
+    func rotateDPoPNonces() async throws {
+        try await control("rotate-dpop-nonces")
+    }
+
+    /// No faults, nothing demanded, counters at zero.
     func reset() async throws {
         try await control("faults", body: "{}")
+        try await control("policy", body: "{}")
         try await control("reset-stats")
     }
 

@@ -1,11 +1,14 @@
 //! Sign-in: the authorization URL ([`Client::begin_login`]) and its callback
 //! ([`Client::handle_redirect`]).
 
+use url::Url;
+
 use super::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::authorize::{self, LoginOptions};
+use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::id_token::IdTokenClaims;
-use crate::oidc::token;
+use crate::oidc::{par, token};
 use crate::session::SessionEvent;
 
 impl Client {
@@ -19,17 +22,54 @@ impl Client {
     }
 
     /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters).
+    ///
+    /// With a DPoP key ([`Client::with_dpop_key`]) and a provider that advertises DPoP, the
+    /// request carries the key's thumbprint (`dpop_jkt`). When the provider requires pushed
+    /// authorization requests (RFC 9126), or offers them and the configuration asks for them,
+    /// the parameters are pushed first, alongside the key prefetch, and the URL carries only
+    /// `client_id` and `request_uri`; a refused push is a `Provider` error and nothing is stored.
     pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
         let provider = self.provider_metadata().await?;
-        if let Err(e) = self.keys.prefetch(&self.http, &provider.jwks_uri).await {
+        let jkt = match self.dpop_for_login(&provider) {
+            Some(dpop) => Some(dpop.thumbprint()?),
+            None => None,
+        };
+        let (params, pending) =
+            authorize::request_params(&self.config, options, jkt.as_deref(), self.clock.now())?;
+        let prefetch = self.keys.prefetch(&self.http, &provider.jwks_uri);
+        let (keys, url) = match self.par_endpoint(&provider) {
+            None => (prefetch.await, None),
+            Some(endpoint) => {
+                let push = par::push(&self.http, endpoint, &params);
+                let (keys, pushed) = futures_util::future::join(prefetch, push).await;
+                let url = par::browser_url(
+                    &provider.authorization_endpoint,
+                    &self.config.client_id,
+                    &pushed?,
+                );
+                (keys, Some(url))
+            }
+        };
+        if let Err(e) = keys {
             // Not fatal: the keys are fetched again when the ID token arrives.
             log::warn!("JWKS prefetch failed: {e}");
         }
-        let (url, pending) =
-            authorize::build_request(&self.config, &provider, options, self.clock.now())?;
+        let url = url
+            .unwrap_or_else(|| authorize::with_params(&provider.authorization_endpoint, &params));
         self.store.set_pending(pending)?;
         self.notify(SessionEvent::LoginStarted);
         Ok(url.into())
+    }
+
+    /// Where to push the authorization request, if it is pushed: always when the provider
+    /// requires it, when it offers it and the configuration asks for it otherwise.
+    fn par_endpoint<'a>(&self, provider: &'a ProviderMetadata) -> Option<&'a Url> {
+        let wanted = provider.require_pushed_authorization_requests
+            || self.config.pushed_authorization_requests;
+        provider
+            .pushed_authorization_request_endpoint
+            .as_ref()
+            .filter(|_| wanted)
     }
 
     /// Gives up the pending login, e.g. when the user closed the browser without signing in:
@@ -63,6 +103,8 @@ impl Client {
         }
         let provider = self.provider_metadata().await?;
         let code = authorize::check_callback(params, &provider)?;
+        let dpop = self.dpop_for_login(&provider);
+        let jkt = dpop.map(|d| d.thumbprint()).transpose()?;
         let response = token::exchange_code(
             &self.http,
             &provider.token_endpoint,
@@ -70,6 +112,7 @@ impl Client {
             &pending.redirect_uri,
             &code,
             &pending.verifier,
+            self.proof_now(dpop),
         )
         .await?;
         self.learn_clock_offset(&response);
@@ -82,6 +125,7 @@ impl Client {
             .await?;
         let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
         tokens.login_nonce = Some(pending.nonce);
+        tokens.dpop_jkt = jkt;
         let signed_in = self.store.sign_in(tokens, self.config.multiple_accounts);
         self.notify_absorbed();
         let replaced = signed_in?;

@@ -22,6 +22,7 @@
 mod access_token;
 mod accounts;
 mod background;
+mod dpop;
 mod login;
 mod logout;
 mod refresh;
@@ -40,6 +41,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpTransport};
 use crate::oidc::discovery::{self, ProviderMetadata};
+use crate::oidc::dpop::Dpop;
 use crate::oidc::id_token::{self, Expected, IdTokenClaims};
 use crate::oidc::jwks::KeyCache;
 use crate::oidc::token::{self, TokenResponse};
@@ -51,6 +53,7 @@ use crate::sync::lock;
 use background::Background;
 
 pub use background::{BackgroundTask, Spawner};
+pub use dpop::AuthorizationHeaders;
 pub use logout::Logout;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
@@ -91,6 +94,8 @@ pub struct Client {
     lease_holder: String,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
+    /// The DPoP key sessions are bound to, when the app gave one (see `client::dpop`).
+    dpop: Option<Dpop>,
 }
 
 /// Numbers the clients of this process, for their lease holder names.
@@ -125,6 +130,7 @@ impl Client {
             background: None,
             lease_holder,
             clock_offset: AtomicI64::new(0),
+            dpop: None,
         }
     }
 
@@ -262,6 +268,8 @@ impl Client {
                 .unwrap_or_else(|| self.config.scopes.clone()),
             claims,
             login_nonce: previous.and_then(|p| p.login_nonce.clone()),
+            // A refresh keeps the binding (its request carried a proof with the same key).
+            dpop_jkt: previous.and_then(|p| p.dpop_jkt.clone()),
         }
     }
 
@@ -297,6 +305,8 @@ impl Client {
 
     /// Best-effort revocation of a grant Keyfob will not keep.
     async fn revoke_quietly(&self, provider: &ProviderMetadata, tokens: &Tokens) {
+        // A DPoP-bound grant is revoked with a proof when its key is still there.
+        let proof = self.proof_now(self.session_key(tokens).ok().flatten());
         if let (Some(endpoint), Some(rt)) = (&provider.revocation_endpoint, &tokens.refresh_token)
             && let Err(e) = token::revoke(
                 &self.http,
@@ -304,6 +314,7 @@ impl Client {
                 &self.config.client_id,
                 rt,
                 "refresh_token",
+                proof,
             )
             .await
         {

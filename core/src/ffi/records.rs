@@ -42,6 +42,10 @@ pub struct KeyfobConfig {
     /// replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
     #[uniffi(default)]
     pub multiple_accounts: bool,
+    /// Push authorization requests (RFC 9126) whenever the provider offers it (default: only
+    /// when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
+    #[uniffi(default)]
+    pub pushed_authorization_requests: bool,
 }
 
 /// A name/value parameter.
@@ -125,7 +129,8 @@ pub struct KeyfobTokens {
     pub expires_at: Option<i64>,
     /// The granted scopes (the requested ones when the provider did not list them).
     pub scopes: Vec<String>,
-    /// `Bearer`.
+    /// `Bearer`, or `DPoP` for tokens bound to the client's DPoP key (send them with
+    /// `authorizationHeaders`).
     pub token_type: String,
 }
 
@@ -146,7 +151,7 @@ impl From<crate::session::Tokens> for KeyfobTokens {
             id_token: t.id_token().expose().to_string(),
             expires_at: t.expires_at(),
             scopes: t.scopes().to_vec(),
-            token_type: "Bearer".to_string(),
+            token_type: t.token_type().to_string(),
         }
     }
 }

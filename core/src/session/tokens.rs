@@ -21,6 +21,9 @@ pub struct Tokens {
     pub(crate) claims: IdTokenClaims,
     /// The nonce of the login, to check against a refreshed ID token that carries one.
     pub(crate) login_nonce: Option<SecretString>,
+    /// The thumbprint (`jkt`) of the DPoP key the tokens are bound to (RFC 9449), or `None` for
+    /// Bearer tokens.
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl Tokens {
@@ -54,6 +57,21 @@ impl Tokens {
     /// The validated claims of the ID token from sign-in (updated by refreshed ID tokens).
     pub fn claims(&self) -> &IdTokenClaims {
         &self.claims
+    }
+
+    /// `DPoP` for tokens bound to the client's DPoP key (RFC 9449), `Bearer` otherwise: the
+    /// scheme of the `Authorization` header the access token goes in.
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+
+    /// The thumbprint (RFC 7638) of the DPoP key the tokens are bound to, if they are.
+    pub fn dpop_key_thumbprint(&self) -> Option<&str> {
+        self.dpop_jkt.as_deref()
     }
 
     /// How long the access token was issued for (the token response's `expires_in`), in
@@ -94,6 +112,7 @@ impl fmt::Debug for Tokens {
             .field("lifetime", &self.lifetime)
             .field("scopes", &self.scopes)
             .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("token_type", &self.token_type())
             .finish_non_exhaustive()
     }
 }

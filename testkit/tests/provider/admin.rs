@@ -60,6 +60,11 @@ async fn stats_count_each_endpoint_and_grant() {
             orders: 1,
             crm_rejected: 0,
             orders_rejected: 1,
+            // No pushed request, no DPoP proof (testkit/tests/dpop.rs counts those).
+            par: 0,
+            dpop_proofs: 0,
+            dpop_proofs_rejected: 0,
+            dpop_nonce_challenges: 0,
         }
     );
     tk.reset_stats();

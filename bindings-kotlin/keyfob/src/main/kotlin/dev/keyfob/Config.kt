@@ -45,6 +45,12 @@ public data class KeyfobConfig @JvmOverloads constructor(
      * one changes nothing until the token expires. Off: callers wait for the refresh of a due token.
      */
     val refreshAhead: Boolean = true,
+    /**
+     * Push authorization requests (RFC 9126) whenever the provider offers it, so that the browser
+     * carries only `client_id` and a `request_uri`. Off by default: then they are pushed only
+     * when the provider requires it.
+     */
+    val pushAuthorizationRequests: Boolean = false,
 ) {
     /** The record the core takes; a negative number is a [KeyfobException.Config] here already. */
     internal fun toFfi(): dev.keyfob.ffi.KeyfobConfig = dev.keyfob.ffi.KeyfobConfig(
@@ -60,6 +66,7 @@ public data class KeyfobConfig @JvmOverloads constructor(
         refreshAhead = refreshAhead,
         allowInsecureHttpHosts = allowInsecureHttpHosts.toList(),
         multipleAccounts = multipleAccounts,
+        pushedAuthorizationRequests = pushAuthorizationRequests,
     )
 
     private fun seconds(name: String, value: Int): UInt {
