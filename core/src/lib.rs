@@ -45,10 +45,10 @@ mod test_support;
 #[cfg(feature = "ffi")]
 uniffi::setup_scaffolding!();
 
-pub use client::{Client, Logout};
+pub use client::{Client, ExchangedToken, Logout, Subject, TokenExchange};
 #[cfg(any(test, feature = "testing"))]
 pub use clock::ManualClock;
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, Sleep, SystemClock};
 pub use config::{Config, ConfigBuilder, MAX_CLOCK_SKEW};
 pub use error::{Error, ErrorKind, IdTokenCheck, Result, StorageError, StorageErrorKind};
 #[cfg(feature = "reqwest")]
@@ -60,7 +60,11 @@ pub use http::{
 // a copy). Apps never need it; it may change without notice.
 #[doc(hidden)]
 pub use http::url_policy::is_loopback;
-pub use oidc::{IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata};
+pub use oidc::{
+    DeviceAuthorization, IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata,
+};
 pub use secret::SecretString;
-pub use session::{AccountInfo, SessionEvent, SessionObserver, SessionState, Tokens};
+pub use session::{
+    AccountInfo, ResourceToken, SessionEvent, SessionObserver, SessionState, Tokens,
+};
 pub use storage::{FileStorage, KeychainOptions, KeychainStorage, MemoryStorage, SecureStorage};

@@ -251,6 +251,7 @@ pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
             expires_at: NOW + 3600,
             issued_at: NOW,
             auth_time: None,
+            acr: None,
             email: None,
             email_verified: None,
             name: None,
@@ -258,6 +259,8 @@ pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
             extra: serde_json::Map::new(),
         },
         login_nonce: None,
+        resources: Vec::new(),
+        resource_tokens: Default::default(),
     }
 }
 

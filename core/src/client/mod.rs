@@ -20,9 +20,12 @@
 //!   is set; one of them is active and is what [`Client::access_token`] and friends use.
 
 mod accounts;
+mod device;
+mod exchange;
 mod login;
 mod logout;
 mod refresh;
+mod resources;
 #[cfg(test)]
 mod siblings;
 mod userinfo;
@@ -45,6 +48,7 @@ use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
 use crate::sync::lock;
 
+pub use exchange::{ExchangedToken, Subject, TokenExchange};
 pub use logout::Logout;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
@@ -73,14 +77,23 @@ pub struct Client {
     /// Per account, held while its refresh is in flight, so that concurrent callers share it.
     refresh_locks: Mutex<HashMap<String, Arc<futures_util::lock::Mutex<()>>>>,
     /// Per account, a refresh that failed but still changed the session (it kept a new refresh
-    /// token), with the revision it left: callers that waited for it share its error.
-    failed_refresh: Mutex<HashMap<String, (u64, Error)>>,
+    /// token), with the revision it left and the API it was for (`None`: the session's own
+    /// token): callers that waited for it share its error.
+    failed_refresh: Mutex<HashMap<String, FailedRefresh>>,
     /// This client's name in refresh leases (see `session::live`): unique per process and
     /// client object.
     lease_holder: String,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
+    /// The device login under way (RFC 8628), if any.
+    device: Mutex<Option<crate::oidc::device::DeviceAuthorization>>,
+    /// The authorization servers this client exchanged tokens with (RFC 8693), by namespace.
+    exchanges: Mutex<HashMap<String, Arc<exchange::ExchangeTarget>>>,
 }
+
+/// A refresh that failed but changed the session: the revision it left, the API it was for
+/// (`None`: the session's own token), and its error.
+type FailedRefresh = (u64, Option<String>, Error);
 
 /// Numbers the clients of this process, for their lease holder names.
 static CLIENTS: AtomicU64 = AtomicU64::new(1);
@@ -90,6 +103,11 @@ impl Client {
     /// in memory only. Use [`Client::with_storage`] to persist it.
     pub fn new(config: Config, transport: Arc<dyn HttpTransport>) -> Self {
         let http = Http::new(transport, config.http_timeout, config.max_response_bytes);
+        Self::with_http(config, http)
+    }
+
+    /// A client for `config` over `http`, with the session in memory.
+    fn with_http(config: Config, http: Http) -> Self {
         let store = LiveSession::new(
             Arc::new(MemoryStorage::new()),
             &config.issuer,
@@ -112,6 +130,8 @@ impl Client {
             failed_refresh: Mutex::new(HashMap::new()),
             lease_holder,
             clock_offset: AtomicI64::new(0),
+            device: Mutex::new(None),
+            exchanges: Mutex::new(HashMap::new()),
         }
     }
 
@@ -226,9 +246,7 @@ impl Client {
         claims: IdTokenClaims,
         previous: Option<&Tokens>,
     ) -> Tokens {
-        // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
-        // not shift it.
-        let now = self.clock.now();
+        let expires_at = self.expires_at(&response);
         Tokens {
             access_token: response.access_token,
             // Never drop a refresh token: keep the old one when the provider does not rotate.
@@ -236,9 +254,7 @@ impl Client {
                 .refresh_token
                 .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             id_token,
-            expires_at: response
-                .expires_in
-                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            expires_at,
             // The provider's list (possibly empty: granted none), else the previous one, else
             // as requested.
             scopes: response
@@ -247,7 +263,22 @@ impl Client {
                 .unwrap_or_else(|| self.config.scopes.clone()),
             claims,
             login_nonce: previous.and_then(|p| p.login_nonce.clone()),
+            // A refresh keeps the tokens obtained for single APIs: they are still valid.
+            resources: previous
+                .map_or_else(|| self.config.resources.clone(), |p| p.resources.clone()),
+            resource_tokens: previous
+                .map(|p| p.resource_tokens.clone())
+                .unwrap_or_default(),
         }
+    }
+
+    /// When the access token of `response` expires, in device time: `expires_in` is relative,
+    /// so a wrong device clock does not shift it.
+    fn expires_at(&self, response: &TokenResponse) -> Option<i64> {
+        let now = self.clock.now();
+        response
+            .expires_in
+            .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)))
     }
 
     /// Validates an ID token from `provider`: a sign-in's against the login's `nonce`, a

@@ -1,29 +1,36 @@
 //! Access tokens and the refresh, read as one story.
 //!
 //! [`Client::access_token`] answers from memory while the token has more than the refresh
-//! margin left; otherwise it refreshes. Every refresh of an account goes through
-//! [`Client::refresh_shared`]: one at a time in this process, and a caller that waited while
-//! another refreshed takes that outcome instead of refreshing again. The refresh itself, step
-//! by step:
+//! margin left; otherwise it refreshes. [`Client::access_token_for`] does the same for the
+//! access token of one API (an RFC 8707 resource indicator), which the refresh token obtains
+//! with `resource=`: that is a refresh of the account like any other (the refresh token may
+//! rotate), so it follows the same story, with the API as its *target*. Every refresh of an
+//! account goes through [`Client::refresh_shared`]: one at a time in this process, and a caller
+//! that waited while another refreshed the same target takes that outcome instead of
+//! refreshing again. The refresh itself, step by step:
 //!
 //! 1. **Someone in this process already refreshed** (the account's revision moved on while this
-//!    caller waited): their outcome is this caller's — their tokens, or the error of a refresh
-//!    that failed but still changed the session.
+//!    caller waited): if the caller's target got a new token, or that refresh failed but still
+//!    changed the session, their outcome is this caller's. If it was another target's refresh,
+//!    this caller goes on from the new revision (with the new refresh token).
 //! 2. **No refresh token**: the user must sign in again.
 //! 3. **Claim the refresh across processes** (`session::live`): if a sibling process sharing
-//!    the store already refreshed, its tokens are adopted with no request. If a sibling is
-//!    refreshing right now, this caller waits for its outcome — or, when its own access token
-//!    has not expired yet, uses that meanwhile. Otherwise this process takes the lease.
-//! 4. **The grant** (`grant_type=refresh_token`). If it fails:
+//!    the store already refreshed the target, its tokens are adopted with no request (another
+//!    target's refresh: go on from it). If a sibling is refreshing right now, this caller waits
+//!    for its outcome — or, when its own access token has not expired yet, uses that
+//!    meanwhile. Otherwise this process takes the lease.
+//! 4. **The grant** (`grant_type=refresh_token`, with `resource=` for an API). If it fails:
 //!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
 //!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
 //!      caller is told to sign in again;
 //!    - an unusable `200` that still carries a new refresh token: the provider may already have
 //!      rotated the old one out, so the new one is kept (memory, then storage) with the current
 //!      access and ID tokens, and the bad answer is reported;
-//!    - anything else (network, timeout, 5xx, other OAuth errors): nothing changes and the lease
-//!      is given back; the error says whether to retry.
-//! 5. **The new tokens go into memory at once**: from here on the old refresh token is dead at
+//!    - anything else (network, timeout, 5xx, other OAuth errors such as `invalid_target` for an
+//!      API the grant does not cover): nothing changes and the lease is given back; the error
+//!      says whether to retry.
+//! 5. **The new tokens go into memory at once** (an API's token beside the session's own, which
+//!    stays as it was): from here on the old refresh token is dead at
 //!    the provider. If a logout or a new sign-in replaced the account while the request was in
 //!    flight, this grant is orphaned: it is revoked, and the current session is the answer.
 //! 6. **A refreshed ID token is validated** against the sign-in's (OpenID Connect Core §12.2).
@@ -53,12 +60,31 @@ const LEASE_POLL: Duration = Duration::from_millis(200);
 
 /// Who asked for a refresh.
 #[derive(Debug, Clone, Copy)]
-struct Caller {
+pub(super) struct Caller<'a> {
     /// The caller named the account (rather than asking for the active one).
     named: bool,
     /// The caller needs a valid token, not a new one: while a sibling process refreshes, the
     /// current token serves if it has not expired.
     may_use_current: bool,
+    /// The API whose access token is wanted (RFC 8707 resource); `None`: the session's own.
+    resource: Option<&'a str>,
+    /// The target's access token when the caller looked (`None`: it had none): a different one
+    /// later means someone refreshed it meanwhile.
+    seen: Option<&'a SecretString>,
+}
+
+/// The outcome of claiming a refresh (step 3).
+enum Claimed {
+    /// This process holds the lease: refresh from these tokens and revision.
+    Mine(Tokens, u64),
+    /// A sibling's refresh answered, or the current token serves meanwhile.
+    Answered(Tokens),
+}
+
+/// Whether `tokens` hold another token for the caller's target than the one it saw: someone
+/// refreshed it meanwhile.
+fn renewed(tokens: &Tokens, caller: Caller<'_>) -> bool {
+    tokens.target(caller.resource).map(|(token, _)| token) != caller.seen
 }
 
 impl Client {
@@ -71,30 +97,42 @@ impl Client {
         if let Some(token) = self.cached_access_token() {
             return Ok(token);
         }
-        self.access_token_of(None).await
+        self.access_token_of(None, None).await
     }
 
     /// [`Client::access_token`] for the account of user `subject` (the ID token's `sub`),
     /// whether or not it is the active one. `NotSignedIn` when no such account is signed in.
     pub async fn access_token_for_account(&self, subject: &str) -> Result<SecretString> {
-        self.access_token_of(Some(subject)).await
+        self.access_token_of(Some(subject), None).await
     }
 
-    async fn access_token_of(&self, subject: Option<&str>) -> Result<SecretString> {
+    /// A valid access token of `subject`'s account (the active one for `None`) for `resource`
+    /// (the session's own for `None`), refreshed when needed.
+    pub(super) async fn access_token_of(
+        &self,
+        subject: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<SecretString> {
         let current = self.store.account(subject);
         self.notify_absorbed();
         let (account, tokens, revision) = current?;
-        if tokens.is_fresh(self.clock.now(), self.refresh_margin()) {
-            return Ok(tokens.access_token);
+        let now = self.clock.now();
+        if let Some(token) = tokens.fresh_token(resource, now, self.refresh_margin()) {
+            return Ok(token.clone());
         }
         let caller = Caller {
             named: subject.is_some(),
             may_use_current: true,
+            resource,
+            seen: tokens.target(resource).map(|(token, _)| token),
         };
-        Ok(self
-            .refresh_shared(&account, revision, caller)
-            .await?
-            .access_token)
+        let refreshed = self.refresh_shared(&account, revision, caller).await?;
+        match refreshed.target(resource) {
+            Some((token, _)) => Ok(token.clone()),
+            None => Err(Error::invalid_response(
+                "the refresh produced no access token for this resource",
+            )),
+        }
     }
 
     /// The active account's access token from memory if it is persisted and valid for at least
@@ -102,7 +140,7 @@ impl Client {
     /// [`Client::access_token`].
     pub fn cached_access_token(&self) -> Option<SecretString> {
         self.store
-            .fresh_access_token(self.clock.now(), self.refresh_margin())
+            .fresh_access_token(None, self.clock.now(), self.refresh_margin())
     }
 
     /// Uses the active account's refresh token now, whatever the access token's expiry
@@ -124,15 +162,17 @@ impl Client {
     async fn refresh_of(&self, subject: Option<&str>) -> Result<Tokens> {
         let current = self.store.account(subject);
         self.notify_absorbed();
-        let (account, _, revision) = current?;
+        let (account, tokens, revision) = current?;
         let caller = Caller {
             named: subject.is_some(),
             may_use_current: false,
+            resource: None,
+            seen: Some(&tokens.access_token),
         };
         self.refresh_shared(&account, revision, caller).await
     }
 
-    fn refresh_margin(&self) -> i64 {
+    pub(super) fn refresh_margin(&self) -> i64 {
         i64::try_from(self.config.refresh_margin.as_secs()).unwrap_or(i64::MAX)
     }
 
@@ -149,7 +189,7 @@ impl Client {
         &self,
         subject: &str,
         seen_revision: u64,
-        caller: Caller,
+        caller: Caller<'_>,
     ) -> Result<Tokens> {
         let in_flight = lock(&self.refresh_locks)
             .entry(subject.to_string())
@@ -173,25 +213,36 @@ impl Client {
         &self,
         subject: &str,
         seen_revision: u64,
-        caller: Caller,
+        caller: Caller<'_>,
         events: &mut Vec<SessionEvent>,
     ) -> Result<Tokens> {
         let (_, current, revision) = self.store.account(Some(subject))?;
-        if revision != seen_revision {
-            return self.outcome_of_the_refresh_waited_for(subject, current, revision);
+        if revision != seen_revision
+            && let Some(outcome) =
+                self.outcome_of_the_refresh_waited_for(subject, &current, revision, caller)
+        {
+            return outcome;
         }
-        let refresh_token = current.refresh_token.clone().ok_or_else(|| {
+        let no_refresh_token = || {
             Error::new(
                 ErrorKind::ReLoginRequired,
                 "the session has no refresh token; sign in again",
             )
-        })?;
-        if let Some(done) = self
-            .claim_refresh(subject, &current, revision, caller.may_use_current)
+        };
+        if current.refresh_token.is_none() {
+            return Err(no_refresh_token());
+        }
+        let (current, revision) = match self
+            .claim_refresh(subject, current, revision, caller)
             .await?
         {
-            return Ok(done);
-        }
+            Claimed::Mine(current, revision) => (current, revision),
+            Claimed::Answered(tokens) => return Ok(tokens),
+        };
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            self.store.release_refresh(subject, &self.lease_holder);
+            return Err(no_refresh_token());
+        };
         let provider = match self.provider_metadata().await {
             Ok(provider) => provider,
             Err(e) => {
@@ -199,11 +250,13 @@ impl Client {
                 return Err(e);
             }
         };
-        let response = match token::refresh(
+        let resource = caller.resource.map(|r| [("resource", r)]);
+        let response = match token::refresh_with(
             &self.http,
             &provider.token_endpoint,
             &self.config.client_id,
             &refresh_token,
+            resource.as_ref().map_or(&[][..], |r| &r[..]),
         )
         .await
         {
@@ -218,12 +271,15 @@ impl Client {
         };
         self.learn_clock_offset(&response);
         let new_id_token = response.id_token.clone();
-        let provisional = self.tokens_from(
-            response,
-            current.id_token.clone(),
-            current.claims.clone(),
-            Some(&current),
-        );
+        let provisional = match caller.resource {
+            None => self.tokens_from(
+                response,
+                current.id_token.clone(),
+                current.claims.clone(),
+                Some(&current),
+            ),
+            Some(resource) => self.with_resource_token(response, &current, resource),
+        };
         let Some(new_revision) = self
             .store
             .stage_refresh(subject, revision, provisional.clone())
@@ -262,7 +318,7 @@ impl Client {
 
     /// The answer when this refresh's result was orphaned: the account's tokens now, or — when
     /// the caller asked for the active account and this one is gone — the active account's.
-    fn answer_after_orphan(&self, subject: &str, caller: Caller) -> Result<Tokens> {
+    fn answer_after_orphan(&self, subject: &str, caller: Caller<'_>) -> Result<Tokens> {
         match self.store.account(Some(subject)) {
             Err(e) if !caller.named && e.kind() == ErrorKind::NotSignedIn => {
                 self.store.account(None).map(|(_, t, _)| t)
@@ -271,28 +327,34 @@ impl Client {
         }
     }
 
-    /// Step 1: another caller's refresh ended while this one waited.
+    /// Step 1: another caller's refresh ended while this one waited. `Some`: its outcome is
+    /// this caller's; `None`: it refreshed another target, so this caller refreshes its own.
     fn outcome_of_the_refresh_waited_for(
-        &self,
-        subject: &str,
-        current: Tokens,
-        revision: u64,
-    ) -> Result<Tokens> {
-        match lock(&self.failed_refresh).get(subject) {
-            Some((failed, e)) if *failed == revision => Err(e.clone()),
-            _ => Ok(current),
-        }
-    }
-
-    /// Step 3: `Ok(None)` when this process holds the lease and must refresh; `Ok(Some(tokens))`
-    /// when a sibling's refresh answered (or the current token serves meanwhile).
-    async fn claim_refresh(
         &self,
         subject: &str,
         current: &Tokens,
         revision: u64,
-        may_wait_with_current: bool,
-    ) -> Result<Option<Tokens>> {
+        caller: Caller<'_>,
+    ) -> Option<Result<Tokens>> {
+        if let Some((failed, resource, e)) = lock(&self.failed_refresh).get(subject)
+            && *failed == revision
+            && resource.as_deref() == caller.resource
+        {
+            return Some(Err(e.clone()));
+        }
+        renewed(current, caller).then(|| Ok(current.clone()))
+    }
+
+    /// Step 3: [`Claimed::Mine`] when this process holds the lease and must refresh (from the
+    /// tokens and revision it holds then); [`Claimed::Answered`] when a sibling's refresh of
+    /// the target answered (or the current token serves meanwhile).
+    async fn claim_refresh(
+        &self,
+        subject: &str,
+        mut current: Tokens,
+        mut revision: u64,
+        caller: Caller<'_>,
+    ) -> Result<Claimed> {
         let lease = self.lease_secs();
         // Bounded in polls as well as in device time, so that a clock that stands still (or a
         // lease written with a wrong clock) cannot keep this process waiting forever.
@@ -311,12 +373,18 @@ impl Client {
             );
             self.notify_absorbed();
             match claim? {
-                Claim::Mine => return Ok(None),
-                Claim::Done(tokens) => return Ok(Some(*tokens)),
+                Claim::Mine => return Ok(Claimed::Mine(current, revision)),
+                Claim::Done(tokens, _) if renewed(&tokens, caller) => {
+                    return Ok(Claimed::Answered(*tokens));
+                }
+                // A sibling refreshed another target: claim again from its tokens.
+                Claim::Done(tokens, newer) => (current, revision) = (*tokens, newer),
                 Claim::Busy => {
-                    let unexpired = current.expires_at.is_none_or(|exp| now < exp);
-                    if may_wait_with_current && unexpired {
-                        return Ok(Some(current.clone()));
+                    let unexpired = current
+                        .target(caller.resource)
+                        .is_some_and(|(_, exp)| exp.is_none_or(|exp| now < exp));
+                    if caller.may_use_current && unexpired {
+                        return Ok(Claimed::Answered(current));
                     }
                     log::debug!("a sibling process is refreshing; waiting for its outcome");
                     sleep(LEASE_POLL).await;
@@ -333,7 +401,7 @@ impl Client {
         &self,
         provider: &ProviderMetadata,
         subject: &str,
-        caller: Caller,
+        caller: Caller<'_>,
         current: Tokens,
         revision: u64,
         failure: RefreshFailure,
@@ -365,8 +433,9 @@ impl Client {
         };
         match self.store.stage_refresh(subject, revision, kept.clone()) {
             Some(kept_revision) => {
+                let target = caller.resource.map(str::to_string);
                 lock(&self.failed_refresh)
-                    .insert(subject.to_string(), (kept_revision, error.clone()));
+                    .insert(subject.to_string(), (kept_revision, target, error.clone()));
                 // A failed write is what the app must hear about: the new refresh token is only
                 // in memory (the next call writes it again).
                 for orphan in self.store.persist()? {

@@ -14,12 +14,16 @@ mod cached_token;
 mod cancellation;
 mod client;
 mod error;
+mod grants;
 mod records;
 
 pub use adapters::{KeyfobHttpTransport, KeyfobSessionObserver, KeyfobStorage};
 pub use cancellation::KeyfobCancellation;
 pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
+pub use grants::{
+    KeyfobDeviceAuthorization, KeyfobExchangedToken, KeyfobSubject, KeyfobTokenExchange,
+};
 pub use records::{
     AuthParam, HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest,
     KeyfobHttpResponse, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,

@@ -26,6 +26,8 @@ pub struct ProviderMetadata {
     pub end_session_endpoint: Option<Url>,
     /// Whether the provider sends `iss` in authorization responses (RFC 9207).
     pub authorization_response_iss_parameter_supported: bool,
+    /// The device authorization endpoint (RFC 8628), if offered.
+    pub device_authorization_endpoint: Option<Url>,
 }
 
 /// The discovery URL for `issuer`: the issuer without trailing slash, plus
@@ -110,6 +112,7 @@ pub(crate) fn parse(
         revocation_endpoint: optional_url("revocation_endpoint")?,
         end_session_endpoint: optional_url("end_session_endpoint")?,
         authorization_response_iss_parameter_supported: iss_supported,
+        device_authorization_endpoint: optional_url("device_authorization_endpoint")?,
     })
 }
 
@@ -215,6 +218,7 @@ mod tests {
             "userinfo_endpoint",
             "revocation_endpoint",
             "end_session_endpoint",
+            "device_authorization_endpoint",
         ] {
             let mut d = good();
             d[field] = json!("http://auth.company.com/endpoint");

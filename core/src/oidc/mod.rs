@@ -1,19 +1,25 @@
 //! The protocol, as plain Rust that knows nothing of sessions, storage or FFI: the
 //! authorization request and its callback ([`authorize`]), PKCE ([`pkce`]), provider metadata
 //! ([`discovery`]), the token endpoint ([`token`]), algorithms and key material ([`jwa`]),
-//! compact JWS ([`jws`]), the key set ([`jwks`]) and ID token validation ([`id_token`]).
+//! compact JWS ([`jws`]), the key set ([`jwks`]), ID token validation ([`id_token`]), step-up
+//! checks ([`step_up`]), the device authorization grant ([`device`]) and token exchange
+//! ([`exchange`]).
 //!
 //! Within the layer: `id_token` → `jws`, `jwks` → `jwa`; `authorize` → `pkce`, `discovery`.
 
 pub(crate) mod authorize;
+pub(crate) mod device;
 pub(crate) mod discovery;
+pub(crate) mod exchange;
 pub(crate) mod id_token;
 pub(crate) mod jwa;
 pub(crate) mod jwks;
 pub(crate) mod jws;
 pub(crate) mod pkce;
+pub(crate) mod step_up;
 pub(crate) mod token;
 
 pub use authorize::{LoginOptions, PENDING_LOGIN_LIFETIME_SECS};
+pub use device::DeviceAuthorization;
 pub use discovery::ProviderMetadata;
 pub use id_token::IdTokenClaims;

@@ -23,7 +23,8 @@ pub(crate) struct TokenResponse {
     pub server_time: Option<i64>,
 }
 
-/// Exchanges an authorization code (with its PKCE verifier) for tokens.
+/// Exchanges an authorization code (with its PKCE verifier) for tokens; `extra` parameters
+/// (RFC 8707 `resource`) are added to the request.
 pub(crate) async fn exchange_code(
     http: &Http,
     token_endpoint: &Url,
@@ -31,21 +32,28 @@ pub(crate) async fn exchange_code(
     redirect_uri: &str,
     code: &SecretString,
     verifier: &SecretString,
+    extra: &[(&str, &str)],
 ) -> Result<TokenResponse> {
-    let params = [
+    let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code.expose()),
         ("redirect_uri", redirect_uri),
         ("client_id", client_id),
         ("code_verifier", verifier.expose()),
     ];
+    params.extend_from_slice(extra);
     let response = http
         .post_form(token_endpoint, &params, "token endpoint")
         .await?;
-    let tokens = parse_token_response(&response)?;
+    sign_in_response(&response)
+}
+
+/// A successful token response that signs a user in: it must carry an ID token.
+pub(crate) fn sign_in_response(response: &HttpResponse) -> Result<TokenResponse> {
+    let tokens = parse_token_response(response)?;
     if tokens.id_token.is_none() {
         return Err(Error::invalid_response(
-            "token endpoint: the code exchange returned no id_token (is the `openid` scope granted?)",
+            "token endpoint: the sign-in returned no id_token (is the `openid` scope granted?)",
         ));
     }
     Ok(tokens)
@@ -69,18 +77,21 @@ impl From<Error> for RefreshFailure {
     }
 }
 
-/// Uses a refresh token (`grant_type=refresh_token`).
-pub(crate) async fn refresh(
+/// Uses a refresh token (`grant_type=refresh_token`); `extra` parameters (RFC 8707
+/// `resource`, for a token of one API) are added to the request.
+pub(crate) async fn refresh_with(
     http: &Http,
     token_endpoint: &Url,
     client_id: &str,
     refresh_token: &SecretString,
+    extra: &[(&str, &str)],
 ) -> std::result::Result<TokenResponse, RefreshFailure> {
-    let params = [
+    let mut params = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
         ("client_id", client_id),
     ];
+    params.extend_from_slice(extra);
     let response = http
         .post_form(token_endpoint, &params, "token endpoint")
         .await?;

@@ -137,8 +137,8 @@ pub(crate) enum Claim {
     /// This process holds the lease: refresh.
     Mine,
     /// The account changed since the caller looked (a sibling or another caller refreshed):
-    /// these are its tokens now.
-    Done(Box<Tokens>),
+    /// these are its tokens and revision now.
+    Done(Box<Tokens>, u64),
     /// A sibling holds the lease: wait for its outcome.
     Busy,
 }
@@ -350,18 +350,27 @@ impl LiveSession {
         }
     }
 
-    /// The hot path: the active account's access token alone if the session is restored and
-    /// saved, nothing is left to report, and the token is valid `margin` seconds from `now`.
-    /// One lock, one string copy, no storage I/O; `None` means "take the full path".
-    pub fn fresh_access_token(&self, now: i64, margin: i64) -> Option<SecretString> {
+    /// The hot path: the active account's access token for `resource` (its own for `None`)
+    /// alone if the session is restored and saved, nothing is left to report, and the token is
+    /// valid `margin` seconds from `now`. One lock, one string copy, no storage I/O; `None`
+    /// means "take the full path".
+    pub fn fresh_access_token(
+        &self,
+        resource: Option<&str>,
+        now: i64,
+        margin: i64,
+    ) -> Option<SecretString> {
         let inner = lock(&self.inner);
         if !inner.restored || !inner.is_saved() || inner.restore_error.is_some() {
             return None;
         }
         let tokens = &inner.sessions.active()?.tokens;
-        tokens
-            .is_fresh(now, margin)
-            .then(|| tokens.access_token.clone())
+        tokens.fresh_token(resource, now, margin).cloned()
+    }
+
+    /// The storage this session is kept in.
+    pub fn storage(&self) -> Arc<dyn SecureStorage> {
+        self.storage.clone()
     }
 
     /// The active account's tokens in memory (possibly not yet persisted, when a write failed).
@@ -528,7 +537,8 @@ impl LiveSession {
                 .get_mut(subject)
                 .ok_or_else(no_such_account)?;
             if account.revision != seen_revision {
-                return Ok(Claim::Done(Box::new(account.tokens.clone())));
+                let tokens = Box::new(account.tokens.clone());
+                return Ok(Claim::Done(tokens, account.revision));
             }
             match &account.lease {
                 Some(l) if l.holder != holder && l.until > now => Ok(Claim::Busy),
