@@ -258,7 +258,8 @@ struct TestkitArgs {
     /// Address to bind (0.0.0.0 to serve an Android emulator or another machine).
     #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     host: IpAddr,
-    /// Provider port; servers A and B listen on PORT+1 and PORT+2. 0 picks ephemeral ports.
+    /// Provider port; servers A and B and the internal server listen on PORT+1, PORT+2 and
+    /// PORT+3. 0 picks ephemeral ports.
     #[arg(long, value_name = "N", default_value_t = 0)]
     port: u16,
     /// Host name or address put in the issuer and URLs (default: the bound address); the

@@ -6,9 +6,15 @@
 //!   (auto-approving one [`TestUser`]), `/token` (authorization code with PKCE S256,
 //!   refresh with rotation and reuse detection), `/userinfo`, `/revoke` and
 //!   `/end_session`, signing with real RS256/PS256/ES256 keys;
+//!   It also honours RFC 8707 resource indicators (a token narrowed to one API), the
+//!   device authorization grant (RFC 8628, approved by a GET of the complete verification
+//!   URI) and step-up requests (`max_age`, `prompt=login`, `acr_values`, an essential `acr`);
+//! - an internal authorization server (seed 003) with its own issuer, keys and discovery,
+//!   which trusts the provider: it exchanges the provider's tokens for its own (RFC 8693);
 //! - resource server A (`crm`, `GET /api/customers`) and resource server B
 //!   (`orders`, `GET /api/orders`), which accept only `Authorization: Bearer` JWT
-//!   access tokens, verified against the provider's JWKS fetched over HTTP.
+//!   access tokens of the provider or the internal server whose audience names them,
+//!   verified against their issuer's JWKS fetched over HTTP.
 //!
 //! Tests steer it through [`Testkit`]'s methods or, from other languages, through
 //! the provider's `/__testkit/*` admin endpoints (see the `keyfob-testkit` binary):
@@ -25,6 +31,7 @@ mod faults;
 mod jwt;
 mod keys;
 mod provider;
+mod remote_keys;
 mod resource;
 mod stats;
 
@@ -134,8 +141,9 @@ impl Default for TestUser {
 pub struct Options {
     /// Address to bind; default `127.0.0.1`.
     pub host: IpAddr,
-    /// Provider port; `0` picks an ephemeral port. Servers A and B listen on
-    /// `port + 1` and `port + 2` when `port` is not 0, on ephemeral ports otherwise.
+    /// Provider port; `0` picks an ephemeral port. Servers A and B and the internal server
+    /// listen on `port + 1`, `port + 2` and `port + 3` when `port` is not 0, on ephemeral
+    /// ports otherwise.
     pub port: u16,
     /// Host name or address put in the issuer and the other URLs (e.g. `10.0.2.2`
     /// for the Android emulator); default: the bound address.
@@ -160,6 +168,10 @@ pub struct Options {
     pub id_token_alg: SigningAlg,
     /// The user signed in by `/authorize`.
     pub user: TestUser,
+    /// Polling interval of device authorizations (RFC 8628), in seconds; default 5.
+    pub device_interval: u64,
+    /// Lifetime of device and user codes, in seconds; default 600.
+    pub device_code_ttl: u64,
 }
 
 impl Default for Options {
@@ -180,6 +192,8 @@ impl Default for Options {
             code_ttl: 60,
             id_token_alg: SigningAlg::Rs256,
             user: TestUser::default(),
+            device_interval: 5,
+            device_code_ttl: 600,
         }
     }
 }
@@ -193,6 +207,9 @@ pub struct Urls {
     pub crm: String,
     /// Base URL of server B, e.g. `http://127.0.0.1:8082`; its API is `GET /api/orders`.
     pub orders: String,
+    /// The internal authorization server's issuer (seed 003), e.g. `http://127.0.0.1:8083`:
+    /// it exchanges the provider's tokens for its own (RFC 8693).
+    pub internal: String,
 }
 
 /// State shared by the provider and servers A and B of one testkit.
@@ -203,7 +220,8 @@ struct Shared {
     faults: FaultSwitch,
 }
 
-/// A running provider with servers A and B. Dropping it stops the servers.
+/// A running provider with servers A and B and the internal authorization server. Dropping it
+/// stops the servers.
 pub struct Testkit {
     urls: Urls,
     client_id: String,
@@ -223,16 +241,20 @@ impl std::fmt::Debug for Testkit {
 }
 
 impl Testkit {
-    /// Binds the three listeners and serves them on the current tokio runtime.
+    /// Binds the four listeners and serves them on the current tokio runtime.
     pub async fn start(opts: Options) -> io::Result<Testkit> {
-        let (crm_port, orders_port) = match opts.port {
-            0 => (0, 0),
-            port => match (port.checked_add(1), port.checked_add(2)) {
-                (Some(crm), Some(orders)) => (crm, orders),
+        let (crm_port, orders_port, internal_port) = match opts.port {
+            0 => (0, 0, 0),
+            port => match (
+                port.checked_add(1),
+                port.checked_add(2),
+                port.checked_add(3),
+            ) {
+                (Some(crm), Some(orders), Some(internal)) => (crm, orders, internal),
                 _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        "port + 2 must be a valid port for servers A and B",
+                        "port + 3 must be a valid port for servers A and B and the internal server",
                     ));
                 }
             },
@@ -240,6 +262,8 @@ impl Testkit {
         let provider_listener = TcpListener::bind(SocketAddr::new(opts.host, opts.port)).await?;
         let crm_listener = TcpListener::bind(SocketAddr::new(opts.host, crm_port)).await?;
         let orders_listener = TcpListener::bind(SocketAddr::new(opts.host, orders_port)).await?;
+        let internal_listener =
+            TcpListener::bind(SocketAddr::new(opts.host, internal_port)).await?;
 
         let base_url = |listener: &TcpListener| -> io::Result<String> {
             let addr = listener.local_addr()?;
@@ -253,24 +277,43 @@ impl Testkit {
             issuer: base_url(&provider_listener)?,
             crm: base_url(&crm_listener)?,
             orders: base_url(&orders_listener)?,
+            internal: base_url(&internal_listener)?,
         };
 
         let shared = Arc::new(Shared::default());
         let provider = Provider::new(&opts, urls.issuer.clone(), shared.clone()).await?;
         let provider_addr = reachable(provider_listener.local_addr()?);
-        let crm = resource::router(resource::Api::crm(), &urls.issuer, provider_addr, &shared);
-        let orders = resource::router(
-            resource::Api::orders(),
-            &urls.issuer,
+        let internal_addr = reachable(internal_listener.local_addr()?);
+        let internal_config = provider::internal::InternalConfig {
+            issuer: urls.internal.clone(),
+            provider_issuer: urls.issuer.clone(),
             provider_addr,
-            &shared,
-        );
+            client_id: opts.client_id.clone(),
+            access_token_ttl: opts.access_token_ttl,
+        };
+        let internal_shared = shared.clone();
+        let internal = tokio::task::spawn_blocking(move || {
+            provider::internal::Internal::new(internal_config, internal_shared)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        let trusted = [
+            (urls.issuer.as_str(), provider_addr),
+            (urls.internal.as_str(), internal_addr),
+        ];
+        let crm = resource::router(resource::Api::crm(), &trusted, &shared);
+        let orders = resource::router(resource::Api::orders(), &trusted, &shared);
 
         let (stop, _) = watch::channel(());
         let servers = vec![
             serve(provider_listener, provider::router(provider.clone()), &stop),
             serve(crm_listener, crm, &stop),
             serve(orders_listener, orders, &stop),
+            serve(
+                internal_listener,
+                provider::internal::router(Arc::new(internal)),
+                &stop,
+            ),
         ];
         Ok(Testkit {
             urls,
@@ -282,13 +325,13 @@ impl Testkit {
         })
     }
 
-    /// The issuer and the base URLs of servers A and B.
+    /// The issuer, the base URLs of servers A and B, and the internal server's issuer.
     pub fn urls(&self) -> &Urls {
         &self.urls
     }
 
     /// The line a testkit binary prints once the servers listen:
-    /// `{"issuer":…,"crm":…,"orders":…,"client_id":…}`.
+    /// `{"issuer":…,"crm":…,"orders":…,"internal":…,"client_id":…}`.
     pub fn ready_line(&self) -> String {
         #[derive(Serialize)]
         struct Ready<'a> {

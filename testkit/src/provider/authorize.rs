@@ -81,13 +81,34 @@ pub(super) async fn authorize(
     if !is_pkce_value(code_challenge) {
         return fail("invalid_request", "code_challenge is malformed");
     }
+    let resources = match params.resources() {
+        Ok(resources) => resources,
+        Err(unknown) => {
+            return fail(
+                "invalid_target",
+                &format!("unknown resource {unknown} (RFC 8707)"),
+            );
+        }
+    };
+    let max_age = match params.get("max_age").map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(max_age)) => Some(max_age),
+        Some(Err(_)) => return fail("invalid_request", "max_age must be a number of seconds"),
+    };
 
     let now = provider.now();
     let existing_session =
         cookie(&headers, SESSION_COOKIE).and_then(|id| provider.grants().session_auth_time(id));
+    // Step-up: `prompt=login`, or a session older than `max_age`, means authenticating again.
+    let prompt_login = params
+        .get("prompt")
+        .is_some_and(|p| p.split(' ').any(|p| p == "login"));
+    let reuse = |auth_time: u64| {
+        !prompt_login && max_age.is_none_or(|m| now.saturating_sub(auth_time) <= m)
+    };
     let (auth_time, new_session) = match existing_session {
-        Some(auth_time) => (auth_time, None),
-        None => (now, Some(provider.grants().open_session(now))),
+        Some(auth_time) if reuse(auth_time) => (auth_time, None),
+        _ => (now, Some(provider.grants().open_session(now))),
     };
     let code = provider.grants().issue_code(AuthCode {
         client_id: config.client_id.clone(),
@@ -100,6 +121,8 @@ pub(super) async fn authorize(
         user: params
             .get("login_hint")
             .map_or_else(|| config.user.clone(), TestUser::named),
+        resources,
+        acr: requested_acr(&params),
     });
 
     let mut answer = vec![("code".to_owned(), code)];
@@ -117,6 +140,28 @@ pub(super) async fn authorize(
         with_query(redirect_uri, &answer)
     };
     found(&location, session_cookie)
+}
+
+/// The authentication context class to perform: the first value of an essential `acr`
+/// request in `claims` (OpenID Connect Core §5.5.1.1), else the first of `acr_values`. The
+/// test user passes any of them.
+fn requested_acr(params: &Params) -> Option<String> {
+    let essential = params
+        .get("claims")
+        .and_then(|claims| serde_json::from_str::<serde_json::Value>(claims).ok())
+        .and_then(|claims| {
+            let acr = &claims["id_token"]["acr"];
+            acr["values"][0]
+                .as_str()
+                .or_else(|| acr["value"].as_str())
+                .map(str::to_owned)
+        });
+    essential.or_else(|| {
+        params
+            .get("acr_values")
+            .and_then(|values| values.split(' ').next())
+            .map(str::to_owned)
+    })
 }
 
 /// Whether `value` is a valid PKCE verifier or challenge: 43–128 characters of

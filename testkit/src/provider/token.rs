@@ -31,6 +31,7 @@ pub(super) async fn token(
     match grant_type {
         "authorization_code" => exchange_code(&provider, &params, client_id),
         "refresh_token" => refresh(&provider, &params, client_id),
+        super::DEVICE_CODE_GRANT => super::device::redeem(&provider, &params, client_id),
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -89,12 +90,16 @@ fn exchange_code(
                 "PKCE verification failed: code_verifier does not match code_challenge",
             ));
         }
-        let grant = Grant {
+        let mut grant = Grant {
             client_id: issued.client_id,
             scope: issued.scope,
             auth_time: issued.auth_time,
             user: issued.user,
+            resources: issued.resources,
+            acr: issued.acr,
+            audience: Vec::new(),
         };
+        grant.audience = requested_audience(&grant, params)?;
         let expires_at = now + provider.config.refresh_token_ttl;
         let refresh_token = grants.start_family(code, grant.clone(), expires_at);
         (grant, issued.nonce, refresh_token)
@@ -120,6 +125,7 @@ fn refresh(provider: &Provider, params: &Params, client_id: &str) -> Result<Resp
             refresh_token,
             client_id,
             params.get("scope"),
+            &params.resources().map_err(unknown_target)?,
             now,
             now + provider.config.refresh_token_ttl,
         )
@@ -130,6 +136,7 @@ fn refresh(provider: &Provider, params: &Params, client_id: &str) -> Result<Resp
                 "invalid_scope",
                 "scope exceeds the scope originally granted",
             ),
+            RefreshError::TargetOutsideGrant(resource) => unknown_target(resource),
         })?;
     Ok(tokens_issued(
         provider,
@@ -140,8 +147,27 @@ fn refresh(provider: &Provider, params: &Params, client_id: &str) -> Result<Resp
     ))
 }
 
+/// The audience of a token request's `resource`s (RFC 8707 §2.2), which `grant` must cover.
+pub(super) fn requested_audience(
+    grant: &Grant,
+    params: &Params,
+) -> Result<Vec<String>, OAuthError> {
+    let requested = params.resources().map_err(unknown_target)?;
+    grant.audience_for(&requested).map_err(unknown_target)
+}
+
+/// `invalid_target` (RFC 8707 §2) for a resource the provider does not know or the grant does
+/// not cover.
+pub(super) fn unknown_target(resource: String) -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+        format!("resource {resource} is not one this grant covers"),
+    )
+}
+
 /// The successful token response, bent by the `token_response` fault.
-fn tokens_issued(
+pub(super) fn tokens_issued(
     provider: &Provider,
     grant: &Grant,
     nonce: Option<&str>,
@@ -194,7 +220,7 @@ pub(super) async fn revoke(
 
 impl Provider {
     /// The `client_id` parameter, if it names the registered client.
-    fn client<'a>(&self, params: &'a Params) -> Result<&'a str, OAuthError> {
+    pub(super) fn client<'a>(&self, params: &'a Params) -> Result<&'a str, OAuthError> {
         match params.get("client_id") {
             None => Err(OAuthError::invalid_request(
                 "client_id is required for a public client",
@@ -211,7 +237,7 @@ impl Provider {
 
 /// The form parameters of a POST body, refusing other content types and
 /// repeated parameters.
-fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+pub(super) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -239,7 +265,7 @@ pub(super) struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(
+    pub(super) fn new(
         status: StatusCode,
         error: &'static str,
         description: impl Into<Cow<'static, str>>,
@@ -251,11 +277,11 @@ impl OAuthError {
         }
     }
 
-    fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(super) fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
-    fn invalid_grant(description: &'static str) -> OAuthError {
+    pub(super) fn invalid_grant(description: &'static str) -> OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
     }
 }
@@ -268,7 +294,7 @@ impl IntoResponse for OAuthError {
 }
 
 /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
-fn no_store(response: impl IntoResponse) -> Response {
+pub(super) fn no_store(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
