@@ -184,6 +184,7 @@ mod tests {
             expires_at: 0,
             issued_at: 0,
             auth_time: None,
+            acr: None,
             email: email.map(str::to_owned),
             email_verified: None,
             name: name.map(str::to_owned),
