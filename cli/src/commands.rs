@@ -24,7 +24,7 @@ use crate::store;
 
 /// The redirect URI of a restored client. A stored session does not depend on the redirect
 /// URI (it only matters for a login), but a configuration needs one.
-const RESTORED_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+pub const RESTORED_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// Every network wait ends within this time, unless `--http-timeout` says otherwise.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body `keyfob call` accepts.
@@ -44,8 +44,9 @@ pub struct SessionRef {
 }
 
 /// A client restored on an existing file store.
-struct Session {
-    client: Client,
+pub(crate) struct Session {
+    /// The client, on the stored session.
+    pub(crate) client: Client,
     storage: FileStorage,
     transport: Arc<ReqwestTransport>,
 }
@@ -102,11 +103,17 @@ fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
 }
 
 impl Session {
-    /// The access token of `account`, or of the active account.
-    async fn access_token(&self, account: Option<&str>) -> keyfob::Result<keyfob::SecretString> {
-        match account {
-            Some(subject) => self.client.access_token_for_account(subject).await,
-            None => self.client.access_token().await,
+    /// The access token of `account` (or of the active account), for the API `resource` (the
+    /// session's own token when `None`; clap keeps `--account` and `--resource` apart).
+    async fn access_token(
+        &self,
+        account: Option<&str>,
+        resource: Option<&str>,
+    ) -> keyfob::Result<keyfob::SecretString> {
+        match (account, resource) {
+            (_, Some(resource)) => self.client.access_token_for(resource).await,
+            (Some(subject), None) => self.client.access_token_for_account(subject).await,
+            (None, None) => self.client.access_token().await,
         }
     }
 
@@ -120,7 +127,7 @@ impl Session {
 }
 
 /// [`open`], for commands that need a session.
-fn open_signed_in(session: &SessionRef) -> Result<Session, Failure> {
+pub(crate) fn open_signed_in(session: &SessionRef) -> Result<Session, Failure> {
     open(session)?.ok_or_else(|| Failure::not_signed_in(&session.issuer, &session.client_id))
 }
 
@@ -173,7 +180,8 @@ pub fn status(session: &SessionRef, as_json: bool) -> Result<(), Failure> {
 }
 
 /// The `status --json` object: `signed_in`, `issuer`, `client_id`; when signed in also `sub`,
-/// `email`, `name`, `expires_at`, `expires_in`, `scopes`, `refresh_token` (bool), `store`; and
+/// `email`, `name`, `expires_at`, `expires_in`, `scopes`, `refresh_token` (bool), `auth_time`,
+/// `acr`, `resources`, `store`; and
 /// `error` ({`kind`, `message`}) when a stored session cannot be read.
 fn status_json(
     session: &SessionRef,
@@ -196,6 +204,9 @@ fn status_json(
         report["expires_in"] = json!(t.expires_at().map(|exp| exp - now));
         report["scopes"] = json!(t.scopes());
         report["refresh_token"] = json!(t.refresh_token().is_some());
+        report["auth_time"] = json!(claims.auth_time);
+        report["acr"] = json!(claims.acr);
+        report["resources"] = json!(t.resources());
         report["store"] = json!(store_dir);
     }
     if let Some(problem) = problem {
@@ -204,11 +215,16 @@ fn status_json(
     report
 }
 
-/// `keyfob token [--account SUB]`: a valid access token of the active account (or `SUB`'s)
-/// and a newline on stdout, refreshed when needed.
-pub async fn token(session: &SessionRef, account: Option<&str>) -> Result<(), Failure> {
+/// `keyfob token [--account SUB | --resource URL]`: a valid access token of the active account
+/// (or `SUB`'s; or the active account's for the API `URL`, RFC 8707) and a newline on stdout,
+/// refreshed when needed.
+pub async fn token(
+    session: &SessionRef,
+    account: Option<&str>,
+    resource: Option<&str>,
+) -> Result<(), Failure> {
     let s = open_signed_in(session)?;
-    let token = s.access_token(account).await?;
+    let token = s.access_token(account, resource).await?;
     print_stdout(&format!("{}\n", token.expose()))
 }
 
@@ -338,13 +354,18 @@ pub fn use_account(session: &SessionRef, subject: &str) -> Result<(), Failure> {
     print_stdout(&format!("Now using {}\n", display_user(&claims)))
 }
 
-/// `keyfob call [--account SUB] URL`: GET with `Authorization: Bearer`, the body on stdout. A
-/// status other than 2xx is a failure (the body is still printed, as `curl --fail-with-body`
-/// does).
-pub async fn call(session: &SessionRef, url: &str, account: Option<&str>) -> Result<(), Failure> {
+/// `keyfob call [--account SUB | --resource URL] TARGET`: GET with `Authorization: Bearer`
+/// (the token for the API `URL` with `--resource`), the body on stdout. A status other than 2xx
+/// is a failure (the body is still printed, as `curl --fail-with-body` does).
+pub async fn call(
+    session: &SessionRef,
+    url: &str,
+    account: Option<&str>,
+    resource: Option<&str>,
+) -> Result<(), Failure> {
     let target = check_call_url(url)?;
     let s = open_signed_in(session)?;
-    let token = s.access_token(account).await?;
+    let token = s.access_token(account, resource).await?;
     let request = HttpRequest {
         method: HttpMethod::Get,
         url: target.to_string(),
@@ -452,7 +473,7 @@ fn unix_now() -> i64 {
 }
 
 /// RFC 3339 UTC time of `secs` since the epoch, e.g. `2026-03-01T12:00:00Z`.
-fn format_utc(secs: i64) -> String {
+pub(crate) fn format_utc(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

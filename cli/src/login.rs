@@ -15,6 +15,11 @@
 //!    session too. The browser gets a page saying how it went, and the terminal who signed in.
 //!
 //! Any failure leaves no new file anywhere, and the previous sessions as they were.
+//!
+//! With `--max-age`, `--acr-values` (and `--require-acr`) the login is a step-up: the core
+//! checks the ID token's `auth_time` and `acr` against them. With `--device` the login is a
+//! device authorization grant instead ([`crate::device`]): no loopback listener and no local
+//! browser, the user approves on another device.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,8 +42,9 @@ pub struct LoginOptions {
     pub client_id: String,
     /// Scopes to request besides `openid`.
     pub scopes: Vec<String>,
-    /// How to open the authorization URL.
-    pub browser: BrowserCommand,
+    /// How to open the authorization URL (the system browser when `None`); for a device login,
+    /// what opens the complete verification URI, if anything.
+    pub browser: Option<BrowserCommand>,
     /// The store root.
     pub store_root: PathBuf,
     /// How long to wait for the browser to come back.
@@ -49,6 +55,14 @@ pub struct LoginOptions {
     pub login_hint: Option<String>,
     /// The timeout of each HTTP request.
     pub http_timeout: Duration,
+    /// Step-up: `max_age` in seconds.
+    pub max_age: Option<u64>,
+    /// Step-up: `acr_values`.
+    pub acr_values: Vec<String>,
+    /// Step-up: the `acr` must be one of `acr_values`.
+    pub require_acr: bool,
+    /// Sign in with the device authorization grant (RFC 8628) instead of the browser.
+    pub device: bool,
 }
 
 /// Who signed in, and where the session is kept.
@@ -64,6 +78,9 @@ pub struct SignedIn {
 
 /// Runs the login. Progress goes to stderr; the caller prints the outcome.
 pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
+    if opts.device {
+        return crate::device::run(opts).await;
+    }
     let listener = LoopbackListener::bind().await.map_err(|e| {
         Failure::new(
             "Loopback",
@@ -72,43 +89,17 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     })?;
     let redirect_uri = listener.redirect_uri();
     log::debug!("loopback listener ready; redirect URI {redirect_uri}");
-    let config = commands::config_builder(
-        &opts.issuer,
-        &opts.client_id,
-        &redirect_uri,
-        &opts.scopes,
-        opts.http_timeout,
-    )
-    .multiple_accounts(!opts.single_account)
-    .build()
-    .map_err(Failure::usage)?;
-    let transport = commands::transport()?;
-    let storage = Arc::new(LoginStorage::new(
-        &opts.store_root,
-        &opts.issuer,
-        &opts.client_id,
-    ));
-    let client = Client::new(config, transport).with_storage(storage.clone());
-    let before: Vec<String> = client
-        .accounts()
-        .into_iter()
-        .map(|a| a.claims.subject)
-        .collect();
+    let login = LoginSession::start(opts, &redirect_uri)?;
     let hint = LoginHint {
         login_hint: opts.login_hint.clone(),
+        max_age: opts.max_age,
+        acr_values: opts.acr_values.clone(),
+        require_acr: opts.require_acr,
         ..LoginHint::default()
     };
-    let authorization_url = client.begin_login_with(&hint).await?;
-    opts.browser.open(&authorization_url).map_err(|e| {
-        Failure::new(
-            "Browser",
-            format!(
-                "cannot start `{}`: {e}; choose the program with --browser CMD",
-                opts.browser.program()
-            ),
-        )
-    })?;
-    log::debug!("browser started: {}", opts.browser.program());
+    let authorization_url = login.client.begin_login_with(&hint).await?;
+    let browser = opts.browser.clone().unwrap_or_else(BrowserCommand::system);
+    open(&browser, &authorization_url)?;
     eprintln!(
         "Sign in to {} in your browser; waiting for it on {redirect_uri} ({} s, Ctrl-C to cancel)…",
         opts.issuer,
@@ -128,25 +119,7 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
             )
         })?;
     log::debug!("callback received; completing the login");
-    let outcome = match client.handle_redirect(callback.url()).await {
-        Ok(claims) => match storage.existing() {
-            Ok(Some(files)) => {
-                let now: Vec<String> = client
-                    .accounts()
-                    .into_iter()
-                    .map(|a| a.claims.subject)
-                    .collect();
-                Ok(SignedIn {
-                    claims,
-                    store_dir: files.dir().to_path_buf(),
-                    replaced: before.into_iter().filter(|s| !now.contains(s)).collect(),
-                })
-            }
-            Ok(None) => Err(Failure::new("Store", "the session was not stored")),
-            Err(e) => Err(Failure::from(keyfob::Error::from(e))),
-        },
-        Err(e) => Err(Failure::from(e)),
-    };
+    let outcome = login.finish(login.client.handle_redirect(callback.url()).await);
     let page = match &outcome {
         Ok(signed_in) => {
             Page::success(format!("Signed in as {}.", display_user(&signed_in.claims)))
@@ -155,6 +128,91 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     };
     callback.respond(&page).await;
     outcome
+}
+
+/// Starts `browser` with `url`.
+pub fn open(browser: &BrowserCommand, url: &str) -> Result<(), Failure> {
+    browser.open(url).map_err(|e| {
+        Failure::new(
+            "Browser",
+            format!(
+                "cannot start `{}`: {e}; choose the program with --browser CMD",
+                browser.program()
+            ),
+        )
+    })?;
+    log::debug!("browser started: {}", browser.program());
+    Ok(())
+}
+
+/// A login's client, on a [`LoginStorage`] (nothing is written before the login succeeds), and
+/// the accounts signed in before it.
+pub struct LoginSession {
+    /// The client that signs in.
+    pub client: Client,
+    storage: Arc<LoginStorage>,
+    before: Vec<String>,
+}
+
+impl LoginSession {
+    /// The client of a login for `opts`, with `redirect_uri`.
+    pub fn start(opts: &LoginOptions, redirect_uri: &str) -> Result<LoginSession, Failure> {
+        let config = commands::config_builder(
+            &opts.issuer,
+            &opts.client_id,
+            redirect_uri,
+            &opts.scopes,
+            opts.http_timeout,
+        )
+        .multiple_accounts(!opts.single_account)
+        .build()
+        .map_err(Failure::usage)?;
+        let transport = commands::transport()?;
+        let storage = Arc::new(LoginStorage::new(
+            &opts.store_root,
+            &opts.issuer,
+            &opts.client_id,
+        ));
+        let client = Client::new(config, transport).with_storage(storage.clone());
+        let before = subjects(&client);
+        Ok(LoginSession {
+            client,
+            storage,
+            before,
+        })
+    }
+
+    /// Who signed in, where the session is kept, and whom the login signed out — or why it
+    /// failed.
+    pub fn finish(&self, signed_in: keyfob::Result<IdTokenClaims>) -> Result<SignedIn, Failure> {
+        let claims = signed_in?;
+        match self.storage.existing() {
+            Ok(Some(files)) => {
+                let now = subjects(&self.client);
+                Ok(SignedIn {
+                    claims,
+                    store_dir: files.dir().to_path_buf(),
+                    replaced: self
+                        .before
+                        .iter()
+                        .filter(|s| !now.contains(s))
+                        .cloned()
+                        .collect(),
+                })
+            }
+            Ok(None) => Err(Failure::new("Store", "the session was not stored")),
+            Err(e) => Err(Failure::from(keyfob::Error::from(e))),
+        }
+    }
+}
+
+/// The subjects of the accounts `client` holds.
+fn subjects(client: &Client) -> Vec<String> {
+    client
+        .accounts()
+        .into_iter()
+        .map(|a| a.claims.subject)
+        .collect()
 }
 
 /// `Ada Lovelace <ada@company.com> (sub user-123)`, with whatever of name and email is known.

@@ -3,8 +3,12 @@
 //! - `keyfob login` signs a developer in from a terminal the way RFC 8252 says a native app
 //!   should: system browser (or `--browser CMD`), PKCE, loopback redirect on 127.0.0.1 with an
 //!   ephemeral port ([`login`], [`loopback`], [`browser`]).
+//!   `keyfob login --device` signs in with the device authorization grant instead ([`device`]);
+//!   `--max-age` and `--acr-values` make it a step-up.
 //! - `keyfob status`, `token`, `refresh`, `logout` and `call` use the stored session
-//!   ([`commands`], [`store`]).
+//!   ([`commands`], [`store`]); `token` and `call` take `--resource` for a token of one API.
+//! - `keyfob exchange` trades the session's identity for another authorization server's access
+//!   token ([`exchange`]).
 //! - `keyfob demo` plays the seed scenario end to end on loopback with the real core and the
 //!   testkit provider: sign in through an automated browser step with PKCE, call servers A and B,
 //!   let the access token expire, refresh, call again, log out ([`demo`]).
@@ -19,6 +23,8 @@
 mod browser;
 mod commands;
 mod demo;
+mod device;
+mod exchange;
 mod failure;
 mod logger;
 mod login;
@@ -89,7 +95,7 @@ enum Command {
     Status(StatusArgs),
     /// Print a valid access token and a newline on stdout, refreshing it when needed.
     #[command(after_help = SESSION_HELP)]
-    Token(AccountArgs),
+    Token(TokenArgs),
     /// Refresh the tokens now with the refresh token (prints no token).
     #[command(after_help = SESSION_HELP)]
     Refresh(AccountArgs),
@@ -100,6 +106,11 @@ enum Command {
     /// GET a URL with `Authorization: Bearer <access token>` and print the response body.
     #[command(after_help = SESSION_HELP)]
     Call(CallArgs),
+    /// Exchange the session's identity for an access token of another authorization server
+    /// (RFC 8693 token exchange) and print only that token; exit status 3 when the server
+    /// rejects the identity.
+    #[command(after_help = SESSION_HELP)]
+    Exchange(ExchangeArgs),
     /// List the signed-in accounts; `*` marks the active one (no network; exits 0 either way).
     #[command(after_help = SESSION_HELP)]
     Accounts(AccountsArgs),
@@ -159,6 +170,61 @@ struct AccountArgs {
     account: Option<String>,
 }
 
+/// `keyfob token`: the active account's token, another account's, or one API's.
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The account of user SUB (the ID token's `sub`; see `keyfob accounts`) instead of the
+    /// active one.
+    #[arg(long, value_name = "SUB", conflicts_with = "resource")]
+    account: Option<String>,
+    /// Print the token for the API URL alone (its RFC 8707 resource indicator, e.g.
+    /// https://crm.company.com), obtained with the refresh token and kept for next time.
+    #[arg(long, value_name = "URL", value_parser = parse_resource)]
+    resource: Option<String>,
+}
+
+/// `keyfob exchange`. The first session is named by `--issuer` and `--from-client-id` (or
+/// KEYFOB_ISSUER and KEYFOB_CLIENT_ID): `--client-id` is the app's id at the other server.
+#[derive(Debug, Args)]
+struct ExchangeArgs {
+    /// The issuer of the signed-in session whose identity is exchanged.
+    #[arg(long, env = "KEYFOB_ISSUER", value_name = "URL")]
+    issuer: String,
+    /// The client id of the signed-in session.
+    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
+    from_client_id: String,
+    /// Where sessions are kept [default: $XDG_STATE_HOME/keyfob, else ~/.local/state/keyfob].
+    #[arg(long, env = "KEYFOB_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The timeout of each request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = commands::NETWORK_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    http_timeout: u64,
+    /// The other authorization server's issuer (discovered and validated like the first).
+    #[arg(long, value_name = "ISSUER")]
+    to: String,
+    /// This app's client id at the other server.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// An `audience` of the new token (repeat for more).
+    #[arg(long = "audience", value_name = "A")]
+    audience: Vec<String>,
+    /// A `resource` (API URL) of the new token (repeat for more).
+    #[arg(long = "resource", value_name = "R", value_parser = parse_resource)]
+    resource: Vec<String>,
+    /// A scope to ask for (repeat the option, or separate scopes with spaces).
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// Send the session's access token instead of its ID token as the subject.
+    #[arg(long)]
+    access_token: bool,
+    /// The `requested_token_type` URI (default: the server's choice).
+    #[arg(long, value_name = "URI")]
+    requested_token_type: Option<String>,
+}
+
 #[derive(Debug, Args)]
 struct AccountsArgs {
     #[command(flatten)]
@@ -202,6 +268,22 @@ struct LoginArgs {
     /// Who is signing in (`login_hint`): prefills the provider's login page.
     #[arg(long, value_name = "USER")]
     login_hint: Option<String>,
+    /// Sign in with the device authorization grant (RFC 8628): the verification URI and the
+    /// user code go to stderr, `--browser CMD` (when given) gets the complete URI, and the
+    /// command waits until the user approved on another device.
+    #[arg(long, conflicts_with_all = ["max_age", "acr_values", "login_hint"])]
+    device: bool,
+    /// Step-up: the user must have authenticated at most N seconds ago (0: now); the ID token's
+    /// `auth_time` is checked.
+    #[arg(long, value_name = "N")]
+    max_age: Option<u64>,
+    /// Step-up: the authentication context classes to ask for (`acr_values`; repeat the
+    /// option, or separate them with spaces).
+    #[arg(long = "acr-values", value_name = "V")]
+    acr_values: Vec<String>,
+    /// Step-up: the ID token's `acr` must be one of --acr-values.
+    #[arg(long, requires = "acr_values")]
+    require_acr: bool,
 }
 
 #[derive(Debug, Args)]
@@ -233,8 +315,11 @@ struct CallArgs {
     #[command(flatten)]
     session: SessionArgs,
     /// Call as the account of user SUB instead of the active one.
-    #[arg(long, value_name = "SUB")]
+    #[arg(long, value_name = "SUB", conflicts_with = "resource")]
     account: Option<String>,
+    /// Call with the token for the API URL alone (its RFC 8707 resource indicator).
+    #[arg(long, value_name = "URL", value_parser = parse_resource)]
+    resource: Option<String>,
     /// The URL to GET (https; plain http only on 127.0.0.1, [::1] and localhost).
     #[arg(value_name = "URL")]
     url: String,
@@ -311,7 +396,9 @@ fn main() -> ExitCode {
         Command::Token(args) => runtime.block_on(commands::token(
             &args.session.session(),
             args.account.as_deref(),
+            args.resource.as_deref(),
         )),
+        Command::Exchange(args) => runtime.block_on(run_exchange(args)),
         Command::Refresh(args) => runtime.block_on(commands::refresh(
             &args.session.session(),
             args.account.as_deref(),
@@ -325,6 +412,7 @@ fn main() -> ExitCode {
             &args.session.session(),
             &args.url,
             args.account.as_deref(),
+            args.resource.as_deref(),
         )),
         Command::Accounts(args) => commands::accounts(&args.session.session(), args.json),
         Command::Use(args) => commands::use_account(&args.session.session(), &args.subject),
@@ -345,12 +433,16 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
         issuer: args.session.issuer,
         client_id: args.session.client_id,
         scopes: split_scopes(&args.scopes),
-        browser: args.browser.unwrap_or_else(BrowserCommand::system),
+        browser: args.browser,
         store_root,
         timeout: Duration::from_secs(args.timeout),
         single_account: args.single_account,
         login_hint: args.login_hint,
         http_timeout: Duration::from_secs(args.session.http_timeout),
+        max_age: args.max_age,
+        acr_values: split_scopes(&args.acr_values),
+        require_acr: args.require_acr,
+        device: args.device,
     };
     let signed_in = login::run(&opts).await?;
     eprintln!("Session stored in {}", signed_in.store_dir.display());
@@ -359,11 +451,52 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
             "The previous user (sub {subject}) was signed out and its refresh token revoked."
         );
     }
+    let claims = &signed_in.claims;
+    if opts.max_age.is_some() || !opts.acr_values.is_empty() {
+        eprintln!(
+            "Authenticated at {} with acr {}",
+            claims.auth_time.map_or_else(
+                || "an unknown time".to_owned(),
+                |t| format!("{t} (Unix time)")
+            ),
+            claims.acr.as_deref().unwrap_or("(none)")
+        );
+    }
     commands::print_stdout(&format!(
         "Signed in to {} as {}\n",
         opts.issuer,
-        login::display_user(&signed_in.claims)
+        login::display_user(claims)
     ))
+}
+
+/// Exchanges the session's identity and prints the new access token.
+async fn run_exchange(args: ExchangeArgs) -> Result<(), Failure> {
+    let session = SessionRef {
+        issuer: args.issuer,
+        client_id: args.from_client_id,
+        store: args.store,
+        http_timeout: Duration::from_secs(args.http_timeout),
+    };
+    let opts = exchange::ExchangeOptions {
+        to: args.to,
+        client_id: args.client_id,
+        audience: args.audience,
+        resource: args.resource,
+        scope: split_scopes(&args.scopes),
+        access_token_subject: args.access_token,
+        requested_token_type: args.requested_token_type,
+    };
+    exchange::run(&session, &opts).await
+}
+
+/// A resource indicator (RFC 8707 §2): an absolute URI without a fragment.
+fn parse_resource(value: &str) -> Result<String, String> {
+    match url::Url::parse(value) {
+        Ok(url) if url.fragment().is_none() => Ok(value.to_owned()),
+        _ => Err(
+            "a resource is an absolute URI without a fragment, e.g. https://api.example.com".into(),
+        ),
+    }
 }
 
 /// The scopes of `--scope S`, each value possibly holding several separated by spaces.

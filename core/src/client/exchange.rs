@@ -32,7 +32,7 @@ use crate::storage::ScopedStorage;
 use crate::sync::lock;
 
 /// Storage key of the list of servers this client exchanged tokens with, so that a sign-out
-/// after a restart still reaches them.
+/// after a restart still reaches them (removed with the last account).
 const EXCHANGES_KEY: &str = "exchanges";
 
 /// What a token exchange sends as its subject: who the user is.
@@ -359,6 +359,12 @@ impl Client {
             {
                 target.client.revoke_quietly(&server, &tokens).await;
             }
+        }
+        // The last account gone: nothing is left to sign out of later.
+        if self.store.accounts().is_empty()
+            && let Err(e) = self.store.storage().delete(EXCHANGES_KEY)
+        {
+            log::warn!("could not remove the list of exchanged token sets: {e}");
         }
     }
 }
