@@ -127,16 +127,13 @@ enum Command {
     Testkit(TestkitArgs),
 }
 
-/// Which session: issuer, client id and store.
+/// Which provider's sessions: its issuer, where they are kept, how long a request may take.
 #[derive(Debug, Args)]
-struct SessionArgs {
+struct ProviderArgs {
     /// The provider's issuer, exactly as its discovery document spells it (https; plain http
     /// only on 127.0.0.1, [::1] and localhost).
     #[arg(long, env = "KEYFOB_ISSUER", value_name = "URL")]
     issuer: String,
-    /// The client id registered with the provider (a public client, no secret).
-    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
-    client_id: String,
     /// Where sessions are kept [default: $XDG_STATE_HOME/keyfob, else ~/.local/state/keyfob].
     #[arg(long, env = "KEYFOB_STORE", value_name = "DIR")]
     store: Option<PathBuf>,
@@ -147,14 +144,31 @@ struct SessionArgs {
     http_timeout: u64,
 }
 
-impl SessionArgs {
-    fn session(&self) -> SessionRef {
+impl ProviderArgs {
+    /// The session of `client_id` at this provider.
+    fn session(&self, client_id: &str) -> SessionRef {
         SessionRef {
             issuer: self.issuer.clone(),
-            client_id: self.client_id.clone(),
+            client_id: client_id.to_owned(),
             store: self.store.clone(),
             http_timeout: Duration::from_secs(self.http_timeout),
         }
+    }
+}
+
+/// Which session: issuer, client id and store.
+#[derive(Debug, Args)]
+struct SessionArgs {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    /// The client id registered with the provider (a public client, no secret).
+    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
+    client_id: String,
+}
+
+impl SessionArgs {
+    fn session(&self) -> SessionRef {
+        self.provider.session(&self.client_id)
     }
 }
 
@@ -174,14 +188,10 @@ struct AccountArgs {
 #[derive(Debug, Args)]
 struct TokenArgs {
     #[command(flatten)]
-    session: SessionArgs,
-    /// The account of user SUB (the ID token's `sub`; see `keyfob accounts`) instead of the
-    /// active one.
-    #[arg(long, value_name = "SUB", conflicts_with = "resource")]
-    account: Option<String>,
+    account: AccountArgs,
     /// Print the token for the API URL alone (its RFC 8707 resource indicator, e.g.
     /// https://crm.company.com), obtained with the refresh token and kept for next time.
-    #[arg(long, value_name = "URL", value_parser = parse_resource)]
+    #[arg(long, value_name = "URL", value_parser = parse_resource, conflicts_with = "account")]
     resource: Option<String>,
 }
 
@@ -189,19 +199,12 @@ struct TokenArgs {
 /// KEYFOB_ISSUER and KEYFOB_CLIENT_ID): `--client-id` is the app's id at the other server.
 #[derive(Debug, Args)]
 struct ExchangeArgs {
-    /// The issuer of the signed-in session whose identity is exchanged.
-    #[arg(long, env = "KEYFOB_ISSUER", value_name = "URL")]
-    issuer: String,
-    /// The client id of the signed-in session.
+    /// The signed-in session whose identity is exchanged: its provider…
+    #[command(flatten)]
+    provider: ProviderArgs,
+    /// … and its client id.
     #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
     from_client_id: String,
-    /// Where sessions are kept [default: $XDG_STATE_HOME/keyfob, else ~/.local/state/keyfob].
-    #[arg(long, env = "KEYFOB_STORE", value_name = "DIR")]
-    store: Option<PathBuf>,
-    /// The timeout of each request, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = commands::NETWORK_TIMEOUT.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..=120))]
-    http_timeout: u64,
     /// The other authorization server's issuer (discovered and validated like the first).
     #[arg(long, value_name = "ISSUER")]
     to: String,
@@ -394,8 +397,8 @@ fn main() -> ExitCode {
         Command::Login(args) => runtime.block_on(run_login(args)),
         Command::Status(args) => commands::status(&args.session.session(), args.json),
         Command::Token(args) => runtime.block_on(commands::token(
-            &args.session.session(),
-            args.account.as_deref(),
+            &args.account.session.session(),
+            args.account.account.as_deref(),
             args.resource.as_deref(),
         )),
         Command::Exchange(args) => runtime.block_on(run_exchange(args)),
@@ -428,9 +431,9 @@ fn main() -> ExitCode {
 
 /// Signs in and prints who did.
 async fn run_login(args: LoginArgs) -> Result<(), Failure> {
-    let store_root = store::root_from_env(args.session.store.as_deref())?;
+    let store_root = store::root_from_env(args.session.provider.store.as_deref())?;
     let opts = login::LoginOptions {
-        issuer: args.session.issuer,
+        issuer: args.session.provider.issuer,
         client_id: args.session.client_id,
         scopes: split_scopes(&args.scopes),
         browser: args.browser,
@@ -438,7 +441,7 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
         timeout: Duration::from_secs(args.timeout),
         single_account: args.single_account,
         login_hint: args.login_hint,
-        http_timeout: Duration::from_secs(args.session.http_timeout),
+        http_timeout: Duration::from_secs(args.session.provider.http_timeout),
         max_age: args.max_age,
         acr_values: split_scopes(&args.acr_values),
         require_acr: args.require_acr,
@@ -471,12 +474,7 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
 
 /// Exchanges the session's identity and prints the new access token.
 async fn run_exchange(args: ExchangeArgs) -> Result<(), Failure> {
-    let session = SessionRef {
-        issuer: args.issuer,
-        client_id: args.from_client_id,
-        store: args.store,
-        http_timeout: Duration::from_secs(args.http_timeout),
-    };
+    let session = args.provider.session(&args.from_client_id);
     let opts = exchange::ExchangeOptions {
         to: args.to,
         client_id: args.client_id,
@@ -630,10 +628,10 @@ mod tests {
         let Command::Login(args) = cli.command else {
             panic!("login expected")
         };
-        assert_eq!(args.session.issuer, "https://auth.company.com");
+        assert_eq!(args.session.provider.issuer, "https://auth.company.com");
         assert_eq!(args.session.client_id, "app");
         assert_eq!(
-            args.session.store.as_deref(),
+            args.session.provider.store.as_deref(),
             Some(std::path::Path::new("/tmp/sessions"))
         );
         assert_eq!(

@@ -25,13 +25,18 @@ async fn exchange(
         ("subject_token_type", subject_type),
     ];
     form.extend_from_slice(extra);
-    let response = http()
+    let response = post_internal(tk, &form).await;
+    (response.status(), response.json().await.unwrap())
+}
+
+/// Posts `form` to the internal server's token endpoint.
+async fn post_internal(tk: &Testkit, form: &[(&str, &str)]) -> reqwest::Response {
+    http()
         .post(format!("{}/token", tk.urls().internal))
-        .form(&form)
+        .form(form)
         .send()
         .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -109,13 +114,7 @@ async fn an_id_token_is_exchanged_for_a_token_that_servers_a_and_b_accept() {
         ),
     ];
     for expected in [StatusCode::OK, StatusCode::BAD_REQUEST] {
-        let response = http()
-            .post(format!("{}/token", tk.urls().internal))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), expected);
+        assert_eq!(post_internal(&tk, &form).await.status(), expected);
     }
 }
 

@@ -36,6 +36,22 @@ async fn sign_in_for(
     (response.status(), response.json().await.unwrap())
 }
 
+/// A refresh with `resource`; status and JSON body.
+async fn refresh_for(
+    tk: &keyfob_testkit::Testkit,
+    refresh_token: &str,
+    resource: &str,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", tk.client_id()),
+        ("resource", resource),
+    ];
+    let response = post_form(tk, "/token", &form).await;
+    (response.status(), response.json().await.unwrap())
+}
+
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -61,19 +77,8 @@ async fn a_resource_narrows_the_token_to_its_server() {
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
-    let response = post_form(
-        &tk,
-        "/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", tk.client_id()),
-            ("resource", ORDERS_AUDIENCE),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let orders: Value = response.json().await.unwrap();
+    let (status, orders) = refresh_for(&tk, refresh_token, ORDERS_AUDIENCE).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(audience(&orders["access_token"]), json!([ORDERS_AUDIENCE]));
     let token = orders["access_token"].as_str().unwrap();
     // Server B accepts it; server A refuses a token that is not for it.
@@ -108,20 +113,11 @@ async fn unknown_or_ungranted_resources_are_invalid_target() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(audience(&tokens["access_token"]), json!([CRM_AUDIENCE]));
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
-    let response = post_form(
-        &tk,
-        "/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", tk.client_id()),
-            ("resource", ORDERS_AUDIENCE),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_target");
+    let (status, body) = refresh_for(&tk, refresh_token, ORDERS_AUDIENCE).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target"))
+    );
     // The refused request did not spend the refresh token.
     let (status, _) = refresh(&tk, refresh_token).await;
     assert_eq!(status, StatusCode::OK);
