@@ -67,4 +67,4 @@ pub use secret::SecretString;
 pub use session::{
     AccountInfo, ResourceToken, SessionEvent, SessionObserver, SessionState, Tokens,
 };
-pub use storage::{FileStorage, KeychainOptions, KeychainStorage, MemoryStorage, SecureStorage};
+pub use storage::{FileStorage, MemoryStorage, SecureStorage};

@@ -25,6 +25,8 @@ mod exchange;
 mod login;
 mod logout;
 mod refresh;
+#[cfg(test)]
+mod refresh_tests;
 mod resources;
 #[cfg(test)]
 mod siblings;

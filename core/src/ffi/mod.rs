@@ -26,5 +26,5 @@ pub use grants::{
 };
 pub use records::{
     AuthParam, HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest,
-    KeyfobHttpResponse, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
+    KeyfobHttpResponse, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
 };

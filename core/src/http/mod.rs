@@ -6,6 +6,7 @@
 //! settings. The `reqwest` feature adds [`ReqwestTransport`] for desktop, CLI and tests.
 
 pub(crate) mod date;
+mod parse_url;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 pub(crate) mod url_policy;
@@ -20,6 +21,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub(crate) use parse_url::parse_url;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 
