@@ -16,13 +16,18 @@ use keyfob::{
 use keyfob_testkit::{CRM_AUDIENCE, Faults, ORDERS_AUDIENCE, Options, Testkit};
 use serde_json::json;
 
-fn audience(token: &str) -> serde_json::Value {
+/// The claims of a JWT access token (unverified: servers A and B verify them).
+fn claims(token: &str) -> serde_json::Value {
     use base64::Engine as _;
     let claims = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(claims)
         .unwrap();
-    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["aud"].clone()
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn audience(token: &str) -> serde_json::Value {
+    claims(token)["aud"].clone()
 }
 
 // --- Access tokens for single APIs (RFC 8707) ---
@@ -192,7 +197,7 @@ async fn the_identity_is_exchanged_for_an_internal_token_that_a_and_b_accept() {
 }
 
 #[tokio::test]
-async fn an_audience_narrows_the_exchanged_token() {
+async fn an_audience_narrows_the_exchanged_token_and_an_actor_is_named_in_it() {
     let env = start().await;
     let client = env.client();
     env.login(&client).await.unwrap();
@@ -200,9 +205,13 @@ async fn an_audience_narrows_the_exchanged_token() {
     request.subject = Subject::AccessToken;
     request.audience = vec![CRM_AUDIENCE.into()];
     request.scope = vec!["customers:read".into()];
+    let actor = client.access_token().await.unwrap();
+    let access_token_type = "urn:ietf:params:oauth:token-type:access_token";
+    request.actor = Some((actor, access_token_type.into()));
     let exchanged = client.exchange(&request).await.unwrap();
     let token = exchanged.access_token().expose();
     assert_eq!(audience(token), json!([CRM_AUDIENCE]));
+    assert_eq!(claims(token)["act"]["sub"], "user-123");
     assert_eq!(exchanged.scopes(), ["customers:read"]);
     assert_eq!(env.call_api(Server::Crm, token).await.0, 200);
     assert_eq!(env.call_api(Server::Orders, token).await.0, 401);

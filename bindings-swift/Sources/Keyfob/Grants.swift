@@ -115,11 +115,28 @@ public struct TokenExchange: Sendable, Equatable, Hashable {
     public var scopes: [String]
     /// `requested_token_type`; `nil` leaves the choice to the server.
     public var requestedTokenType: String?
+    /// The token of a party acting for the user (delegation), with its token type URI.
+    public var actorToken: ActorToken?
+
+    /// A party acting for the user: its token (a secret, never shown) and the token's type URI.
+    public struct ActorToken: Sendable, Equatable, Hashable {
+        /// The actor's token.
+        public var token: String
+        /// Its RFC 8693 token type URI.
+        public var type: String
+
+        /// The actor `token`, of type `type`.
+        public init(token: String, type: String) {
+            self.token = token
+            self.type = type
+        }
+    }
 
     /// An exchange of the session's ID token with the server `issuer`.
     public init(
         issuer: URL, clientID: String, subject: Subject = .idToken, audience: [String] = [],
-        resources: [URL] = [], scopes: [String] = [], requestedTokenType: String? = nil
+        resources: [URL] = [], scopes: [String] = [], requestedTokenType: String? = nil,
+        actorToken: ActorToken? = nil
     ) {
         self.issuer = issuer
         self.clientID = clientID
@@ -128,6 +145,7 @@ public struct TokenExchange: Sendable, Equatable, Hashable {
         self.resources = resources
         self.scopes = scopes
         self.requestedTokenType = requestedTokenType
+        self.actorToken = actorToken
     }
 
     var ffiRequest: KeyfobTokenExchange {
@@ -138,8 +156,9 @@ public struct TokenExchange: Sendable, Equatable, Hashable {
         case .token(let token, let type): ffiSubject = .token(token: token, tokenType: type)
         }
         return KeyfobTokenExchange(
-            issuer: issuer.absoluteString, clientId: clientID, subject: ffiSubject, actorToken: nil,
-            actorTokenType: nil, audience: audience, resource: resources.map(\.absoluteString),
+            issuer: issuer.absoluteString, clientId: clientID, subject: ffiSubject,
+            actorToken: actorToken?.token, actorTokenType: actorToken?.type, audience: audience,
+            resource: resources.map(\.absoluteString),
             scope: scopes, requestedTokenType: requestedTokenType)
     }
 }
@@ -159,6 +178,17 @@ extension TokenExchange.Subject: CustomStringConvertible, CustomDebugStringConve
 
     /// What `dump` and debuggers show: no token.
     public var customMirror: Mirror { Mirror(self, children: ["kind": description]) }
+}
+
+extension TokenExchange.ActorToken: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The token's type, never the token.
+    public var description: String { "ActorToken(type: \(type))" }
+
+    /// Same as ``description``.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: no token.
+    public var customMirror: Mirror { Mirror(self, children: ["type": type]) }
 }
 
 /// The outcome of ``KeyfobClient/exchange(_:)``. ``accessToken`` is a secret: `description`,

@@ -104,7 +104,7 @@ extension TestkitSuite {
             #expect(try await client.tokens() == before, "the session is untouched")
         }
 
-        @Test func forgedExpiredOrForeignSubjectsAreRejected() async throws {
+        @Test func forgedExpiredOrForeignSubjectsAndForgedActorsAreRejected() async throws {
             let client = try kit.client()
             try await kit.signIn(client)
             let idToken = try #require(try await client.tokens()?.idToken)
@@ -113,6 +113,15 @@ extension TestkitSuite {
                 issuer: kit.internalIssuer, clientID: kit.clientID,
                 subject: .token(forged, type: "urn:ietf:params:oauth:token-type:id_token"))
             #expect(providerError(await keyfobError { try await client.exchange(forgedRequest) }) == "invalid_grant")
+
+            // The actor's token is sent and checked too; neither `description` nor `dump` shows it.
+            let forgedActor = TokenExchange(
+                issuer: kit.internalIssuer, clientID: kit.clientID,
+                actorToken: .init(token: forged, type: "urn:ietf:params:oauth:token-type:id_token"))
+            var dumped = ""
+            dump(forgedActor, to: &dumped)
+            #expect(!dumped.contains(forged) && !"\(forgedActor)".contains(forged))
+            #expect(providerError(await keyfobError { try await client.exchange(forgedActor) }) == "invalid_grant")
 
             try await withClockAhead(301) {
                 let expired = TokenExchange(issuer: kit.internalIssuer, clientID: kit.clientID)
@@ -125,7 +134,7 @@ extension TestkitSuite {
             try await kit.signIn(other)
             let foreign = TokenExchange(issuer: kit.internalIssuer, clientID: kit.clientID, subject: .accessToken)
             #expect(providerError(await keyfobError { try await other.exchange(foreign) }) == "invalid_grant")
-            #expect(try await kit.stats().tokenExchangeRejected == 3)
+            #expect(try await kit.stats().tokenExchangeRejected == 4)
         }
 
         // MARK: - Devices without a browser

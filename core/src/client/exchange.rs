@@ -23,8 +23,8 @@ use ring::digest;
 use serde::{Deserialize, Serialize};
 
 use super::Client;
-use crate::config::Config;
-use crate::error::{ErrorKind, Result};
+use crate::config::{Config, check_resource};
+use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::exchange::{self, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE};
 use crate::secret::SecretString;
 use crate::session::Tokens;
@@ -90,6 +90,31 @@ impl TokenExchange {
             scope: Vec::new(),
             requested_token_type: None,
         }
+    }
+
+    /// `Config` unless every `resource` is a resource indicator (RFC 8707 §2) and every token
+    /// type (the subject's, the actor's, the requested one) a URI (RFC 8693 §3), before any
+    /// request.
+    fn check(&self) -> Result<()> {
+        for resource in &self.resource {
+            check_resource(resource)?;
+        }
+        let types = [
+            match &self.subject {
+                Subject::Token { token_type, .. } => Some(token_type),
+                _ => None,
+            },
+            self.actor.as_ref().map(|(_, token_type)| token_type),
+            self.requested_token_type.as_ref(),
+        ];
+        for token_type in types.into_iter().flatten() {
+            if url::Url::parse(token_type).is_err() {
+                return Err(Error::config(
+                    "a token type must be a URI, e.g. urn:ietf:params:oauth:token-type:jwt",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The namespace of this exchange's tokens in the store: a key prefix naming the server,
@@ -273,6 +298,7 @@ impl Client {
 
     /// The client of `request`'s server and namespace (made on first use).
     fn exchange_target(&self, request: &TokenExchange) -> Result<Arc<ExchangeTarget>> {
+        request.check()?;
         self.target(&request.namespace(), &request.issuer, &request.client_id)
     }
 
@@ -394,6 +420,29 @@ mod tests {
             assert!(names[i + 1..].iter().all(|b| a != b), "{names:?}");
         }
         assert_eq!(base.namespace(), base.clone().namespace());
+    }
+
+    #[test]
+    fn resources_and_token_types_are_checked_before_any_request() {
+        let base = TokenExchange::new("https://internal.example", "app");
+        assert!(base.check().is_ok());
+        let mut fragment = base.clone();
+        fragment.resource = vec!["https://crm.example/#x".into()];
+        let mut relative = base.clone();
+        relative.resource = vec!["crm".into()];
+        let mut actor = base.clone();
+        actor.actor = Some((SecretString::new("actor"), String::new()));
+        let mut subject = base.clone();
+        subject.subject = Subject::Token {
+            token: SecretString::new("t"),
+            token_type: "jwt".into(),
+        };
+        let mut requested = base.clone();
+        requested.requested_token_type = Some("access token".into());
+        for bad in [fragment, relative, actor, subject, requested] {
+            let kind = bad.check().map(|_| ()).unwrap_err().kind();
+            assert_eq!(kind, ErrorKind::Config, "{bad:?}");
+        }
     }
 
     #[test]

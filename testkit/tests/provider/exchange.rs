@@ -5,7 +5,7 @@ use keyfob_testkit::{CRM_AUDIENCE, Faults, Testkit};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{call_api, decode, http, sign_in, start};
+use crate::common::{call_api, decode, get_json, http, jwks, sign_in, start};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -48,14 +48,7 @@ async fn the_internal_server_has_its_own_issuer_keys_and_discovery() {
         tk.ready_line()
             .contains(&format!("\"internal\":\"{internal}\""))
     );
-    let doc: Value = http()
-        .get(format!("{internal}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(&format!("{internal}/.well-known/openid-configuration")).await;
     assert_eq!(doc["issuer"], internal.as_str());
     assert_eq!(doc["token_endpoint"], format!("{internal}/token"));
     assert!(
@@ -64,22 +57,8 @@ async fn the_internal_server_has_its_own_issuer_keys_and_discovery() {
             .unwrap()
             .contains(&json!(EXCHANGE))
     );
-    let keys: Value = http()
-        .get(doc["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let provider_keys: Value = http()
-        .get(format!("{}/.well-known/jwks.json", tk.issuer()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = get_json(doc["jwks_uri"].as_str().unwrap()).await;
+    let provider_keys = jwks(&tk).await;
     assert_ne!(keys["keys"][0]["kid"], provider_keys["keys"][0]["kid"]);
 }
 

@@ -105,7 +105,7 @@ class GrantsTest {
     }
 
     @Test
-    fun `forged, expired or foreign subjects are rejected with invalid_grant`() = runBlocking<Unit> {
+    fun `forged, expired or foreign subjects and forged actors are rejected with invalid_grant`() = runBlocking<Unit> {
         Keyfob(testConfig(), MapStorage()).use { keyfob ->
             keyfob.signIn()
             val rejected = Testkit.count("token_exchange_rejected")
@@ -115,6 +115,12 @@ class GrantsTest {
                 Testkit.internalIssuer, Testkit.clientId, TokenExchange.Subject.Token(forged, ID_TOKEN_TYPE),
             )
             assertEquals("invalid_grant", expectFailure<KeyfobException.Provider> { keyfob.exchange(forgedRequest) }.error)
+            // The actor's token is sent and checked too; toString() never shows it.
+            val forgedActor = TokenExchange(
+                Testkit.internalIssuer, Testkit.clientId, actor = TokenExchange.Subject.Token(forged, ID_TOKEN_TYPE),
+            )
+            assertFalse(forged in forgedActor.toString(), forgedActor.toString())
+            assertEquals("invalid_grant", expectFailure<KeyfobException.Provider> { keyfob.exchange(forgedActor) }.error)
             withClockAhead(301) {
                 val expired = TokenExchange(Testkit.internalIssuer, Testkit.clientId)
                 assertEquals("invalid_grant", expectFailure<KeyfobException.Provider> { keyfob.exchange(expired) }.error)
@@ -125,7 +131,7 @@ class GrantsTest {
                 val foreign = TokenExchange(Testkit.internalIssuer, Testkit.clientId, TokenExchange.Subject.AccessToken)
                 assertEquals("invalid_grant", expectFailure<KeyfobException.Provider> { other.exchange(foreign) }.error)
             }
-            assertEquals(rejected + 3, Testkit.count("token_exchange_rejected"))
+            assertEquals(rejected + 4, Testkit.count("token_exchange_rejected"))
         }
     }
 

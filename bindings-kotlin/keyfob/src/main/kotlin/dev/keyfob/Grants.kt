@@ -79,6 +79,8 @@ public suspend fun Keyfob.cancelDeviceLogin(): Boolean = call { it.cancelDeviceL
  * @property resources `resource` values: the APIs the token is for.
  * @property scopes `scope` values: the permissions asked for.
  * @property requestedTokenType `requested_token_type`; `null` leaves the choice to the server.
+ * @property actor the token of a party acting for the user (delegation), with its token type URI;
+ *   `toString()` hides the token.
  */
 public data class TokenExchange @JvmOverloads constructor(
     val issuer: String,
@@ -88,6 +90,7 @@ public data class TokenExchange @JvmOverloads constructor(
     val resources: List<String> = emptyList(),
     val scopes: List<String> = emptyList(),
     val requestedTokenType: String? = null,
+    val actor: Subject.Token? = null,
 ) {
     /** What a token exchange sends as proof of who the user is. */
     public sealed class Subject {
@@ -111,8 +114,8 @@ public data class TokenExchange @JvmOverloads constructor(
             Subject.AccessToken -> KeyfobSubject.AccessToken
             is Subject.Token -> KeyfobSubject.Token(subject.token, subject.tokenType)
         },
-        actorToken = null,
-        actorTokenType = null,
+        actorToken = actor?.token,
+        actorTokenType = actor?.tokenType,
         audience = audience.toList(),
         resource = resources.toList(),
         scope = scopes.toList(),
