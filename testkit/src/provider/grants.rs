@@ -305,6 +305,15 @@ mod tests {
         }
     }
 
+    /// Grants holding one family, started from a redeemed code; its first refresh token.
+    fn family() -> (Grants, String) {
+        let mut grants = Grants::default();
+        let value = grants.issue_code(code(100));
+        grants.redeem_code(&value, 10).unwrap();
+        let first = grants.start_family(&value, grant(), 1000);
+        (grants, first)
+    }
+
     fn grant() -> Grant {
         Grant {
             client_id: "c".into(),
@@ -349,10 +358,7 @@ mod tests {
 
     #[test]
     fn rotation_and_reuse_detection() {
-        let mut grants = Grants::default();
-        let value = grants.issue_code(code(100));
-        grants.redeem_code(&value, 10).unwrap();
-        let first = grants.start_family(&value, grant(), 1000);
+        let (mut grants, first) = family();
         let (_, second) = grants
             .rotate_refresh_token(&first, "c", None, &[], 20, 1000)
             .unwrap();
@@ -371,10 +377,7 @@ mod tests {
 
     #[test]
     fn scope_may_only_narrow() {
-        let mut grants = Grants::default();
-        let value = grants.issue_code(code(100));
-        grants.redeem_code(&value, 10).unwrap();
-        let first = grants.start_family(&value, grant(), 1000);
+        let (mut grants, first) = family();
         assert_eq!(
             grants
                 .rotate_refresh_token(&first, "c", Some("openid email"), &[], 20, 1000)
@@ -389,10 +392,7 @@ mod tests {
 
     #[test]
     fn resources_narrow_the_audience_within_the_grant() {
-        let mut grants = Grants::default();
-        let value = grants.issue_code(code(100));
-        grants.redeem_code(&value, 10).unwrap();
-        let first = grants.start_family(&value, grant(), 1000);
+        let (mut grants, first) = family();
         // Outside the grant: refused, and the refresh token is not spent.
         assert_eq!(
             grants
