@@ -111,6 +111,8 @@ fn ffi_signed_in() -> (Arc<KeyfobClient>, Arc<FakeProvider>) {
         clock_skew_secs: 60,
         refresh_margin_secs: 30,
         allow_insecure_http_hosts: Vec::new(),
+        multiple_accounts: false,
+        resources: Vec::new(),
     };
     let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None)
         .expect("KeyfobClient::new");
@@ -164,7 +166,7 @@ fn hot_path(c: &mut Criterion) {
     // The API's token, obtained once with the refresh token and kept with the session.
     s.provider
         .set_refresh_response(token_response(&access_token(unix_now()), None));
-    now_or_never(client.access_token_for(API)).unwrap().unwrap();
+    now_or_never(client.access_token_for(API)).expect("a token for the API");
     assert!(client.cached_access_token_for(API).is_some());
     let (ffi, ffi_provider) = ffi_signed_in();
     let requests = (s.provider.counts.total(), ffi_provider.counts.total());
@@ -180,7 +182,11 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| now_or_never(black_box(client).access_token_for(black_box(API))).unwrap())
     });
     g.bench_function("cached_access_token_for", |b| {
-        b.iter(|| black_box(client).cached_access_token_for(black_box(API)).unwrap())
+        b.iter(|| {
+            black_box(client)
+                .cached_access_token_for(black_box(API))
+                .unwrap()
+        })
     });
     // The Rust side of the exported accessors (what the FFI call runs, minus lifting the handle
     // and lowering the String into a RustBuffer on the foreign side).
