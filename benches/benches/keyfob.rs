@@ -4,6 +4,7 @@
 //!
 //! Groups:
 //! - `hot_path`: `Client::access_token()` and `cached_access_token()` with a valid token in memory,
+//!   the same for one API's own token (`access_token_for`, `cached_access_token_for`, RFC 8707),
 //!   and the Rust side of the exported `KeyfobClient` accessors.
 //! - `id_token`: RS256 ID token validation with a cached JWKS — Keyfob, `openidconnect` 4 and a raw
 //!   `ring` verify, on the same token. Keyfob validates ID tokens only inside `handle_redirect`
@@ -135,6 +136,7 @@ fn ffi_signed_in() -> (Arc<KeyfobClient>, Arc<FakeProvider>) {
         allow_insecure_http_hosts: Vec::new(),
         multiple_accounts: false,
         pushed_authorization_requests: false,
+        resources: Vec::new(),
     };
     let client = KeyfobClient::new(
         config,
@@ -183,11 +185,19 @@ fn c_abi_cached_access_token(handle: u64) -> usize {
     }
 }
 
+/// The API whose own token (RFC 8707) the hot path also measures.
+const API: &str = "https://crm.example.com";
+
 fn hot_path(c: &mut Criterion) {
     // The system clock, as in an app: `access_token()` reads it on every call.
     let s = signed_in(None);
     let client: &Client = &s.client;
     assert!(client.cached_access_token().is_some());
+    // The API's token, obtained once with the refresh token and kept with the session.
+    s.provider
+        .set_refresh_response(token_response(&access_token(unix_now()), None));
+    now_or_never(client.access_token_for(API)).expect("a token for the API");
+    assert!(client.cached_access_token_for(API).is_some());
     let (ffi, ffi_provider) = ffi_signed_in();
     let requests = (s.provider.counts.total(), ffi_provider.counts.total());
 
@@ -197,6 +207,16 @@ fn hot_path(c: &mut Criterion) {
     });
     g.bench_function("cached_access_token", |b| {
         b.iter(|| black_box(client).cached_access_token().unwrap())
+    });
+    g.bench_function("access_token_for", |b| {
+        b.iter(|| now_or_never(black_box(client).access_token_for(black_box(API))).unwrap())
+    });
+    g.bench_function("cached_access_token_for", |b| {
+        b.iter(|| {
+            black_box(client)
+                .cached_access_token_for(black_box(API))
+                .unwrap()
+        })
     });
     // The Rust side of the exported accessors (what the FFI call runs, minus lifting the handle
     // and lowering the String into a RustBuffer on the foreign side).

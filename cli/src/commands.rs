@@ -25,7 +25,7 @@ use crate::store;
 
 /// The redirect URI of a restored client. A stored session does not depend on the redirect
 /// URI (it only matters for a login), but a configuration needs one.
-const RESTORED_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+pub const RESTORED_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// Every network wait ends within this time, unless `--http-timeout` says otherwise.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body `keyfob call` accepts.
@@ -45,8 +45,9 @@ pub struct SessionRef {
 }
 
 /// A client restored on an existing file store.
-struct Session {
-    client: Client,
+pub(crate) struct Session {
+    /// The client, on the stored session.
+    pub(crate) client: Client,
     storage: FileStorage,
     transport: Arc<ReqwestTransport>,
 }
@@ -107,7 +108,9 @@ fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
 }
 
 impl Session {
-    /// The access token of `account`, or of the active account, valid for at least `min_ttl`.
+    /// The access token of `account` (or of the active account) valid for at least `min_ttl`,
+    /// or the active account's for the API `resource` (clap keeps `--account`, `--resource` and
+    /// `--min-ttl` apart).
     ///
     /// No spawner: a token due for a refresh is refreshed by this call, in the foreground, since
     /// the process ends right after it (a refresh left to run in the background would be cut
@@ -115,15 +118,17 @@ impl Session {
     async fn access_token(
         &self,
         account: Option<&str>,
+        resource: Option<&str>,
         min_ttl: Duration,
     ) -> keyfob::Result<keyfob::SecretString> {
-        match account {
-            Some(subject) => {
+        match (account, resource) {
+            (_, Some(resource)) => self.client.access_token_for(resource).await,
+            (Some(subject), None) => {
                 self.client
                     .access_token_for_account_valid_for(subject, min_ttl)
                     .await
             }
-            None => self.client.access_token_valid_for(min_ttl).await,
+            (None, None) => self.client.access_token_valid_for(min_ttl).await,
         }
     }
 
@@ -137,7 +142,7 @@ impl Session {
 }
 
 /// [`open`], for commands that need a session.
-fn open_signed_in(session: &SessionRef) -> Result<Session, Failure> {
+pub(crate) fn open_signed_in(session: &SessionRef) -> Result<Session, Failure> {
     open(session)?.ok_or_else(|| Failure::not_signed_in(&session.issuer, &session.client_id))
 }
 
@@ -192,7 +197,8 @@ pub fn status(session: &SessionRef, as_json: bool) -> Result<(), Failure> {
 
 /// The `status --json` object: `signed_in`, `issuer`, `client_id`; when signed in also `sub`,
 /// `email`, `name`, `expires_at`, `expires_in`, `scopes`, `refresh_token` (bool), `token_type`
-/// (`Bearer`, or `DPoP` for tokens bound to the store's DPoP key), `store`; and
+/// (`Bearer`, or `DPoP` for tokens bound to the store's DPoP key), `auth_time`, `acr`,
+/// `resources`, `store`; and
 /// `error` ({`kind`, `message`}) when a stored session cannot be read.
 fn status_json(
     session: &SessionRef,
@@ -216,6 +222,9 @@ fn status_json(
         report["scopes"] = json!(t.scopes());
         report["refresh_token"] = json!(t.refresh_token().is_some());
         report["token_type"] = json!(t.token_type());
+        report["auth_time"] = json!(claims.auth_time);
+        report["acr"] = json!(claims.acr);
+        report["resources"] = json!(t.resources());
         report["store"] = json!(store_dir);
     }
     if let Some(problem) = problem {
@@ -224,15 +233,17 @@ fn status_json(
     report
 }
 
-/// `keyfob token [--account SUB] [--min-ttl SECS]`: a valid access token of the active account
-/// (or `SUB`'s), lasting at least `min_ttl`, and a newline on stdout; refreshed when needed.
+/// `keyfob token [--account SUB | --resource URL] [--min-ttl SECS]`: a valid access token of
+/// the active account (or `SUB`'s; or the active account's for the API `URL`, RFC 8707),
+/// lasting at least `min_ttl`, and a newline on stdout; refreshed when needed.
 pub async fn token(
     session: &SessionRef,
     account: Option<&str>,
+    resource: Option<&str>,
     min_ttl: Duration,
 ) -> Result<(), Failure> {
     let s = open_signed_in(session)?;
-    let token = s.access_token(account, min_ttl).await?;
+    let token = s.access_token(account, resource, min_ttl).await?;
     print_stdout(&format!("{}\n", token.expose()))
 }
 
@@ -368,33 +379,49 @@ pub fn use_account(session: &SessionRef, subject: &str) -> Result<(), Failure> {
     print_stdout(&format!("Now using {}\n", display_user(&claims)))
 }
 
-/// `keyfob call [--account SUB] URL`: GET with the access token (`Authorization: Bearer`, or
-/// `DPoP` and a proof for a DPoP-bound session, sent once more with the server's nonce when it
-/// asks for one), the body on stdout. A status other than 2xx is a failure (the body is still
+/// `keyfob call [--account SUB | --resource URL] TARGET`: GET with the access token
+/// (`Authorization: Bearer`, or `DPoP` and a proof for a DPoP-bound session, sent once more
+/// with the server's nonce when it asks for one; with `--resource`, `Bearer` and the token for
+/// the API `URL`), the body on stdout. A status other than 2xx is a failure (the body is still
 /// printed, as `curl --fail-with-body` does).
-pub async fn call(session: &SessionRef, url: &str, account: Option<&str>) -> Result<(), Failure> {
+pub async fn call(
+    session: &SessionRef,
+    url: &str,
+    account: Option<&str>,
+    resource: Option<&str>,
+) -> Result<(), Failure> {
     let target = check_call_url(url)?;
     let s = open_signed_in(session)?;
     let shown = without_query(&target);
     let mut retried = false;
     let response = loop {
-        let authorization = match account {
-            Some(subject) => {
+        let authorization = match (account, resource) {
+            (_, Some(_)) => None,
+            (Some(subject), None) => Some(
                 s.client
                     .authorization_headers_for_account(subject, "GET", target.as_str())
-                    .await?
-            }
-            None => {
+                    .await?,
+            ),
+            (None, None) => Some(
                 s.client
                     .authorization_headers("GET", target.as_str())
-                    .await?
+                    .await?,
+            ),
+        };
+        let mut headers: Vec<(String, String)> = match authorization {
+            Some(authorization) => authorization
+                .pairs()
+                .into_iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+                .collect(),
+            None => {
+                let token = s.access_token(None, resource, Duration::ZERO).await?;
+                vec![(
+                    "authorization".to_owned(),
+                    format!("Bearer {}", token.expose()),
+                )]
             }
         };
-        let mut headers: Vec<(String, String)> = authorization
-            .pairs()
-            .into_iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect();
         headers.push((
             "accept".to_owned(),
             "application/json, */*;q=0.5".to_owned(),
@@ -505,7 +532,7 @@ fn unix_now() -> i64 {
 }
 
 /// RFC 3339 UTC time of `secs` since the epoch, e.g. `2026-03-01T12:00:00Z`.
-fn format_utc(secs: i64) -> String {
+pub(crate) fn format_utc(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

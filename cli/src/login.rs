@@ -17,6 +17,11 @@
 //!    session too. The browser gets a page saying how it went, and the terminal who signed in.
 //!
 //! Any failure leaves no new file anywhere, and the previous sessions as they were.
+//!
+//! With `--max-age`, `--acr-values` (and `--require-acr`) the login is a step-up: the core
+//! checks the ID token's `auth_time` and `acr` against them. With `--device` the login is a
+//! device authorization grant instead ([`crate::device`]): no loopback listener and no local
+//! browser, the user approves on another device.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,8 +45,9 @@ pub struct LoginOptions {
     pub client_id: String,
     /// Scopes to request besides `openid`.
     pub scopes: Vec<String>,
-    /// How to open the authorization URL.
-    pub browser: BrowserCommand,
+    /// How to open the authorization URL (the system browser when `None`); for a device login,
+    /// what opens the complete verification URI, if anything.
+    pub browser: Option<BrowserCommand>,
     /// The store root.
     pub store_root: PathBuf,
     /// How long to wait for the browser to come back.
@@ -56,6 +62,14 @@ pub struct LoginOptions {
     pub dpop: bool,
     /// Push the authorization request when the provider offers it.
     pub par: bool,
+    /// Step-up: `max_age` in seconds.
+    pub max_age: Option<u64>,
+    /// Step-up: `acr_values`.
+    pub acr_values: Vec<String>,
+    /// Step-up: the `acr` must be one of `acr_values`.
+    pub require_acr: bool,
+    /// Sign in with the device authorization grant (RFC 8628) instead of the browser.
+    pub device: bool,
 }
 
 /// Who signed in, and where the session is kept.
@@ -73,6 +87,9 @@ pub struct SignedIn {
 
 /// Runs the login. Progress goes to stderr; the caller prints the outcome.
 pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
+    if opts.device {
+        return crate::device::run(opts).await;
+    }
     let listener = LoopbackListener::bind().await.map_err(|e| {
         Failure::new(
             "Loopback",
@@ -81,52 +98,17 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     })?;
     let redirect_uri = listener.redirect_uri();
     log::debug!("loopback listener ready; redirect URI {redirect_uri}");
-    let config = commands::config_builder(
-        &opts.issuer,
-        &opts.client_id,
-        &redirect_uri,
-        &opts.scopes,
-        opts.http_timeout,
-    )
-    .multiple_accounts(!opts.single_account)
-    .pushed_authorization_requests(opts.par)
-    .build()
-    .map_err(Failure::usage)?;
-    let transport = commands::transport()?;
-    let storage = Arc::new(LoginStorage::new(
-        &opts.store_root,
-        &opts.issuer,
-        &opts.client_id,
-    ));
-    let mut client = Client::new(config, transport).with_storage(storage.clone());
-    // The store's DPoP key, or a new one that is stored once a login bound tokens to it.
-    let mut new_key = None;
-    if opts.dpop {
-        let (key, new) = dpop_key::load_or_generate(storage.as_ref())?;
-        let key = Arc::new(key);
-        client = client.with_dpop_key(key.clone());
-        new_key = new.then_some(key);
-    }
-    let before: Vec<String> = client
-        .accounts()
-        .into_iter()
-        .map(|a| a.claims.subject)
-        .collect();
+    let login = LoginSession::start(opts, &redirect_uri)?;
     let hint = LoginHint {
         login_hint: opts.login_hint.clone(),
+        max_age: opts.max_age,
+        acr_values: opts.acr_values.clone(),
+        require_acr: opts.require_acr,
         ..LoginHint::default()
     };
-    let authorization_url = client.begin_login_with(&hint).await?;
-    opts.browser.open(&authorization_url).map_err(|e| {
-        Failure::new(
-            "Browser",
-            format!(
-                "cannot start `{}`: {e}; choose the program with --browser CMD",
-                opts.browser.program()
-            ),
-        )
-    })?;
-    log::debug!("browser started: {}", opts.browser.program());
+    let authorization_url = login.client.begin_login_with(&hint).await?;
+    let browser = opts.browser.clone().unwrap_or_else(BrowserCommand::system);
+    open(&browser, &authorization_url)?;
     eprintln!(
         "Sign in to {} in your browser; waiting for it on {redirect_uri} ({} s, Ctrl-C to cancel)…",
         opts.issuer,
@@ -146,33 +128,7 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
             )
         })?;
     log::debug!("callback received; completing the login");
-    let outcome = match client.handle_redirect(callback.url()).await {
-        Ok(claims) => match storage.existing() {
-            Ok(Some(files)) => {
-                let now: Vec<String> = client
-                    .accounts()
-                    .into_iter()
-                    .map(|a| a.claims.subject)
-                    .collect();
-                let dpop_jkt = client
-                    .tokens()
-                    .and_then(|t| t.dpop_key_thumbprint().map(str::to_owned));
-                match (&new_key, &dpop_jkt) {
-                    (Some(key), Some(_)) => dpop_key::save(&files, key),
-                    _ => Ok(()),
-                }
-                .map(|()| SignedIn {
-                    claims,
-                    store_dir: files.dir().to_path_buf(),
-                    replaced: before.into_iter().filter(|s| !now.contains(s)).collect(),
-                    dpop_jkt,
-                })
-            }
-            Ok(None) => Err(Failure::new("Store", "the session was not stored")),
-            Err(e) => Err(Failure::from(keyfob::Error::from(e))),
-        },
-        Err(e) => Err(Failure::from(e)),
-    };
+    let outcome = login.finish(login.client.handle_redirect(callback.url()).await);
     let page = match &outcome {
         Ok(signed_in) => {
             Page::success(format!("Signed in as {}.", display_user(&signed_in.claims)))
@@ -181,6 +137,111 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
     };
     callback.respond(&page).await;
     outcome
+}
+
+/// Starts `browser` with `url`.
+pub fn open(browser: &BrowserCommand, url: &str) -> Result<(), Failure> {
+    browser.open(url).map_err(|e| {
+        Failure::new(
+            "Browser",
+            format!(
+                "cannot start `{}`: {e}; choose the program with --browser CMD",
+                browser.program()
+            ),
+        )
+    })?;
+    log::debug!("browser started: {}", browser.program());
+    Ok(())
+}
+
+/// A login's client, on a [`LoginStorage`] (nothing is written before the login succeeds), and
+/// the accounts signed in before it.
+pub struct LoginSession {
+    /// The client that signs in.
+    pub client: Client,
+    storage: Arc<LoginStorage>,
+    before: Vec<String>,
+    /// A DPoP key made for this login (`--dpop`), stored only if the tokens got bound to it.
+    new_key: Option<Arc<keyfob::SoftwareDpopKey>>,
+}
+
+impl LoginSession {
+    /// The client of a login for `opts`, with `redirect_uri`.
+    pub fn start(opts: &LoginOptions, redirect_uri: &str) -> Result<LoginSession, Failure> {
+        let config = commands::config_builder(
+            &opts.issuer,
+            &opts.client_id,
+            redirect_uri,
+            &opts.scopes,
+            opts.http_timeout,
+        )
+        .multiple_accounts(!opts.single_account)
+        .pushed_authorization_requests(opts.par)
+        .build()
+        .map_err(Failure::usage)?;
+        let transport = commands::transport()?;
+        let storage = Arc::new(LoginStorage::new(
+            &opts.store_root,
+            &opts.issuer,
+            &opts.client_id,
+        ));
+        let mut client = Client::new(config, transport).with_storage(storage.clone());
+        // The store's DPoP key, or a new one that is stored once a login bound tokens to it.
+        let mut new_key = None;
+        if opts.dpop {
+            let (key, new) = dpop_key::load_or_generate(storage.as_ref())?;
+            let key = Arc::new(key);
+            client = client.with_dpop_key(key.clone());
+            new_key = new.then_some(key);
+        }
+        let before = subjects(&client);
+        Ok(LoginSession {
+            client,
+            storage,
+            before,
+            new_key,
+        })
+    }
+
+    /// Who signed in, where the session is kept, and whom the login signed out — or why it
+    /// failed.
+    pub fn finish(&self, signed_in: keyfob::Result<IdTokenClaims>) -> Result<SignedIn, Failure> {
+        let claims = signed_in?;
+        match self.storage.existing() {
+            Ok(Some(files)) => {
+                let now = subjects(&self.client);
+                let dpop_jkt = self
+                    .client
+                    .tokens()
+                    .and_then(|t| t.dpop_key_thumbprint().map(str::to_owned));
+                if let (Some(key), Some(_)) = (&self.new_key, &dpop_jkt) {
+                    dpop_key::save(&files, key)?;
+                }
+                Ok(SignedIn {
+                    claims,
+                    store_dir: files.dir().to_path_buf(),
+                    replaced: self
+                        .before
+                        .iter()
+                        .filter(|s| !now.contains(s))
+                        .cloned()
+                        .collect(),
+                    dpop_jkt,
+                })
+            }
+            Ok(None) => Err(Failure::new("Store", "the session was not stored")),
+            Err(e) => Err(Failure::from(keyfob::Error::from(e))),
+        }
+    }
+}
+
+/// The subjects of the accounts `client` holds.
+fn subjects(client: &Client) -> Vec<String> {
+    client
+        .accounts()
+        .into_iter()
+        .map(|a| a.claims.subject)
+        .collect()
 }
 
 /// `Ada Lovelace <ada@company.com> (sub user-123)`, with whatever of name and email is known.
@@ -210,6 +271,7 @@ mod tests {
             expires_at: 0,
             issued_at: 0,
             auth_time: None,
+            acr: None,
             email: email.map(str::to_owned),
             email_verified: None,
             name: name.map(str::to_owned),

@@ -3,8 +3,12 @@
 //! - `keyfob login` signs a developer in from a terminal the way RFC 8252 says a native app
 //!   should: system browser (or `--browser CMD`), PKCE, loopback redirect on 127.0.0.1 with an
 //!   ephemeral port ([`login`], [`loopback`], [`browser`]).
+//!   `keyfob login --device` signs in with the device authorization grant instead ([`device`]);
+//!   `--max-age` and `--acr-values` make it a step-up.
 //! - `keyfob status`, `token`, `refresh`, `logout` and `call` use the stored session
-//!   ([`commands`], [`store`]).
+//!   ([`commands`], [`store`]); `token` and `call` take `--resource` for a token of one API.
+//! - `keyfob exchange` trades the session's identity for another authorization server's access
+//!   token ([`exchange`]).
 //! - `keyfob demo` plays the seed scenario end to end on loopback with the real core and the
 //!   testkit provider: sign in through an automated browser step with PKCE, call servers A and B,
 //!   let the access token expire, refresh, call again, log out ([`demo`]).
@@ -19,7 +23,9 @@
 mod browser;
 mod commands;
 mod demo;
+mod device;
 mod dpop_key;
+mod exchange;
 mod failure;
 mod logger;
 mod login;
@@ -102,6 +108,11 @@ enum Command {
     /// DPoP-bound session) and print the response body.
     #[command(after_help = SESSION_HELP)]
     Call(CallArgs),
+    /// Exchange the session's identity for an access token of another authorization server
+    /// (RFC 8693 token exchange) and print only that token; exit status 3 when the server
+    /// rejects the identity.
+    #[command(after_help = SESSION_HELP)]
+    Exchange(ExchangeArgs),
     /// List the signed-in accounts; `*` marks the active one (no network; exits 0 either way).
     #[command(after_help = SESSION_HELP)]
     Accounts(AccountsArgs),
@@ -118,16 +129,13 @@ enum Command {
     Testkit(TestkitArgs),
 }
 
-/// Which session: issuer, client id and store.
+/// Which provider's sessions: its issuer, where they are kept, how long a request may take.
 #[derive(Debug, Args)]
-struct SessionArgs {
+struct ProviderArgs {
     /// The provider's issuer, exactly as its discovery document spells it (https; plain http
     /// only on 127.0.0.1, [::1] and localhost).
     #[arg(long, env = "KEYFOB_ISSUER", value_name = "URL")]
     issuer: String,
-    /// The client id registered with the provider (a public client, no secret).
-    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
-    client_id: String,
     /// Where sessions are kept [default: $XDG_STATE_HOME/keyfob, else ~/.local/state/keyfob].
     #[arg(long, env = "KEYFOB_STORE", value_name = "DIR")]
     store: Option<PathBuf>,
@@ -138,14 +146,31 @@ struct SessionArgs {
     http_timeout: u64,
 }
 
-impl SessionArgs {
-    fn session(&self) -> SessionRef {
+impl ProviderArgs {
+    /// The session of `client_id` at this provider.
+    fn session(&self, client_id: &str) -> SessionRef {
         SessionRef {
             issuer: self.issuer.clone(),
-            client_id: self.client_id.clone(),
+            client_id: client_id.to_owned(),
             store: self.store.clone(),
             http_timeout: Duration::from_secs(self.http_timeout),
         }
+    }
+}
+
+/// Which session: issuer, client id and store.
+#[derive(Debug, Args)]
+struct SessionArgs {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    /// The client id registered with the provider (a public client, no secret).
+    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
+    client_id: String,
+}
+
+impl SessionArgs {
+    fn session(&self) -> SessionRef {
+        self.provider.session(&self.client_id)
     }
 }
 
@@ -161,15 +186,59 @@ struct AccountArgs {
     account: Option<String>,
 }
 
+/// `keyfob token`: the active account's token, another account's, or one API's.
 #[derive(Debug, Args)]
 struct TokenArgs {
     #[command(flatten)]
-    target: AccountArgs,
+    account: AccountArgs,
+    /// Print the token for the API URL alone (its RFC 8707 resource indicator, e.g.
+    /// https://crm.company.com), obtained with the refresh token and kept for next time.
+    #[arg(long, value_name = "URL", value_parser = parse_resource, conflicts_with = "account")]
+    resource: Option<String>,
     /// Print a token that stays valid for at least SECS seconds, refreshing it first when it
     /// expires sooner. SECS as long as the provider's token lifetime or longer fails with
-    /// MinTtlExceedsLifetime (exit 1), without a request once the lifetime is known.
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// MinTtlExceedsLifetime (exit 1), without a request once the lifetime is known. Not with
+    /// --resource.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        conflicts_with = "resource"
+    )]
     min_ttl: u64,
+}
+
+/// `keyfob exchange`. The first session is named by `--issuer` and `--from-client-id` (or
+/// KEYFOB_ISSUER and KEYFOB_CLIENT_ID): `--client-id` is the app's id at the other server.
+#[derive(Debug, Args)]
+struct ExchangeArgs {
+    /// The signed-in session whose identity is exchanged: its provider…
+    #[command(flatten)]
+    provider: ProviderArgs,
+    /// … and its client id.
+    #[arg(long, env = "KEYFOB_CLIENT_ID", value_name = "ID")]
+    from_client_id: String,
+    /// The other authorization server's issuer (discovered and validated like the first).
+    #[arg(long, value_name = "ISSUER")]
+    to: String,
+    /// This app's client id at the other server.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// An `audience` of the new token (repeat for more).
+    #[arg(long = "audience", value_name = "A")]
+    audience: Vec<String>,
+    /// A `resource` (API URL) of the new token (repeat for more).
+    #[arg(long = "resource", value_name = "R", value_parser = parse_resource)]
+    resource: Vec<String>,
+    /// A scope to ask for (repeat the option, or separate scopes with spaces).
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// Send the session's access token instead of its ID token as the subject.
+    #[arg(long)]
+    access_token: bool,
+    /// The `requested_token_type` URI (default: the server's choice).
+    #[arg(long, value_name = "URI")]
+    requested_token_type: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +293,22 @@ struct LoginArgs {
     /// the provider requires it).
     #[arg(long)]
     par: bool,
+    /// Sign in with the device authorization grant (RFC 8628): the verification URI and the
+    /// user code go to stderr, `--browser CMD` (when given) gets the complete URI, and the
+    /// command waits until the user approved on another device.
+    #[arg(long, conflicts_with_all = ["max_age", "acr_values", "login_hint"])]
+    device: bool,
+    /// Step-up: the user must have authenticated at most N seconds ago (0: now); the ID token's
+    /// `auth_time` is checked.
+    #[arg(long, value_name = "N")]
+    max_age: Option<u64>,
+    /// Step-up: the authentication context classes to ask for (`acr_values`; repeat the
+    /// option, or separate them with spaces).
+    #[arg(long = "acr-values", value_name = "V")]
+    acr_values: Vec<String>,
+    /// Step-up: the ID token's `acr` must be one of --acr-values.
+    #[arg(long, requires = "acr_values")]
+    require_acr: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,8 +340,11 @@ struct CallArgs {
     #[command(flatten)]
     session: SessionArgs,
     /// Call as the account of user SUB instead of the active one.
-    #[arg(long, value_name = "SUB")]
+    #[arg(long, value_name = "SUB", conflicts_with = "resource")]
     account: Option<String>,
+    /// Call with the token for the API URL alone (its RFC 8707 resource indicator).
+    #[arg(long, value_name = "URL", value_parser = parse_resource)]
+    resource: Option<String>,
     /// The URL to GET (https; plain http only on 127.0.0.1, [::1] and localhost).
     #[arg(value_name = "URL")]
     url: String,
@@ -280,7 +368,8 @@ struct TestkitArgs {
     /// Address to bind (0.0.0.0 to serve an Android emulator or another machine).
     #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     host: IpAddr,
-    /// Provider port; servers A and B listen on PORT+1 and PORT+2. 0 picks ephemeral ports.
+    /// Provider port; servers A and B and the internal server listen on PORT+1, PORT+2 and
+    /// PORT+3. 0 picks ephemeral ports.
     #[arg(long, value_name = "N", default_value_t = 0)]
     port: u16,
     /// Host name or address put in the issuer and URLs (default: the bound address); the
@@ -330,10 +419,12 @@ fn main() -> ExitCode {
         Command::Login(args) => runtime.block_on(run_login(args)),
         Command::Status(args) => commands::status(&args.session.session(), args.json),
         Command::Token(args) => runtime.block_on(commands::token(
-            &args.target.session.session(),
-            args.target.account.as_deref(),
+            &args.account.session.session(),
+            args.account.account.as_deref(),
+            args.resource.as_deref(),
             Duration::from_secs(args.min_ttl),
         )),
+        Command::Exchange(args) => runtime.block_on(run_exchange(args)),
         Command::Refresh(args) => runtime.block_on(commands::refresh(
             &args.session.session(),
             args.account.as_deref(),
@@ -347,6 +438,7 @@ fn main() -> ExitCode {
             &args.session.session(),
             &args.url,
             args.account.as_deref(),
+            args.resource.as_deref(),
         )),
         Command::Accounts(args) => commands::accounts(&args.session.session(), args.json),
         Command::Use(args) => commands::use_account(&args.session.session(), &args.subject),
@@ -362,19 +454,23 @@ fn main() -> ExitCode {
 
 /// Signs in and prints who did.
 async fn run_login(args: LoginArgs) -> Result<(), Failure> {
-    let store_root = store::root_from_env(args.session.store.as_deref())?;
+    let store_root = store::root_from_env(args.session.provider.store.as_deref())?;
     let opts = login::LoginOptions {
-        issuer: args.session.issuer,
+        issuer: args.session.provider.issuer,
         client_id: args.session.client_id,
         scopes: split_scopes(&args.scopes),
-        browser: args.browser.unwrap_or_else(BrowserCommand::system),
+        browser: args.browser,
         store_root,
         timeout: Duration::from_secs(args.timeout),
         single_account: args.single_account,
         login_hint: args.login_hint,
-        http_timeout: Duration::from_secs(args.session.http_timeout),
+        http_timeout: Duration::from_secs(args.session.provider.http_timeout),
         dpop: args.dpop,
         par: args.par,
+        max_age: args.max_age,
+        acr_values: split_scopes(&args.acr_values),
+        require_acr: args.require_acr,
+        device: args.device,
     };
     let signed_in = login::run(&opts).await?;
     eprintln!("Session stored in {}", signed_in.store_dir.display());
@@ -390,11 +486,47 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
             "The previous user (sub {subject}) was signed out and its refresh token revoked."
         );
     }
+    let claims = &signed_in.claims;
+    if opts.max_age.is_some() || !opts.acr_values.is_empty() {
+        eprintln!(
+            "Authenticated at {} with acr {}",
+            claims.auth_time.map_or_else(
+                || "an unknown time".to_owned(),
+                |t| format!("{t} (Unix time)")
+            ),
+            claims.acr.as_deref().unwrap_or("(none)")
+        );
+    }
     commands::print_stdout(&format!(
         "Signed in to {} as {}\n",
         opts.issuer,
-        login::display_user(&signed_in.claims)
+        login::display_user(claims)
     ))
+}
+
+/// Exchanges the session's identity and prints the new access token.
+async fn run_exchange(args: ExchangeArgs) -> Result<(), Failure> {
+    let session = args.provider.session(&args.from_client_id);
+    let opts = exchange::ExchangeOptions {
+        to: args.to,
+        client_id: args.client_id,
+        audience: args.audience,
+        resource: args.resource,
+        scope: split_scopes(&args.scopes),
+        access_token_subject: args.access_token,
+        requested_token_type: args.requested_token_type,
+    };
+    exchange::run(&session, &opts).await
+}
+
+/// A resource indicator (RFC 8707 §2): an absolute URI without a fragment.
+fn parse_resource(value: &str) -> Result<String, String> {
+    match url::Url::parse(value) {
+        Ok(url) if url.fragment().is_none() => Ok(value.to_owned()),
+        _ => Err(
+            "a resource is an absolute URI without a fragment, e.g. https://api.example.com".into(),
+        ),
+    }
 }
 
 /// The scopes of `--scope S`, each value possibly holding several separated by spaces.
@@ -528,10 +660,10 @@ mod tests {
         let Command::Login(args) = cli.command else {
             panic!("login expected")
         };
-        assert_eq!(args.session.issuer, "https://auth.company.com");
+        assert_eq!(args.session.provider.issuer, "https://auth.company.com");
         assert_eq!(args.session.client_id, "app");
         assert_eq!(
-            args.session.store.as_deref(),
+            args.session.provider.store.as_deref(),
             Some(std::path::Path::new("/tmp/sessions"))
         );
         assert_eq!(
@@ -592,8 +724,24 @@ mod tests {
             panic!("token expected")
         };
         assert_eq!(
-            (args.target.account.as_deref(), args.min_ttl),
+            (args.account.account.as_deref(), args.min_ttl),
             (Some("ada"), 20)
+        );
+        // An API's token has no --min-ttl.
+        assert!(
+            Cli::try_parse_from([
+                "keyfob",
+                "token",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+                "--resource",
+                "https://crm.example",
+                "--min-ttl",
+                "20",
+            ])
+            .is_err()
         );
         let cli = Cli::try_parse_from([
             "keyfob",

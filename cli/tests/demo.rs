@@ -14,13 +14,14 @@ use serde_json::Value;
 
 const KEYFOB: &str = env!("CARGO_BIN_EXE_keyfob");
 
-const STEP_NAMES: [&str; 7] = [
+const STEP_NAMES: [&str; 8] = [
     "discovery and JWKS fetched",
     "authorization URL built",
     "browser step",
     "callback handled",
     "servers A and B called",
     "access token expired and refreshed",
+    "identity exchanged for an internal token",
     "logged out",
 ];
 
@@ -70,7 +71,7 @@ fn demo_runs_every_step() {
         output.status.code()
     );
     for (i, name) in STEP_NAMES.iter().enumerate() {
-        let prefix = format!("[{}/7] ok ", i + 1);
+        let prefix = format!("[{}/8] ok ", i + 1);
         assert!(
             stdout
                 .lines()
@@ -89,7 +90,7 @@ fn demo_runs_every_step() {
             .lines()
             .last()
             .unwrap()
-            .starts_with("demo ok: 7 steps")
+            .starts_with("demo ok: 8 steps")
     );
     assert!(!stderr.contains("failed"), "{stderr}");
     assert_no_token(&stdout);
@@ -109,7 +110,7 @@ fn demo_json_has_one_ok_object_per_step() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
-    for n in 1..=7u64 {
+    for n in 1..=8u64 {
         let step = steps
             .iter()
             .find(|s| s["step"] == n)
@@ -129,8 +130,11 @@ fn demo_json_has_one_ok_object_per_step() {
     assert_eq!(by_step(6)["old_token"]["crm_status"], 401);
     assert_eq!(by_step(6)["refresh_token_grants"]["after"], 1);
     assert_eq!(by_step(6)["refresh_token_rotated"], true);
-    assert_eq!(by_step(7)["stats"]["revoke"], 1);
-    assert_eq!(by_step(7)["old_refresh_token"]["error"], "invalid_grant");
+    assert_eq!(by_step(7)["stats"]["token_exchange"], 1);
+    assert_eq!(by_step(7)["crm"]["status"], 200);
+    assert_eq!(by_step(7)["orders"]["status"], 200);
+    assert_eq!(by_step(8)["stats"]["revoke"], 1);
+    assert_eq!(by_step(8)["old_refresh_token"]["error"], "invalid_grant");
     assert_no_token(&stdout);
 }
 
@@ -180,6 +184,10 @@ async fn testkit_prints_its_urls_and_serves_discovery() {
     let issuer = urls["issuer"].as_str().expect("issuer");
     assert!(issuer.starts_with("http://127.0.0.1:"), "{first}");
     assert!(urls["crm"].as_str().is_some() && urls["orders"].as_str().is_some());
+    assert!(
+        urls["internal"].as_str().is_some_and(|i| i != issuer),
+        "{first}"
+    );
     assert_eq!(urls["client_id"], "keyfob-demo");
 
     let transport = ReqwestTransport::new().unwrap();

@@ -1,13 +1,25 @@
 //! Time, injectable so expiry can be tested without sleeping.
 
+use std::future::Future;
+use std::pin::Pin;
 #[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A source of the current time in whole seconds since the Unix epoch.
+/// The future of [`Clock::sleep`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A source of the current time in whole seconds since the Unix epoch, and of waits.
 pub trait Clock: Send + Sync {
     /// Seconds since 1970-01-01T00:00:00Z.
     fn now(&self) -> i64;
+
+    /// Waits `duration`: the device grant's polling interval (RFC 8628 §3.5). The default waits
+    /// that long on any executor (a timer thread wakes the task); a clock for tests may move
+    /// itself forward instead and return at once.
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(crate::sync::sleep(duration))
+    }
 }
 
 /// The device's wall clock.
@@ -56,5 +68,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock forward by `duration` (whole seconds, rounded up) and returns at once.
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+        self.advance(i64::try_from(secs).unwrap_or(i64::MAX));
+        Box::pin(std::future::ready(()))
     }
 }

@@ -20,10 +20,16 @@ pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
     "code_challenge_method",
     // Set by Keyfob when the session is DPoP-bound (RFC 9449 §10).
     "dpop_jkt",
-    // Not supported: each would change what the response means or how it comes back, and
-    // Keyfob would not check it (max_age needs auth_time checks; JAR could replace state,
-    // nonce and the PKCE challenge; response_mode could move the code out of the query).
+    // Set through their own options, because Keyfob checks what comes back for them:
+    // `LoginOptions::max_age` and `acr_values` (auth_time and acr in the ID token), and
+    // `ConfigBuilder::resource` (RFC 8707, also sent with the code exchange).
     "max_age",
+    "acr_values",
+    "claims",
+    "resource",
+    // Not supported: each would change what the response means or how it comes back, and
+    // Keyfob would not check it (JAR could replace state, nonce and the PKCE challenge;
+    // response_mode could move the code out of the query).
     "response_mode",
     "request",
     "request_uri",
@@ -52,6 +58,7 @@ pub struct Config {
     pub(crate) insecure_http_hosts: Vec<String>,
     pub(crate) multiple_accounts: bool,
     pub(crate) pushed_authorization_requests: bool,
+    pub(crate) resources: Vec<String>,
 }
 
 impl Config {
@@ -79,6 +86,7 @@ impl Config {
             insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
             pushed_authorization_requests: false,
+            resources: Vec::new(),
         }
     }
 
@@ -140,6 +148,12 @@ impl Config {
     pub fn pushed_authorization_requests(&self) -> bool {
         self.pushed_authorization_requests
     }
+
+    /// The APIs the sign-in asks access for (RFC 8707 resource indicators; see
+    /// [`ConfigBuilder::resource`]).
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -159,6 +173,7 @@ pub struct ConfigBuilder {
     insecure_http_hosts: Vec<String>,
     multiple_accounts: bool,
     pushed_authorization_requests: bool,
+    resources: Vec<String>,
 }
 
 impl ConfigBuilder {
@@ -246,6 +261,17 @@ impl ConfigBuilder {
         self
     }
 
+    /// An API the app calls, by its resource indicator (RFC 8707), e.g.
+    /// `https://crm.company.com`: sent as `resource` with the authorization request and the code
+    /// exchange, so that the grant covers it, and listed in the session
+    /// ([`crate::Tokens::resources`]). [`crate::Client::access_token_for`] then gets a token
+    /// whose audience is that API alone. Repeat for several APIs. An absolute URI without a
+    /// fragment.
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
+        self
+    }
+
     /// DEVELOPMENT ONLY: allows plain `http://` for the issuer and the provider's endpoints on
     /// `host` (e.g. `10.0.2.2`, the Android emulator's address for the developer's machine).
     /// Loopback hosts never need this. Never ship a build that sets it.
@@ -308,6 +334,13 @@ impl ConfigBuilder {
         if self.refresh_margin > Duration::from_secs(600) {
             return Err(Error::config("refresh_margin must be at most 600 seconds"));
         }
+        let mut resources: Vec<String> = Vec::new();
+        for resource in self.resources {
+            check_resource(&resource)?;
+            if !resources.contains(&resource) {
+                resources.push(resource);
+            }
+        }
         Ok(Config {
             issuer,
             client_id,
@@ -323,7 +356,22 @@ impl ConfigBuilder {
             insecure_http_hosts: self.insecure_http_hosts,
             multiple_accounts: self.multiple_accounts,
             pushed_authorization_requests: self.pushed_authorization_requests,
+            resources,
         })
+    }
+}
+
+/// Whether `uri` is a usable resource indicator (RFC 8707 §2): an absolute URI without a
+/// fragment.
+pub(crate) fn check_resource(uri: &str) -> Result<()> {
+    match Url::parse(uri) {
+        Ok(url) if url.fragment().is_none() && !uri.contains(char::is_whitespace) => Ok(()),
+        Ok(_) => Err(Error::config(
+            "a resource indicator must not have a fragment or spaces (RFC 8707 §2)",
+        )),
+        Err(_) => Err(Error::config(
+            "a resource indicator must be an absolute URI (RFC 8707 §2)",
+        )),
     }
 }
 
@@ -472,6 +520,27 @@ mod tests {
     }
 
     #[test]
+    fn resources_are_absolute_uris_without_fragments() {
+        let c = Config::builder("https://a.example", "app", "myapp://cb")
+            .resource("https://crm.company.com")
+            .resource("urn:company:orders")
+            .resource("https://crm.company.com")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.resources(),
+            ["https://crm.company.com", "urn:company:orders"]
+        );
+        for bad in ["crm", "/api", "https://crm.company.com/#x", "https://a b"] {
+            let e = Config::builder("https://a.example", "app", "myapp://cb")
+                .resource(bad)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
     fn openid_is_always_first_and_scopes_are_deduplicated() {
         let c = Config::builder("https://a.example", "app", "myapp://cb")
             .scopes(["email", "openid", "email", "offline_access"])
@@ -490,7 +559,14 @@ mod tests {
         let base = || Config::builder("https://a.example", "app", "myapp://cb");
         assert!(base().extra_param("state", "x").build().is_err());
         assert!(base().extra_param("audience", "api").build().is_ok());
-        for unsupported in ["max_age", "response_mode", "request", "request_uri"] {
+        for unsupported in [
+            "max_age",
+            "acr_values",
+            "resource",
+            "response_mode",
+            "request",
+            "request_uri",
+        ] {
             assert!(
                 base().extra_param(unsupported, "x").build().is_err(),
                 "{unsupported}"

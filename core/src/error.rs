@@ -136,6 +136,12 @@ pub enum IdTokenCheck {
     Nonce,
     /// A refreshed ID token names another `iss`, `sub` or `aud` than the one from sign-in.
     SubjectChanged,
+    /// Step-up: the login asked for a recent authentication (`max_age`, `prompt=login`) and the
+    /// ID token's `auth_time` is missing (with `max_age`), older than asked, or in the future.
+    AuthTime,
+    /// Step-up: the login required an authentication context (`acr`) and the ID token carries
+    /// none of the requested ones.
+    Acr,
 }
 
 /// The single error type of Keyfob. Match on [`Error::kind`]; show [`Error`]'s `Display` to

@@ -22,7 +22,7 @@
 //! | `ffi/` | the uniffi surface (feature `ffi`): exported client, records, errors, foreign traits |
 //! | `client/` | the public [`Client`]: sign-in, access token and refresh (ahead of expiry on the app's [`Spawner`]), logout, userinfo, DPoP-bound sessions and API call headers |
 //! | `session/` | the live session and its generations, states and events, the stored record |
-//! | `oidc/` | the protocol as plain functions: authorize + callback, PKCE, discovery, token endpoint, JWA/JWS/JWKS, ID token, DPoP proofs, pushed authorization requests |
+//! | `oidc/` | the protocol as plain functions: authorize + callback, PKCE, discovery, token endpoint, JWA/JWS/JWKS, ID token, DPoP proofs, pushed authorization requests, step-up, device grant, token exchange |
 //! | `config.rs` | the client configuration and its validation |
 //! | `http/`, `storage/` | the transport trait, URL policy, dates; the storage trait and its stores |
 //! | `error.rs`, `secret.rs`, `clock.rs`, `sync.rs` | shared by every layer |
@@ -46,10 +46,13 @@ mod test_support;
 #[cfg(feature = "ffi")]
 uniffi::setup_scaffolding!();
 
-pub use client::{AuthorizationHeaders, BackgroundTask, Client, Logout, Spawner};
+pub use client::{
+    AuthorizationHeaders, BackgroundTask, Client, ExchangedToken, Logout, Spawner, Subject,
+    TokenExchange,
+};
 #[cfg(any(test, feature = "testing"))]
 pub use clock::ManualClock;
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, Sleep, SystemClock};
 pub use config::{Config, ConfigBuilder, MAX_CLOCK_SKEW};
 pub use error::{Error, ErrorKind, IdTokenCheck, Result, StorageError, StorageErrorKind};
 #[cfg(feature = "reqwest")]
@@ -64,8 +67,11 @@ pub use http::url_policy::is_loopback;
 #[cfg(feature = "software-key")]
 pub use oidc::SoftwareDpopKey;
 pub use oidc::{
-    DpopKey, IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata,
+    DeviceAuthorization, DpopKey, IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS,
+    ProviderMetadata,
 };
 pub use secret::SecretString;
-pub use session::{AccountInfo, SessionEvent, SessionObserver, SessionState, Tokens};
+pub use session::{
+    AccountInfo, ResourceToken, SessionEvent, SessionObserver, SessionState, Tokens,
+};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};

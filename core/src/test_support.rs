@@ -252,6 +252,7 @@ pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
             expires_at: NOW + 3600,
             issued_at: NOW,
             auth_time: None,
+            acr: None,
             email: None,
             email_verified: None,
             name: None,
@@ -260,6 +261,8 @@ pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
         },
         login_nonce: None,
         dpop_jkt: None,
+        resources: Vec::new(),
+        resource_tokens: Default::default(),
     }
 }
 

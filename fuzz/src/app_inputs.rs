@@ -292,6 +292,7 @@ mod ffi {
             allow_insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
             pushed_authorization_requests: false,
+            resources: Vec::new(),
         };
         let client = KeyfobClient::new(
             config,

@@ -57,6 +57,13 @@ pub struct Faults {
     /// (`myapp://callback#code=…&state=…&iss=…`) instead of the query, as an
     /// implicit-flow or `response_mode=fragment` provider would.
     pub callback_in_fragment: bool,
+    /// The polling interval, in seconds, of the device authorizations issued from now on
+    /// (advertised and enforced; `None`: [`crate::Options::device_interval`]).
+    pub device_interval: Option<u64>,
+    /// The first polls of each device authorization issued from now on are answered
+    /// `slow_down` (this many of them), whatever their timing; each adds 5 s to the interval
+    /// that the following polls must keep (RFC 8628 §3.5).
+    pub device_slow_down: u32,
 }
 
 impl Faults {
@@ -127,6 +134,15 @@ impl Faults {
         only(|f| f.token_response = Some(json_object(patch)))
     }
 
+    /// Device authorizations issued from now on have this polling interval (seconds), and the
+    /// first `slow_downs` polls of each are answered `slow_down`.
+    pub fn device(interval: u64, slow_downs: u32) -> Faults {
+        only(|f| {
+            f.device_interval = Some(interval);
+            f.device_slow_down = slow_downs;
+        })
+    }
+
     /// Places these JWK objects before the real keys in the JWKS.
     pub fn jwks_extra_keys(keys: Vec<Value>) -> Faults {
         only(|f| f.jwks_extra_keys = keys)
@@ -194,6 +210,8 @@ impl Faults {
             jwks_extra_keys,
             callback_append,
             callback_in_fragment,
+            device_interval,
+            device_slow_down,
         } = other;
         Faults {
             id_token_claims: join_patches(self.id_token_claims, id_token_claims),
@@ -207,6 +225,8 @@ impl Faults {
             jwks_extra_keys: [self.jwks_extra_keys, jwks_extra_keys].concat(),
             callback_append: [self.callback_append, callback_append].concat(),
             callback_in_fragment: self.callback_in_fragment || callback_in_fragment,
+            device_interval: device_interval.or(self.device_interval),
+            device_slow_down: self.device_slow_down.max(device_slow_down),
         }
     }
 }

@@ -118,6 +118,15 @@ pub(crate) fn prepare_rogue_key() {
     std::thread::spawn(rogue_rsa);
 }
 
+/// The RSA key of the internal authorization servers, one per process: not in the pool, so
+/// that no provider publishes or signs with it.
+fn internal_rsa() -> Arc<RsaMaterial> {
+    static INTERNAL: OnceLock<Arc<RsaMaterial>> = OnceLock::new();
+    INTERNAL
+        .get_or_init(|| Arc::new(RsaMaterial::generate()))
+        .clone()
+}
+
 /// The RSA-1024 key of `Signing::ShortRsaKey`, one per process.
 fn short_rsa() -> Arc<RsaMaterial> {
     static SHORT: OnceLock<Arc<RsaMaterial>> = OnceLock::new();
@@ -206,6 +215,11 @@ impl SigningKey {
             SigningAlg::Rs256 | SigningAlg::Ps256 => Self::from_rsa(&rogue_rsa(), alg),
             SigningAlg::Es256 => Self::generate_ec(),
         }
+    }
+
+    /// The RS256 key of an internal authorization server (may block while it is generated).
+    pub(crate) fn internal() -> SigningKey {
+        Self::from_rsa(&internal_rsa(), SigningAlg::Rs256)
     }
 
     /// The RSA-1024 key of `Signing::ShortRsaKey`, signing with `alg` when it is an RSA

@@ -6,12 +6,17 @@
 //!   (auto-approving one [`TestUser`]), `/par` (pushed authorization requests, RFC 9126),
 //!   `/token` (authorization code with PKCE S256, refresh with rotation and reuse
 //!   detection, DPoP-bound tokens when the request carries a proof, RFC 9449),
-//!   `/userinfo`, `/revoke` and `/end_session`, signing with real RS256/PS256/ES256 keys;
+//!   `/userinfo`, `/revoke` and `/end_session`, signing with real RS256/PS256/ES256 keys.
+//!   It also honours RFC 8707 resource indicators (a token narrowed to one API), the
+//!   device authorization grant (RFC 8628, approved by a GET of the complete verification
+//!   URI) and step-up requests (`max_age`, `prompt=login`, `acr_values`, an essential `acr`);
+//! - an internal authorization server (seed 003) with its own issuer, keys and discovery,
+//!   which trusts the provider: it exchanges the provider's tokens for its own (RFC 8693);
 //! - resource server A (`crm`, `GET /api/customers`) and resource server B
-//!   (`orders`, `GET /api/orders`), which accept JWT access tokens as
-//!   `Authorization: Bearer`, or — for DPoP-bound tokens (`cnf.jkt`) — only as
-//!   `Authorization: DPoP` with a valid proof, verified against the provider's JWKS fetched
-//!   over HTTP.
+//!   (`orders`, `GET /api/orders`), which accept JWT access tokens of the provider or the
+//!   internal server whose audience names them as `Authorization: Bearer`, or — for
+//!   DPoP-bound tokens (`cnf.jkt`) — only as `Authorization: DPoP` with a valid proof,
+//!   verified against their issuer's JWKS fetched over HTTP.
 //!
 //! What it demands of clients ([`Policy`]: DPoP required, PAR required, DPoP nonces) is set
 //! at start and may be switched at run time.
@@ -32,6 +37,7 @@ mod faults;
 mod jwt;
 mod keys;
 mod provider;
+mod remote_keys;
 mod resource;
 mod stats;
 
@@ -142,8 +148,9 @@ impl Default for TestUser {
 pub struct Options {
     /// Address to bind; default `127.0.0.1`.
     pub host: IpAddr,
-    /// Provider port; `0` picks an ephemeral port. Servers A and B listen on
-    /// `port + 1` and `port + 2` when `port` is not 0, on ephemeral ports otherwise.
+    /// Provider port; `0` picks an ephemeral port. Servers A and B and the internal server
+    /// listen on `port + 1`, `port + 2` and `port + 3` when `port` is not 0, on ephemeral
+    /// ports otherwise.
     pub port: u16,
     /// Host name or address put in the issuer and the other URLs (e.g. `10.0.2.2`
     /// for the Android emulator); default: the bound address.
@@ -170,6 +177,10 @@ pub struct Options {
     pub user: TestUser,
     /// What the testkit demands at start: DPoP, PAR, DPoP nonces (none by default).
     pub policy: Policy,
+    /// Polling interval of device authorizations (RFC 8628), in seconds; default 5.
+    pub device_interval: u64,
+    /// Lifetime of device and user codes, in seconds; default 600.
+    pub device_code_ttl: u64,
 }
 
 impl Default for Options {
@@ -191,6 +202,8 @@ impl Default for Options {
             id_token_alg: SigningAlg::Rs256,
             user: TestUser::default(),
             policy: Policy::default(),
+            device_interval: 5,
+            device_code_ttl: 600,
         }
     }
 }
@@ -204,6 +217,9 @@ pub struct Urls {
     pub crm: String,
     /// Base URL of server B, e.g. `http://127.0.0.1:8082`; its API is `GET /api/orders`.
     pub orders: String,
+    /// The internal authorization server's issuer (seed 003), e.g. `http://127.0.0.1:8083`:
+    /// it exchanges the provider's tokens for its own (RFC 8693).
+    pub internal: String,
 }
 
 /// State shared by the provider and servers A and B of one testkit.
@@ -215,7 +231,8 @@ struct Shared {
     dpop: dpop::DpopState,
 }
 
-/// A running provider with servers A and B. Dropping it stops the servers.
+/// A running provider with servers A and B and the internal authorization server. Dropping it
+/// stops the servers.
 pub struct Testkit {
     urls: Urls,
     client_id: String,
@@ -235,16 +252,20 @@ impl std::fmt::Debug for Testkit {
 }
 
 impl Testkit {
-    /// Binds the three listeners and serves them on the current tokio runtime.
+    /// Binds the four listeners and serves them on the current tokio runtime.
     pub async fn start(opts: Options) -> io::Result<Testkit> {
-        let (crm_port, orders_port) = match opts.port {
-            0 => (0, 0),
-            port => match (port.checked_add(1), port.checked_add(2)) {
-                (Some(crm), Some(orders)) => (crm, orders),
+        let (crm_port, orders_port, internal_port) = match opts.port {
+            0 => (0, 0, 0),
+            port => match (
+                port.checked_add(1),
+                port.checked_add(2),
+                port.checked_add(3),
+            ) {
+                (Some(crm), Some(orders), Some(internal)) => (crm, orders, internal),
                 _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        "port + 2 must be a valid port for servers A and B",
+                        "port + 3 must be a valid port for servers A and B and the internal server",
                     ));
                 }
             },
@@ -252,6 +273,8 @@ impl Testkit {
         let provider_listener = TcpListener::bind(SocketAddr::new(opts.host, opts.port)).await?;
         let crm_listener = TcpListener::bind(SocketAddr::new(opts.host, crm_port)).await?;
         let orders_listener = TcpListener::bind(SocketAddr::new(opts.host, orders_port)).await?;
+        let internal_listener =
+            TcpListener::bind(SocketAddr::new(opts.host, internal_port)).await?;
 
         let base_url = |listener: &TcpListener| -> io::Result<String> {
             let addr = listener.local_addr()?;
@@ -265,30 +288,44 @@ impl Testkit {
             issuer: base_url(&provider_listener)?,
             crm: base_url(&crm_listener)?,
             orders: base_url(&orders_listener)?,
+            internal: base_url(&internal_listener)?,
         };
 
         let shared = Arc::new(Shared::default());
         shared.dpop.set_policy(opts.policy);
         let provider = Provider::new(&opts, urls.issuer.clone(), shared.clone()).await?;
         let provider_addr = reachable(provider_listener.local_addr()?);
-        let crm = resource::router(
-            resource::Api::crm(&urls.crm),
-            &urls.issuer,
+        let internal_addr = reachable(internal_listener.local_addr()?);
+        let internal_config = provider::internal::InternalConfig {
+            issuer: urls.internal.clone(),
+            provider_issuer: urls.issuer.clone(),
             provider_addr,
-            &shared,
-        );
-        let orders = resource::router(
-            resource::Api::orders(&urls.orders),
-            &urls.issuer,
-            provider_addr,
-            &shared,
-        );
+            client_id: opts.client_id.clone(),
+            access_token_ttl: opts.access_token_ttl,
+        };
+        let internal_shared = shared.clone();
+        let internal = tokio::task::spawn_blocking(move || {
+            provider::internal::Internal::new(internal_config, internal_shared)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        let trusted = [
+            (urls.issuer.as_str(), provider_addr),
+            (urls.internal.as_str(), internal_addr),
+        ];
+        let crm = resource::router(resource::Api::crm(&urls.crm), &trusted, &shared);
+        let orders = resource::router(resource::Api::orders(&urls.orders), &trusted, &shared);
 
         let (stop, _) = watch::channel(());
         let servers = vec![
             serve(provider_listener, provider::router(provider.clone()), &stop),
             serve(crm_listener, crm, &stop),
             serve(orders_listener, orders, &stop),
+            serve(
+                internal_listener,
+                provider::internal::router(Arc::new(internal)),
+                &stop,
+            ),
         ];
         Ok(Testkit {
             urls,
@@ -300,13 +337,13 @@ impl Testkit {
         })
     }
 
-    /// The issuer and the base URLs of servers A and B.
+    /// The issuer, the base URLs of servers A and B, and the internal server's issuer.
     pub fn urls(&self) -> &Urls {
         &self.urls
     }
 
     /// The line a testkit binary prints once the servers listen:
-    /// `{"issuer":…,"crm":…,"orders":…,"client_id":…}`.
+    /// `{"issuer":…,"crm":…,"orders":…,"internal":…,"client_id":…}`.
     pub fn ready_line(&self) -> String {
         #[derive(Serialize)]
         struct Ready<'a> {

@@ -1,7 +1,8 @@
 //! `keyfob-testkit`: runs the test provider and resource servers A and B for
 //! tests and demos in other languages.
 //!
-//! On start it prints one JSON line, `{"issuer":…,"crm":…,"orders":…,"client_id":…}`,
+//! On start it prints one JSON line,
+//! `{"issuer":…,"crm":…,"orders":…,"internal":…,"client_id":…}`,
 //! then serves until SIGINT or SIGTERM, or until stdin reaches end of file when
 //! `--exit-on-stdin-eof` is given. Tests steer it through the `/__testkit/*`
 //! endpoints of the provider.
@@ -14,14 +15,15 @@ use keyfob_testkit::{Faults, Options, Testkit};
 const USAGE: &str = "\
 Usage: keyfob-testkit [OPTIONS]
 
-Runs a test OpenID provider and two resource servers (crm, orders) on loopback.
-Prints one JSON line {\"issuer\",\"crm\",\"orders\",\"client_id\"} when ready, then
-serves until SIGINT/SIGTERM.
+Runs a test OpenID provider, two resource servers (crm, orders) and an internal
+authorization server (token exchange, seed 003) on loopback. Prints one JSON line
+{\"issuer\",\"crm\",\"orders\",\"internal\",\"client_id\"} when ready, then serves
+until SIGINT/SIGTERM.
 
 Options:
   --host IP                 address to bind [default: 127.0.0.1]
-  --port N                  provider port; crm and orders use N+1 and N+2
-                            [default: 0 = ephemeral ports for all three]
+  --port N                  provider port; crm, orders and internal use N+1, N+2
+                            and N+3 [default: 0 = ephemeral ports for all four]
   --public-host HOST        host name used in the issuer and URLs (e.g. 10.0.2.2)
                             [default: the bound address]
   --client-id ID            the registered client [default: keyfob-demo]
@@ -37,7 +39,8 @@ Options:
                             /__testkit/faults), e.g. '{\"id_token_signing\":\"alg_none\"}',
                             '{\"callback\":{\"iss\":\"https://evil.example\"}}',
                             '{\"endpoints\":[{\"path\":\"/token\",\"status\":429,
-                            \"headers\":[[\"Retry-After\",\"30\"]]}]}'
+                            \"headers\":[[\"Retry-After\",\"30\"]]}]}',
+                            '{\"device_interval\":1,\"device_slow_down\":1}'
   --require-dpop            /token refuses requests without a DPoP proof (RFC 9449)
   --require-par             only pushed authorization requests are accepted (RFC 9126)
   --dpop-nonce              the provider and servers A and B demand DPoP nonces

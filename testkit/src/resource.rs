@@ -1,38 +1,36 @@
 //! Resource servers A (`crm`) and B (`orders`): stateless APIs that accept
-//! `Authorization: Bearer <JWT access token>`, verified against the provider's
-//! JWKS fetched over HTTP, the way `crm.company.com` and `orders.company.com` do.
+//! `Authorization: Bearer <JWT access token>`, verified against the JWKS of its issuer fetched
+//! over HTTP, the way `crm.company.com` and `orders.company.com` do. They trust two issuers:
+//! the provider, and the internal authorization server that trades the provider's tokens for
+//! its own (RFC 8693, seed 003).
 //!
-//! A token is accepted when its header says RS256 and `at+jwt` with a `kid` found
-//! in the JWKS (fetched once, and again once when an unknown `kid` shows up), its
-//! signature verifies, `iss` is the issuer, `aud` contains the server's audience,
-//! and `exp` is after the testkit clock's now (no leeway: it is the issuer's clock).
+//! A token is accepted when its header says RS256 and `at+jwt` with a `kid` found in its
+//! issuer's JWKS (fetched once, and again once when an unknown `kid` shows up), its signature
+//! verifies, `iss` is a trusted issuer, `aud` contains the server's audience (a token narrowed
+//! to the other server by an RFC 8707 `resource` is refused), and `exp` is after the testkit
+//! clock's now (no leeway: it is the issuers' clock).
 //! A DPoP-bound token (`cnf.jkt`, RFC 9449) is accepted only as `Authorization: DPoP`
 //! with a valid proof for the request, signed by the token's key (see `crate::dpop`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use jsonwebtoken::DecodingKey;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
 use crate::dpop::{self, Expected, Presented, ProofError, Refused};
 use crate::faults::apply_endpoint_faults;
 use crate::jwt::{
     AccessTokenRules, Rejection, access_token_kid, unauthorized, verify_access_token,
 };
+use crate::remote_keys::RemoteKeys;
 use crate::stats::{Stats, count_dpop_proof};
 use crate::{CRM_AUDIENCE, ORDERS_AUDIENCE, Shared};
 
@@ -40,15 +38,6 @@ use crate::{CRM_AUDIENCE, ORDERS_AUDIENCE, Shared};
 /// `/{version}`). The provider does not count these requests in [`Stats::jwks`]
 /// and does not apply faults to them.
 pub const RESOURCE_SERVER_USER_AGENT: &str = "keyfob-testkit-resource-server";
-
-/// Where the provider publishes its keys.
-const JWKS_PATH: &str = "/.well-known/jwks.json";
-/// Limit for one JWKS fetch.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest JWKS the servers accept.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Whether a request comes from server A or B of a testkit.
 pub(crate) fn is_resource_server_request(headers: &HeaderMap) -> bool {
@@ -121,12 +110,8 @@ impl Api {
 /// One resource server's state.
 struct ResourceServer {
     api: Api,
-    issuer: String,
-    /// Where the provider listens (its bound address, which the public issuer
-    /// URL may not reach, e.g. `10.0.2.2` for an Android emulator).
-    provider: SocketAddr,
-    /// The verification keys by `kid`, from the last JWKS fetch.
-    keys: Mutex<HashMap<String, DecodingKey>>,
+    /// The issuers whose tokens it accepts, with their keys; the provider first.
+    trusted: Vec<(String, RemoteKeys)>,
     shared: Arc<Shared>,
 }
 
@@ -140,15 +125,16 @@ enum Refusal {
     Proof(ProofError),
 }
 
-/// The routes of one resource server, which verifies tokens with the JWKS of
-/// the provider listening on `provider`.
-pub(crate) fn router(api: Api, issuer: &str, provider: SocketAddr, shared: &Arc<Shared>) -> Router {
+/// The routes of one resource server, which accepts the tokens of the `trusted` issuers
+/// (issuer and the address it listens on, the provider first), verified with their JWKS.
+pub(crate) fn router(api: Api, trusted: &[(&str, SocketAddr)], shared: &Arc<Shared>) -> Router {
     let path = api.path;
     let server = Arc::new(ResourceServer {
         api,
-        issuer: issuer.to_owned(),
-        provider,
-        keys: Mutex::new(HashMap::new()),
+        trusted: trusted
+            .iter()
+            .map(|(issuer, addr)| ((*issuer).to_owned(), RemoteKeys::new(*addr)))
+            .collect(),
         shared: shared.clone(),
     });
     Router::new()
@@ -206,10 +192,11 @@ impl ResourceServer {
         let presented = Presented::of(headers).ok_or(Refusal::NoToken)?;
         let token = presented.token();
         let kid = access_token_kid(token).map_err(Refusal::InvalidToken)?;
-        let key = self.key(&kid).await.map_err(Refusal::InvalidToken)?;
+        let (issuer, keys) = self.issuer_of(token);
+        let key = keys.key(&kid).await.map_err(Refusal::InvalidToken)?;
         let now = self.shared.clock.now();
         let rules = AccessTokenRules {
-            issuer: &self.issuer,
+            issuer,
             audience: Some(self.api.audience),
             now,
         };
@@ -230,58 +217,21 @@ impl ResourceServer {
         Ok(claims)
     }
 
-    /// The key for `kid`, refetching the JWKS once if it is not known yet.
-    async fn key(&self, kid: &str) -> Result<DecodingKey, Rejection> {
-        let mut keys = self.keys.lock().await;
-        if let Some(key) = keys.get(kid) {
-            return Ok(key.clone());
-        }
-        *keys = self.fetch_keys().await?;
-        keys.get(kid).cloned().ok_or("unknown signing key")
+    /// The trusted issuer the token names in `iss` (read before its signature is checked, to
+    /// know whose keys check it); the provider when it names none of them, so that the
+    /// provider's checks refuse it.
+    fn issuer_of(&self, token: &str) -> (&str, &RemoteKeys) {
+        let named = token
+            .split('.')
+            .nth(1)
+            .and_then(|claims| URL_SAFE_NO_PAD.decode(claims).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|claims| claims["iss"].as_str().map(str::to_owned));
+        let (issuer, keys) = self
+            .trusted
+            .iter()
+            .find(|(issuer, _)| Some(issuer) == named.as_ref())
+            .unwrap_or(&self.trusted[0]);
+        (issuer, keys)
     }
-
-    /// The provider's RS256 signing keys, fetched over HTTP.
-    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, Rejection> {
-        const UNAVAILABLE: Rejection = "signing keys unavailable";
-        let body = tokio::time::timeout(FETCH_TIMEOUT, http_get(self.provider, JWKS_PATH))
-            .await
-            .map_err(|_| UNAVAILABLE)?
-            .map_err(|_| UNAVAILABLE)?;
-        let jwks: Value = serde_json::from_slice(&body).map_err(|_| UNAVAILABLE)?;
-        let keys = jwks["keys"].as_array().ok_or(UNAVAILABLE)?;
-        Ok(keys.iter().filter_map(rs256_key).collect())
-    }
-}
-
-/// `GET path` from `addr` over HTTP/1.1; the body of a 2xx answer.
-///
-/// A plain hyper connection rather than an HTTP client library: the provider is
-/// on loopback, and this keeps the servers independent of any TLS setup.
-async fn http_get(addr: SocketAddr, path: &str) -> Result<Bytes, BoxError> {
-    let stream = TcpStream::connect(addr).await?;
-    let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let user_agent = format!("{RESOURCE_SERVER_USER_AGENT}/{}", env!("CARGO_PKG_VERSION"));
-    let request = Request::get(path)
-        .header(header::HOST, addr.to_string())
-        .header(header::USER_AGENT, user_agent)
-        .body(Body::empty())?;
-    let response = sender.send_request(request).await?;
-    if !response.status().is_success() {
-        return Err(format!("JWKS answered {}", response.status()).into());
-    }
-    Ok(axum::body::to_bytes(Body::new(response.into_body()), MAX_JWKS_BYTES).await?)
-}
-
-/// A JWK usable for RS256 signatures, as (`kid`, key).
-fn rs256_key(jwk: &Value) -> Option<(String, DecodingKey)> {
-    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
-    let usable = field("kty") == Some("RSA")
-        && field("use").is_none_or(|usage| usage == "sig")
-        && field("alg").is_none_or(|alg| alg == "RS256");
-    if !usable {
-        return None;
-    }
-    let key = DecodingKey::from_rsa_components(field("n")?, field("e")?).ok()?;
-    Some((field("kid")?.to_owned(), key))
 }

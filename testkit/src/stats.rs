@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::Shared;
+use crate::provider::DEVICE_CODE_GRANT;
 use crate::resource::is_resource_server_request;
 
 /// A snapshot of the testkit's request counters.
@@ -39,6 +40,17 @@ pub struct Stats {
     pub authorization_code: u64,
     /// `/token` requests with `grant_type=refresh_token`.
     pub refresh_token: u64,
+    /// `POST /device_authorization` requests (RFC 8628 §3.1).
+    pub device_authorization: u64,
+    /// `/token` requests with the device code grant type (the device's polls).
+    pub device_code: u64,
+    /// Polls answered `slow_down` (a subset of `device_code`).
+    pub device_slow_down: u64,
+    /// Token exchange requests (RFC 8693) at the internal authorization server, whatever their
+    /// outcome.
+    pub token_exchange: u64,
+    /// Token exchanges the internal authorization server refused.
+    pub token_exchange_rejected: u64,
     /// JWKS fetches made by servers A and B themselves (recognised by their
     /// User-Agent); they are not counted in `jwks`.
     pub jwks_from_resource_servers: u64,
@@ -126,6 +138,10 @@ pub(crate) async fn count_provider_requests(
             shared.stats.record(|s| s.revoke += 1);
             request
         }
+        "/device_authorization" => {
+            shared.stats.record(|s| s.device_authorization += 1);
+            request
+        }
         "/end_session" => {
             shared.stats.record(|s| s.end_session += 1);
             request
@@ -160,6 +176,7 @@ async fn count_token_request(shared: &Shared, request: Request, next: Next) -> R
         match grant_type.as_deref() {
             Some("authorization_code") => s.authorization_code += 1,
             Some("refresh_token") => s.refresh_token += 1,
+            Some(DEVICE_CODE_GRANT) => s.device_code += 1,
             _ => {}
         }
     });

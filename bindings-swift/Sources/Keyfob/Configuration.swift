@@ -43,6 +43,10 @@ extension KeyfobClient {
         /// browser carries only `client_id` and a `request_uri`. Off by default: then they are
         /// pushed only when the provider requires it.
         public var pushAuthorizationRequests: Bool
+        /// The APIs the app calls, by RFC 8707 resource indicator (e.g.
+        /// `https://crm.company.com`): sent with the sign-in, listed in ``Tokens/resources``,
+        /// and what ``KeyfobClient/accessToken(for:)`` gets narrower tokens for.
+        public var resources: [URL]
 
         /// A configuration; only `issuer`, `clientID` and `redirectURI` have no default.
         public init(
@@ -58,7 +62,8 @@ extension KeyfobClient {
             refreshAhead: Bool = true,
             allowInsecureHTTPHosts: [String] = [],
             multipleAccounts: Bool = false,
-            pushAuthorizationRequests: Bool = false
+            pushAuthorizationRequests: Bool = false,
+            resources: [URL] = []
         ) {
             self.issuer = issuer
             self.clientID = clientID
@@ -73,6 +78,7 @@ extension KeyfobClient {
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
             self.pushAuthorizationRequests = pushAuthorizationRequests
+            self.resources = resources
         }
 
         var ffiConfig: KeyfobConfig {
@@ -89,29 +95,49 @@ extension KeyfobClient {
                 refreshAhead: refreshAhead,
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
                 multipleAccounts: multipleAccounts,
-                pushedAuthorizationRequests: pushAuthorizationRequests
+                pushedAuthorizationRequests: pushAuthorizationRequests,
+                resources: resources.map(\.absoluteString)
             )
         }
     }
 
-    /// Options for one login.
+    /// Options for one login. A step-up ("sign in again, now, with a stronger method, before
+    /// this transfer") sets ``maxAge`` (`0`: authenticate now) and ``acrValues`` with
+    /// ``requireACR``: the login then fails with ``KeyfobError/idToken(check:reason:)``
+    /// (``IdTokenCheck/authTime`` or ``IdTokenCheck/acr``) unless the provider's ID token shows
+    /// that authentication, and the previous session stays as it was.
     public struct LoginOptions: Sendable, Equatable, Hashable {
-        /// `prompt`: `login`, `consent`, `select_account` or `none`.
+        /// `prompt`: `login`, `consent`, `select_account` or `none`. With `login`, an
+        /// `auth_time` from before the login began fails it.
         public var prompt: String?
         /// `login_hint`: prefills the user name on the provider's page.
         public var loginHint: String?
         /// Further authorization request parameters, e.g. `ui_locales`.
         public var additionalParameters: [String: String]
+        /// `max_age`: the user must have authenticated at most this long ago (whole seconds).
+        public var maxAge: TimeInterval?
+        /// `acr_values`: the authentication context classes asked for, in order of preference.
+        public var acrValues: [String]
+        /// The ID token's `acr` must be one of ``acrValues`` (an essential claim request).
+        public var requireACR: Bool
 
         /// Options for one login.
-        public init(prompt: String? = nil, loginHint: String? = nil, additionalParameters: [String: String] = [:]) {
+        public init(
+            prompt: String? = nil, loginHint: String? = nil, additionalParameters: [String: String] = [:],
+            maxAge: TimeInterval? = nil, acrValues: [String] = [], requireACR: Bool = false
+        ) {
             self.prompt = prompt
             self.loginHint = loginHint
             self.additionalParameters = additionalParameters
+            self.maxAge = maxAge
+            self.acrValues = acrValues
+            self.requireACR = requireACR
         }
 
         var ffiOptions: KeyfobLoginOptions {
-            KeyfobLoginOptions(prompt: prompt, loginHint: loginHint, extraParams: authParams(additionalParameters))
+            KeyfobLoginOptions(
+                prompt: prompt, loginHint: loginHint, extraParams: authParams(additionalParameters),
+                maxAgeSecs: maxAge.map(seconds), acrValues: acrValues, requireAcr: requireACR)
         }
     }
 }

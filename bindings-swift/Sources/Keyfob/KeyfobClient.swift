@@ -38,7 +38,7 @@ import KeyfobFFI
 public final class KeyfobClient: Sendable {
     /// The configuration this client was created with.
     public let configuration: Configuration
-    private let core: KeyfobFFI.KeyfobClient
+    let core: KeyfobFFI.KeyfobClient
     private let broadcaster = SessionBroadcaster()
     private let cached: CachedToken
     private let io = BlockingIO(label: "dev.keyfob.storage")
@@ -412,7 +412,7 @@ public final class KeyfobClient: Sendable {
     /// Runs one of the core's calls after ``ensureRestored()``, then records where the session
     /// stands, whatever the outcome: not every change comes with an event (a failed callback
     /// uses up the pending login silently).
-    private func call<T>(_ body: () async throws -> T) async throws -> T {
+    func call<T>(_ body: () async throws -> T) async throws -> T {
         try await ensureRestored()
         do {
             let result = try await body()

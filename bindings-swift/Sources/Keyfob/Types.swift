@@ -135,6 +135,11 @@ public enum IdTokenCheck: Sendable, Equatable, Hashable, CaseIterable {
     case nonce
     /// A refreshed ID token names another user (`sub`) than the session's.
     case subjectChanged
+    /// Step-up: `auth_time` is missing (with ``KeyfobClient/LoginOptions/maxAge``), older than
+    /// asked, or from before a `prompt=login` login began.
+    case authTime
+    /// Step-up: the `acr` is none of the required ``KeyfobClient/LoginOptions/acrValues``.
+    case acr
 
     init(_ check: KeyfobFFI.IdTokenCheck) {
         switch check {
@@ -151,6 +156,8 @@ public enum IdTokenCheck: Sendable, Equatable, Hashable, CaseIterable {
         case .issuedInFuture: self = .issuedInFuture
         case .nonce: self = .nonce
         case .subjectChanged: self = .subjectChanged
+        case .authTime: self = .authTime
+        case .acr: self = .acr
         }
     }
 
@@ -169,6 +176,8 @@ public enum IdTokenCheck: Sendable, Equatable, Hashable, CaseIterable {
         case .issuedInFuture: return .issuedInFuture
         case .nonce: return .nonce
         case .subjectChanged: return .subjectChanged
+        case .authTime: return .authTime
+        case .acr: return .acr
         }
     }
 }
@@ -187,6 +196,9 @@ public struct Claims: Sendable, Equatable, Hashable {
     public let issueDate: Date
     /// `auth_time`: when the user last authenticated, if the provider said.
     public let authenticationDate: Date?
+    /// `acr`: the authentication context class the authentication satisfied, if the provider
+    /// said (see ``KeyfobClient/LoginOptions/acrValues``).
+    public let authenticationContextClass: String?
     /// `email`.
     public let email: String?
     /// `email_verified`.
@@ -206,6 +218,7 @@ public struct Claims: Sendable, Equatable, Hashable {
         expirationDate = Date(epochSeconds: claims.expiresAt)
         issueDate = Date(epochSeconds: claims.issuedAt)
         authenticationDate = claims.authTime.map(Date.init(epochSeconds:))
+        authenticationContextClass = claims.acr
         email = claims.email
         emailVerified = claims.emailVerified
         name = claims.name
@@ -239,6 +252,8 @@ public struct Tokens: Sendable, Equatable, Hashable {
     public let scopes: [String]
     /// The token type for the `Authorization` header: `Bearer`.
     public let tokenType: String
+    /// The APIs the sign-in asked access for (``KeyfobClient/Configuration/resources``).
+    public let resources: [String]
 
     init(_ tokens: KeyfobTokens) {
         accessToken = tokens.accessToken
@@ -246,6 +261,7 @@ public struct Tokens: Sendable, Equatable, Hashable {
         expirationDate = tokens.expiresAt.map(Date.init(epochSeconds:))
         scopes = tokens.scopes
         tokenType = tokens.tokenType
+        resources = tokens.resources
     }
 }
 

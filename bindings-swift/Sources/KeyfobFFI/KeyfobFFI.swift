@@ -1056,6 +1056,44 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      */
     func userinfo(cancellation: KeyfobCancellation?) async throws  -> String
     
+    /**
+     * A valid access token for the API `resource` (RFC 8707 resource indicator), whose
+     * audience is that API alone: from memory while fresh, else obtained with the refresh
+     * token. `Provider` `invalid_target` when the grant does not cover it.
+     */
+    func accessTokenFor(resource: String) async throws  -> String
+    
+    /**
+     * Starts a device login (RFC 8628): the code to show and where to enter it.
+     */
+    func beginDeviceLogin() async throws  -> KeyfobDeviceAuthorization
+    
+    /**
+     * Gives up the device login under way; returns whether there was one.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+     */
+    func cancelDeviceLogin() throws  -> Bool
+    
+    /**
+     * Polls until the user approved the device login, then stores the session and returns the
+     * claims. `Provider` `access_denied` or `expired_token` otherwise. `cancellation` stops
+     * it (the device login stays under way).
+     */
+    func completeDeviceLogin(cancellation: KeyfobCancellation?) async throws  -> KeyfobClaims
+    
+    /**
+     * Exchanges the session's identity for a token of another authorization server (RFC 8693)
+     * and keeps it under that server. `Provider` `invalid_grant` when it rejects the subject.
+     * `cancellation` stops it.
+     */
+    func exchange(request: KeyfobTokenExchange, cancellation: KeyfobCancellation?) async throws  -> KeyfobExchangedToken
+    
+    /**
+     * A valid token of the exchange `request`: the kept one while fresh, else refreshed at
+     * that server, else exchanged again.
+     */
+    func exchangedAccessToken(request: KeyfobTokenExchange) async throws  -> String
+    
 }
 /**
  * An OpenID Connect client for one provider and one app. Create one per app and share it.
@@ -1492,6 +1530,121 @@ open func userinfo(cancellation: KeyfobCancellation? = nil)async throws  -> Stri
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_userinfo(
                         self.uniffiCloneHandle(),FfiConverterOptionTypeKeyfobCancellation.lower(cancellation)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * A valid access token for the API `resource` (RFC 8707 resource indicator), whose
+     * audience is that API alone: from memory while fresh, else obtained with the refresh
+     * token. `Provider` `invalid_target` when the grant does not cover it.
+     */
+open func accessTokenFor(resource: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_access_token_for(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(resource)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * Starts a device login (RFC 8628): the code to show and where to enter it.
+     */
+open func beginDeviceLogin()async throws  -> KeyfobDeviceAuthorization  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_begin_device_login(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeKeyfobDeviceAuthorization_lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * Gives up the device login under way; returns whether there was one.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+     */
+open func cancelDeviceLogin()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_cancel_device_login(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Polls until the user approved the device login, then stores the session and returns the
+     * claims. `Provider` `access_denied` or `expired_token` otherwise. `cancellation` stops
+     * it (the device login stays under way).
+     */
+open func completeDeviceLogin(cancellation: KeyfobCancellation? = nil)async throws  -> KeyfobClaims  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_complete_device_login(
+                        self.uniffiCloneHandle(),FfiConverterOptionTypeKeyfobCancellation.lower(cancellation)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeKeyfobClaims_lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * Exchanges the session's identity for a token of another authorization server (RFC 8693)
+     * and keeps it under that server. `Provider` `invalid_grant` when it rejects the subject.
+     * `cancellation` stops it.
+     */
+open func exchange(request: KeyfobTokenExchange, cancellation: KeyfobCancellation? = nil)async throws  -> KeyfobExchangedToken  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_exchange(
+                        self.uniffiCloneHandle(),FfiConverterTypeKeyfobTokenExchange_lower(request),FfiConverterOptionTypeKeyfobCancellation.lower(cancellation)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeKeyfobExchangedToken_lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
+}
+    
+    /**
+     * A valid token of the exchange `request`: the kept one while fresh, else refreshed at
+     * that server, else exchanged again.
+     */
+open func exchangedAccessToken(request: KeyfobTokenExchange)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_exchanged_access_token(
+                        self.uniffiCloneHandle(),FfiConverterTypeKeyfobTokenExchange_lower(request)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -3083,9 +3236,13 @@ public struct KeyfobClaims: Equatable, Hashable {
      */
     public var issuedAt: Int64
     /**
-     * `auth_time`, when present.
+     * `auth_time`, when present: when the user last authenticated.
      */
     public var authTime: Int64?
+    /**
+     * `acr`, when present: the authentication context class the authentication satisfied.
+     */
+    public var acr: String?
     /**
      * `email`.
      */
@@ -3126,8 +3283,11 @@ public struct KeyfobClaims: Equatable, Hashable {
          * `iat` (seconds since the epoch).
          */issuedAt: Int64, 
         /**
-         * `auth_time`, when present.
+         * `auth_time`, when present: when the user last authenticated.
          */authTime: Int64?, 
+        /**
+         * `acr`, when present: the authentication context class the authentication satisfied.
+         */acr: String?, 
         /**
          * `email`.
          */email: String?, 
@@ -3149,6 +3309,7 @@ public struct KeyfobClaims: Equatable, Hashable {
         self.expiresAt = expiresAt
         self.issuedAt = issuedAt
         self.authTime = authTime
+        self.acr = acr
         self.email = email
         self.emailVerified = emailVerified
         self.name = name
@@ -3178,6 +3339,7 @@ public struct FfiConverterTypeKeyfobClaims: FfiConverterRustBuffer {
                 expiresAt: FfiConverterInt64.read(from: &buf), 
                 issuedAt: FfiConverterInt64.read(from: &buf), 
                 authTime: FfiConverterOptionInt64.read(from: &buf), 
+                acr: FfiConverterOptionString.read(from: &buf), 
                 email: FfiConverterOptionString.read(from: &buf), 
                 emailVerified: FfiConverterOptionBool.read(from: &buf), 
                 name: FfiConverterOptionString.read(from: &buf), 
@@ -3193,6 +3355,7 @@ public struct FfiConverterTypeKeyfobClaims: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.expiresAt, into: &buf)
         FfiConverterInt64.write(value.issuedAt, into: &buf)
         FfiConverterOptionInt64.write(value.authTime, into: &buf)
+        FfiConverterOptionString.write(value.acr, into: &buf)
         FfiConverterOptionString.write(value.email, into: &buf)
         FfiConverterOptionBool.write(value.emailVerified, into: &buf)
         FfiConverterOptionString.write(value.name, into: &buf)
@@ -3278,6 +3441,12 @@ public struct KeyfobConfig: Equatable, Hashable {
      * when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
      */
     public var pushedAuthorizationRequests: Bool
+    /**
+     * The APIs the app calls, by RFC 8707 resource indicator (see
+     * [`crate::ConfigBuilder::resource`]): sent with the sign-in, and what `accessTokenFor`
+     * gets narrower tokens for.
+     */
+    public var resources: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3325,7 +3494,12 @@ public struct KeyfobConfig: Equatable, Hashable {
         /**
          * Push authorization requests (RFC 9126) whenever the provider offers it (default: only
          * when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
-         */pushedAuthorizationRequests: Bool = false) {
+         */pushedAuthorizationRequests: Bool = false, 
+        /**
+         * The APIs the app calls, by RFC 8707 resource indicator (see
+         * [`crate::ConfigBuilder::resource`]): sent with the sign-in, and what `accessTokenFor`
+         * gets narrower tokens for.
+         */resources: [String] = []) {
         self.issuer = issuer
         self.clientId = clientId
         self.redirectUri = redirectUri
@@ -3339,6 +3513,7 @@ public struct KeyfobConfig: Equatable, Hashable {
         self.allowInsecureHttpHosts = allowInsecureHttpHosts
         self.multipleAccounts = multipleAccounts
         self.pushedAuthorizationRequests = pushedAuthorizationRequests
+        self.resources = resources
     }
 
     
@@ -3369,7 +3544,8 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
                 refreshAhead: FfiConverterBool.read(from: &buf), 
                 allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf), 
                 multipleAccounts: FfiConverterBool.read(from: &buf), 
-                pushedAuthorizationRequests: FfiConverterBool.read(from: &buf)
+                pushedAuthorizationRequests: FfiConverterBool.read(from: &buf), 
+                resources: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -3387,6 +3563,7 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.allowInsecureHttpHosts, into: &buf)
         FfiConverterBool.write(value.multipleAccounts, into: &buf)
         FfiConverterBool.write(value.pushedAuthorizationRequests, into: &buf)
+        FfiConverterSequenceString.write(value.resources, into: &buf)
     }
 }
 
@@ -3403,6 +3580,194 @@ public func FfiConverterTypeKeyfobConfig_lift(_ buf: RustBuffer) throws -> Keyfo
 #endif
 public func FfiConverterTypeKeyfobConfig_lower(_ value: KeyfobConfig) -> RustBuffer {
     return FfiConverterTypeKeyfobConfig.lower(value)
+}
+
+
+/**
+ * What a device login shows the user (RFC 8628).
+ */
+public struct KeyfobDeviceAuthorization: Equatable, Hashable {
+    /**
+     * The code the user enters at `verification_uri`.
+     */
+    public var userCode: String
+    /**
+     * Where the user approves, on a phone or computer.
+     */
+    public var verificationUri: String
+    /**
+     * The same page with the code in it (for a QR code), when the provider offers one.
+     */
+    public var verificationUriComplete: String?
+    /**
+     * When the codes expire, in seconds since the epoch.
+     */
+    public var expiresAt: Int64
+    /**
+     * Seconds between two polls.
+     */
+    public var intervalSecs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The code the user enters at `verification_uri`.
+         */userCode: String, 
+        /**
+         * Where the user approves, on a phone or computer.
+         */verificationUri: String, 
+        /**
+         * The same page with the code in it (for a QR code), when the provider offers one.
+         */verificationUriComplete: String?, 
+        /**
+         * When the codes expire, in seconds since the epoch.
+         */expiresAt: Int64, 
+        /**
+         * Seconds between two polls.
+         */intervalSecs: UInt64) {
+        self.userCode = userCode
+        self.verificationUri = verificationUri
+        self.verificationUriComplete = verificationUriComplete
+        self.expiresAt = expiresAt
+        self.intervalSecs = intervalSecs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyfobDeviceAuthorization: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobDeviceAuthorization: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobDeviceAuthorization {
+        return
+            try KeyfobDeviceAuthorization(
+                userCode: FfiConverterString.read(from: &buf), 
+                verificationUri: FfiConverterString.read(from: &buf), 
+                verificationUriComplete: FfiConverterOptionString.read(from: &buf), 
+                expiresAt: FfiConverterInt64.read(from: &buf), 
+                intervalSecs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyfobDeviceAuthorization, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.userCode, into: &buf)
+        FfiConverterString.write(value.verificationUri, into: &buf)
+        FfiConverterOptionString.write(value.verificationUriComplete, into: &buf)
+        FfiConverterInt64.write(value.expiresAt, into: &buf)
+        FfiConverterUInt64.write(value.intervalSecs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobDeviceAuthorization_lift(_ buf: RustBuffer) throws -> KeyfobDeviceAuthorization {
+    return try FfiConverterTypeKeyfobDeviceAuthorization.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobDeviceAuthorization_lower(_ value: KeyfobDeviceAuthorization) -> RustBuffer {
+    return FfiConverterTypeKeyfobDeviceAuthorization.lower(value)
+}
+
+
+/**
+ * The outcome of a token exchange. `access_token` is a secret (`Debug` hides it).
+ */
+public struct KeyfobExchangedToken: Equatable, Hashable {
+    /**
+     * The issued token.
+     */
+    public var accessToken: String
+    /**
+     * Its type URI (`issued_token_type`).
+     */
+    public var issuedTokenType: String
+    /**
+     * When it expires, in seconds since the epoch, if the server said.
+     */
+    public var expiresAt: Int64?
+    /**
+     * The granted scopes.
+     */
+    public var scopes: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The issued token.
+         */accessToken: String, 
+        /**
+         * Its type URI (`issued_token_type`).
+         */issuedTokenType: String, 
+        /**
+         * When it expires, in seconds since the epoch, if the server said.
+         */expiresAt: Int64?, 
+        /**
+         * The granted scopes.
+         */scopes: [String]) {
+        self.accessToken = accessToken
+        self.issuedTokenType = issuedTokenType
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyfobExchangedToken: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobExchangedToken: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobExchangedToken {
+        return
+            try KeyfobExchangedToken(
+                accessToken: FfiConverterString.read(from: &buf), 
+                issuedTokenType: FfiConverterString.read(from: &buf), 
+                expiresAt: FfiConverterOptionInt64.read(from: &buf), 
+                scopes: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyfobExchangedToken, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.accessToken, into: &buf)
+        FfiConverterString.write(value.issuedTokenType, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAt, into: &buf)
+        FfiConverterSequenceString.write(value.scopes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobExchangedToken_lift(_ buf: RustBuffer) throws -> KeyfobExchangedToken {
+    return try FfiConverterTypeKeyfobExchangedToken.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobExchangedToken_lower(_ value: KeyfobExchangedToken) -> RustBuffer {
+    return FfiConverterTypeKeyfobExchangedToken.lower(value)
 }
 
 
@@ -3611,6 +3976,19 @@ public struct KeyfobLoginOptions: Equatable, Hashable {
      * Further parameters (e.g. `ui_locales`).
      */
     public var extraParams: [AuthParam]
+    /**
+     * Step-up: `max_age` in seconds (`0`: authenticate now); the ID token's `auth_time` must
+     * be within it.
+     */
+    public var maxAgeSecs: UInt32?
+    /**
+     * Step-up: `acr_values`, in order of preference.
+     */
+    public var acrValues: [String]
+    /**
+     * Step-up: the ID token's `acr` must be one of `acr_values`.
+     */
+    public var requireAcr: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3623,10 +4001,23 @@ public struct KeyfobLoginOptions: Equatable, Hashable {
          */loginHint: String? = nil, 
         /**
          * Further parameters (e.g. `ui_locales`).
-         */extraParams: [AuthParam] = []) {
+         */extraParams: [AuthParam] = [], 
+        /**
+         * Step-up: `max_age` in seconds (`0`: authenticate now); the ID token's `auth_time` must
+         * be within it.
+         */maxAgeSecs: UInt32? = nil, 
+        /**
+         * Step-up: `acr_values`, in order of preference.
+         */acrValues: [String] = [], 
+        /**
+         * Step-up: the ID token's `acr` must be one of `acr_values`.
+         */requireAcr: Bool = false) {
         self.prompt = prompt
         self.loginHint = loginHint
         self.extraParams = extraParams
+        self.maxAgeSecs = maxAgeSecs
+        self.acrValues = acrValues
+        self.requireAcr = requireAcr
     }
 
     
@@ -3647,7 +4038,10 @@ public struct FfiConverterTypeKeyfobLoginOptions: FfiConverterRustBuffer {
             try KeyfobLoginOptions(
                 prompt: FfiConverterOptionString.read(from: &buf), 
                 loginHint: FfiConverterOptionString.read(from: &buf), 
-                extraParams: FfiConverterSequenceTypeAuthParam.read(from: &buf)
+                extraParams: FfiConverterSequenceTypeAuthParam.read(from: &buf), 
+                maxAgeSecs: FfiConverterOptionUInt32.read(from: &buf), 
+                acrValues: FfiConverterSequenceString.read(from: &buf), 
+                requireAcr: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -3655,6 +4049,9 @@ public struct FfiConverterTypeKeyfobLoginOptions: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.prompt, into: &buf)
         FfiConverterOptionString.write(value.loginHint, into: &buf)
         FfiConverterSequenceTypeAuthParam.write(value.extraParams, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxAgeSecs, into: &buf)
+        FfiConverterSequenceString.write(value.acrValues, into: &buf)
+        FfiConverterBool.write(value.requireAcr, into: &buf)
     }
 }
 
@@ -3671,6 +4068,146 @@ public func FfiConverterTypeKeyfobLoginOptions_lift(_ buf: RustBuffer) throws ->
 #endif
 public func FfiConverterTypeKeyfobLoginOptions_lower(_ value: KeyfobLoginOptions) -> RustBuffer {
     return FfiConverterTypeKeyfobLoginOptions.lower(value)
+}
+
+
+/**
+ * A token exchange (RFC 8693) with a second authorization server. See
+ * [`crate::TokenExchange`].
+ */
+public struct KeyfobTokenExchange: Equatable, Hashable {
+    /**
+     * The second server's issuer, exactly as its discovery document names it.
+     */
+    public var issuer: String
+    /**
+     * This app's client id at that server.
+     */
+    public var clientId: String
+    /**
+     * What proves who the user is.
+     */
+    public var subject: KeyfobSubject
+    /**
+     * A token of the party acting for the user (a secret), if any.
+     */
+    public var actorToken: String?
+    /**
+     * The type URI of `actor_token`.
+     */
+    public var actorTokenType: String?
+    /**
+     * `audience` values.
+     */
+    public var audience: [String]
+    /**
+     * `resource` values (absolute URIs).
+     */
+    public var resource: [String]
+    /**
+     * `scope` values.
+     */
+    public var scope: [String]
+    /**
+     * `requested_token_type`; `None`: the server's choice.
+     */
+    public var requestedTokenType: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The second server's issuer, exactly as its discovery document names it.
+         */issuer: String, 
+        /**
+         * This app's client id at that server.
+         */clientId: String, 
+        /**
+         * What proves who the user is.
+         */subject: KeyfobSubject, 
+        /**
+         * A token of the party acting for the user (a secret), if any.
+         */actorToken: String? = nil, 
+        /**
+         * The type URI of `actor_token`.
+         */actorTokenType: String? = nil, 
+        /**
+         * `audience` values.
+         */audience: [String] = [], 
+        /**
+         * `resource` values (absolute URIs).
+         */resource: [String] = [], 
+        /**
+         * `scope` values.
+         */scope: [String] = [], 
+        /**
+         * `requested_token_type`; `None`: the server's choice.
+         */requestedTokenType: String? = nil) {
+        self.issuer = issuer
+        self.clientId = clientId
+        self.subject = subject
+        self.actorToken = actorToken
+        self.actorTokenType = actorTokenType
+        self.audience = audience
+        self.resource = resource
+        self.scope = scope
+        self.requestedTokenType = requestedTokenType
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyfobTokenExchange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobTokenExchange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobTokenExchange {
+        return
+            try KeyfobTokenExchange(
+                issuer: FfiConverterString.read(from: &buf), 
+                clientId: FfiConverterString.read(from: &buf), 
+                subject: FfiConverterTypeKeyfobSubject.read(from: &buf), 
+                actorToken: FfiConverterOptionString.read(from: &buf), 
+                actorTokenType: FfiConverterOptionString.read(from: &buf), 
+                audience: FfiConverterSequenceString.read(from: &buf), 
+                resource: FfiConverterSequenceString.read(from: &buf), 
+                scope: FfiConverterSequenceString.read(from: &buf), 
+                requestedTokenType: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyfobTokenExchange, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.issuer, into: &buf)
+        FfiConverterString.write(value.clientId, into: &buf)
+        FfiConverterTypeKeyfobSubject.write(value.subject, into: &buf)
+        FfiConverterOptionString.write(value.actorToken, into: &buf)
+        FfiConverterOptionString.write(value.actorTokenType, into: &buf)
+        FfiConverterSequenceString.write(value.audience, into: &buf)
+        FfiConverterSequenceString.write(value.resource, into: &buf)
+        FfiConverterSequenceString.write(value.scope, into: &buf)
+        FfiConverterOptionString.write(value.requestedTokenType, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobTokenExchange_lift(_ buf: RustBuffer) throws -> KeyfobTokenExchange {
+    return try FfiConverterTypeKeyfobTokenExchange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobTokenExchange_lower(_ value: KeyfobTokenExchange) -> RustBuffer {
+    return FfiConverterTypeKeyfobTokenExchange.lower(value)
 }
 
 
@@ -3701,6 +4238,10 @@ public struct KeyfobTokens: Equatable, Hashable {
      * `authorizationHeaders`).
      */
     public var tokenType: String
+    /**
+     * The APIs the sign-in asked access for (RFC 8707 resource indicators).
+     */
+    public var resources: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3720,12 +4261,16 @@ public struct KeyfobTokens: Equatable, Hashable {
         /**
          * `Bearer`, or `DPoP` for tokens bound to the client's DPoP key (send them with
          * `authorizationHeaders`).
-         */tokenType: String) {
+         */tokenType: String, 
+        /**
+         * The APIs the sign-in asked access for (RFC 8707 resource indicators).
+         */resources: [String]) {
         self.accessToken = accessToken
         self.idToken = idToken
         self.expiresAt = expiresAt
         self.scopes = scopes
         self.tokenType = tokenType
+        self.resources = resources
     }
 
     
@@ -3748,7 +4293,8 @@ public struct FfiConverterTypeKeyfobTokens: FfiConverterRustBuffer {
                 idToken: FfiConverterString.read(from: &buf), 
                 expiresAt: FfiConverterOptionInt64.read(from: &buf), 
                 scopes: FfiConverterSequenceString.read(from: &buf), 
-                tokenType: FfiConverterString.read(from: &buf)
+                tokenType: FfiConverterString.read(from: &buf), 
+                resources: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -3758,6 +4304,7 @@ public struct FfiConverterTypeKeyfobTokens: FfiConverterRustBuffer {
         FfiConverterOptionInt64.write(value.expiresAt, into: &buf)
         FfiConverterSequenceString.write(value.scopes, into: &buf)
         FfiConverterString.write(value.tokenType, into: &buf)
+        FfiConverterSequenceString.write(value.resources, into: &buf)
     }
 }
 
@@ -3930,6 +4477,16 @@ public enum IdTokenCheck: Equatable, Hashable {
      * A refreshed ID token names another `iss`, `sub` or `aud` than the one from sign-in.
      */
     case subjectChanged
+    /**
+     * Step-up: the login asked for a recent authentication (`max_age`, `prompt=login`) and the
+     * ID token's `auth_time` is missing (with `max_age`), older than asked, or in the future.
+     */
+    case authTime
+    /**
+     * Step-up: the login required an authentication context (`acr`) and the ID token carries
+     * none of the requested ones.
+     */
+    case acr
 
 
 
@@ -3976,6 +4533,10 @@ public struct FfiConverterTypeIdTokenCheck: FfiConverterRustBuffer {
         case 12: return .nonce
         
         case 13: return .subjectChanged
+        
+        case 14: return .authTime
+        
+        case 15: return .acr
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4035,6 +4596,14 @@ public struct FfiConverterTypeIdTokenCheck: FfiConverterRustBuffer {
         
         case .subjectChanged:
             writeInt(&buf, Int32(13))
+        
+        
+        case .authTime:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .acr:
+            writeInt(&buf, Int32(15))
         
         }
     }
@@ -4475,6 +5044,101 @@ public func FfiConverterTypeKeyfobError_lift(_ buf: RustBuffer) throws -> Keyfob
 public func FfiConverterTypeKeyfobError_lower(_ value: KeyfobError) -> RustBuffer {
     return FfiConverterTypeKeyfobError.lower(value)
 }
+
+
+/**
+ * What a token exchange sends as proof of who the user is.
+ */
+
+public enum KeyfobSubject: Equatable, Hashable {
+    
+    /**
+     * The session's ID token (refreshed first when it has expired).
+     */
+    case idToken
+    /**
+     * The session's access token (refreshed first when needed).
+     */
+    case accessToken
+    /**
+     * A token the app holds from elsewhere, with its RFC 8693 token type URI.
+     */
+    case token(
+        /**
+         * The token (a secret).
+         */token: String, 
+        /**
+         * Its type URI, e.g. `urn:ietf:params:oauth:token-type:jwt`.
+         */tokenType: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension KeyfobSubject: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobSubject: FfiConverterRustBuffer {
+    typealias SwiftType = KeyfobSubject
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobSubject {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .idToken
+        
+        case 2: return .accessToken
+        
+        case 3: return .token(token: try FfiConverterString.read(from: &buf), tokenType: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KeyfobSubject, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .idToken:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .accessToken:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .token(token,tokenType):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(token, into: &buf)
+            FfiConverterString.write(tokenType, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobSubject_lift(_ buf: RustBuffer) throws -> KeyfobSubject {
+    return try FfiConverterTypeKeyfobSubject.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobSubject_lower(_ value: KeyfobSubject) -> RustBuffer {
+    return FfiConverterTypeKeyfobSubject.lower(value)
+}
+
 
 
 /**
@@ -5714,6 +6378,24 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 63162) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for() != 9639) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_begin_device_login() != 37259) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_cancel_device_login() != 43739) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_complete_device_login() != 12357) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_exchange() != 31751) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobclient_exchanged_access_token() != 8066) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobdpopkey_public_key() != 11751) {

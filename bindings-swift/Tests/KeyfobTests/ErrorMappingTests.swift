@@ -40,7 +40,7 @@ import Testing
         for check in Keyfob.IdTokenCheck.allCases {
             #expect(Keyfob.IdTokenCheck(check.generated) == check)
         }
-        #expect(Keyfob.IdTokenCheck.allCases.count == 13)
+        #expect(Keyfob.IdTokenCheck.allCases.count == 15)
         for kind in Keyfob.StorageErrorKind.allCases {
             #expect(Keyfob.StorageErrorKind(kind.generated) == kind)
         }

@@ -14,6 +14,8 @@ struct Testkit: Sendable {
     let issuer: URL
     let crm: URL
     let orders: URL
+    /// The internal authorization server (token exchange, seed 003).
+    let internalIssuer: URL
     let clientID: String
     /// The transport under test doubles as the tests' HTTP client (and as the "browser").
     let http = URLSessionTransport()
@@ -24,6 +26,7 @@ struct Testkit: Sendable {
         let issuer: String
         let crm: String
         let orders: String
+        let `internal`: String
         let client_id: String
     }
 
@@ -42,7 +45,8 @@ struct Testkit: Sendable {
         }
         let line = try JSONDecoder().decode(ReadyLine.self, from: Data(json.utf8))
         return Testkit(issuer: URL(string: line.issuer)!, crm: URL(string: line.crm)!,
-                       orders: URL(string: line.orders)!, clientID: line.client_id)
+                       orders: URL(string: line.orders)!, internalIssuer: URL(string: line.internal)!,
+                       clientID: line.client_id)
     }
 
     /// A client of this provider with its session in memory only, so that no test meets another
@@ -126,6 +130,10 @@ struct Testkit: Sendable {
         let dpopProofs: Int
         let dpopProofsRejected: Int
         let dpopNonceChallenges: Int
+        let deviceCode: Int
+        let deviceSlowDown: Int
+        let tokenExchange: Int
+        let tokenExchangeRejected: Int
     }
 
     func stats() async throws -> Stats {
@@ -149,6 +157,11 @@ struct Testkit: Sendable {
     /// New DPoP nonces at the provider and servers A and B.
     func rotateDPoPNonces() async throws {
         try await control("rotate-dpop-nonces")
+    }
+
+    /// Moves the testkit's clock (provider, servers, internal server) forward.
+    func advanceClock(_ seconds: Int) async throws {
+        try await control("advance-clock", body: #"{"seconds": \#(seconds)}"#)
     }
 
     /// No faults, nothing demanded, counters at zero.

@@ -8,7 +8,7 @@ import Testing
     @Test func claimsAreSwiftValuesWithTheirAdditionalClaims() throws {
         let claims = Claims(KeyfobClaims(
             issuer: "https://auth.company.com", subject: "user-123", audience: ["my-app"],
-            expiresAt: 1_700_000_300, issuedAt: 1_700_000_000, authTime: nil, email: "ada@company.com",
+            expiresAt: 1_700_000_300, issuedAt: 1_700_000_000, authTime: nil, acr: nil, email: "ada@company.com",
             emailVerified: true, name: "Ada", preferredUsername: nil,
             extraJson: #"{"roles":["admin","dev"],"tenant":"acme","level":3,"gone":null}"#))
         #expect(claims.expirationDate == Date(timeIntervalSince1970: 1_700_000_300))
@@ -25,7 +25,7 @@ import Testing
     @Test func tokensNeverShowTheirSecrets() {
         let tokens = Tokens(KeyfobTokens(
             accessToken: "at-secret", idToken: "idt-secret", expiresAt: 1_700_000_300,
-            scopes: ["openid", "email"], tokenType: "Bearer"))
+            scopes: ["openid", "email"], tokenType: "Bearer", resources: []))
         #expect(tokens.expirationDate == Date(timeIntervalSince1970: 1_700_000_300))
         var dumped = ""
         dump(tokens, to: &dumped)

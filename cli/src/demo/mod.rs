@@ -4,7 +4,9 @@
 //! ports; a [`keyfob::Client`] with the reqwest transport and the system clock then signs in
 //! through an automated browser step (a plain GET of the authorization URL whose `302` gives the
 //! deep link), calls A and B, waits for the access token to expire, refreshes silently, calls
-//! again and logs out. Every step is checked and reported with its duration.
+//! again, trades the user's identity for the access token of the app's own authorization server
+//! (seed 003: RFC 8693 token exchange with the testkit's internal server) and calls A and B with
+//! that, and logs out. Every step is checked and reported with its duration.
 //!
 //! The report shows token *shapes* only (see [`crate::shape`]): never a token, code, `state`,
 //! `nonce` or PKCE value. In unit tests the run also records every secret it saw, so the tests
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keyfob::{
     Client, Config, ErrorKind, HttpMethod, HttpRequest, HttpResponse, HttpTransport,
-    ReqwestTransport, SecretString,
+    ReqwestTransport, SecretString, TokenExchange,
 };
 use keyfob_testkit::{Stats, Testkit};
 use serde::Serialize;
@@ -38,7 +40,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 const EXPIRY_MARGIN_MS: i64 = 150;
 
 /// The number of the last step.
-pub const LAST_STEP: u8 = 7;
+pub const LAST_STEP: u8 = 8;
 
 /// The step names, by number (step 0 starts the testkit).
 pub const STEP_NAMES: [&str; LAST_STEP as usize + 1] = [
@@ -49,6 +51,7 @@ pub const STEP_NAMES: [&str; LAST_STEP as usize + 1] = [
     "callback handled",
     "servers A and B called",
     "access token expired and refreshed",
+    "identity exchanged for an internal token",
     "logged out",
 ];
 
@@ -91,7 +94,7 @@ pub struct Step {
 
 impl Step {
     /// The human-readable line for a successful step, e.g.
-    /// `[1/7] ok     12 ms  discovery and JWKS fetched: …`.
+    /// `[1/8] ok     12 ms  discovery and JWKS fetched: …`.
     pub fn human_line(&self) -> String {
         let status = if self.ok { "ok" } else { "FAILED" };
         let text = if self.ok {

@@ -76,7 +76,8 @@ impl Ctx {
             4 => self.handle_redirect().await,
             5 => self.call_servers().await,
             6 => self.expire_and_refresh().await,
-            7 => self.logout().await,
+            7 => self.exchange().await,
+            8 => self.logout().await,
             _ => Err(format!("there is no step {n}")),
         }
     }
@@ -441,7 +442,74 @@ impl Ctx {
         })
     }
 
-    /// Step 7: logout revokes the refresh token and clears the session.
+    /// Step 7 (seed 003): the app hands the provider's ID token to its own authorization
+    /// server, which checks it against the provider's JWKS, looks the user's permissions up and
+    /// issues the app's access token (RFC 8693); servers A and B accept it.
+    async fn exchange(&mut self) -> Result<Outcome, String> {
+        let internal = self.kit.urls().internal.clone();
+        let session = self.client.tokens().ok_or("not signed in")?;
+        let before = self.kit.stats();
+        let request = TokenExchange::new(internal.clone(), self.kit.client_id());
+        let exchanged = self
+            .client
+            .exchange(&request)
+            .await
+            .map_err(|e| format!("exchange: {e} ({:?})", e.kind()))?;
+        let token = exchanged.access_token().clone();
+        self.seen.add(token.expose());
+        let after = self.kit.stats();
+        expect_eq(
+            "token exchanges",
+            after.token_exchange - before.token_exchange,
+            1,
+        )?;
+        expect_eq(
+            "provider requests",
+            provider_requests(&after) - provider_requests(&before),
+            0,
+        )?;
+        let shape = TokenShape::of(token.expose());
+        let jwt = shape
+            .jwt
+            .as_ref()
+            .ok_or("the exchanged token is not a JWT")?;
+        expect_str(
+            "exchanged token iss",
+            jwt.iss.as_deref().unwrap_or(""),
+            &internal,
+        )?;
+        let sub = session.claims().subject.clone();
+        expect_str(
+            "exchanged token sub",
+            jwt.sub.as_deref().unwrap_or(""),
+            &sub,
+        )?;
+        if self.client.tokens().as_ref() != Some(&session) {
+            return Err("the exchange changed the first session".into());
+        }
+        let crm = self.call(Server::Crm, Some(&token), &sub).await?;
+        let orders = self.call(Server::Orders, Some(&token), &sub).await?;
+        let scopes = exchanged.scopes().join(" ");
+        Ok(Outcome {
+            summary: format!(
+                "ID token sent to the internal server {internal} (subject_token_type id_token): it checked it with the provider's JWKS and issued its own access token ({}; scope {scopes}); {}; {}",
+                jwt_claims_summary(&shape, unix_now()),
+                crm.summary,
+                orders.summary
+            ),
+            details: json!({
+                "internal_issuer": internal,
+                "stats": {"token_exchange": after.token_exchange - before.token_exchange},
+                "issued_token_type": exchanged.issued_token_type(),
+                "scopes": exchanged.scopes(),
+                "access_token": shape,
+                "crm": crm.details,
+                "orders": orders.details,
+            }),
+        })
+    }
+
+    /// Step 8: logout revokes the refresh token and clears the session.
     async fn logout(&mut self) -> Result<Outcome, String> {
         // Kept in memory only, to show that the provider no longer accepts it.
         let revoked = self

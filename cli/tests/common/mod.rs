@@ -24,6 +24,9 @@ use url::Url;
 pub const KEYFOB: &str = env!("CARGO_BIN_EXE_keyfob");
 /// Set (to `1`) in the environment of `keyfob login`, hence of the browser it starts.
 pub const BROWSER_ENV: &str = "KEYFOB_TEST_BROWSER";
+/// Set in the environment of `keyfob login --device` for a user who declines: the browser then
+/// opens the verification page with `action=deny`.
+pub const DENY_ENV: &str = "KEYFOB_TEST_DENY";
 /// Where the browser writes the secrets it saw, one per line.
 pub const SECRETS_ENV: &str = "KEYFOB_TEST_SECRETS";
 /// The timeout given to `keyfob login`, so that a broken test ends quickly.
@@ -40,7 +43,10 @@ pub fn browser_helper_main_with(check_favicon: bool) {
     if std::env::var_os(BROWSER_ENV).is_none() {
         return;
     }
-    let url = std::env::args().next_back().expect("the authorization URL");
+    let mut url = std::env::args().next_back().expect("the authorization URL");
+    if std::env::var_os(DENY_ENV).is_some() {
+        url.push_str("&action=deny");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -308,10 +314,18 @@ pub fn session_secrets(session: &Value) -> Vec<String> {
     if let Some(accounts) = session["accounts"].as_array() {
         return accounts.iter().flat_map(session_secrets).collect();
     }
-    ["access_token", "refresh_token", "id_token"]
+    let mut secrets: Vec<String> = ["access_token", "refresh_token", "id_token"]
         .iter()
         .filter_map(|name| session[name].as_str().map(str::to_owned))
-        .collect()
+        .collect();
+    if let Some(per_api) = session["resource_tokens"].as_object() {
+        secrets.extend(
+            per_api
+                .values()
+                .filter_map(|t| t["access_token"].as_str().map(str::to_owned)),
+        );
+    }
+    secrets
 }
 
 /// One run of `keyfob`.

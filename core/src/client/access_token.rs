@@ -52,7 +52,7 @@ impl Client {
     ///
     /// [`Config::refresh_margin`]: crate::Config::refresh_margin
     pub async fn access_token(&self) -> Result<SecretString> {
-        self.access_token_of(None, 0).await
+        self.access_token_of(None, None, 0).await
     }
 
     /// [`Client::access_token`], valid for at least `min_ttl` from now (Auth0's `minTTL`): a
@@ -61,13 +61,13 @@ impl Client {
     /// [`ErrorKind::MinTtlExceedsLifetime`], without a request once the lifetime is known (it
     /// is learnt from the provider's `expires_in`). Without a known expiry, any token serves.
     pub async fn access_token_valid_for(&self, min_ttl: Duration) -> Result<SecretString> {
-        self.access_token_of(None, whole_secs(min_ttl)).await
+        self.access_token_of(None, None, whole_secs(min_ttl)).await
     }
 
     /// [`Client::access_token`] for the account of user `subject` (the ID token's `sub`),
     /// whether or not it is the active one. `NotSignedIn` when no such account is signed in.
     pub async fn access_token_for_account(&self, subject: &str) -> Result<SecretString> {
-        self.access_token_of(Some(subject), 0).await
+        self.access_token_of(Some(subject), None, 0).await
     }
 
     /// [`Client::access_token_valid_for`] for the account of user `subject`.
@@ -76,21 +76,25 @@ impl Client {
         subject: &str,
         min_ttl: Duration,
     ) -> Result<SecretString> {
-        self.access_token_of(Some(subject), whole_secs(min_ttl))
+        self.access_token_of(Some(subject), None, whole_secs(min_ttl))
             .await
     }
 
-    /// "Which token a caller gets", in the module documentation.
-    async fn access_token_of(&self, subject: Option<&str>, min_ttl: i64) -> Result<SecretString> {
-        let caller = Caller {
-            named: subject.is_some(),
-            may_use_current: true,
-            min_ttl,
-            early: false,
-        };
+    /// "Which token a caller gets", in the module documentation, for `resource`'s token (an
+    /// RFC 8707 resource indicator, `resources.rs`; the session's own for `None`). An API's
+    /// token follows the same freshness rule, but is not refreshed ahead: a due one is
+    /// refreshed while the caller waits.
+    pub(super) async fn access_token_of(
+        &self,
+        subject: Option<&str>,
+        resource: Option<&str>,
+        min_ttl: i64,
+    ) -> Result<SecretString> {
         if subject.is_none()
             && min_ttl == 0
-            && let Some(token) = self.cached_access_token()
+            && let Some(token) =
+                self.store
+                    .fresh_access_token(resource, self.clock.now(), self.refresh_margin())
         {
             // The hot path: no storage, no clone of the session.
             return Ok(token);
@@ -100,35 +104,51 @@ impl Client {
             let current = self.store.account(subject);
             self.notify_absorbed();
             let (account, tokens, revision) = current?;
-            // Whether the provider's tokens can last `min_ttl` at all.
-            let reachable = tokens.lifetime.is_none_or(|lifetime| lifetime > min_ttl);
-            if min_ttl > 0 && !reachable {
-                return Err(min_ttl_exceeds_lifetime(min_ttl, tokens.lifetime));
-            }
-            let now = self.clock.now();
-            let serves = tokens.lasts(now, min_ttl);
-            if serves && (refreshes > 0 || tokens.is_fresh(now, self.refresh_margin())) {
-                return Ok(tokens.access_token);
-            }
-            if serves && self.config.refresh_ahead && refreshes == 0 {
-                match self.refresh_ahead(&account, revision) {
-                    Ahead::Started => return Ok(tokens.access_token),
-                    Ahead::RunHere => {
-                        self.refresh_early(&account, revision).await;
-                        // Then the new token, or this one if that refresh failed.
-                        refreshes += 1;
-                        continue;
+            let target = tokens.target(resource);
+            if let Some(target) = target {
+                // Whether the provider's tokens can last `min_ttl` at all.
+                let reachable = target.lifetime.is_none_or(|lifetime| lifetime > min_ttl);
+                if min_ttl > 0 && !reachable {
+                    return Err(min_ttl_exceeds_lifetime(min_ttl, target.lifetime));
+                }
+                let now = self.clock.now();
+                let serves = target.lasts(now, min_ttl);
+                if serves && (refreshes > 0 || target.is_fresh(now, self.refresh_margin())) {
+                    return Ok(target.token.clone());
+                }
+                if serves && resource.is_none() && self.config.refresh_ahead && refreshes == 0 {
+                    match self.refresh_ahead(&account, revision) {
+                        Ahead::Started => return Ok(target.token.clone()),
+                        Ahead::RunHere => {
+                            self.refresh_early(&account, revision).await;
+                            // Then the new token, or this one if that refresh failed.
+                            refreshes += 1;
+                            continue;
+                        }
                     }
                 }
-            }
-            if refreshes == MAX_REFRESHES_PER_CALL || (refreshes > 0 && !reachable) {
-                // The provider's newest token does not last `min_ttl`; without one, it is the
-                // answer (a provider that issues tokens already expired gets what it issues).
-                if min_ttl > 0 {
-                    return Err(min_ttl_exceeds_lifetime(min_ttl, tokens.lifetime));
+                if refreshes == MAX_REFRESHES_PER_CALL || (refreshes > 0 && !reachable) {
+                    // The provider's newest token does not last `min_ttl`; without one, it is
+                    // the answer (a provider that issues tokens already expired gets what it
+                    // issues).
+                    if min_ttl > 0 {
+                        return Err(min_ttl_exceeds_lifetime(min_ttl, target.lifetime));
+                    }
+                    return Ok(target.token.clone());
                 }
-                return Ok(tokens.access_token);
+            } else if refreshes > 0 {
+                return Err(Error::invalid_response(
+                    "the refresh produced no access token for this resource",
+                ));
             }
+            let caller = Caller {
+                named: subject.is_some(),
+                may_use_current: true,
+                min_ttl,
+                early: false,
+                resource,
+                seen: target.map(|target| target.token),
+            };
             self.refresh_shared(&account, revision, caller).await?;
             refreshes += 1;
         }
@@ -139,10 +159,10 @@ impl Client {
     /// call [`Client::access_token`].
     pub fn cached_access_token(&self) -> Option<SecretString> {
         self.store
-            .fresh_access_token(self.clock.now(), self.refresh_margin())
+            .fresh_access_token(None, self.clock.now(), self.refresh_margin())
     }
 
-    fn refresh_margin(&self) -> i64 {
+    pub(super) fn refresh_margin(&self) -> i64 {
         i64::try_from(self.config.refresh_margin.as_secs()).unwrap_or(i64::MAX)
     }
 }

@@ -8,7 +8,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::authorize::{self, LoginOptions};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::id_token::IdTokenClaims;
-use crate::oidc::{par, token};
+use crate::oidc::par;
+use crate::oidc::step_up::StepUp;
+use crate::oidc::token::{self, TokenResponse};
+use crate::secret::SecretString;
 use crate::session::SessionEvent;
 
 impl Client {
@@ -21,7 +24,12 @@ impl Client {
         self.begin_login_with(&LoginOptions::default()).await
     }
 
-    /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters).
+    /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters)
+    /// and step-up: `max_age`, `acr_values` (required with `require_acr`), `prompt=login`.
+    /// The ID token that completes such a login must show what was asked (a recent enough
+    /// `auth_time`, one of the `acr` values), or [`Client::handle_redirect`] fails with
+    /// [`crate::IdTokenCheck::AuthTime`] or [`crate::IdTokenCheck::Acr`] and the previous
+    /// session stays as it was.
     ///
     /// With a DPoP key ([`Client::with_dpop_key`]) and a provider that advertises DPoP, the
     /// request carries the key's thumbprint (`dpop_jkt`). When the provider requires pushed
@@ -105,6 +113,12 @@ impl Client {
         let code = authorize::check_callback(params, &provider)?;
         let dpop = self.dpop_for_login(&provider);
         let jkt = dpop.map(|d| d.thumbprint()).transpose()?;
+        let resources: Vec<(&str, &str)> = self
+            .config
+            .resources
+            .iter()
+            .map(|r| ("resource", r.as_str()))
+            .collect();
         let response = token::exchange_code(
             &self.http,
             &provider.token_endpoint,
@@ -113,19 +127,53 @@ impl Client {
             &code,
             &pending.verifier,
             self.proof_now(dpop),
+            &resources,
         )
         .await?;
+        // The login began on the device clock; step-up compares it with the provider's.
+        let started_at = pending.created_at + (self.provider_now() - self.clock.now());
+        let step_up = (&pending.step_up, started_at);
+        self.complete_sign_in(&provider, response, Some(pending.nonce), Some(step_up), jkt)
+            .await
+    }
+
+    /// The end of every sign-in (browser or device): the token response's ID token is
+    /// validated (against the login's `nonce`, then its step-up), and the session stored (bound
+    /// to the DPoP key of thumbprint `dpop_jkt`, if any) and made active before the claims are
+    /// returned. A response that fails the step-up checks
+    /// leaves the previous session as it was, and its grant is revoked.
+    pub(super) async fn complete_sign_in(
+        &self,
+        provider: &ProviderMetadata,
+        response: TokenResponse,
+        nonce: Option<SecretString>,
+        step_up: Option<(&StepUp, i64)>,
+        dpop_jkt: Option<String>,
+    ) -> Result<IdTokenClaims> {
         self.learn_clock_offset(&response);
         let id_token = response
             .id_token
             .clone()
-            .expect("exchange_code requires an id_token");
+            .expect("sign_in_response requires an id_token");
         let claims = self
-            .validate_id_token(&provider, &id_token, Some(pending.nonce.expose()), None)
+            .validate_id_token(
+                provider,
+                &id_token,
+                nonce.as_ref().map(SecretString::expose),
+                None,
+            )
             .await?;
+        let checked = step_up.map_or(Ok(()), |(step_up, started_at)| {
+            step_up.check(&claims, started_at, self.provider_now(), self.skew())
+        });
         let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
-        tokens.login_nonce = Some(pending.nonce);
-        tokens.dpop_jkt = jkt;
+        if let Err(e) = checked {
+            // Not the authentication the app asked for: this grant is not kept.
+            self.revoke_quietly(provider, &tokens).await;
+            return Err(e);
+        }
+        tokens.login_nonce = nonce;
+        tokens.dpop_jkt = dpop_jkt;
         let signed_in = self.store.sign_in(tokens, self.config.multiple_accounts);
         self.notify_absorbed();
         let replaced = signed_in?;
@@ -133,7 +181,7 @@ impl Client {
         self.notify(SessionEvent::SignedIn);
         // With one account, another user's session was replaced: its grant is not kept.
         for old in replaced {
-            self.revoke_quietly(&provider, &old).await;
+            self.revoke_quietly(provider, &old).await;
         }
         Ok(claims)
     }

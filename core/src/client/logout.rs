@@ -10,7 +10,9 @@ impl Client {
     /// Signs out of the active account: forgets its session (memory and storage, for every
     /// process sharing the store), revokes its refresh token (RFC 7009) when the provider offers
     /// revocation, and builds the end-session URL (RP-initiated logout) for the app to open when
-    /// the provider offers one. Other accounts stay signed in; none is active afterwards.
+    /// the provider offers one. Other accounts stay signed in; none is active afterwards. The
+    /// account is also signed out of the servers it exchanged tokens with
+    /// ([`Client::exchange`]).
     ///
     /// The local session is cleared even when revocation fails; the failure is reported in
     /// [`Logout::revocation_error`]. A storage failure is returned as an error (the session
@@ -35,6 +37,7 @@ impl Client {
             return Ok(Logout::default());
         };
         self.notify(SessionEvent::SignedOut);
+        self.forget_exchanged(&tokens.claims.subject).await;
         let mut outcome = Logout::default();
         match self.provider_metadata().await {
             Ok(provider) => {

@@ -22,12 +22,15 @@
 mod access_token;
 mod accounts;
 mod background;
+mod device;
 mod dpop;
+mod exchange;
 mod login;
 mod logout;
 mod refresh;
 #[cfg(test)]
 mod refresh_tests;
+mod resources;
 #[cfg(test)]
 mod siblings;
 mod userinfo;
@@ -54,6 +57,7 @@ use background::Background;
 
 pub use background::{BackgroundTask, Spawner};
 pub use dpop::AuthorizationHeaders;
+pub use exchange::{ExchangedToken, Subject, TokenExchange};
 pub use logout::Logout;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
@@ -82,8 +86,9 @@ pub struct Client {
     /// Per account, held while its refresh is in flight, so that concurrent callers share it.
     refresh_locks: Mutex<HashMap<String, Arc<futures_util::lock::Mutex<()>>>>,
     /// Per account, a refresh that failed but still changed the session (it kept a new refresh
-    /// token), with the revision it left: callers that waited for it share its error.
-    failed_refresh: Mutex<HashMap<String, (u64, Error)>>,
+    /// token), with the revision it left and the API it was for (`None`: the session's own
+    /// token): callers that waited for it share its error.
+    failed_refresh: Mutex<HashMap<String, FailedRefresh>>,
     /// Per account, the revision whose token was last refreshed ahead of expiry (or tried to
     /// be): once per token.
     refreshed_ahead: Mutex<HashMap<String, u64>>,
@@ -96,6 +101,21 @@ pub struct Client {
     clock_offset: AtomicI64,
     /// The DPoP key sessions are bound to, when the app gave one (see `client::dpop`).
     dpop: Option<Dpop>,
+    /// The device login under way (RFC 8628), if any.
+    device: Mutex<Option<crate::oidc::device::DeviceAuthorization>>,
+    /// The authorization servers this client exchanged tokens with (RFC 8693), by namespace.
+    exchanges: Mutex<HashMap<String, Arc<exchange::ExchangeTarget>>>,
+}
+
+/// A refresh that failed but changed the session: the revision it left, the API it was for
+/// (`None`: the session's own token), and its error.
+type FailedRefresh = (u64, Option<String>, Error);
+
+/// How long the access token of `response` was issued for (its `expires_in`), in seconds.
+fn lifetime(response: &TokenResponse) -> Option<i64> {
+    response
+        .expires_in
+        .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
 }
 
 /// Numbers the clients of this process, for their lease holder names.
@@ -106,6 +126,11 @@ impl Client {
     /// in memory only. Use [`Client::with_storage`] to persist it.
     pub fn new(config: Config, transport: Arc<dyn HttpTransport>) -> Self {
         let http = Http::new(transport, config.http_timeout, config.max_response_bytes);
+        Self::with_http(config, http)
+    }
+
+    /// A client for `config` over `http`, with the session in memory.
+    fn with_http(config: Config, http: Http) -> Self {
         let store = LiveSession::new(
             Arc::new(MemoryStorage::new()),
             &config.issuer,
@@ -131,6 +156,8 @@ impl Client {
             lease_holder,
             clock_offset: AtomicI64::new(0),
             dpop: None,
+            device: Mutex::new(None),
+            exchanges: Mutex::new(HashMap::new()),
         }
     }
 
@@ -245,12 +272,8 @@ impl Client {
         claims: IdTokenClaims,
         previous: Option<&Tokens>,
     ) -> Tokens {
-        // Expiry is kept in device time: `expires_in` is relative, so a wrong device clock does
-        // not shift it.
-        let now = self.clock.now();
-        let lifetime = response
-            .expires_in
-            .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+        let expires_at = self.expires_at(&response);
+        let lifetime = lifetime(&response);
         Tokens {
             access_token: response.access_token,
             // Never drop a refresh token: keep the old one when the provider does not rotate.
@@ -258,7 +281,7 @@ impl Client {
                 .refresh_token
                 .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             id_token,
-            expires_at: lifetime.map(|s| now.saturating_add(s)),
+            expires_at,
             lifetime,
             // The provider's list (possibly empty: granted none), else the previous one, else
             // as requested.
@@ -270,7 +293,20 @@ impl Client {
             login_nonce: previous.and_then(|p| p.login_nonce.clone()),
             // A refresh keeps the binding (its request carried a proof with the same key).
             dpop_jkt: previous.and_then(|p| p.dpop_jkt.clone()),
+            // A refresh keeps the tokens obtained for single APIs: they are still valid.
+            resources: previous
+                .map_or_else(|| self.config.resources.clone(), |p| p.resources.clone()),
+            resource_tokens: previous
+                .map(|p| p.resource_tokens.clone())
+                .unwrap_or_default(),
         }
+    }
+
+    /// When the access token of `response` expires, in device time: `expires_in` is relative,
+    /// so a wrong device clock does not shift it.
+    fn expires_at(&self, response: &TokenResponse) -> Option<i64> {
+        let now = self.clock.now();
+        lifetime(response).map(|s| now.saturating_add(s))
     }
 
     /// Validates an ID token from `provider`: a sign-in's against the login's `nonce`, a

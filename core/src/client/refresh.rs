@@ -1,21 +1,27 @@
 //! The refresh, read as one story. Which token a caller gets, and when it asks for a refresh,
 //! is `access_token.rs`; the refresh that runs ahead of expiry, `background.rs`.
 //!
-//! Every refresh of an account goes through [`Client::refresh_shared`]: one at a time in this
-//! process, and a caller that waited while another refreshed takes that outcome instead of
-//! refreshing again. The refresh itself, step by step:
+//! Every refresh of an account goes through [`Client::refresh_shared`]. A refresh has a
+//! *target*: the session's own access token, or the access token of one API (an RFC 8707
+//! resource indicator, [`Client::access_token_for`]), which the refresh token obtains with
+//! `resource=` — a refresh of the account like any other (the refresh token may rotate). One
+//! refresh at a time per account in this process, and a caller that waited while another
+//! refreshed the same target takes that outcome instead of refreshing again. The refresh
+//! itself, step by step:
 //!
 //! 1. **Someone in this process already refreshed** (the account's revision moved on while this
-//!    caller waited): their outcome is this caller's — their tokens, or the error of a refresh
-//!    that failed but still changed the session.
+//!    caller waited): if the caller's target got a new token, or that refresh failed but still
+//!    changed the session, their outcome is this caller's. If it was another target's refresh,
+//!    this caller goes on from the new revision (with the new refresh token).
 //! 2. **No refresh token**, or — for a DPoP-bound session (`client::dpop`) — **its key is gone or
 //!    was replaced**: the user must sign in again (a lost key also ends the account).
 //! 3. **Claim the refresh across processes** (`session::live`): if a sibling process sharing
-//!    the store already refreshed, its tokens are adopted with no request. If a sibling is
-//!    refreshing right now, this caller waits for its outcome — or, when its own access token
-//!    still serves it (not expired, and lasting its `min_ttl`), uses that meanwhile. Otherwise
-//!    this process takes the lease.
-//! 4. **The grant** (`grant_type=refresh_token`). If it fails:
+//!    the store already refreshed the target, its tokens are adopted with no request (another
+//!    target's refresh: go on from it). If a sibling is refreshing right now, this caller waits
+//!    for its outcome — or, when its target's access token still serves it (not expired, and
+//!    lasting its `min_ttl`), uses that meanwhile. Otherwise this process takes the lease.
+//! 4. **The grant** (`grant_type=refresh_token`, with `resource=` for an API, and a DPoP proof
+//!    for a DPoP-bound session whatever the target). If it fails:
 //!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
 //!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
 //!      caller is told to sign in again. (A refresh ahead of expiry leaves it: the token
@@ -23,9 +29,11 @@
 //!    - an unusable `200` that still carries a new refresh token: the provider may already have
 //!      rotated the old one out, so the new one is kept (memory, then storage) with the current
 //!      access and ID tokens, and the bad answer is reported;
-//!    - anything else (network, timeout, 5xx, other OAuth errors): nothing changes and the lease
-//!      is given back; the error says whether to retry.
-//! 5. **The new tokens go into memory at once**: from here on the old refresh token is dead at
+//!    - anything else (network, timeout, 5xx, other OAuth errors such as `invalid_target` for an
+//!      API the grant does not cover): nothing changes and the lease is given back; the error
+//!      says whether to retry.
+//! 5. **The new tokens go into memory at once** (an API's token beside the session's own, which
+//!    stays as it was): from here on the old refresh token is dead at
 //!    the provider. If a logout or a new sign-in replaced the account while the request was in
 //!    flight, this grant is orphaned: it is revoked, and the current session is the answer.
 //! 6. **A refreshed ID token is validated** against the sign-in's (OpenID Connect Core §12.2).
@@ -55,7 +63,7 @@ const LEASE_POLL: Duration = Duration::from_millis(200);
 
 /// Who asked for a refresh.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Caller {
+pub(super) struct Caller<'a> {
     /// The caller named the account (rather than asking for the active one).
     pub named: bool,
     /// The caller needs a valid token, not a new one: while a sibling process refreshes, the
@@ -65,17 +73,38 @@ pub(super) struct Caller {
     pub min_ttl: i64,
     /// A refresh ahead of expiry: its failure must change nothing.
     pub early: bool,
+    /// The API whose access token is wanted (RFC 8707 resource); `None`: the session's own.
+    pub resource: Option<&'a str>,
+    /// The target's access token when the caller looked (`None`: it had none, or — refresh
+    /// ahead — any change answers): a different one later means someone refreshed it meanwhile.
+    pub seen: Option<&'a SecretString>,
 }
 
-impl Caller {
-    /// A refresh ahead of expiry, run in the background or by the first caller that found the
-    /// token due.
-    const EARLY: Caller = Caller {
+impl Caller<'static> {
+    /// A refresh ahead of expiry of the session's own token, run in the background or by the
+    /// first caller that found the token due: any refresh of the account since answers it.
+    const EARLY: Caller<'static> = Caller {
         named: true,
         may_use_current: true,
         min_ttl: 0,
         early: true,
+        resource: None,
+        seen: None,
     };
+}
+
+/// The outcome of claiming a refresh (step 3).
+enum Claimed {
+    /// This process holds the lease: refresh from these tokens and revision.
+    Mine(Tokens, u64),
+    /// A sibling's refresh answered, or the current token serves meanwhile.
+    Answered(Tokens),
+}
+
+/// Whether `tokens` hold another token for the caller's target than the one it saw: someone
+/// refreshed it meanwhile.
+fn renewed(tokens: &Tokens, caller: Caller<'_>) -> bool {
+    tokens.target(caller.resource).map(|target| target.token) != caller.seen
 }
 
 impl Client {
@@ -106,12 +135,14 @@ impl Client {
     async fn refresh_of(&self, subject: Option<&str>) -> Result<Tokens> {
         let current = self.store.account(subject);
         self.notify_absorbed();
-        let (account, _, revision) = current?;
+        let (account, tokens, revision) = current?;
         let caller = Caller {
             named: subject.is_some(),
             may_use_current: false,
             min_ttl: 0,
             early: false,
+            resource: None,
+            seen: Some(&tokens.access_token),
         };
         self.refresh_shared(&account, revision, caller).await
     }
@@ -129,7 +160,7 @@ impl Client {
         &self,
         subject: &str,
         seen_revision: u64,
-        caller: Caller,
+        caller: Caller<'_>,
     ) -> Result<Tokens> {
         let in_flight = lock(&self.refresh_locks)
             .entry(subject.to_string())
@@ -153,28 +184,39 @@ impl Client {
         &self,
         subject: &str,
         seen_revision: u64,
-        caller: Caller,
+        caller: Caller<'_>,
         events: &mut Vec<SessionEvent>,
     ) -> Result<Tokens> {
         let (_, current, revision) = self.store.account(Some(subject))?;
-        if revision != seen_revision {
-            return self.outcome_of_the_refresh_waited_for(subject, current, revision);
+        if revision != seen_revision
+            && let Some(outcome) =
+                self.outcome_of_the_refresh_waited_for(subject, &current, revision, caller)
+        {
+            return outcome;
         }
-        let refresh_token = current.refresh_token.clone().ok_or_else(|| {
+        let no_refresh_token = || {
             Error::new(
                 ErrorKind::ReLoginRequired,
                 "the session has no refresh token; sign in again",
             )
-        })?;
+        };
+        if current.refresh_token.is_none() {
+            return Err(no_refresh_token());
+        }
         let dpop = self
             .session_key(&current)
             .map_err(|e| self.end_if_key_lost(subject, revision, e, events))?;
-        if let Some(done) = self
-            .claim_refresh(subject, &current, revision, caller)
+        let (current, revision) = match self
+            .claim_refresh(subject, current, revision, caller)
             .await?
         {
-            return Ok(done);
-        }
+            Claimed::Mine(current, revision) => (current, revision),
+            Claimed::Answered(tokens) => return Ok(tokens),
+        };
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            self.store.release_refresh(subject, &self.lease_holder);
+            return Err(no_refresh_token());
+        };
         let provider = match self.provider_metadata().await {
             Ok(provider) => provider,
             Err(e) => {
@@ -182,12 +224,14 @@ impl Client {
                 return Err(e);
             }
         };
-        let response = match token::refresh(
+        let resource = caller.resource.map(|r| [("resource", r)]);
+        let response = match token::refresh_with(
             &self.http,
             &provider.token_endpoint,
             &self.config.client_id,
             &refresh_token,
             self.proof_now(dpop),
+            resource.as_ref().map_or(&[][..], |r| &r[..]),
         )
         .await
         {
@@ -202,12 +246,15 @@ impl Client {
         };
         self.learn_clock_offset(&response);
         let new_id_token = response.id_token.clone();
-        let provisional = self.tokens_from(
-            response,
-            current.id_token.clone(),
-            current.claims.clone(),
-            Some(&current),
-        );
+        let provisional = match caller.resource {
+            None => self.tokens_from(
+                response,
+                current.id_token.clone(),
+                current.claims.clone(),
+                Some(&current),
+            ),
+            Some(resource) => self.with_resource_token(response, &current, resource),
+        };
         let Some(new_revision) = self
             .store
             .stage_refresh(subject, revision, provisional.clone())
@@ -246,7 +293,7 @@ impl Client {
 
     /// The answer when this refresh's result was orphaned: the account's tokens now, or — when
     /// the caller asked for the active account and this one is gone — the active account's.
-    fn answer_after_orphan(&self, subject: &str, caller: Caller) -> Result<Tokens> {
+    fn answer_after_orphan(&self, subject: &str, caller: Caller<'_>) -> Result<Tokens> {
         match self.store.account(Some(subject)) {
             Err(e) if !caller.named && e.kind() == ErrorKind::NotSignedIn => {
                 self.store.account(None).map(|(_, t, _)| t)
@@ -255,28 +302,34 @@ impl Client {
         }
     }
 
-    /// Step 1: another caller's refresh ended while this one waited.
+    /// Step 1: another caller's refresh ended while this one waited. `Some`: its outcome is
+    /// this caller's; `None`: it refreshed another target, so this caller refreshes its own.
     fn outcome_of_the_refresh_waited_for(
-        &self,
-        subject: &str,
-        current: Tokens,
-        revision: u64,
-    ) -> Result<Tokens> {
-        match lock(&self.failed_refresh).get(subject) {
-            Some((failed, e)) if *failed == revision => Err(e.clone()),
-            _ => Ok(current),
-        }
-    }
-
-    /// Step 3: `Ok(None)` when this process holds the lease and must refresh; `Ok(Some(tokens))`
-    /// when a sibling's refresh answered (or the current token serves meanwhile).
-    async fn claim_refresh(
         &self,
         subject: &str,
         current: &Tokens,
         revision: u64,
-        caller: Caller,
-    ) -> Result<Option<Tokens>> {
+        caller: Caller<'_>,
+    ) -> Option<Result<Tokens>> {
+        if let Some((failed, resource, e)) = lock(&self.failed_refresh).get(subject)
+            && *failed == revision
+            && resource.as_deref() == caller.resource
+        {
+            return Some(Err(e.clone()));
+        }
+        renewed(current, caller).then(|| Ok(current.clone()))
+    }
+
+    /// Step 3: [`Claimed::Mine`] when this process holds the lease and must refresh (from the
+    /// tokens and revision it holds then); [`Claimed::Answered`] when a sibling's refresh of
+    /// the target answered (or the current token serves meanwhile).
+    async fn claim_refresh(
+        &self,
+        subject: &str,
+        mut current: Tokens,
+        mut revision: u64,
+        caller: Caller<'_>,
+    ) -> Result<Claimed> {
         let lease = self.lease_secs();
         // Bounded in polls as well as in device time, so that a clock that stands still (or a
         // lease written with a wrong clock) cannot keep this process waiting forever.
@@ -295,11 +348,18 @@ impl Client {
             );
             self.notify_absorbed();
             match claim? {
-                Claim::Mine => return Ok(None),
-                Claim::Done(tokens) => return Ok(Some(*tokens)),
+                Claim::Mine => return Ok(Claimed::Mine(current, revision)),
+                Claim::Done(tokens, _) if renewed(&tokens, caller) => {
+                    return Ok(Claimed::Answered(*tokens));
+                }
+                // A sibling refreshed another target: claim again from its tokens.
+                Claim::Done(tokens, newer) => (current, revision) = (*tokens, newer),
                 Claim::Busy => {
-                    if caller.may_use_current && current.lasts(now, caller.min_ttl) {
-                        return Ok(Some(current.clone()));
+                    let serves = current
+                        .target(caller.resource)
+                        .is_some_and(|target| target.lasts(now, caller.min_ttl));
+                    if caller.may_use_current && serves {
+                        return Ok(Claimed::Answered(current));
                     }
                     log::debug!("a sibling process is refreshing; waiting for its outcome");
                     sleep(LEASE_POLL).await;
@@ -316,7 +376,7 @@ impl Client {
         &self,
         provider: &ProviderMetadata,
         subject: &str,
-        caller: Caller,
+        caller: Caller<'_>,
         current: Tokens,
         revision: u64,
         failure: RefreshFailure,
@@ -355,8 +415,9 @@ impl Client {
         };
         match self.store.stage_refresh(subject, revision, kept.clone()) {
             Some(kept_revision) => {
+                let target = caller.resource.map(str::to_string);
                 lock(&self.failed_refresh)
-                    .insert(subject.to_string(), (kept_revision, error.clone()));
+                    .insert(subject.to_string(), (kept_revision, target, error.clone()));
                 // A failed write is what the app must hear about: the new refresh token is only
                 // in memory (the next call writes it again).
                 for orphan in self.store.persist()? {

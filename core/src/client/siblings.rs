@@ -187,3 +187,65 @@ async fn a_sibling_sign_out_during_a_refresh_orphans_its_result() {
     assert!(storage.load(SESSION_KEY).unwrap().is_none());
     assert_eq!(client.state(), SessionState::SignedOut);
 }
+
+/// A sibling's refresh of one API's token (RFC 8707): a new revision with a rotated refresh
+/// token and that API's token, the session's own token unchanged.
+fn sibling_refreshed_api(account: &mut crate::session::accounts::Account) {
+    account.revision += 1;
+    account.lease = None;
+    account.tokens.refresh_token = Some(crate::SecretString::new("rt-sibling"));
+    account.tokens.resource_tokens.insert(
+        API.into(),
+        crate::session::ResourceToken {
+            access_token: crate::SecretString::new("at-api-sibling"),
+            expires_at: Some(NOW + 3600),
+            lifetime: Some(3600),
+            scopes: None,
+        },
+    );
+}
+
+const API: &str = "https://api.example";
+
+#[tokio::test]
+async fn a_sibling_refresh_of_an_api_is_adopted_for_that_api_and_built_on_for_the_session() {
+    let provider = ScriptedProvider::new();
+    let (client, storage, _) = expired_client(&provider);
+    client.restore().unwrap();
+    sibling_writes(&storage, sibling_refreshed_api);
+
+    // The API's token: the sibling's, with no request.
+    assert_eq!(
+        client.access_token_for(API).await.unwrap().expose(),
+        "at-api-sibling"
+    );
+    assert_eq!(provider.count("POST /token"), 0);
+
+    // The session's own token (expired): the sibling did not renew it, so this client refreshes
+    // it, from the sibling's rotated refresh token, keeping the API's token.
+    provider.answer_tokens(json!({"refresh_token": "rt-3"}));
+    assert_eq!(client.access_token().await.unwrap().expose(), "at-2");
+    assert_eq!(provider.count("POST /token"), 1);
+    let stored = stored_tokens(&storage).unwrap();
+    assert_eq!(stored.refresh_token().unwrap().expose(), "rt-3");
+    assert_eq!(
+        stored.resource_token(API).unwrap().access_token().expose(),
+        "at-api-sibling"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_for_the_session_waits_behind_an_api_refresh_then_refreshes_its_own() {
+    let provider = ScriptedProvider::new();
+    let (client, _, _) = expired_client(&provider);
+    provider.answer_tokens(json!({"access_token": "at-api", "refresh_token": "rt-2"}));
+    provider.answer_tokens(json!({"access_token": "at-own", "refresh_token": "rt-3"}));
+    let (api, own) = tokio::join!(client.access_token_for(API), client.access_token());
+    assert_eq!(api.unwrap().expose(), "at-api");
+    assert_eq!(own.unwrap().expose(), "at-own");
+    assert_eq!(provider.count("POST /token"), 2);
+    assert_eq!(
+        client.tokens().unwrap().refresh_token().unwrap().expose(),
+        "rt-3"
+    );
+}

@@ -29,7 +29,7 @@ type Result<T> = std::result::Result<T, KeyfobError>;
 /// dropped, and `invalid_grant` on refresh clears the session (`NeedsReLogin`).
 #[derive(uniffi::Object)]
 pub struct KeyfobClient {
-    inner: Arc<Client>,
+    pub(super) inner: Arc<Client>,
     /// This client's id for [`cached_token::keyfob_cached_access_token`].
     token_handle: u64,
 }
@@ -89,16 +89,7 @@ impl KeyfobClient {
         options: Option<KeyfobLoginOptions>,
         cancellation: Option<Arc<KeyfobCancellation>>,
     ) -> Result<String> {
-        let options = options.map(|o| LoginOptions {
-            prompt: o.prompt,
-            login_hint: o.login_hint,
-            extra_params: o
-                .extra_params
-                .into_iter()
-                .map(|p| (p.name, p.value))
-                .collect(),
-        });
-        let options = options.unwrap_or_default();
+        let options = options.map(LoginOptions::from).unwrap_or_default();
         cancellable(cancellation, async {
             Ok(self.inner.begin_login_with(&options).await?)
         })
@@ -306,6 +297,9 @@ fn core_config(config: KeyfobConfig) -> Result<Config> {
     }
     for p in config.extra_params {
         builder = builder.extra_param(p.name, p.value);
+    }
+    for resource in config.resources {
+        builder = builder.resource(resource);
     }
     Ok(builder.build()?)
 }

@@ -18,6 +18,7 @@ mod cancellation;
 mod client;
 mod dpop;
 mod error;
+mod grants;
 mod records;
 
 pub use adapters::{KeyfobHttpTransport, KeyfobSessionObserver, KeyfobStorage};
@@ -26,6 +27,9 @@ pub use cancellation::KeyfobCancellation;
 pub use client::KeyfobClient;
 pub use dpop::KeyfobDpopKey;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
+pub use grants::{
+    KeyfobDeviceAuthorization, KeyfobExchangedToken, KeyfobSubject, KeyfobTokenExchange,
+};
 pub use records::{
     AuthParam, HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest,
     KeyfobHttpResponse, KeyfobLoginOptions, KeyfobTokens, LogoutResult,

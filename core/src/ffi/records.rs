@@ -46,6 +46,11 @@ pub struct KeyfobConfig {
     /// when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
     #[uniffi(default)]
     pub pushed_authorization_requests: bool,
+    /// The APIs the app calls, by RFC 8707 resource indicator (see
+    /// [`crate::ConfigBuilder::resource`]): sent with the sign-in, and what `accessTokenFor`
+    /// gets narrower tokens for.
+    #[uniffi(default)]
+    pub resources: Vec<String>,
 }
 
 /// A name/value parameter.
@@ -69,6 +74,33 @@ pub struct KeyfobLoginOptions {
     /// Further parameters (e.g. `ui_locales`).
     #[uniffi(default)]
     pub extra_params: Vec<AuthParam>,
+    /// Step-up: `max_age` in seconds (`0`: authenticate now); the ID token's `auth_time` must
+    /// be within it.
+    #[uniffi(default)]
+    pub max_age_secs: Option<u32>,
+    /// Step-up: `acr_values`, in order of preference.
+    #[uniffi(default)]
+    pub acr_values: Vec<String>,
+    /// Step-up: the ID token's `acr` must be one of `acr_values`.
+    #[uniffi(default)]
+    pub require_acr: bool,
+}
+
+impl From<KeyfobLoginOptions> for crate::LoginOptions {
+    fn from(o: KeyfobLoginOptions) -> Self {
+        crate::LoginOptions {
+            prompt: o.prompt,
+            login_hint: o.login_hint,
+            extra_params: o
+                .extra_params
+                .into_iter()
+                .map(|p| (p.name, p.value))
+                .collect(),
+            max_age: o.max_age_secs.map(u64::from),
+            acr_values: o.acr_values,
+            require_acr: o.require_acr,
+        }
+    }
 }
 
 /// The validated ID token claims of the signed-in user.
@@ -84,8 +116,10 @@ pub struct KeyfobClaims {
     pub expires_at: i64,
     /// `iat` (seconds since the epoch).
     pub issued_at: i64,
-    /// `auth_time`, when present.
+    /// `auth_time`, when present: when the user last authenticated.
     pub auth_time: Option<i64>,
+    /// `acr`, when present: the authentication context class the authentication satisfied.
+    pub acr: Option<String>,
     /// `email`.
     pub email: Option<String>,
     /// `email_verified`.
@@ -107,6 +141,7 @@ impl From<IdTokenClaims> for KeyfobClaims {
             expires_at: c.expires_at,
             issued_at: c.issued_at,
             auth_time: c.auth_time,
+            acr: c.acr,
             email: c.email,
             email_verified: c.email_verified,
             name: c.name,
@@ -132,6 +167,8 @@ pub struct KeyfobTokens {
     /// `Bearer`, or `DPoP` for tokens bound to the client's DPoP key (send them with
     /// `authorizationHeaders`).
     pub token_type: String,
+    /// The APIs the sign-in asked access for (RFC 8707 resource indicators).
+    pub resources: Vec<String>,
 }
 
 impl std::fmt::Debug for KeyfobTokens {
@@ -152,6 +189,7 @@ impl From<crate::session::Tokens> for KeyfobTokens {
             expires_at: t.expires_at(),
             scopes: t.scopes().to_vec(),
             token_type: t.token_type().to_string(),
+            resources: t.resources().to_vec(),
         }
     }
 }
@@ -270,6 +308,7 @@ mod tests {
             expires_at: Some(5),
             scopes: vec!["openid".into()],
             token_type: "Bearer".into(),
+            resources: vec![],
         };
         let shown = format!("{tokens:?}");
         assert!(!shown.contains("secret"), "{shown}");

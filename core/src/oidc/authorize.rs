@@ -8,6 +8,7 @@ use crate::config::{Config, RESERVED_AUTH_PARAMS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::pkce::{Pkce, random_token};
+use crate::oidc::step_up::StepUp;
 use crate::secret::SecretString;
 use crate::secret::constant_time_eq;
 
@@ -24,6 +25,17 @@ pub struct LoginOptions {
     pub login_hint: Option<String>,
     /// Further parameters (e.g. `ui_locales`); they may not replace the ones Keyfob sets.
     pub extra_params: Vec<(String, String)>,
+    /// Step-up: `max_age`, the longest time in seconds since the user last authenticated
+    /// (`Some(0)`: authenticate now). The ID token must then carry an `auth_time` within it
+    /// (plus the clock skew), else the login fails with [`crate::IdTokenCheck::AuthTime`].
+    pub max_age: Option<u64>,
+    /// Step-up: `acr_values`, the authentication context classes asked for, in order of
+    /// preference (e.g. a provider's multi-factor class). Voluntary unless
+    /// [`LoginOptions::require_acr`]; the `acr` obtained is in [`crate::IdTokenClaims::acr`].
+    pub acr_values: Vec<String>,
+    /// Step-up: the `acr` is essential (sent as a `claims` request): the ID token must carry one
+    /// of [`LoginOptions::acr_values`], else the login fails with [`crate::IdTokenCheck::Acr`].
+    pub require_acr: bool,
 }
 
 /// A login that was started and waits for its callback. Single use.
@@ -34,6 +46,8 @@ pub(crate) struct PendingAuthorization {
     pub verifier: SecretString,
     pub redirect_uri: String,
     pub created_at: i64,
+    /// What the login asked of the authentication, for the checks of its ID token.
+    pub step_up: StepUp,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -41,6 +55,7 @@ impl fmt::Debug for PendingAuthorization {
         f.debug_struct("PendingAuthorization")
             .field("redirect_uri", &self.redirect_uri)
             .field("created_at", &self.created_at)
+            .field("step_up", &self.step_up)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +119,12 @@ pub(crate) fn request_params(
         })
     });
 
+    let step_up = StepUp {
+        max_age: options.max_age,
+        acr_values: options.acr_values.clone(),
+        require_acr: options.require_acr,
+        fresh_login: prompt.as_deref() == Some("login"),
+    };
     let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
     let mut q = vec![
         pair("response_type", "code"),
@@ -138,12 +159,15 @@ pub(crate) fn request_params(
             .cloned(),
     );
     q.extend(options.extra_params.iter().cloned());
+    step_up.append_to(&mut q)?;
+    q.extend(config.resources.iter().map(|r| pair("resource", r)));
     let pending = PendingAuthorization {
         state: SecretString::new(state),
         nonce: SecretString::new(nonce),
         verifier: pkce.verifier,
         redirect_uri: config.redirect_uri.to_string(),
         created_at: now,
+        step_up,
     };
     Ok((q, pending))
 }
@@ -280,6 +304,7 @@ mod tests {
             pushed_authorization_request_endpoint: None,
             require_pushed_authorization_requests: false,
             dpop_signing_alg_values_supported: Vec::new(),
+            device_authorization_endpoint: None,
         }
     }
 
@@ -364,6 +389,54 @@ mod tests {
     }
 
     #[test]
+    fn step_up_and_resources_go_into_the_url_and_the_pending_login() {
+        let config = Config::builder("https://auth.company.com", "app", "myapp://callback")
+            .resource("https://crm.company.com")
+            .resource("https://orders.company.com")
+            .build()
+            .unwrap();
+        let opts = LoginOptions {
+            prompt: Some("login".into()),
+            max_age: Some(0),
+            acr_values: vec!["urn:mfa".into()],
+            require_acr: true,
+            ..Default::default()
+        };
+        let (url, pending) = build_request(&config, &provider(true), &opts, 7).unwrap();
+        let q = query(&url);
+        assert_eq!(get(&q, "max_age"), Some("0"));
+        assert_eq!(get(&q, "acr_values"), Some("urn:mfa"));
+        assert!(get(&q, "claims").is_some_and(|c| c.contains("essential")));
+        let resources: Vec<&str> = q
+            .iter()
+            .filter(|(n, _)| n == "resource")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            resources,
+            ["https://crm.company.com", "https://orders.company.com"]
+        );
+        assert_eq!(
+            pending.step_up,
+            StepUp {
+                max_age: Some(0),
+                acr_values: vec!["urn:mfa".into()],
+                require_acr: true,
+                fresh_login: true,
+            }
+        );
+        // max_age, acr_values, claims and resource have their own options.
+        for name in ["max_age", "acr_values", "claims", "resource"] {
+            let bad = LoginOptions {
+                extra_params: vec![(name.into(), "x".into())],
+                ..Default::default()
+            };
+            let e = build_request(&config, &provider(true), &bad, 0).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{name}");
+        }
+    }
+
+    #[test]
     fn callback_must_match_the_redirect_uri_exactly() {
         let r = Url::parse("myapp://callback").unwrap();
         assert!(parse_callback(&r, "myapp://callback?code=c&state=s").is_ok());
@@ -395,6 +468,7 @@ mod tests {
             verifier: SecretString::new("v"),
             redirect_uri: "myapp://callback".into(),
             created_at: 0,
+            step_up: StepUp::default(),
         }
     }
 

@@ -33,6 +33,8 @@ pub struct ProviderMetadata {
     /// The DPoP proof algorithms the provider accepts (RFC 9449 §5.1); empty when it does not
     /// advertise DPoP.
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// The device authorization endpoint (RFC 8628), if offered.
+    pub device_authorization_endpoint: Option<Url>,
 }
 
 /// The discovery URL for `issuer`: the issuer without trailing slash, plus
@@ -123,6 +125,7 @@ pub(crate) fn parse(
             "dpop_signing_alg_values_supported",
         )?
         .unwrap_or_default(),
+        device_authorization_endpoint: optional_url("device_authorization_endpoint")?,
     })
 }
 
@@ -253,6 +256,7 @@ mod tests {
             "revocation_endpoint",
             "end_session_endpoint",
             "pushed_authorization_request_endpoint",
+            "device_authorization_endpoint",
         ] {
             let mut d = good();
             d[field] = json!("http://auth.company.com/endpoint");

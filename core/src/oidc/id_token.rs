@@ -25,8 +25,12 @@ pub struct IdTokenClaims {
     pub expires_at: i64,
     /// `iat`, seconds since the epoch.
     pub issued_at: i64,
-    /// `auth_time`, when present.
+    /// `auth_time`, when present: when the user last authenticated (seconds since the epoch).
     pub auth_time: Option<i64>,
+    /// `acr`, when present and a string: the authentication context class the provider says
+    /// the authentication satisfied (see [`crate::LoginOptions::acr_values`]).
+    #[serde(default)]
+    pub acr: Option<String>,
     /// `email`, when present and a string.
     pub email: Option<String>,
     /// `email_verified`, when present and a boolean.
@@ -61,6 +65,7 @@ const REGISTERED: &[&str] = &[
     "exp",
     "iat",
     "auth_time",
+    "acr",
     "nonce",
     "email",
     "email_verified",
@@ -146,6 +151,7 @@ fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<St
     let issued_at = numeric_date(&raw, "iat")?.ok_or_else(|| missing("iat"))?;
     let auth_time = numeric_date(&raw, "auth_time")?;
     let nonce = string(&raw, "nonce")?;
+    let acr = raw.get("acr").and_then(Value::as_str).map(str::to_string);
     let email = raw.get("email").and_then(Value::as_str).map(str::to_string);
     let email_verified = raw.get("email_verified").and_then(Value::as_bool);
     let name = raw.get("name").and_then(Value::as_str).map(str::to_string);
@@ -163,6 +169,7 @@ fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<St
             expires_at,
             issued_at,
             auth_time,
+            acr,
             email,
             email_verified,
             name,

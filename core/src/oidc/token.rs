@@ -59,7 +59,9 @@ pub(crate) struct TokenResponse {
     pub server_time: Option<i64>,
 }
 
-/// Exchanges an authorization code (with its PKCE verifier) for tokens.
+/// Exchanges an authorization code (with its PKCE verifier) for tokens; `extra` parameters
+/// (RFC 8707 `resource`) are added to the request.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn exchange_code(
     http: &Http,
     token_endpoint: &Url,
@@ -68,19 +70,31 @@ pub(crate) async fn exchange_code(
     code: &SecretString,
     verifier: &SecretString,
     proof: Option<Proof<'_>>,
+    extra: &[(&str, &str)],
 ) -> Result<TokenResponse> {
-    let params = [
+    let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code.expose()),
         ("redirect_uri", redirect_uri),
         ("client_id", client_id),
         ("code_verifier", verifier.expose()),
     ];
+    params.extend_from_slice(extra);
     let response = post(http, proof, token_endpoint, &params, "token endpoint").await?;
-    let tokens = parse_token_response_as(&response, proof.is_some())?;
+    sign_in_response_as(&response, proof.is_some())
+}
+
+/// A successful token response that signs a user in: it must carry an ID token.
+pub(crate) fn sign_in_response(response: &HttpResponse) -> Result<TokenResponse> {
+    sign_in_response_as(response, false)
+}
+
+/// [`sign_in_response`], of a request made with a DPoP proof when `dpop` is set.
+fn sign_in_response_as(response: &HttpResponse, dpop: bool) -> Result<TokenResponse> {
+    let tokens = parse_token_response_as(response, dpop)?;
     if tokens.id_token.is_none() {
         return Err(Error::invalid_response(
-            "token endpoint: the code exchange returned no id_token (is the `openid` scope granted?)",
+            "token endpoint: the sign-in returned no id_token (is the `openid` scope granted?)",
         ));
     }
     Ok(tokens)
@@ -104,19 +118,22 @@ impl From<Error> for RefreshFailure {
     }
 }
 
-/// Uses a refresh token (`grant_type=refresh_token`).
-pub(crate) async fn refresh(
+/// Uses a refresh token (`grant_type=refresh_token`); `extra` parameters (RFC 8707
+/// `resource`, for a token of one API) are added to the request.
+pub(crate) async fn refresh_with(
     http: &Http,
     token_endpoint: &Url,
     client_id: &str,
     refresh_token: &SecretString,
     proof: Option<Proof<'_>>,
+    extra: &[(&str, &str)],
 ) -> std::result::Result<TokenResponse, RefreshFailure> {
-    let params = [
+    let mut params = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
         ("client_id", client_id),
     ];
+    params.extend_from_slice(extra);
     let response = post(http, proof, token_endpoint, &params, "token endpoint").await?;
     parse_token_response_as(&response, proof.is_some()).map_err(|error| RefreshFailure {
         error,
@@ -180,7 +197,6 @@ pub(crate) fn error_response(response: &HttpResponse, what: &str) -> Error {
 
 /// Validates a token endpoint response: status 200, a JSON object, `token_type` Bearer, and each
 /// field of the right JSON type.
-#[cfg(test)]
 pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenResponse> {
     parse_token_response_as(response, false)
 }

@@ -15,4 +15,4 @@ pub(crate) mod tokens;
 
 pub use accounts::AccountInfo;
 pub use state::{SessionEvent, SessionObserver, SessionState};
-pub use tokens::Tokens;
+pub use tokens::{ResourceToken, Tokens};

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{StorageError, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
 use crate::oidc::id_token::IdTokenClaims;
+use crate::oidc::step_up::StepUp;
 use crate::secret::SecretString;
 use crate::session::accounts::{Account, Lease, Sessions};
-use crate::session::tokens::Tokens;
+use crate::session::tokens::{ResourceToken, Tokens};
 
 /// Storage key of the sessions.
 pub(crate) const SESSION_KEY: &str = "session";
@@ -55,6 +56,22 @@ struct StoredTokens {
     /// in records written before DPoP, which are all Bearer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dpop_jkt: Option<String>,
+    /// RFC 8707 (absent in records written before, and when none is configured or held).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    resource_tokens: BTreeMap<String, StoredResourceToken>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredResourceToken {
+    access_token: String,
+    expires_at: Option<i64>,
+    /// Absent in records written before lifetimes were kept, and when the provider did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifetime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -89,6 +106,15 @@ struct StoredPending {
     verifier: String,
     redirect_uri: String,
     created_at: i64,
+    /// Step-up (absent in records written before it existed, and when not asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_age: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    acr_values: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    require_acr: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    fresh_login: bool,
 }
 
 fn foreign() -> StorageError {
@@ -146,6 +172,20 @@ impl From<&Tokens> for StoredTokens {
             claims: t.claims.clone(),
             login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
             dpop_jkt: t.dpop_jkt.clone(),
+            resources: t.resources.clone(),
+            resource_tokens: t
+                .resource_tokens
+                .iter()
+                .map(|(resource, token)| {
+                    let stored = StoredResourceToken {
+                        access_token: token.access_token.expose().to_string(),
+                        expires_at: token.expires_at,
+                        lifetime: token.lifetime,
+                        scopes: token.scopes.clone(),
+                    };
+                    (resource.clone(), stored)
+                })
+                .collect(),
         }
     }
 }
@@ -162,6 +202,20 @@ impl From<StoredTokens> for Tokens {
             claims: s.claims,
             login_nonce: s.login_nonce.map(SecretString::new),
             dpop_jkt: s.dpop_jkt,
+            resources: s.resources,
+            resource_tokens: s
+                .resource_tokens
+                .into_iter()
+                .map(|(resource, t)| {
+                    let token = ResourceToken {
+                        access_token: SecretString::new(t.access_token),
+                        expires_at: t.expires_at,
+                        lifetime: t.lifetime,
+                        scopes: t.scopes,
+                    };
+                    (resource, token)
+                })
+                .collect(),
         }
     }
 }
@@ -254,6 +308,10 @@ pub(crate) fn encode_pending(p: &PendingAuthorization) -> Vec<u8> {
         verifier: p.verifier.expose().to_string(),
         redirect_uri: p.redirect_uri.clone(),
         created_at: p.created_at,
+        max_age: p.step_up.max_age,
+        acr_values: p.step_up.acr_values.clone(),
+        require_acr: p.step_up.require_acr,
+        fresh_login: p.step_up.fresh_login,
     };
     serde_json::to_vec(&stored).expect("a pending login always serialises")
 }
@@ -268,6 +326,12 @@ pub(crate) fn decode_pending(bytes: &[u8]) -> Result<PendingAuthorization, Stora
         verifier: SecretString::new(s.verifier),
         redirect_uri: s.redirect_uri,
         created_at: s.created_at,
+        step_up: StepUp {
+            max_age: s.max_age,
+            acr_values: s.acr_values,
+            require_acr: s.require_acr,
+            fresh_login: s.fresh_login,
+        },
     })
 }
 
@@ -291,6 +355,7 @@ mod tests {
                 expires_at: 1,
                 issued_at: 0,
                 auth_time: None,
+                acr: None,
                 email: None,
                 email_verified: Some(true),
                 name: None,
@@ -299,6 +364,8 @@ mod tests {
             },
             login_nonce: Some(SecretString::new("nonce-secret")),
             dpop_jkt: None,
+            resources: Vec::new(),
+            resource_tokens: BTreeMap::new(),
         }
     }
 
@@ -367,6 +434,26 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn resource_tokens_round_trip_and_are_absent_when_none() {
+        let plain = String::from_utf8(encode_sessions(&two_accounts(), OWNER)).unwrap();
+        assert!(!plain.contains("resource"), "{plain}");
+        let mut sessions = two_accounts();
+        let tokens = &mut sessions.accounts.get_mut("u1").unwrap().tokens;
+        tokens.resources = vec!["https://crm.example".into()];
+        tokens.resource_tokens.insert(
+            "https://crm.example".into(),
+            ResourceToken {
+                access_token: SecretString::new("crm-secret"),
+                expires_at: Some(7),
+                lifetime: Some(60),
+                scopes: Some(vec!["read".into()]),
+            },
+        );
+        let bytes = encode_sessions(&sessions, OWNER);
+        assert_eq!(decode_sessions(&bytes, OWNER).unwrap(), sessions);
     }
 
     #[test]
@@ -453,12 +540,23 @@ mod tests {
 
     #[test]
     fn pending_round_trip() {
-        let p = PendingAuthorization {
+        let mut p = PendingAuthorization {
             state: SecretString::new("s"),
             nonce: SecretString::new("n"),
             verifier: SecretString::new("v"),
             redirect_uri: "myapp://cb".into(),
             created_at: 5,
+            step_up: StepUp::default(),
+        };
+        let plain = encode_pending(&p);
+        assert_eq!(decode_pending(&plain).unwrap(), p);
+        // Records without step-up keep the shape they had before it existed.
+        assert!(!String::from_utf8(plain).unwrap().contains("max_age"));
+        p.step_up = StepUp {
+            max_age: Some(0),
+            acr_values: vec!["urn:mfa".into()],
+            require_acr: true,
+            fresh_login: true,
         };
         assert_eq!(decode_pending(&encode_pending(&p)).unwrap(), p);
     }

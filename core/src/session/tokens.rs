@@ -1,5 +1,7 @@
-//! The tokens of a signed-in session.
+//! The tokens of a signed-in session, and the narrower access tokens it got for single APIs
+//! (RFC 8707 resource indicators).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::oidc::id_token::IdTokenClaims;
@@ -24,6 +26,44 @@ pub struct Tokens {
     /// The thumbprint (`jkt`) of the DPoP key the tokens are bound to (RFC 9449), or `None` for
     /// Bearer tokens.
     pub(crate) dpop_jkt: Option<String>,
+    /// The APIs the sign-in asked access for (RFC 8707 resource indicators).
+    pub(crate) resources: Vec<String>,
+    /// Access tokens for single APIs, by resource indicator, obtained with the refresh token.
+    pub(crate) resource_tokens: BTreeMap<String, ResourceToken>,
+}
+
+/// An access token for one API, whose audience is that API alone (RFC 8707 §2.2): what
+/// [`crate::Client::access_token_for`] returns, kept with the session and refreshed on its own.
+#[derive(Clone, PartialEq)]
+pub struct ResourceToken {
+    pub(crate) access_token: SecretString,
+    pub(crate) expires_at: Option<i64>,
+    /// How long it was issued for (`expires_in`, seconds), when the provider said; `None` also
+    /// for tokens stored by releases that did not keep it.
+    pub(crate) lifetime: Option<i64>,
+    pub(crate) scopes: Option<Vec<String>>,
+}
+
+impl ResourceToken {
+    /// The access token, for `Authorization: Bearer` at that API.
+    pub fn access_token(&self) -> &SecretString {
+        &self.access_token
+    }
+
+    /// When it expires (seconds since the epoch), if the provider said.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// How long it was issued for (`expires_in`), in seconds, when the provider said.
+    pub fn lifetime(&self) -> Option<i64> {
+        self.lifetime
+    }
+
+    /// The scopes granted for it, when the provider listed them.
+    pub fn scopes(&self) -> Option<&[String]> {
+        self.scopes.as_deref()
+    }
 }
 
 impl Tokens {
@@ -85,23 +125,88 @@ impl Tokens {
     /// half its life before it needs a refresh (a 10 s token: 5 s). `configured` when the
     /// lifetime is unknown.
     pub fn refresh_margin(&self, configured: i64) -> i64 {
-        self.lifetime
-            .map_or(configured, |lifetime| configured.min(lifetime / 2))
+        refresh_margin(self.lifetime, configured)
     }
 
     /// Whether the access token needs no refresh yet at `now`: it is valid for longer than
     /// [`Tokens::refresh_margin`] of the `configured` margin. Without a known expiry the token
     /// is taken as valid until the API rejects it.
     pub fn is_fresh(&self, now: i64, configured: i64) -> bool {
-        self.lasts(now, self.refresh_margin(configured))
+        self.target(None)
+            .is_some_and(|target| target.is_fresh(now, configured))
     }
 
-    /// Whether the access token is still valid `secs` seconds after `now` (`0`: not expired).
-    /// Without a known expiry, always.
-    pub(crate) fn lasts(&self, now: i64, secs: i64) -> bool {
-        self.expires_at
-            .is_none_or(|exp| now.saturating_add(secs) < exp)
+    /// The APIs the sign-in asked access for ([`crate::ConfigBuilder::resource`]).
+    pub fn resources(&self) -> &[String] {
+        &self.resources
     }
+
+    /// The access token obtained for the API `resource`, if any ([`crate::Client::access_token_for`]).
+    pub fn resource_token(&self, resource: &str) -> Option<&ResourceToken> {
+        self.resource_tokens.get(resource)
+    }
+
+    /// The access token for `resource` (the session's own for `None`) with its expiry and
+    /// lifetime, if held.
+    pub(crate) fn target(&self, resource: Option<&str>) -> Option<Target<'_>> {
+        match resource {
+            None => Some(Target {
+                token: &self.access_token,
+                expires_at: self.expires_at,
+                lifetime: self.lifetime,
+            }),
+            Some(r) => self.resource_tokens.get(r).map(|t| Target {
+                token: &t.access_token,
+                expires_at: t.expires_at,
+                lifetime: t.lifetime,
+            }),
+        }
+    }
+
+    /// The access token for `resource` (the session's own for `None`) while it needs no
+    /// refresh at `now` with the `configured` margin ([`Tokens::is_fresh`]'s rule).
+    pub(crate) fn fresh_token(
+        &self,
+        resource: Option<&str>,
+        now: i64,
+        configured: i64,
+    ) -> Option<&SecretString> {
+        self.target(resource)
+            .filter(|target| target.is_fresh(now, configured))
+            .map(|target| target.token)
+    }
+}
+
+/// One access token of a session — its own or an API's — with what decides its freshness.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub token: &'a SecretString,
+    pub expires_at: Option<i64>,
+    pub lifetime: Option<i64>,
+}
+
+impl Target<'_> {
+    /// Whether the token needs no refresh yet at `now`: valid for longer than the `configured`
+    /// margin, capped at half its lifetime.
+    pub fn is_fresh(&self, now: i64, configured: i64) -> bool {
+        self.lasts(now, refresh_margin(self.lifetime, configured))
+    }
+
+    /// Whether the token is still valid `secs` seconds after `now`.
+    pub fn lasts(&self, now: i64, secs: i64) -> bool {
+        lasts(self.expires_at, now, secs)
+    }
+}
+
+/// `configured`, but at most half of a known `lifetime`.
+fn refresh_margin(lifetime: Option<i64>, configured: i64) -> i64 {
+    lifetime.map_or(configured, |lifetime| configured.min(lifetime / 2))
+}
+
+/// Whether a token expiring at `expires_at` is still valid `secs` seconds after `now`; without
+/// a known expiry, always.
+fn lasts(expires_at: Option<i64>, now: i64, secs: i64) -> bool {
+    expires_at.is_none_or(|exp| now.saturating_add(secs) < exp)
 }
 
 impl fmt::Debug for Tokens {
@@ -113,6 +218,18 @@ impl fmt::Debug for Tokens {
             .field("scopes", &self.scopes)
             .field("has_refresh_token", &self.refresh_token.is_some())
             .field("token_type", &self.token_type())
+            .field("resources", &self.resources)
+            .field("resource_tokens", &self.resource_tokens.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ResourceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceToken")
+            .field("expires_at", &self.expires_at)
+            .field("lifetime", &self.lifetime)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +249,11 @@ mod tests {
         }
     }
 
+    /// The session's own access token, as a refresh target.
+    fn own(tokens: &Tokens) -> Target<'_> {
+        tokens.target(None).unwrap()
+    }
+
     #[test]
     fn the_margin_is_at_most_half_the_lifetime() {
         let short = issued_for(Some(10));
@@ -147,8 +269,8 @@ mod tests {
         assert!(short.is_fresh(NOW, 30));
         assert!(short.is_fresh(NOW + 4, 30));
         assert!(!short.is_fresh(NOW + 5, 30));
-        assert!(short.lasts(NOW + 9, 0), "due, but not expired");
-        assert!(!short.lasts(NOW + 10, 0));
+        assert!(own(&short).lasts(NOW + 9, 0), "due, but not expired");
+        assert!(!own(&short).lasts(NOW + 10, 0));
     }
 
     #[test]
@@ -164,6 +286,6 @@ mod tests {
             ..unknown
         };
         assert!(no_expiry.is_fresh(i64::MAX, 30));
-        assert!(no_expiry.lasts(i64::MAX, i64::MAX));
+        assert!(own(&no_expiry).lasts(i64::MAX, i64::MAX));
     }
 }

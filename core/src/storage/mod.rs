@@ -7,10 +7,12 @@
 
 mod file;
 mod memory;
+mod scoped;
 
 pub use crate::error::{StorageError, StorageErrorKind};
 pub use file::FileStorage;
 pub use memory::MemoryStorage;
+pub(crate) use scoped::ScopedStorage;
 
 /// A small secure key-value store for the session (a few KB under a few keys).
 ///

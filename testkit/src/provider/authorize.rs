@@ -60,6 +60,10 @@ pub(super) struct Checked {
     state: Option<String>,
     scope: String,
     code_challenge: String,
+    /// The APIs asked for (RFC 8707).
+    resources: Vec<String>,
+    /// The oldest sign-in the client accepts, in seconds (step-up).
+    max_age: Option<u64>,
 }
 
 impl Checked {
@@ -117,6 +121,8 @@ impl Provider {
             state: params.get("state").map(str::to_owned),
             scope: String::new(),
             code_challenge: String::new(),
+            resources: Vec::new(),
+            max_age: None,
         };
         let fail =
             |checked: &Checked, error, description: &str| Err(checked.refusal(error, description));
@@ -159,11 +165,31 @@ impl Provider {
         if !is_pkce_value(code_challenge) {
             return fail(&checked, "invalid_request", "code_challenge is malformed");
         }
+        checked.resources = match params.resources() {
+            Ok(resources) => resources,
+            Err(unknown) => {
+                return fail(
+                    &checked,
+                    "invalid_target",
+                    &format!("unknown resource {unknown} (RFC 8707)"),
+                );
+            }
+        };
+        checked.max_age = match params.get("max_age").map(str::parse::<u64>) {
+            None => None,
+            Some(Ok(max_age)) => Some(max_age),
+            Some(Err(_)) => {
+                return fail(
+                    &checked,
+                    "invalid_request",
+                    "max_age must be a number of seconds",
+                );
+            }
+        };
         checked.scope = scope;
         checked.code_challenge = code_challenge.to_owned();
         Ok(checked)
     }
-
     /// The redirect that carries a refusal to the client.
     fn refused(&self, refusal: &Refusal) -> Response {
         let Refusal::Redirect {
@@ -194,9 +220,17 @@ impl Provider {
         let now = self.now();
         let existing_session =
             cookie(headers, SESSION_COOKIE).and_then(|id| self.grants().session_auth_time(id));
+        // Step-up: `prompt=login`, or a session older than `max_age`, means authenticating again.
+        let prompt_login = params
+            .get("prompt")
+            .is_some_and(|p| p.split(' ').any(|p| p == "login"));
+        let max_age = checked.max_age;
+        let reuse = |auth_time: u64| {
+            !prompt_login && max_age.is_none_or(|m| now.saturating_sub(auth_time) <= m)
+        };
         let (auth_time, new_session) = match existing_session {
-            Some(auth_time) => (auth_time, None),
-            None => (now, Some(self.grants().open_session(now))),
+            Some(auth_time) if reuse(auth_time) => (auth_time, None),
+            _ => (now, Some(self.grants().open_session(now))),
         };
         let code = self.grants().issue_code(AuthCode {
             client_id: config.client_id.clone(),
@@ -210,6 +244,8 @@ impl Provider {
                 .get("login_hint")
                 .map_or_else(|| config.user.clone(), TestUser::named),
             dpop_jkt: params.get("dpop_jkt").map(str::to_owned),
+            resources: checked.resources,
+            acr: requested_acr(params),
         });
 
         let mut answer = vec![("code".to_owned(), code)];
@@ -229,6 +265,28 @@ impl Provider {
         };
         found(&location, session_cookie)
     }
+}
+
+/// The authentication context class to perform: the first value of an essential `acr`
+/// request in `claims` (OpenID Connect Core §5.5.1.1), else the first of `acr_values`. The
+/// test user passes any of them.
+fn requested_acr(params: &Params) -> Option<String> {
+    let essential = params
+        .get("claims")
+        .and_then(|claims| serde_json::from_str::<serde_json::Value>(claims).ok())
+        .and_then(|claims| {
+            let acr = &claims["id_token"]["acr"];
+            acr["values"][0]
+                .as_str()
+                .or_else(|| acr["value"].as_str())
+                .map(str::to_owned)
+        });
+    essential.or_else(|| {
+        params
+            .get("acr_values")
+            .and_then(|values| values.split(' ').next())
+            .map(str::to_owned)
+    })
 }
 
 /// Whether `value` is a valid PKCE verifier or challenge: 43–128 characters of

@@ -25,6 +25,10 @@ pub(crate) struct AuthCode {
     pub user: TestUser,
     /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10), if the request named one.
     pub dpop_jkt: Option<String>,
+    /// The APIs asked for at `/authorize` (RFC 8707); empty: any the provider knows.
+    pub resources: Vec<String>,
+    /// The authentication context class performed, when one was asked for.
+    pub acr: Option<String>,
 }
 
 /// What a refresh token family grants.
@@ -37,6 +41,28 @@ pub(crate) struct Grant {
     pub user: TestUser,
     /// The DPoP key the grant's tokens are bound to (RFC 9449), if any.
     pub dpop_jkt: Option<String>,
+    /// The APIs the grant covers (RFC 8707); empty: any the provider knows.
+    pub resources: Vec<String>,
+    /// The `acr` of the authentication, for the ID tokens.
+    pub acr: Option<String>,
+    /// The audience of the access token being issued (set for each token request from its
+    /// `resource`s; empty: every API the provider knows).
+    pub audience: Vec<String>,
+}
+
+impl Grant {
+    /// The audience for a token request naming `requested` resources: those, when the grant
+    /// covers each of them; `Err` with the first one it does not cover (`invalid_target`).
+    pub(crate) fn audience_for(&self, requested: &[String]) -> Result<Vec<String>, String> {
+        match requested
+            .iter()
+            .find(|r| !self.resources.is_empty() && !self.resources.contains(r))
+        {
+            Some(outside) => Err(outside.clone()),
+            None if requested.is_empty() => Ok(self.resources.clone()),
+            None => Ok(requested.to_vec()),
+        }
+    }
 }
 
 /// Why a code could not be redeemed (all are `invalid_grant`).
@@ -56,6 +82,8 @@ pub(crate) enum RefreshError {
     InvalidGrant(&'static str),
     /// The requested scope exceeds the granted one: `invalid_scope`.
     ScopeTooWide,
+    /// A requested resource is outside the grant: `invalid_target`.
+    TargetOutsideGrant(String),
 }
 
 struct CodeEntry {
@@ -87,6 +115,8 @@ pub(crate) struct Grants {
     revoked_access_tokens: HashSet<String>,
     /// Pushed authorization requests by `request_uri`: their parameters and expiry.
     pushed: HashMap<String, (Vec<(String, String)>, u64)>,
+    /// Device authorizations (RFC 8628) by device code.
+    pub(crate) devices: HashMap<String, super::device::DeviceEntry>,
 }
 
 impl Grants {
@@ -121,6 +151,16 @@ impl Grants {
 
     /// Starts the refresh token family of a redeemed code; returns its first refresh token.
     pub(crate) fn start_family(&mut self, code: &str, grant: Grant, expires_at: u64) -> String {
+        let (family, refresh_token) = self.new_family(grant, expires_at);
+        if let Some(entry) = self.codes.get_mut(code) {
+            entry.family = Some(family);
+        }
+        refresh_token
+    }
+
+    /// Starts a refresh token family (of a code or a device authorization); returns it and
+    /// its first refresh token.
+    pub(crate) fn new_family(&mut self, grant: Grant, expires_at: u64) -> (u64, String) {
         let family = self.next_family;
         self.next_family += 1;
         self.families.insert(
@@ -130,10 +170,7 @@ impl Grants {
                 revoked: false,
             },
         );
-        if let Some(entry) = self.codes.get_mut(code) {
-            entry.family = Some(family);
-        }
-        self.new_refresh_token(family, expires_at)
+        (family, self.new_refresh_token(family, expires_at))
     }
 
     fn new_refresh_token(&mut self, family: u64, expires_at: u64) -> String {
@@ -148,13 +185,16 @@ impl Grants {
     }
 
     /// Rotates a refresh token: the presented one is spent, and a new one of the
-    /// same family is returned with the family's grant.
+    /// same family is returned with the family's grant, its audience narrowed to the
+    /// `requested_resources` (RFC 8707 §2.2), which the grant must cover.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn rotate_refresh_token(
         &mut self,
         token: &str,
         client_id: &str,
         requested_scope: Option<&str>,
         proof_jkt: Option<&str>,
+        requested_resources: &[String],
         now: u64,
         new_expires_at: u64,
     ) -> Result<(Grant, String), RefreshError> {
@@ -195,6 +235,9 @@ impl Grants {
             }
             grant.scope = normalize_scope(requested);
         }
+        grant.audience = grant
+            .audience_for(requested_resources)
+            .map_err(RefreshError::TargetOutsideGrant)?;
         if let Some(entry) = self.refresh_tokens.get_mut(token) {
             entry.rotated = true;
         }
@@ -290,7 +333,18 @@ mod tests {
             expires_at,
             user: TestUser::default(),
             dpop_jkt: None,
+            resources: vec![],
+            acr: None,
         }
+    }
+
+    /// Grants holding one family, started from a redeemed code; its first refresh token.
+    fn family() -> (Grants, String) {
+        let mut grants = Grants::default();
+        let value = grants.issue_code(code(100));
+        grants.redeem_code(&value, 10).unwrap();
+        let first = grants.start_family(&value, grant(), 1000);
+        (grants, first)
     }
 
     fn grant() -> Grant {
@@ -300,6 +354,9 @@ mod tests {
             auth_time: 1,
             user: TestUser::default(),
             dpop_jkt: None,
+            resources: vec!["crm".into(), "orders".into()],
+            acr: None,
+            audience: vec![],
         }
     }
 
@@ -314,7 +371,7 @@ mod tests {
             CodeError::Reused
         );
         assert!(matches!(
-            grants.rotate_refresh_token(&refresh, "c", None, None, 10, 1000),
+            grants.rotate_refresh_token(&refresh, "c", None, None, &[], 10, 1000),
             Err(RefreshError::InvalidGrant(_))
         ));
     }
@@ -347,22 +404,19 @@ mod tests {
 
     #[test]
     fn rotation_and_reuse_detection() {
-        let mut grants = Grants::default();
-        let value = grants.issue_code(code(100));
-        grants.redeem_code(&value, 10).unwrap();
-        let first = grants.start_family(&value, grant(), 1000);
+        let (mut grants, first) = family();
         let (_, second) = grants
-            .rotate_refresh_token(&first, "c", None, None, 20, 1000)
+            .rotate_refresh_token(&first, "c", None, None, &[], 20, 1000)
             .unwrap();
         // Replaying the rotated token revokes the family, including `second`.
         assert!(
             grants
-                .rotate_refresh_token(&first, "c", None, None, 30, 1000)
+                .rotate_refresh_token(&first, "c", None, None, &[], 30, 1000)
                 .is_err()
         );
         assert!(
             grants
-                .rotate_refresh_token(&second, "c", None, None, 30, 1000)
+                .rotate_refresh_token(&second, "c", None, None, &[], 30, 1000)
                 .is_err()
         );
     }
@@ -379,31 +433,50 @@ mod tests {
         let first = grants.start_family(&value, bound, 1000);
         for wrong in [None, Some("jkt-2")] {
             assert!(matches!(
-                grants.rotate_refresh_token(&first, "c", None, wrong, 20, 1000),
+                grants.rotate_refresh_token(&first, "c", None, wrong, &[], 20, 1000),
                 Err(RefreshError::InvalidGrant(_))
             ));
         }
         let (grant, _) = grants
-            .rotate_refresh_token(&first, "c", None, Some("jkt-1"), 20, 1000)
+            .rotate_refresh_token(&first, "c", None, Some("jkt-1"), &[], 20, 1000)
             .unwrap();
         assert_eq!(grant.dpop_jkt.as_deref(), Some("jkt-1"));
     }
 
     #[test]
     fn scope_may_only_narrow() {
-        let mut grants = Grants::default();
-        let value = grants.issue_code(code(100));
-        grants.redeem_code(&value, 10).unwrap();
-        let first = grants.start_family(&value, grant(), 1000);
+        let (mut grants, first) = family();
         assert_eq!(
             grants
-                .rotate_refresh_token(&first, "c", Some("openid email"), None, 20, 1000)
+                .rotate_refresh_token(&first, "c", Some("openid email"), None, &[], 20, 1000)
                 .unwrap_err(),
             RefreshError::ScopeTooWide
         );
         let (narrowed, _) = grants
-            .rotate_refresh_token(&first, "c", Some("openid"), None, 20, 1000)
+            .rotate_refresh_token(&first, "c", Some("openid"), None, &[], 20, 1000)
             .unwrap();
         assert_eq!(narrowed.scope, "openid");
+    }
+
+    #[test]
+    fn resources_narrow_the_audience_within_the_grant() {
+        let (mut grants, first) = family();
+        // Outside the grant: refused, and the refresh token is not spent.
+        assert_eq!(
+            grants
+                .rotate_refresh_token(&first, "c", None, None, &["other".into()], 20, 1000)
+                .unwrap_err(),
+            RefreshError::TargetOutsideGrant("other".into())
+        );
+        let (narrowed, _) = grants
+            .rotate_refresh_token(&first, "c", None, None, &["crm".into()], 20, 1000)
+            .unwrap();
+        assert_eq!(narrowed.audience, ["crm"]);
+        let open = Grant {
+            resources: vec![],
+            ..grant()
+        };
+        assert_eq!(open.audience_for(&[]), Ok(vec![]));
+        assert_eq!(open.audience_for(&["x".into()]), Ok(vec!["x".into()]));
     }
 }

@@ -4,22 +4,26 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::Provider;
 use super::grants::Grant;
+use super::{Provider, RESOURCES};
 use crate::faults::{Faults, Signing, merge_object};
 use crate::jwt::{ACCESS_TOKEN_TYPE, signing_input, with_signature};
 use crate::keys::{SigningKey, random_token};
-use crate::{CRM_AUDIENCE, ORDERS_AUDIENCE};
 
 impl Provider {
-    /// An RS256 JWT access token for servers A and B (RFC 9068 profile), bent
-    /// by the `access_token_claims` fault.
+    /// An RS256 JWT access token for servers A and B (RFC 9068 profile) — for both unless the
+    /// grant's audience names one (RFC 8707) — bent by the `access_token_claims` fault.
     pub(super) fn issue_access_token(&self, grant: &Grant, now: u64) -> String {
         let config = &self.config;
+        let audience = if grant.audience.is_empty() {
+            RESOURCES.iter().map(|r| (*r).to_owned()).collect()
+        } else {
+            grant.audience.clone()
+        };
         let mut claims = as_object(json!({
             "iss": config.issuer,
             "sub": grant.user.sub,
-            "aud": [CRM_AUDIENCE, ORDERS_AUDIENCE],
+            "aud": audience,
             "client_id": grant.client_id,
             "scope": grant.scope,
             "iat": now,
@@ -54,6 +58,9 @@ impl Provider {
         }));
         if let Some(nonce) = nonce {
             claims.insert("nonce".into(), nonce.into());
+        }
+        if let Some(acr) = &grant.acr {
+            claims.insert("acr".into(), acr.clone().into());
         }
         merge_object(&mut claims, faults.id_token_claims.as_ref());
         self.sign_id_token(&claims, &faults)

@@ -3,7 +3,9 @@
 
 mod admin;
 mod authorize;
+mod device;
 mod grants;
+pub(crate) mod internal;
 mod issue;
 mod logout;
 mod par;
@@ -26,8 +28,17 @@ use crate::faults::{Signing, apply_endpoint_faults, merge_object};
 use crate::keys::{KeyRing, SigningKey};
 use crate::resource::is_resource_server_request;
 use crate::stats::count_provider_requests;
-use crate::{Options, Shared, SigningAlg, TestUser};
+use crate::{CRM_AUDIENCE, ORDERS_AUDIENCE, Options, Shared, SigningAlg, TestUser};
 use grants::Grants;
+
+pub(crate) use device::DEVICE_CODE_GRANT;
+
+/// The authentication context classes the provider claims to perform: a password, and a
+/// password with a second factor (the test user needs neither, and gets whichever is asked).
+pub(crate) const ACR_VALUES: [&str; 2] = ["urn:keyfob:loa:1", "urn:keyfob:loa:2"];
+
+/// The APIs the provider issues tokens for: the resource indicators (RFC 8707) it knows.
+pub(crate) const RESOURCES: [&str; 2] = [CRM_AUDIENCE, ORDERS_AUDIENCE];
 
 /// The provider's fixed configuration, taken from [`Options`].
 struct Config {
@@ -40,6 +51,8 @@ struct Config {
     code_ttl: u64,
     id_token_alg: SigningAlg,
     user: TestUser,
+    device_interval: u64,
+    device_code_ttl: u64,
 }
 
 /// The provider's state, shared by its handlers.
@@ -73,6 +86,8 @@ impl Provider {
                 code_ttl: opts.code_ttl,
                 id_token_alg: opts.id_token_alg,
                 user: opts.user.clone(),
+                device_interval: opts.device_interval,
+                device_code_ttl: opts.device_code_ttl,
             },
             keys: RwLock::new(keys),
             grants: Mutex::new(Grants::default()),
@@ -152,13 +167,40 @@ impl Params {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The first parameter that appears more than once (RFC 6749 §3.1, §3.2).
+    /// Every non-empty value of `name`, in order: the parameters that may repeat (RFC 8707
+    /// `resource`, RFC 8693 `audience`).
+    fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    /// The first parameter that appears more than once (RFC 6749 §3.1, §3.2), except those
+    /// that may: `resource` (RFC 8707 §2) and `audience` (RFC 8693 §2.1).
     fn repeated(&self) -> Option<&str> {
         self.0
             .iter()
             .enumerate()
+            .filter(|(_, (name, _))| !matches!(name.as_str(), "resource" | "audience"))
             .find(|(i, (name, _))| self.0[..*i].iter().any(|(earlier, _)| earlier == name))
             .map(|(_, (name, _))| name.as_str())
+    }
+
+    /// The `resource` values (RFC 8707), each one the provider knows; the first unknown one
+    /// otherwise.
+    fn resources(&self) -> Result<Vec<String>, String> {
+        self.get_all("resource")
+            .into_iter()
+            .map(|r| {
+                if RESOURCES.contains(&r) {
+                    Ok(r.to_owned())
+                } else {
+                    Err(r.to_owned())
+                }
+            })
+            .collect()
     }
 }
 
@@ -211,6 +253,8 @@ pub(crate) fn router(provider: Arc<Provider>) -> Router {
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route("/revoke", post(token::revoke))
+        .route("/device_authorization", post(device::authorize_device))
+        .route("/device", get(device::verify))
         .route(
             "/end_session",
             get(logout::end_session).post(logout::end_session),
@@ -234,7 +278,8 @@ async fn discovery(State(provider): State<Arc<Provider>>) -> Json<Value> {
         "end_session_endpoint": provider.endpoint("/end_session"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "device_authorization_endpoint": provider.endpoint("/device_authorization"),
+        "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": [config.id_token_alg.as_str()],
         "token_endpoint_auth_methods_supported": ["none"],
@@ -242,9 +287,11 @@ async fn discovery(State(provider): State<Arc<Provider>>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "acr",
             "email", "name", "preferred_username"
         ],
+        "claims_parameter_supported": true,
+        "acr_values_supported": ACR_VALUES,
         "authorization_response_iss_parameter_supported": true,
         "pushed_authorization_request_endpoint": provider.endpoint("/par"),
         "require_pushed_authorization_requests": provider.shared.dpop.policy().require_par,
@@ -302,6 +349,9 @@ mod tests {
         assert_eq!(Params::parse(b"a=1&b=2&a=3").repeated(), Some("a"));
         assert_eq!(Params::parse(b"a=1&b=2").repeated(), None);
         assert_eq!(Params::parse(b"a=&b=2").get("a"), None);
+        let resources = Params::parse(b"resource=x&audience=y&resource=z&audience=w");
+        assert_eq!(resources.repeated(), None);
+        assert_eq!(resources.get_all("resource"), ["x", "z"]);
     }
 
     #[test]

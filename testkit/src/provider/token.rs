@@ -42,6 +42,7 @@ pub(super) async fn token(
     let mut response = match grant_type {
         "authorization_code" => exchange_code(&provider, &params, client_id, jkt),
         "refresh_token" => refresh(&provider, &params, client_id, jkt),
+        super::DEVICE_CODE_GRANT => super::device::redeem(&provider, &params, client_id),
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -111,13 +112,17 @@ fn exchange_code(
                 "the code is bound to another DPoP key (dpop_jkt)",
             ));
         }
-        let grant = Grant {
+        let mut grant = Grant {
             client_id: issued.client_id,
             scope: issued.scope,
             auth_time: issued.auth_time,
             user: issued.user,
             dpop_jkt: jkt,
+            resources: issued.resources,
+            acr: issued.acr,
+            audience: Vec::new(),
         };
+        grant.audience = requested_audience(&grant, params)?;
         let expires_at = now + provider.config.refresh_token_ttl;
         let refresh_token = grants.start_family(code, grant.clone(), expires_at);
         (grant, issued.nonce, refresh_token)
@@ -150,6 +155,7 @@ fn refresh(
             client_id,
             params.get("scope"),
             jkt.as_deref(),
+            &params.resources().map_err(unknown_target)?,
             now,
             now + provider.config.refresh_token_ttl,
         )
@@ -160,6 +166,7 @@ fn refresh(
                 "invalid_scope",
                 "scope exceeds the scope originally granted",
             ),
+            RefreshError::TargetOutsideGrant(resource) => unknown_target(resource),
         })?;
     Ok(tokens_issued(
         provider,
@@ -170,8 +177,27 @@ fn refresh(
     ))
 }
 
+/// The audience of a token request's `resource`s (RFC 8707 §2.2), which `grant` must cover.
+pub(super) fn requested_audience(
+    grant: &Grant,
+    params: &Params,
+) -> Result<Vec<String>, OAuthError> {
+    let requested = params.resources().map_err(unknown_target)?;
+    grant.audience_for(&requested).map_err(unknown_target)
+}
+
+/// `invalid_target` (RFC 8707 §2) for a resource the provider does not know or the grant does
+/// not cover.
+pub(super) fn unknown_target(resource: String) -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+        format!("resource {resource} is not one this grant covers"),
+    )
+}
+
 /// The successful token response, bent by the `token_response` fault.
-fn tokens_issued(
+pub(super) fn tokens_issued(
     provider: &Provider,
     grant: &Grant,
     nonce: Option<&str>,
@@ -325,7 +351,7 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
-    fn invalid_grant(description: &'static str) -> OAuthError {
+    pub(super) fn invalid_grant(description: &'static str) -> OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
     }
 }

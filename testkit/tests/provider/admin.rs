@@ -60,11 +60,7 @@ async fn stats_count_each_endpoint_and_grant() {
             orders: 1,
             crm_rejected: 0,
             orders_rejected: 1,
-            // No pushed request, no DPoP proof (testkit/tests/dpop.rs counts those).
-            par: 0,
-            dpop_proofs: 0,
-            dpop_proofs_rejected: 0,
-            dpop_nonce_challenges: 0,
+            ..Stats::default()
         }
     );
     tk.reset_stats();
@@ -159,6 +155,7 @@ async fn fixed_ports_and_public_host() {
         assert_eq!(tk.issuer(), format!("http://localhost:{port}"));
         assert_eq!(tk.urls().crm, format!("http://localhost:{}", port + 1));
         assert_eq!(tk.urls().orders, format!("http://localhost:{}", port + 2));
+        assert_eq!(tk.urls().internal, format!("http://localhost:{}", port + 3));
         let response = http()
             .get(format!("http://127.0.0.1:{}/api/orders", port + 2))
             .send()

@@ -23,8 +23,17 @@ async fn discovery_document_describes_the_provider() {
     assert_eq!(doc["response_types_supported"], json!(["code"]));
     assert_eq!(
         doc["grant_types_supported"],
-        json!(["authorization_code", "refresh_token"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
+    assert_eq!(
+        doc["device_authorization_endpoint"],
+        format!("{issuer}/device_authorization")
+    );
+    assert_eq!(doc["claims_parameter_supported"], true);
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],

@@ -326,19 +326,27 @@ impl LiveSession {
         }
     }
 
-    /// The hot path: the active account's access token alone if the session is restored and
-    /// saved, nothing is left to report, and the token is fresh at `now` for the configured
-    /// `margin` ([`Tokens::is_fresh`]).
-    /// One lock, one string copy, no storage I/O; `None` means "take the full path".
-    pub fn fresh_access_token(&self, now: i64, margin: i64) -> Option<SecretString> {
+    /// The hot path: the active account's access token for `resource` (its own for `None`)
+    /// alone if the session is restored and saved, nothing is left to report, and the token is
+    /// valid `margin` seconds from `now`. One lock, one string copy, no storage I/O; `None`
+    /// means "take the full path".
+    pub fn fresh_access_token(
+        &self,
+        resource: Option<&str>,
+        now: i64,
+        margin: i64,
+    ) -> Option<SecretString> {
         let inner = lock(&self.inner);
         if !inner.restored || !inner.is_saved() || inner.restore_error.is_some() {
             return None;
         }
         let tokens = &inner.sessions.active()?.tokens;
-        tokens
-            .is_fresh(now, margin)
-            .then(|| tokens.access_token.clone())
+        tokens.fresh_token(resource, now, margin).cloned()
+    }
+
+    /// The storage this session is kept in.
+    pub fn storage(&self) -> Arc<dyn SecureStorage> {
+        self.storage.clone()
     }
 
     /// The active account's tokens in memory (possibly not yet persisted, when a write failed).

@@ -13,8 +13,8 @@ pub(crate) enum Claim {
     /// This process holds the lease: refresh.
     Mine,
     /// The account changed since the caller looked (a sibling or another caller refreshed):
-    /// these are its tokens now.
-    Done(Box<Tokens>),
+    /// these are its tokens and revision now.
+    Done(Box<Tokens>, u64),
     /// A sibling holds the lease: wait for its outcome.
     Busy,
 }
@@ -47,7 +47,8 @@ impl LiveSession {
                 .get_mut(subject)
                 .ok_or_else(no_such_account)?;
             if account.revision != seen_revision {
-                return Ok(Claim::Done(Box::new(account.tokens.clone())));
+                let tokens = Box::new(account.tokens.clone());
+                return Ok(Claim::Done(tokens, account.revision));
             }
             match &account.lease {
                 Some(l) if l.holder != holder && l.until > now => Ok(Claim::Busy),

@@ -31,6 +31,9 @@ object Testkit {
     val orders: String get() = ready().getString("orders")
     val clientId: String get() = ready().getString("client_id")
 
+    /** The internal authorization server (token exchange, seed 003). */
+    val internalIssuer: String get() = ready().getString("internal")
+
     private fun ready(): JSONObject {
         process
         return ready
@@ -78,6 +81,15 @@ object Testkit {
     fun rotateDpopNonces() {
         request("POST", "/__testkit/rotate-dpop-nonces")
     }
+
+    /** Moves the testkit's clock (provider, servers, internal server) by [seconds]. */
+    fun advanceClock(seconds: Int) {
+        val (status, _) = request("POST", "/__testkit/advance-clock", """{"seconds": $seconds}""")
+        assertEquals(200, status, "advancing the testkit clock")
+    }
+
+    /** A plain GET (the user's browser on another device); returns the status. */
+    fun visit(url: String): Int = (URL(url).openConnection() as HttpURLConnection).responseCode
 
     private fun request(method: String, path: String, body: String? = null): Pair<Int, ByteArray> {
         val c = URL(issuer + path).openConnection() as HttpURLConnection

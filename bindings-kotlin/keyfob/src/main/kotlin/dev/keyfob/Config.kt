@@ -51,6 +51,12 @@ public data class KeyfobConfig @JvmOverloads constructor(
      * when the provider requires it.
      */
     val pushAuthorizationRequests: Boolean = false,
+    /**
+     * The APIs the app calls, by RFC 8707 resource indicator (e.g. `https://crm.company.com`):
+     * sent with the sign-in, listed in [Tokens.resources], and what [Keyfob.accessTokenFor] gets
+     * narrower tokens for.
+     */
+    val resources: List<String> = emptyList(),
 ) {
     /** The record the core takes; a negative number is a [KeyfobException.Config] here already. */
     internal fun toFfi(): dev.keyfob.ffi.KeyfobConfig = dev.keyfob.ffi.KeyfobConfig(
@@ -67,6 +73,7 @@ public data class KeyfobConfig @JvmOverloads constructor(
         allowInsecureHttpHosts = allowInsecureHttpHosts.toList(),
         multipleAccounts = multipleAccounts,
         pushedAuthorizationRequests = pushAuthorizationRequests,
+        resources = resources.toList(),
     )
 
     private fun seconds(name: String, value: Int): UInt {
@@ -81,17 +88,34 @@ public data class AuthParam(val name: String, val value: String) {
 }
 
 /**
- * Per-login options.
+ * Per-login options. A step-up ("sign in again, now, with a stronger method, before this
+ * transfer") sets [maxAgeSecs] (`0`: authenticate now) and [acrValues] with [requireAcr]: the
+ * login then fails with [KeyfobException.IdToken] ([IdTokenCheck.AUTH_TIME] or
+ * [IdTokenCheck.ACR]) unless the provider's ID token shows that authentication, and the previous
+ * session stays as it was.
  *
- * @property prompt `login`, `consent`, `select_account` or `none`.
+ * @property prompt `login`, `consent`, `select_account` or `none`; with `login`, an `auth_time`
+ *   from before the login began fails it.
  * @property loginHint prefills the user name at the provider.
  * @property extraParams further parameters (e.g. `ui_locales`).
+ * @property maxAgeSecs `max_age`: the user must have authenticated at most this many seconds ago.
+ * @property acrValues `acr_values`: the authentication context classes asked for, in order of
+ *   preference.
+ * @property requireAcr the ID token's `acr` must be one of [acrValues].
  */
 public data class LoginOptions @JvmOverloads constructor(
     val prompt: String? = null,
     val loginHint: String? = null,
     val extraParams: List<AuthParam> = emptyList(),
+    val maxAgeSecs: Int? = null,
+    val acrValues: List<String> = emptyList(),
+    val requireAcr: Boolean = false,
 ) {
-    internal fun toFfi(): KeyfobLoginOptions =
-        KeyfobLoginOptions(prompt, loginHint, extraParams.map(AuthParam::toFfi))
+    internal fun toFfi(): KeyfobLoginOptions {
+        val maxAge = maxAgeSecs?.let {
+            if (it < 0) throw KeyfobException.Config("maxAgeSecs must not be negative, not $it")
+            it.toUInt()
+        }
+        return KeyfobLoginOptions(prompt, loginHint, extraParams.map(AuthParam::toFfi), maxAge, acrValues.toList(), requireAcr)
+    }
 }

@@ -384,7 +384,7 @@ public class Keyfob internal constructor(
         }
     }
 
-    private suspend fun <T> call(operation: suspend (KeyfobClient) -> T): T {
+    internal suspend fun <T> call(operation: suspend (KeyfobClient) -> T): T {
         check(!closed) { "this Keyfob client was closed" }
         // The state is published inside the job, on an IO thread (the first read of the stored
         // session may block), and before the caller resumes, even when the caller was cancelled.

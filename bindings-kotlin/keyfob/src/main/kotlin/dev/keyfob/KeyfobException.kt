@@ -237,6 +237,15 @@ public enum class IdTokenCheck {
 
     /** A refreshed ID token names another user (`sub`) than the session's. */
     SUBJECT_CHANGED,
+
+    /**
+     * Step-up: `auth_time` is missing (with [LoginOptions.maxAgeSecs]), older than asked, or
+     * from before a `prompt=login` login began.
+     */
+    AUTH_TIME,
+
+    /** Step-up: the `acr` is none of the required [LoginOptions.acrValues]. */
+    ACR,
 }
 
 /** How storage failed, in [KeyfobException.Storage]. */

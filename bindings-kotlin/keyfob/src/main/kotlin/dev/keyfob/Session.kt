@@ -49,6 +49,8 @@ public enum class SessionState {
  * @property name `name`.
  * @property preferredUsername `preferred_username`.
  * @property extraJson all other claims, as a JSON object text.
+ * @property acr `acr`, when present: the authentication context class the authentication
+ *   satisfied (see [LoginOptions.acrValues]).
  */
 public data class Claims(
     val issuer: String,
@@ -62,11 +64,12 @@ public data class Claims(
     val name: String?,
     val preferredUsername: String?,
     val extraJson: String,
+    val acr: String? = null,
 ) {
     internal companion object {
         fun from(c: KeyfobClaims): Claims = Claims(
             c.issuer, c.subject, c.audience.toList(), c.expiresAt, c.issuedAt, c.authTime,
-            c.email, c.emailVerified, c.name, c.preferredUsername, c.extraJson,
+            c.email, c.emailVerified, c.name, c.preferredUsername, c.extraJson, c.acr,
         )
     }
 }
@@ -81,6 +84,7 @@ public data class Claims(
  * @property expiresAt when the access token expires, in seconds since the epoch, if the provider said.
  * @property scopes the granted scopes (the requested ones when the provider did not list them).
  * @property tokenType `Bearer`.
+ * @property resources the APIs the sign-in asked access for ([KeyfobConfig.resources]).
  */
 public data class Tokens(
     val accessToken: String,
@@ -88,11 +92,14 @@ public data class Tokens(
     val expiresAt: Long?,
     val scopes: List<String>,
     val tokenType: String,
+    val resources: List<String> = emptyList(),
 ) {
-    override fun toString(): String = "Tokens(expiresAt=$expiresAt, scopes=$scopes, tokenType=$tokenType)"
+    override fun toString(): String =
+        "Tokens(expiresAt=$expiresAt, scopes=$scopes, tokenType=$tokenType, resources=$resources)"
 
     internal companion object {
-        fun from(t: KeyfobTokens): Tokens = Tokens(t.accessToken, t.idToken, t.expiresAt, t.scopes.toList(), t.tokenType)
+        fun from(t: KeyfobTokens): Tokens =
+            Tokens(t.accessToken, t.idToken, t.expiresAt, t.scopes.toList(), t.tokenType, t.resources.toList())
     }
 }
 
