@@ -707,19 +707,19 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Call(CallArgs { ref url, .. }) if url == "https://api/x")
         );
-        let cli = Cli::try_parse_from([
-            "keyfob",
-            "token",
-            "--issuer",
-            "https://a",
-            "--client-id",
-            "c",
-            "--account",
-            "ada",
-            "--min-ttl",
-            "20",
-        ])
-        .unwrap();
+        // `keyfob token` for the provider `https://a` and client `c`, with `args`.
+        let token = |args: &[&str]| {
+            let common = [
+                "keyfob",
+                "token",
+                "--issuer",
+                "https://a",
+                "--client-id",
+                "c",
+            ];
+            Cli::try_parse_from(common.iter().chain(args))
+        };
+        let cli = token(&["--account", "ada", "--min-ttl", "20"]).unwrap();
         let Command::Token(args) = cli.command else {
             panic!("token expected")
         };
@@ -728,21 +728,7 @@ mod tests {
             (Some("ada"), 20)
         );
         // An API's token has no --min-ttl.
-        assert!(
-            Cli::try_parse_from([
-                "keyfob",
-                "token",
-                "--issuer",
-                "https://a",
-                "--client-id",
-                "c",
-                "--resource",
-                "https://crm.example",
-                "--min-ttl",
-                "20",
-            ])
-            .is_err()
-        );
+        assert!(token(&["--resource", "https://crm.example", "--min-ttl", "20"]).is_err());
         let cli = Cli::try_parse_from([
             "keyfob",
             "status",

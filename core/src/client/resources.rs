@@ -82,6 +82,33 @@ mod tests {
 
     const CRM: &str = "https://crm.example";
 
+    /// `at-crm` is the CRM token, from memory and from `access_token_for`.
+    async fn assert_serves_crm_from_memory(client: &crate::Client) {
+        assert_eq!(
+            client.cached_access_token_for(CRM).unwrap().expose(),
+            "at-crm"
+        );
+        assert_eq!(
+            client.access_token_for(CRM).await.unwrap().expose(),
+            "at-crm"
+        );
+    }
+
+    /// A signed-in client that got the CRM token `at-crm` (living `expires_in` seconds) at
+    /// [`NOW`], then moved to `at` on a manual clock.
+    async fn with_crm_token(
+        provider: &Arc<ScriptedProvider>,
+        expires_in: u64,
+        at: i64,
+    ) -> (crate::Client, Arc<ManualClock>) {
+        let (client, _) = client_with_session(provider, Some(&session_tokens(provider, "u1")));
+        provider.answer_tokens(json!({"access_token": "at-crm", "expires_in": expires_in}));
+        client.access_token_for(CRM).await.unwrap();
+        let clock = Arc::new(ManualClock::new(at));
+        let client = Arc::try_unwrap(client).ok().unwrap();
+        (client.with_clock(clock.clone()), clock)
+    }
+
     #[tokio::test]
     async fn the_first_call_refreshes_with_the_resource_and_later_ones_come_from_memory() {
         let provider = ScriptedProvider::new();
@@ -99,14 +126,7 @@ mod tests {
             stored.resource_token(CRM).unwrap().access_token().expose(),
             "at-crm"
         );
-        assert_eq!(
-            client.cached_access_token_for(CRM).unwrap().expose(),
-            "at-crm"
-        );
-        assert_eq!(
-            client.access_token_for(CRM).await.unwrap().expose(),
-            "at-crm"
-        );
+        assert_serves_crm_from_memory(&client).await;
         assert_eq!(client.access_token().await.unwrap().expose(), "at-1");
         assert_eq!(provider.count("POST /token"), 1);
     }
@@ -114,13 +134,9 @@ mod tests {
     #[tokio::test]
     async fn an_expiring_resource_token_is_refreshed_on_its_own() {
         let provider = ScriptedProvider::new();
-        let (client, _) = client_with_session(&provider, Some(&session_tokens(&provider, "u1")));
-        provider.answer_tokens(json!({"access_token": "at-crm", "expires_in": 100}));
-        client.access_token_for(CRM).await.unwrap();
         // 71 s later: inside the 30 s margin of the CRM token (NOW + 100), while the session's
         // own token (NOW + 60) has expired too; only the CRM token is asked for.
-        let clock = Arc::new(ManualClock::new(NOW + 71));
-        let client = Arc::try_unwrap(client).ok().unwrap().with_clock(clock);
+        let (client, _) = with_crm_token(&provider, 100, NOW + 71).await;
         assert!(client.cached_access_token_for(CRM).is_none());
         provider.answer_tokens(json!({"access_token": "at-crm-2"}));
         assert_eq!(
@@ -136,22 +152,8 @@ mod tests {
         // The session's rule (a margin of at most half the lifetime) holds for an API's token:
         // a 10 s token with the 30 s margin serves from memory for 5 s, then is refreshed.
         let provider = ScriptedProvider::new();
-        let (client, _) = client_with_session(&provider, Some(&session_tokens(&provider, "u1")));
-        provider.answer_tokens(json!({"access_token": "at-crm", "expires_in": 10}));
-        client.access_token_for(CRM).await.unwrap();
-        let clock = Arc::new(ManualClock::new(NOW + 4));
-        let client = Arc::try_unwrap(client)
-            .ok()
-            .unwrap()
-            .with_clock(clock.clone());
-        assert_eq!(
-            client.cached_access_token_for(CRM).unwrap().expose(),
-            "at-crm"
-        );
-        assert_eq!(
-            client.access_token_for(CRM).await.unwrap().expose(),
-            "at-crm"
-        );
+        let (client, clock) = with_crm_token(&provider, 10, NOW + 4).await;
+        assert_serves_crm_from_memory(&client).await;
         assert_eq!(provider.count("POST /token refresh_token"), 1);
         clock.set(NOW + 5);
         assert!(client.cached_access_token_for(CRM).is_none());
