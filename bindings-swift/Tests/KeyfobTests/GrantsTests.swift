@@ -62,15 +62,16 @@ extension TestkitSuite {
         @Test func concurrentCallersShareOneRefreshPerAPIAndExpiryIsPerToken() async throws {
             let client = try kit.client()
             try await kit.signIn(client)
-            // Tokens that live 1 s: inside the refresh margin at once.
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Tokens issued for 0 s: expired at once (a 1 s token would serve for its second:
+            // the refresh margin is at most half a token's lifetime).
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             let tokens = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<10 { group.addTask { try await client.accessToken(for: crmAPI) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(Set(tokens).count == 1)
             #expect(try await kit.stats().refreshToken == 1, "one refresh for ten callers")
-            // Expiring: the next call refreshes again.
+            // Expired: the next call refreshes again.
             _ = try await client.accessToken(for: crmAPI)
             #expect(try await kit.stats().refreshToken == 2)
         }
