@@ -11,9 +11,10 @@ use crate::session::SessionEvent;
 impl Client {
     /// Starts a login and returns the authorization URL to open in the system browser.
     ///
-    /// Discovery and the provider's keys are fetched now, while the user is in the browser, so
-    /// that completing the login takes a single request. The pending login is persisted before
-    /// the URL is returned. A new login replaces any pending one.
+    /// Discovery and the provider's keys are fetched now (or taken from storage while fresh),
+    /// while the user is in the browser, so that completing the login takes a single request.
+    /// The pending login is persisted before the URL is returned. A new login replaces any
+    /// pending one.
     pub async fn begin_login(&self) -> Result<String> {
         self.begin_login_with(&LoginOptions::default()).await
     }
@@ -21,10 +22,7 @@ impl Client {
     /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters).
     pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
         let provider = self.provider_metadata().await?;
-        if let Err(e) = self.keys.prefetch(&self.http, &provider.jwks_uri).await {
-            // Not fatal: the keys are fetched again when the ID token arrives.
-            log::warn!("JWKS prefetch failed: {e}");
-        }
+        self.prefetch_keys(&provider).await;
         let (url, pending) =
             authorize::build_request(&self.config, &provider, options, self.clock.now())?;
         self.store.set_pending(pending)?;
@@ -61,17 +59,22 @@ impl Client {
                 "the pending login has expired; start a new one",
             ));
         }
-        let provider = self.provider_metadata().await?;
+        // The metadata the login started with (it may have gone stale while the user was in
+        // the browser: it is revalidated beside the code exchange).
+        let provider = self.metadata_for_grant().await?;
         let code = authorize::check_callback(params, &provider)?;
-        let response = token::exchange_code(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &pending.redirect_uri,
-            &code,
-            &pending.verifier,
-        )
-        .await?;
+        let (http, client_id) = (&self.http, self.config.client_id.as_str());
+        let (redirect_uri, verifier) = (pending.redirect_uri.as_str(), &pending.verifier);
+        let (provider, response) = self
+            .grant_with_fresh_metadata(provider, |endpoint| {
+                let code = &code;
+                async move {
+                    token::exchange_code(http, &endpoint, client_id, redirect_uri, code, verifier)
+                        .await
+                }
+            })
+            .await;
+        let response = response?;
         self.learn_clock_offset(&response);
         let id_token = response
             .id_token

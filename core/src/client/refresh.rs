@@ -14,7 +14,9 @@
 //!    the store already refreshed, its tokens are adopted with no request. If a sibling is
 //!    refreshing right now, this caller waits for its outcome — or, when its own access token
 //!    has not expired yet, uses that meanwhile. Otherwise this process takes the lease.
-//! 4. **The grant** (`grant_type=refresh_token`). If it fails:
+//! 4. **The grant** (`grant_type=refresh_token`), at the token endpoint of the provider's
+//!    metadata as stored, with stale metadata revalidated beside it (`client::provider`). If it
+//!    fails:
 //!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
 //!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
 //!      caller is told to sign in again;
@@ -192,21 +194,21 @@ impl Client {
         {
             return Ok(done);
         }
-        let provider = match self.provider_metadata().await {
+        let provider = match self.metadata_for_grant().await {
             Ok(provider) => provider,
             Err(e) => {
                 self.store.release_refresh(subject, &self.lease_holder);
                 return Err(e);
             }
         };
-        let response = match token::refresh(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &refresh_token,
-        )
-        .await
-        {
+        let (http, client_id) = (&self.http, self.config.client_id.as_str());
+        let (provider, response) = self
+            .grant_with_fresh_metadata(provider, |endpoint| {
+                let refresh_token = &refresh_token;
+                async move { token::refresh(http, &endpoint, client_id, refresh_token).await }
+            })
+            .await;
+        let response = match response {
             Ok(response) => response,
             Err(failure) => {
                 return self

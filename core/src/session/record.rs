@@ -90,7 +90,7 @@ fn foreign() -> StorageError {
     )
 }
 
-fn corrupt(what: &str, detail: &str) -> StorageError {
+pub(crate) fn corrupt(what: &str, detail: &str) -> StorageError {
     StorageError::new(
         StorageErrorKind::Corrupt,
         format!("the stored {what} cannot be read: {detail}"),
@@ -99,7 +99,7 @@ fn corrupt(what: &str, detail: &str) -> StorageError {
 
 /// Reads the `format` field first, so a newer format is told apart from garbage. Returns it
 /// when this release can read it (`1..=current`).
-fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageError> {
+pub(crate) fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageError> {
     #[derive(Deserialize)]
     struct Version {
         format: u32,
@@ -117,7 +117,7 @@ fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageEr
 }
 
 /// serde_json's own messages may quote the offending value (a token): report only where.
-fn json_error(e: &serde_json::Error) -> String {
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
     format!(
         "{:?} error at line {} column {}",
         e.classify(),

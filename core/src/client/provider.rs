@@ -1,0 +1,393 @@
+//! The provider's metadata as the client keeps it: the discovery document and the signing keys,
+//! in memory and in storage beside the session ([`super::provider_record`]), reused while fresh
+//! (HTTP caching, within [`crate::ConfigBuilder::metadata_max_age`] and
+//! [`crate::ConfigBuilder::metadata_min_age`]), revalidated when stale. So a new process, or an
+//! app launched with an expired access token, makes exactly one request: the refresh.
+//!
+//! What each path does:
+//!
+//! - [`Client::provider_metadata`] (the start of a sign-in, logout, userinfo): the copy in memory
+//!   or storage while it is fresh; a stale one is revalidated first, and none is fetched.
+//! - A grant (code exchange, refresh) uses whatever copy is known, fresh or stale, so that it
+//!   costs one round trip: stale copies (discovery, keys) are revalidated *beside* the token
+//!   request, and the ID token of its answer is checked against keys that are fresh by then. A
+//!   token endpoint answering 404 or 410 has moved: discovery is fetched again and the grant is
+//!   retried once at the new endpoint (a grant that reached no endpoint spent nothing).
+//! - Keys are trusted only while fresh (`oidc::jwks`); an unknown `kid` refetches once,
+//!   rate-limited, and fails closed.
+//! - A revalidated discovery document that fails validation (another issuer, an endpoint that is
+//!   not HTTPS) is not used, and the copies in memory and storage are dropped: the provider no
+//!   longer vouches for them. The next need fetches again, and fails until the provider is fixed.
+//! - Storage is read at the first need, and again when the copy in memory is stale (a sibling
+//!   process may have revalidated it meanwhile). It is written after every fetch or
+//!   revalidation, with a plain save: any process's copy is as good as another's. Unreadable,
+//!   foreign or invalid stored metadata is discarded with a warning and fetched again; a storage
+//!   failure only costs requests, never an error.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::join;
+use url::Url;
+
+use super::Client;
+use super::provider_record::{self, METADATA_KEY, StoredProvider};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::caching::{AgeBounds, CachedDocument};
+use crate::oidc::discovery::{self, ProviderMetadata};
+use crate::oidc::jwks::KeyCache;
+use crate::oidc::token::RefreshFailure;
+use crate::storage::SecureStorage;
+use crate::sync::lock;
+
+/// A validated discovery document and the document it was read from.
+#[derive(Clone)]
+struct Discovered {
+    metadata: Arc<ProviderMetadata>,
+    document: CachedDocument,
+}
+
+#[derive(Default)]
+struct DiscoveryState {
+    current: Option<Discovered>,
+    /// Fetched or revalidated since the last save.
+    changed: bool,
+}
+
+/// The client's copy of the provider's metadata.
+pub(crate) struct ProviderCache {
+    storage: Arc<dyn SecureStorage>,
+    discovery: Mutex<DiscoveryState>,
+    /// The provider's signing keys.
+    pub keys: KeyCache,
+}
+
+impl ProviderCache {
+    /// An empty cache kept in `storage`, its documents fresh within `bounds`.
+    pub fn new(storage: Arc<dyn SecureStorage>, bounds: AgeBounds) -> Self {
+        ProviderCache {
+            storage,
+            discovery: Mutex::default(),
+            keys: KeyCache::new(bounds),
+        }
+    }
+}
+
+/// The error of a grant, which may say that the token endpoint is gone.
+pub(super) trait GrantError {
+    /// The error itself.
+    fn error(&self) -> &Error;
+}
+
+impl GrantError for Error {
+    fn error(&self) -> &Error {
+        self
+    }
+}
+
+impl GrantError for RefreshFailure {
+    fn error(&self) -> &Error {
+        &self.error
+    }
+}
+
+/// Whether the token endpoint answered that it is not there (any more): 404 or 410.
+fn endpoint_gone(error: &Error) -> bool {
+    matches!(error.http_status_code(), Some(404 | 410))
+}
+
+impl Client {
+    fn age_bounds(&self) -> AgeBounds {
+        self.config.metadata_age_bounds()
+    }
+
+    fn is_fresh(&self, document: &CachedDocument) -> bool {
+        document.is_fresh(self.clock.now(), self.age_bounds())
+    }
+
+    /// The provider's validated metadata: the copy in memory or storage while it is fresh,
+    /// otherwise revalidated with the provider (or fetched). See [`crate::ConfigBuilder::metadata_max_age`].
+    pub async fn provider_metadata(&self) -> Result<Arc<ProviderMetadata>> {
+        match self.known_discovery() {
+            Some(known) if self.is_fresh(&known.document) => Ok(known.metadata),
+            known => self.fetch_discovery(known.map(|k| k.document)).await,
+        }
+    }
+
+    /// The metadata a grant uses: any known copy, fresh or stale (it is revalidated beside the
+    /// grant); fetched only when none is known.
+    pub(super) async fn metadata_for_grant(&self) -> Result<Arc<ProviderMetadata>> {
+        match self.known_discovery() {
+            Some(known) => Ok(known.metadata),
+            None => self.fetch_discovery(None).await,
+        }
+    }
+
+    /// Makes sure the keys are fresh (fetched or revalidated) while the browser is open, so that
+    /// completing the sign-in takes one request. Not fatal: validation fetches them if needed.
+    pub(super) async fn prefetch_keys(&self, provider: &ProviderMetadata) {
+        let keys = &self.provider.keys;
+        if let Err(e) = keys
+            .ensure_fresh(&self.http, &provider.jwks_uri, self.clock.now())
+            .await
+        {
+            log::warn!("JWKS prefetch failed: {e}");
+        }
+        self.save_metadata();
+    }
+
+    /// Runs `grant`, a token request sent to the token endpoint it is given (`provider`'s),
+    /// with the stale metadata revalidated beside it. A token endpoint that answers 404 or 410
+    /// is looked up again, and the grant retried once where it moved. Returns the metadata
+    /// current afterwards with the grant's outcome.
+    pub(super) async fn grant_with_fresh_metadata<T, E, F, Fut>(
+        &self,
+        provider: Arc<ProviderMetadata>,
+        grant: F,
+    ) -> (Arc<ProviderMetadata>, std::result::Result<T, E>)
+    where
+        E: GrantError,
+        F: Fn(Url) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let sent_to = provider.token_endpoint.clone();
+        let (outcome, ()) = join(grant(sent_to.clone()), self.revalidate_stale(&provider)).await;
+        let current = self.current_discovery().unwrap_or(provider);
+        let outcome = match outcome {
+            Err(e) if endpoint_gone(e.error()) => e,
+            other => {
+                self.save_metadata();
+                return (current, other);
+            }
+        };
+        log::warn!("the token endpoint is gone; looking the provider's metadata up again");
+        // The revalidation beside the grant may have found where it went already.
+        let moved = if current.token_endpoint != sent_to {
+            Ok(current.clone())
+        } else {
+            let cached = lock(&self.provider.discovery)
+                .current
+                .as_ref()
+                .map(|d| d.document.clone());
+            self.fetch_discovery(cached).await
+        };
+        match moved {
+            Ok(moved) if moved.token_endpoint != sent_to => {
+                let keys =
+                    self.provider
+                        .keys
+                        .ensure_fresh(&self.http, &moved.jwks_uri, self.clock.now());
+                let (retried, keys) = join(grant(moved.token_endpoint.clone()), keys).await;
+                if let Err(e) = keys {
+                    log::warn!("JWKS not revalidated: {e}");
+                }
+                self.save_metadata();
+                (moved, retried)
+            }
+            Ok(same) => (same, Err(outcome)),
+            Err(e) => {
+                log::warn!("the provider's metadata could not be looked up again: {e}");
+                (current, Err(outcome))
+            }
+        }
+    }
+
+    /// Revalidates the stale copies (discovery, keys), both at once. Failures are logged: a
+    /// stale discovery document stays in use; stale keys are fetched again when a token needs
+    /// them, and are not trusted meanwhile.
+    async fn revalidate_stale(&self, provider: &ProviderMetadata) {
+        let stale_discovery = lock(&self.provider.discovery)
+            .current
+            .as_ref()
+            .filter(|d| !self.is_fresh(&d.document))
+            .map(|d| d.document.clone());
+        let discovery = async {
+            if let Some(stale) = stale_discovery
+                && let Err(e) = self.fetch_discovery(Some(stale)).await
+            {
+                log::warn!("provider metadata not revalidated: {e}");
+            }
+        };
+        let keys = async {
+            let keys = &self.provider.keys;
+            if let Err(e) = keys
+                .ensure_fresh(&self.http, &provider.jwks_uri, self.clock.now())
+                .await
+            {
+                log::warn!("JWKS not revalidated: {e}");
+            }
+        };
+        join(discovery, keys).await;
+    }
+
+    /// The discovery copy in memory.
+    fn current_discovery(&self) -> Option<Arc<ProviderMetadata>> {
+        lock(&self.provider.discovery)
+            .current
+            .as_ref()
+            .map(|d| d.metadata.clone())
+    }
+
+    /// The discovery copy known now, fresh or not: memory's while it is fresh, else the newer of
+    /// memory's and storage's.
+    fn known_discovery(&self) -> Option<Discovered> {
+        let in_memory = lock(&self.provider.discovery).current.clone();
+        if let Some(known) = in_memory
+            && self.is_fresh(&known.document)
+        {
+            return Some(known);
+        }
+        self.load_stored();
+        lock(&self.provider.discovery).current.clone()
+    }
+
+    /// Fetches discovery, or revalidates `cached`, and keeps what came back.
+    async fn fetch_discovery(
+        &self,
+        cached: Option<CachedDocument>,
+    ) -> Result<Arc<ProviderMetadata>> {
+        let fetched = discovery::fetch(
+            &self.http,
+            &self.config.issuer,
+            &self.config.insecure_http_hosts,
+            self.clock.now(),
+            cached.as_ref(),
+        )
+        .await;
+        let metadata = match fetched {
+            Ok((metadata, document)) => {
+                let metadata = Arc::new(metadata);
+                let mut state = lock(&self.provider.discovery);
+                state.current = Some(Discovered {
+                    metadata: metadata.clone(),
+                    document,
+                });
+                state.changed = true;
+                metadata
+            }
+            Err(e) => {
+                if cached.is_some()
+                    && matches!(e.kind(), ErrorKind::Discovery | ErrorKind::InsecureUrl)
+                {
+                    log::warn!(
+                        "the provider's metadata no longer validates; dropping the cached copy"
+                    );
+                    self.forget_metadata();
+                }
+                return Err(e);
+            }
+        };
+        self.save_metadata();
+        Ok(metadata)
+    }
+
+    /// Drops the discovery copies in memory and storage.
+    fn forget_metadata(&self) {
+        let mut state = lock(&self.provider.discovery);
+        state.current = None;
+        state.changed = false;
+        drop(state);
+        if let Err(e) = self.provider.storage.delete(METADATA_KEY) {
+            log::warn!(
+                "stored provider metadata not deleted ({:?}): {}",
+                e.kind,
+                e.message
+            );
+        }
+    }
+
+    /// Reads the stored metadata and takes what is newer than memory's and still validates.
+    fn load_stored(&self) {
+        let stored = match self.provider.storage.load(METADATA_KEY) {
+            Ok(Some(bytes)) => provider_record::decode(&bytes, &self.config.issuer),
+            Ok(None) => return,
+            Err(e) => {
+                log::debug!(
+                    "stored provider metadata not read ({:?}): {}",
+                    e.kind,
+                    e.message
+                );
+                return;
+            }
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                log::warn!(
+                    "stored provider metadata discarded ({:?}): {}",
+                    e.kind,
+                    e.message
+                );
+                return;
+            }
+        };
+        let Some(discovered) = stored.discovery.and_then(|d| self.validate_stored(d)) else {
+            return;
+        };
+        if let Some(jwks) = stored.jwks {
+            if jwks.url != discovered.metadata.jwks_uri.as_str() {
+                log::warn!("stored JWKS discarded: not the provider's jwks_uri");
+            } else if !self.provider.keys.restore(jwks) {
+                log::warn!("stored JWKS discarded: not a key set");
+            }
+        }
+        let mut state = lock(&self.provider.discovery);
+        let newer = state
+            .current
+            .as_ref()
+            .is_none_or(|d| d.document.fetched_at < discovered.document.fetched_at);
+        if newer {
+            state.current = Some(discovered);
+        }
+    }
+
+    /// A stored discovery document, validated as if it had just been fetched.
+    fn validate_stored(&self, document: CachedDocument) -> Option<Discovered> {
+        let (issuer, hosts) = (&self.config.issuer, &self.config.insecure_http_hosts);
+        let from_here =
+            discovery::discovery_url(issuer, hosts).is_ok_and(|url| url.as_str() == document.url);
+        if !from_here {
+            log::warn!("stored discovery document discarded: not fetched from this issuer");
+            return None;
+        }
+        match discovery::parse(&document.body, issuer, hosts) {
+            Ok(metadata) => Some(Discovered {
+                metadata: Arc::new(metadata),
+                document,
+            }),
+            Err(e) => {
+                log::warn!(
+                    "stored discovery document discarded ({:?}): {}",
+                    e.kind(),
+                    e.message()
+                );
+                None
+            }
+        }
+    }
+
+    /// Writes the metadata to storage if it changed since the last write (documents marked
+    /// `no-store` are left out). A failed write is logged: it only costs requests later.
+    pub(super) fn save_metadata(&self) {
+        let keys_changed = self.provider.keys.take_changed();
+        let discovery = {
+            let mut state = lock(&self.provider.discovery);
+            if !std::mem::take(&mut state.changed) && !keys_changed {
+                return;
+            }
+            state.current.as_ref().map(|d| d.document.clone())
+        };
+        let stored = StoredProvider {
+            discovery,
+            jwks: self.provider.keys.document(),
+        };
+        let storage = &self.provider.storage;
+        let written = match provider_record::encode(&self.config.issuer, &stored) {
+            Some(bytes) => storage.save(METADATA_KEY, &bytes),
+            None => storage.delete(METADATA_KEY),
+        };
+        if let Err(e) = written {
+            log::warn!("provider metadata not saved ({:?}): {}", e.kind, e.message);
+        }
+    }
+}
