@@ -391,3 +391,312 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::http::caching::CachePolicy;
+    use crate::storage::MemoryStorage;
+    use crate::test_support::{
+        ISSUER, NOW, ScriptedProvider, TestSigner, client_on, client_with_session, session_tokens,
+    };
+
+    const DISCOVERY: &str = "GET /.well-known/openid-configuration";
+
+    /// A signed-in client whose storage holds the provider's metadata, as a sign-in leaves it
+    /// (`begin_login` fetched discovery and the keys), with no request recorded yet.
+    async fn signed_in_with_metadata(
+        provider: &Arc<ScriptedProvider>,
+    ) -> (Arc<Client>, Arc<MemoryStorage>) {
+        let tokens = session_tokens(provider, "u1");
+        let (client, storage) = client_with_session(provider, Some(&tokens));
+        client.begin_login().await.unwrap();
+        client.cancel_login().unwrap();
+        assert!(storage.load(METADATA_KEY).unwrap().is_some());
+        provider.clear_requests();
+        (client, storage)
+    }
+
+    /// The app launched again over `storage`, at `now`.
+    fn relaunch(
+        provider: &Arc<ScriptedProvider>,
+        storage: &Arc<MemoryStorage>,
+        now: i64,
+    ) -> (Arc<Client>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(now));
+        (client_on(provider, storage, clock.clone()), clock)
+    }
+
+    /// An ID token for `u1` signed by `signer`.
+    fn signed_by(signer: &TestSigner) -> String {
+        let claims = json!({"iss": ISSUER, "sub": "u1", "aud": crate::test_support::CLIENT_ID,
+                            "iat": NOW, "exp": NOW + 3600});
+        signer.sign(json!({}), &claims)
+    }
+
+    #[tokio::test]
+    async fn a_relaunch_refreshes_an_expired_token_with_one_request_and_a_fresh_one_with_none() {
+        let provider = ScriptedProvider::new();
+        let (_, storage) = signed_in_with_metadata(&provider).await;
+
+        let (fresh, _) = relaunch(&provider, &storage, NOW + 10);
+        assert_eq!(fresh.access_token().await.unwrap().expose(), "at-1");
+        assert!(provider.requests().is_empty());
+
+        // The access token expired at NOW + 60.
+        let (expired, _) = relaunch(&provider, &storage, NOW + 120);
+        let id_token = provider.id_token("u1", json!({"email": "new@example.com"}));
+        provider.answer_tokens(json!({"id_token": id_token}));
+        assert_eq!(expired.access_token().await.unwrap().expose(), "at-2");
+        assert_eq!(provider.requests(), ["POST /token refresh_token"]);
+        // Its ID token was validated against the stored keys.
+        assert_eq!(
+            expired.claims().unwrap().email.as_deref(),
+            Some("new@example.com")
+        );
+    }
+
+    #[tokio::test]
+    async fn metadata_expires_and_is_revalidated_with_its_etag() {
+        let provider = ScriptedProvider::new();
+        provider.cache_with(&[("Cache-Control", "max-age=300")], true);
+        let storage = Arc::new(MemoryStorage::new());
+        let (client, clock) = relaunch(&provider, &storage, NOW);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(provider.requests(), [DISCOVERY]);
+
+        clock.advance(299);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(provider.count(DISCOVERY), 1);
+        clock.advance(1);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(
+            provider.requests().last().unwrap(),
+            &format!("{DISCOVERY} conditional 304")
+        );
+        // Renewed for another 300 s, here and for the next launch.
+        clock.advance(299);
+        client.provider_metadata().await.unwrap();
+        let (next, _) = relaunch(&provider, &storage, NOW + 599);
+        next.provider_metadata().await.unwrap();
+        assert_eq!(provider.count(DISCOVERY), 2);
+
+        // A provider that sends no validators is asked again in full.
+        let plain = ScriptedProvider::new();
+        plain.cache_with(&[("Cache-Control", "max-age=300")], false);
+        let (client, clock) = relaunch(&plain, &Arc::new(MemoryStorage::new()), NOW);
+        client.provider_metadata().await.unwrap();
+        clock.advance(300);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(plain.requests(), [DISCOVERY, DISCOVERY]);
+    }
+
+    #[tokio::test]
+    async fn stale_metadata_is_revalidated_beside_the_refresh_not_before_it() {
+        let provider = ScriptedProvider::new();
+        provider.cache_with(&[("Cache-Control", "max-age=0")], true);
+        let (_, storage) = signed_in_with_metadata(&provider).await;
+        // max-age=0 is stale after the minimum age (60 s).
+        let (client, _) = relaunch(&provider, &storage, NOW + 61);
+        provider.answer_tokens(json!({"id_token": provider.id_token("u1", json!({}))}));
+        assert_eq!(client.access_token().await.unwrap().expose(), "at-2");
+        assert_eq!(
+            provider.requests(),
+            [
+                "POST /token refresh_token".to_string(),
+                format!("{DISCOVERY} conditional 304"),
+                "GET /jwks conditional 304".to_string(),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_removed_key_is_trusted_until_the_cached_keys_expire() {
+        let provider = ScriptedProvider::new();
+        provider.cache_with(&[("Cache-Control", "max-age=300")], false);
+        let (client, storage) = signed_in_with_metadata(&provider).await;
+        drop(client);
+        provider.publish_keys(vec![TestSigner::new("k2").jwk()]);
+
+        let (client, clock) = relaunch(&provider, &storage, NOW + 100);
+        provider.answer_tokens(json!({"id_token": provider.id_token("u1", json!({}))}));
+        client.refresh().await.unwrap();
+        assert_eq!(provider.count("GET /jwks"), 0);
+
+        clock.advance(300);
+        provider.answer_tokens(json!({"id_token": provider.id_token("u1", json!({}))}));
+        let e = client.refresh().await.unwrap_err();
+        assert_eq!(e.id_token_check(), Some(crate::IdTokenCheck::UnknownKey));
+        assert!(provider.count("GET /jwks") >= 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_the_keys_once() {
+        let provider = ScriptedProvider::new();
+        let (client, _) = signed_in_with_metadata(&provider).await;
+        let rotated = TestSigner::new("k2");
+        provider.publish_keys(vec![provider.signer.jwk(), rotated.jwk()]);
+
+        provider.answer_tokens(json!({"id_token": signed_by(&rotated)}));
+        client.refresh().await.unwrap();
+        assert_eq!(provider.count("GET /jwks"), 1);
+
+        // Another unknown kid within the minute: no request, refused.
+        provider.answer_tokens(json!({"id_token": signed_by(&TestSigner::new("k9"))}));
+        let e = client.refresh().await.unwrap_err();
+        assert_eq!(e.id_token_check(), Some(crate::IdTokenCheck::UnknownKey));
+        assert_eq!(provider.count("GET /jwks"), 1);
+    }
+
+    #[tokio::test]
+    async fn corrupt_foreign_or_invalid_stored_metadata_is_discarded_and_fetched_again() {
+        let provider = ScriptedProvider::new();
+        let discovery = |body: serde_json::Value, url: &str| CachedDocument {
+            url: url.to_string(),
+            body: body.as_object().unwrap().clone(),
+            fetched_at: NOW,
+            policy: CachePolicy::default(),
+        };
+        let here = format!("{ISSUER}/.well-known/openid-configuration");
+        let good = json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": format!("{ISSUER}/authorize"),
+            "token_endpoint": format!("{ISSUER}/token"),
+            "jwks_uri": format!("{ISSUER}/jwks"),
+        });
+        let mut other_issuer = good.clone();
+        other_issuer["issuer"] = json!("https://evil.example");
+        let mut insecure = good.clone();
+        insecure["token_endpoint"] = json!("http://op.example/token");
+        let record = |issuer: &str, doc: CachedDocument| {
+            let stored = StoredProvider {
+                discovery: Some(doc),
+                jwks: None,
+            };
+            provider_record::encode(issuer, &stored).unwrap()
+        };
+        let unusable = [
+            b"\x00not a record".to_vec(),
+            br#"{"format": 9}"#.to_vec(),
+            record("https://evil.example", discovery(good.clone(), &here)),
+            record(ISSUER, discovery(other_issuer, &here)),
+            record(ISSUER, discovery(insecure, &here)),
+            record(
+                ISSUER,
+                discovery(
+                    good.clone(),
+                    "https://evil.example/.well-known/openid-configuration",
+                ),
+            ),
+        ];
+        for stored in unusable {
+            let storage = Arc::new(MemoryStorage::new());
+            storage.save(METADATA_KEY, &stored).unwrap();
+            provider.clear_requests();
+            let (client, _) = relaunch(&provider, &storage, NOW);
+            let metadata = client.provider_metadata().await.unwrap();
+            assert_eq!(metadata.issuer, ISSUER);
+            assert_eq!(provider.requests(), [DISCOVERY]);
+            let replaced = storage.load(METADATA_KEY).unwrap().unwrap();
+            assert!(
+                provider_record::decode(&replaced, ISSUER)
+                    .unwrap()
+                    .discovery
+                    .is_some()
+            );
+        }
+        // A well-formed record is used as it is.
+        let storage = Arc::new(MemoryStorage::new());
+        storage
+            .save(METADATA_KEY, &record(ISSUER, discovery(good, &here)))
+            .unwrap();
+        provider.clear_requests();
+        let (client, _) = relaunch(&provider, &storage, NOW);
+        client.provider_metadata().await.unwrap();
+        assert!(provider.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_token_endpoint_that_moved_is_followed_once() {
+        let provider = ScriptedProvider::new();
+        let (client, storage) = signed_in_with_metadata(&provider).await;
+        provider.move_token_endpoint("/oauth2/token");
+        provider.answer_tokens(json!({}));
+        assert_eq!(
+            client.refresh().await.unwrap().access_token().expose(),
+            "at-2"
+        );
+        assert_eq!(
+            provider.requests(),
+            [
+                "POST /token refresh_token",
+                DISCOVERY,
+                "POST /oauth2/token refresh_token"
+            ]
+        );
+        // The next launch goes to the new endpoint straight away.
+        let (next, _) = relaunch(&provider, &storage, NOW);
+        let metadata = next.provider_metadata().await.unwrap();
+        assert_eq!(metadata.token_endpoint.path(), "/oauth2/token");
+        assert_eq!(provider.count(DISCOVERY), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_endpoint_gone_for_good_is_looked_up_once_and_reported() {
+        let provider = ScriptedProvider::new();
+        let (client, storage) = signed_in_with_metadata(&provider).await;
+        let before = crate::test_support::stored_tokens(&storage);
+        // 404, while discovery still names it.
+        provider.break_token_endpoint();
+        let e = client.refresh().await.unwrap_err();
+        assert_eq!(e.http_status_code(), Some(404));
+        assert_eq!(
+            provider.requests(),
+            ["POST /token refresh_token", DISCOVERY]
+        );
+        assert_eq!(crate::test_support::stored_tokens(&storage), before);
+    }
+
+    #[tokio::test]
+    async fn a_revalidated_document_of_another_issuer_is_refused_and_forgotten() {
+        let provider = ScriptedProvider::new();
+        provider.cache_with(&[("Cache-Control", "max-age=300")], false);
+        let storage = Arc::new(MemoryStorage::new());
+        let (client, clock) = relaunch(&provider, &storage, NOW);
+        client.provider_metadata().await.unwrap();
+        provider.claim_issuer("https://evil.example");
+        clock.advance(300);
+        let e = client.provider_metadata().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Discovery);
+        assert!(storage.load(METADATA_KEY).unwrap().is_none());
+        // Not used any more: the next need asks again, and is refused again.
+        let e = client.metadata_for_grant().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Discovery);
+        assert_eq!(provider.count(DISCOVERY), 3);
+    }
+
+    #[tokio::test]
+    async fn no_store_metadata_is_kept_in_memory_for_the_minimum_age_only() {
+        let provider = ScriptedProvider::new();
+        provider.cache_with(&[("Cache-Control", "no-store")], false);
+        let storage = Arc::new(MemoryStorage::new());
+        let (client, clock) = relaunch(&provider, &storage, NOW);
+        client.provider_metadata().await.unwrap();
+        assert!(storage.load(METADATA_KEY).unwrap().is_none());
+        clock.advance(59);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(provider.count(DISCOVERY), 1);
+        clock.advance(1);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(provider.count(DISCOVERY), 2);
+        // A new process has nothing stored to start from.
+        let (next, _) = relaunch(&provider, &storage, NOW + 60);
+        next.provider_metadata().await.unwrap();
+        assert_eq!(provider.count(DISCOVERY), 3);
+    }
+}

@@ -7,8 +7,8 @@
 //!   configured maximum age. Whatever the provider says is bounded by [`AgeBounds`]: never
 //!   longer than the maximum (a removed key stops being trusted), never shorter than the
 //!   minimum (a provider cannot make Keyfob fetch on every request).
-//! - `no-store`: the document is used by this client for the minimum age and never written to
-//!   storage.
+//! - `no-store`: the document is used by this client for the minimum age (as `no-cache`) and
+//!   never written to storage.
 //! - `ETag` and `Last-Modified` are kept and sent back as `If-None-Match` and
 //!   `If-Modified-Since`; a `304 Not Modified` renews the cached document with the headers it
 //!   carries (§4.3.4).
@@ -94,7 +94,7 @@ impl CachePolicy {
             .iter()
             .find(|(n, _)| n == "max-age")
             .map(|(_, v)| v.as_deref().and_then(delta_seconds).unwrap_or(0));
-        let lifetime = if has("no-cache") {
+        let lifetime = if has("no-cache") || has("no-store") {
             Some(0)
         } else if let Some(max_age) = max_age {
             Some(max_age)
@@ -321,6 +321,8 @@ mod tests {
     fn no_store_is_noted() {
         let p = CachePolicy::of(&answer(200, &[("Cache-Control", "No-Store")]), NOW);
         assert!(p.no_store);
+        // Used for the minimum age only.
+        assert_eq!(p.lifetime, Some(0));
         assert!(!CachePolicy::of(&answer(200, &[("Cache-Control", "max-age=1")]), NOW).no_store);
     }
 
@@ -383,7 +385,7 @@ mod tests {
             &answer(304, &[("Cache-Control", "no-store"), ("ETag", "W/\"v2\"")]),
             NOW + 10,
         );
-        assert_eq!(renewed.lifetime, None);
+        assert_eq!(renewed.lifetime, Some(0));
         assert!(renewed.no_store);
         assert_eq!(renewed.etag.as_deref(), Some("W/\"v2\""));
         assert_eq!(renewed.last_modified.as_deref(), Some(DATE));
