@@ -49,6 +49,8 @@ pub struct LoginOptions {
     pub login_hint: Option<String>,
     /// The timeout of each HTTP request.
     pub http_timeout: Duration,
+    /// How long the provider's metadata is reused.
+    pub metadata_ages: commands::MetadataAges,
 }
 
 /// Who signed in, and where the session is kept.
@@ -78,6 +80,7 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
         &redirect_uri,
         &opts.scopes,
         opts.http_timeout,
+        opts.metadata_ages,
     )
     .multiple_accounts(!opts.single_account)
     .build()
