@@ -110,6 +110,9 @@ fn ffi_signed_in() -> (Arc<KeyfobClient>, Arc<FakeProvider>) {
         clock_skew_secs: 60,
         refresh_margin_secs: 30,
         allow_insecure_http_hosts: Vec::new(),
+        multiple_accounts: false,
+        metadata_max_age_secs: 86_400,
+        metadata_min_age_secs: 60,
     };
     let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None)
         .expect("KeyfobClient::new");

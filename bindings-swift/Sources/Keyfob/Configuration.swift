@@ -33,6 +33,14 @@ extension KeyfobClient {
         /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
         /// default: a sign-in as another user replaces the previous user's session.
         public var multipleAccounts: Bool
+        /// The provider's metadata (discovery document and signing keys) is kept in the storage
+        /// beside the session, so that a launch with an expired access token costs one request,
+        /// the refresh. It is used for at most this many seconds (at most a week) before it is
+        /// revalidated; less when the provider's caching headers say so.
+        public var metadataMaxAge: TimeInterval
+        /// ... and for at least this many seconds (at least 1), whatever the provider's caching
+        /// headers say (`max-age=0`, `no-cache`, `no-store`).
+        public var metadataMinAge: TimeInterval
 
         /// A configuration; only `issuer`, `clientID` and `redirectURI` have no default.
         public init(
@@ -46,7 +54,9 @@ extension KeyfobClient {
             clockSkew: TimeInterval = 60,
             refreshMargin: TimeInterval = 30,
             allowInsecureHTTPHosts: [String] = [],
-            multipleAccounts: Bool = false
+            multipleAccounts: Bool = false,
+            metadataMaxAge: TimeInterval = 86_400,
+            metadataMinAge: TimeInterval = 60
         ) {
             self.issuer = issuer
             self.clientID = clientID
@@ -59,6 +69,8 @@ extension KeyfobClient {
             self.refreshMargin = refreshMargin
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
+            self.metadataMaxAge = metadataMaxAge
+            self.metadataMinAge = metadataMinAge
         }
 
         var ffiConfig: KeyfobConfig {
@@ -73,7 +85,9 @@ extension KeyfobClient {
                 clockSkewSecs: seconds(clockSkew),
                 refreshMarginSecs: seconds(refreshMargin),
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
-                multipleAccounts: multipleAccounts
+                multipleAccounts: multipleAccounts,
+                metadataMaxAgeSecs: seconds(metadataMaxAge),
+                metadataMinAgeSecs: seconds(metadataMinAge)
             )
         }
     }

@@ -2589,6 +2589,17 @@ public struct KeyfobConfig: Equatable, Hashable {
      * replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
      */
     public var multipleAccounts: Bool
+    /**
+     * The provider's metadata (discovery and keys, kept in the storage beside the session) is
+     * used for at most this many seconds before it is revalidated; less when its caching
+     * headers say so (at most 604800). See [`crate::ConfigBuilder::metadata_max_age`].
+     */
+    public var metadataMaxAgeSecs: UInt32
+    /**
+     * ... and for at least this many seconds, whatever its caching headers say (at least 1).
+     * See [`crate::ConfigBuilder::metadata_min_age`].
+     */
+    public var metadataMinAgeSecs: UInt32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2627,7 +2638,16 @@ public struct KeyfobConfig: Equatable, Hashable {
         /**
          * Keep several accounts signed in at once (default: one; a sign-in as another user then
          * replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
-         */multipleAccounts: Bool = false) {
+         */multipleAccounts: Bool = false, 
+        /**
+         * The provider's metadata (discovery and keys, kept in the storage beside the session) is
+         * used for at most this many seconds before it is revalidated; less when its caching
+         * headers say so (at most 604800). See [`crate::ConfigBuilder::metadata_max_age`].
+         */metadataMaxAgeSecs: UInt32 = UInt32(86400), 
+        /**
+         * ... and for at least this many seconds, whatever its caching headers say (at least 1).
+         * See [`crate::ConfigBuilder::metadata_min_age`].
+         */metadataMinAgeSecs: UInt32 = UInt32(60)) {
         self.issuer = issuer
         self.clientId = clientId
         self.redirectUri = redirectUri
@@ -2639,6 +2659,8 @@ public struct KeyfobConfig: Equatable, Hashable {
         self.refreshMarginSecs = refreshMarginSecs
         self.allowInsecureHttpHosts = allowInsecureHttpHosts
         self.multipleAccounts = multipleAccounts
+        self.metadataMaxAgeSecs = metadataMaxAgeSecs
+        self.metadataMinAgeSecs = metadataMinAgeSecs
     }
 
     
@@ -2667,7 +2689,9 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
                 clockSkewSecs: FfiConverterUInt32.read(from: &buf), 
                 refreshMarginSecs: FfiConverterUInt32.read(from: &buf), 
                 allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf), 
-                multipleAccounts: FfiConverterBool.read(from: &buf)
+                multipleAccounts: FfiConverterBool.read(from: &buf), 
+                metadataMaxAgeSecs: FfiConverterUInt32.read(from: &buf), 
+                metadataMinAgeSecs: FfiConverterUInt32.read(from: &buf)
         )
     }
 
@@ -2683,6 +2707,8 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.refreshMarginSecs, into: &buf)
         FfiConverterSequenceString.write(value.allowInsecureHttpHosts, into: &buf)
         FfiConverterBool.write(value.multipleAccounts, into: &buf)
+        FfiConverterUInt32.write(value.metadataMaxAgeSecs, into: &buf)
+        FfiConverterUInt32.write(value.metadataMinAgeSecs, into: &buf)
     }
 }
 

@@ -118,6 +118,7 @@ struct Testkit: Sendable {
         let revoke: Int
         let userinfo: Int
         let discovery: Int
+        let jwks: Int
         let authorize: Int
         let crm: Int
         let orders: Int
