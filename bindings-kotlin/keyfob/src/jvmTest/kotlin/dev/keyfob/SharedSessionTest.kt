@@ -89,7 +89,7 @@ class SharedSessionTest {
             assertEquals(listOf("grace"), accounts.filter { it.active }.map { it.claims.subject })
 
             keyfob.switchAccount(ada)
-            assertEquals(ada, keyfob.claims?.subject)
+            assertEquals(ada, keyfob.claims()?.subject)
             expectFailure<KeyfobException.NotSignedIn> { keyfob.switchAccount("nobody") }
 
             val before = Testkit.count("refresh_token")
