@@ -432,6 +432,26 @@ mod tests {
         (client_on(provider, storage, clock.clone()), clock)
     }
 
+    /// A client over an empty storage whose provider sends `headers` (and `ETag`s with
+    /// `etags`), with the metadata fetched at `NOW` (one discovery request recorded).
+    async fn fetched_from(
+        headers: &[(&str, &str)],
+        etags: bool,
+    ) -> (
+        Arc<ScriptedProvider>,
+        Arc<MemoryStorage>,
+        Arc<Client>,
+        Arc<ManualClock>,
+    ) {
+        let provider = ScriptedProvider::new();
+        provider.cache_with(headers, etags);
+        let storage = Arc::new(MemoryStorage::new());
+        let (client, clock) = relaunch(&provider, &storage, NOW);
+        client.provider_metadata().await.unwrap();
+        assert_eq!(provider.requests(), [DISCOVERY]);
+        (provider, storage, client, clock)
+    }
+
     /// An ID token for `u1` signed by `signer`.
     fn signed_by(signer: &TestSigner) -> String {
         let claims = json!({"iss": ISSUER, "sub": "u1", "aud": crate::test_support::CLIENT_ID,
@@ -463,13 +483,8 @@ mod tests {
 
     #[tokio::test]
     async fn metadata_expires_and_is_revalidated_with_its_etag() {
-        let provider = ScriptedProvider::new();
-        provider.cache_with(&[("Cache-Control", "max-age=300")], true);
-        let storage = Arc::new(MemoryStorage::new());
-        let (client, clock) = relaunch(&provider, &storage, NOW);
-        client.provider_metadata().await.unwrap();
-        assert_eq!(provider.requests(), [DISCOVERY]);
-
+        let (provider, storage, client, clock) =
+            fetched_from(&[("Cache-Control", "max-age=300")], true).await;
         clock.advance(299);
         client.provider_metadata().await.unwrap();
         assert_eq!(provider.count(DISCOVERY), 1);
@@ -487,10 +502,8 @@ mod tests {
         assert_eq!(provider.count(DISCOVERY), 2);
 
         // A provider that sends no validators is asked again in full.
-        let plain = ScriptedProvider::new();
-        plain.cache_with(&[("Cache-Control", "max-age=300")], false);
-        let (client, clock) = relaunch(&plain, &Arc::new(MemoryStorage::new()), NOW);
-        client.provider_metadata().await.unwrap();
+        let (plain, _, client, clock) =
+            fetched_from(&[("Cache-Control", "max-age=300")], false).await;
         clock.advance(300);
         client.provider_metadata().await.unwrap();
         assert_eq!(plain.requests(), [DISCOVERY, DISCOVERY]);
@@ -664,11 +677,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_revalidated_document_of_another_issuer_is_refused_and_forgotten() {
-        let provider = ScriptedProvider::new();
-        provider.cache_with(&[("Cache-Control", "max-age=300")], false);
-        let storage = Arc::new(MemoryStorage::new());
-        let (client, clock) = relaunch(&provider, &storage, NOW);
-        client.provider_metadata().await.unwrap();
+        let (provider, storage, client, clock) =
+            fetched_from(&[("Cache-Control", "max-age=300")], false).await;
         provider.claim_issuer("https://evil.example");
         clock.advance(300);
         let e = client.provider_metadata().await.unwrap_err();
@@ -682,11 +692,8 @@ mod tests {
 
     #[tokio::test]
     async fn no_store_metadata_is_kept_in_memory_for_the_minimum_age_only() {
-        let provider = ScriptedProvider::new();
-        provider.cache_with(&[("Cache-Control", "no-store")], false);
-        let storage = Arc::new(MemoryStorage::new());
-        let (client, clock) = relaunch(&provider, &storage, NOW);
-        client.provider_metadata().await.unwrap();
+        let (provider, storage, client, clock) =
+            fetched_from(&[("Cache-Control", "no-store")], false).await;
         assert!(storage.load(METADATA_KEY).unwrap().is_none());
         clock.advance(59);
         client.provider_metadata().await.unwrap();

@@ -242,14 +242,14 @@ public enum class StorageErrorKind {
     /** The stored bytes are unreadable: sign in again. */
     CORRUPT,
 
-    /** Anything else (I/O error, full disk, Keystore failure). */
-    FAILED,
-
     /**
      * The stored session belongs to another issuer or client id: it is not used (and left as it
      * is until a sign-in replaces it); sign in for this client.
      */
     FOREIGN,
+
+    /** Anything else (I/O error, full disk, Keystore failure). */
+    FAILED,
 }
 
 /**
