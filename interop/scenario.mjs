@@ -27,8 +27,16 @@ export async function scenario(p, expect, { env, log, check, facts }) {
         env: { KEYFOB_STORE: join(work, 'store') },
       });
     const status = async () => JSON.parse((await keyfob('status', '--json')).stdout);
-    /** The stored session, as the app's secure storage holds it (the driver's view only). */
-    const stored = async () => JSON.parse(await readFile(join((await status()).store, 'session'), 'utf8'));
+    /**
+     * The active account's stored tokens, as the app's secure storage holds them (the driver's
+     * view only). The record (format 2) holds every account of the client and names the active one.
+     */
+    const stored = async () => {
+      const record = JSON.parse(await readFile(join((await status()).store, 'session'), 'utf8'));
+      const active = record.accounts.find((a) => a.claims.subject === record.active);
+      if (!active) throw new Error(`no active account in the stored record (format ${record.format})`);
+      return active;
+    };
     const login = async (n) => {
       const report = join(work, `browser-${n}.json`);
       const hook = [process.execPath, join(import.meta.dirname, 'browser.mjs'), '--cdp', browser.cdpPort];

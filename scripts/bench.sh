@@ -61,13 +61,12 @@ rm -f "$KEYFOB_BENCH_FACTS"
 grep -E '^id_token/paired' "$out/criterion.log" >&2 || true
 
 # 3. FFI figures (Swift and Kotlin harnesses, issues 5 and 6).
-# TODO(issues 5, 6): the ≤ 2 µs budget for the synchronous cached accessor through the FFI (and
-# the async `accessToken()` figure) is measured from Swift and Kotlin, with the harnesses being
-# built in bindings-swift/ and bindings-kotlin/. Hook: an executable scripts/bench-ffi-swift.sh
-# or scripts/bench-ffi-kotlin.sh is run with one argument, a file to which it appends lines
+# The ≤ 2 µs budget for the synchronous cached accessor through the FFI (and the async
+# `accessToken()` figure) is measured from Swift and Kotlin by scripts/bench-ffi-swift.sh and
+# scripts/bench-ffi-kotlin.sh. Each is run with one argument, a file to which it appends lines
 #   SWIFT_CACHED_ACCESS_TOKEN_NS=<median ns per call>    (or KOTLIN_…)
 #   SWIFT_ACCESS_TOKEN_NS=<median ns per call, async>
-# and the table shows them against the budget. Until then the table says "TODO".
+# and the table shows them against the budget ("TODO" when a hook is missing).
 export KEYFOB_FFI_SUMMARY="$out/ffi.env"
 : > "$KEYFOB_FFI_SUMMARY"
 for lang in swift kotlin; do

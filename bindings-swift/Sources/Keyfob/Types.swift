@@ -80,11 +80,11 @@ public enum StorageErrorKind: Sendable, Equatable, Hashable, CaseIterable {
     case keyInvalidated
     /// The stored bytes are unreadable.
     case corrupt
-    /// Any other failure.
-    case failed
     /// The stored session belongs to another issuer or client id: it is not used (and left as
     /// it is until a sign-in replaces it); the user signs in for this client.
     case foreign
+    /// Any other failure.
+    case failed
 
     init(_ kind: KeyfobFFI.StorageErrorKind) {
         switch kind {

@@ -26,6 +26,8 @@ mod provider;
 mod provider_record;
 mod refresh;
 #[cfg(test)]
+mod refresh_tests;
+#[cfg(test)]
 mod siblings;
 mod userinfo;
 

@@ -113,14 +113,7 @@ public class EncryptedFileStorage @JvmOverloads constructor(
      * nothing stored, as the core saw it, so that a new sign-in can replace it.
      */
     override fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean = exclusively {
-        val current = try {
-            load(key)
-        } catch (e: StorageException.KeyInvalidated) {
-            null
-        } catch (e: StorageException.Corrupt) {
-            null
-        }
-        val same = if (current == null || expected == null) current == expected else current.contentEquals(expected)
+        val same = sameValue(loadForComparison(key), expected)
         if (same) {
             if (new == null) deleteLocked(key) else saveLocked(key, new)
         }

@@ -38,21 +38,28 @@ public interface SecureStorage {
      */
     @Throws(StorageException::class)
     public fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean {
-        // A value that cannot be read back (its key invalidated, corrupt) compares as nothing
-        // stored, as Keyfob saw it, so that a new sign-in can replace it.
-        val current = try {
-            load(key)
-        } catch (e: StorageException.KeyInvalidated) {
-            null
-        } catch (e: StorageException.Corrupt) {
-            null
-        }
-        val same = if (current == null || expected == null) current == expected else current.contentEquals(expected)
-        if (!same) return false
+        if (!sameValue(loadForComparison(key), expected)) return false
         if (new == null) delete(key) else save(key, new)
         return true
     }
 }
+
+/**
+ * What [SecureStorage.load] gives for a compare-and-swap's comparison: a value that cannot be read
+ * back (its key invalidated, corrupt) counts as nothing stored, as Keyfob saw it, so that a new
+ * sign-in can replace it.
+ */
+internal fun SecureStorage.loadForComparison(key: String): ByteArray? = try {
+    load(key)
+} catch (e: StorageException.KeyInvalidated) {
+    null
+} catch (e: StorageException.Corrupt) {
+    null
+}
+
+/** Whether two stored values (or two absences) are the same. */
+internal fun sameValue(a: ByteArray?, b: ByteArray?): Boolean =
+    if (a == null || b == null) a == b else a.contentEquals(b)
 
 /** How a [SecureStorage] failed. Messages must not contain the stored values. */
 public sealed class StorageException(message: String, cause: Throwable? = null) : Exception(message, cause) {

@@ -36,13 +36,18 @@
 //! from: if a sign-out, a new sign-in or a sibling's refresh replaced the account meanwhile, the
 //! result is orphaned (the client revokes its grant) rather than resurrecting an old session.
 
+mod login;
+mod refresh;
+
+pub(crate) use refresh::{Claim, Ended};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorKind, Result, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
 use crate::secret::SecretString;
-use crate::session::accounts::{Account, AccountInfo, Lease, Sessions};
+use crate::session::accounts::{Account, AccountInfo, Sessions};
 use crate::session::record::{self, Owner, PENDING_KEY, SESSION_KEY};
 use crate::session::state::{SessionEvent, SessionState};
 use crate::session::tokens::Tokens;
@@ -131,28 +136,6 @@ impl Inner {
     }
 }
 
-/// What a refresh claim found.
-#[derive(Debug)]
-pub(crate) enum Claim {
-    /// This process holds the lease: refresh.
-    Mine,
-    /// The account changed since the caller looked (a sibling or another caller refreshed):
-    /// these are its tokens now.
-    Done(Box<Tokens>),
-    /// A sibling holds the lease: wait for its outcome.
-    Busy,
-}
-
-/// What ending an account after `invalid_grant` did.
-pub(crate) enum Ended {
-    /// The account was removed.
-    Removed,
-    /// A sibling refreshed it meanwhile: these newer tokens stand.
-    Newer(Box<Tokens>),
-    /// It was gone already (signed out, or replaced by another user's sign-in).
-    Gone,
-}
-
 pub(crate) struct LiveSession {
     storage: Arc<dyn SecureStorage>,
     issuer: String,
@@ -176,13 +159,6 @@ pub(crate) fn relogin_required() -> Error {
     Error::new(
         ErrorKind::ReLoginRequired,
         "the provider rejected the refresh token; the user must sign in again",
-    )
-}
-
-fn no_pending_login() -> Error {
-    Error::new(
-        ErrorKind::NoPendingLogin,
-        "no login is pending (none was started, or its callback was already handled)",
     )
 }
 
@@ -509,245 +485,5 @@ impl LiveSession {
             return Ok(Vec::new());
         }
         self.update(true, |_| Ok(())).map(|((), orphans)| orphans)
-    }
-
-    /// Rule 3: takes `subject`'s refresh lease for `holder` until `until`, unless the account
-    /// moved past `seen_revision` (refreshed by someone else: [`Claim::Done`]) or another
-    /// holder's lease runs past `now` ([`Claim::Busy`]).
-    pub fn claim_refresh(
-        &self,
-        subject: &str,
-        seen_revision: u64,
-        holder: &str,
-        until: i64,
-        now: i64,
-    ) -> Result<Claim> {
-        let (claim, _) = self.update(false, |sessions| {
-            let account = sessions
-                .accounts
-                .get_mut(subject)
-                .ok_or_else(no_such_account)?;
-            if account.revision != seen_revision {
-                return Ok(Claim::Done(Box::new(account.tokens.clone())));
-            }
-            match &account.lease {
-                Some(l) if l.holder != holder && l.until > now => Ok(Claim::Busy),
-                _ => {
-                    account.lease = Some(Lease {
-                        holder: holder.to_string(),
-                        until,
-                    });
-                    Ok(Claim::Mine)
-                }
-            }
-        })?;
-        Ok(claim)
-    }
-
-    /// Puts a refresh's result into memory at once, before anything else can fail or be
-    /// cancelled (the old refresh token may be dead at the provider), as an unsaved change
-    /// guarded by `from_revision`. Returns its revision, or `None` when the account already
-    /// moved on in this process (a sign-out or new sign-in): the result is orphaned.
-    pub fn stage_refresh(&self, subject: &str, from_revision: u64, tokens: Tokens) -> Option<u64> {
-        let mut inner = lock(&self.inner);
-        let current = inner.sessions.accounts.get_mut(subject)?;
-        if current.revision != from_revision {
-            return None;
-        }
-        let account = Account {
-            tokens,
-            revision: from_revision + 1,
-            lease: None,
-        };
-        *current = account.clone();
-        let put = Unsaved::Put {
-            account: Box::new(account),
-            guard: Some(from_revision),
-        };
-        inner.unsaved.insert(subject.to_string(), put);
-        Some(from_revision + 1)
-    }
-
-    /// Replaces the tokens of a staged refresh (after its ID token was validated), still
-    /// unsaved. `false` when the account moved on meanwhile.
-    pub fn restage(&self, subject: &str, revision: u64, tokens: Tokens) -> bool {
-        let mut inner = lock(&self.inner);
-        let Some(current) = inner.sessions.accounts.get_mut(subject) else {
-            return false;
-        };
-        if current.revision != revision {
-            return false;
-        }
-        current.tokens = tokens;
-        let account = current.clone();
-        match inner.unsaved.get_mut(subject) {
-            Some(Unsaved::Put { account: a, .. }) => **a = account,
-            _ => {
-                let put = Unsaved::Put {
-                    account: Box::new(account),
-                    guard: Some(revision - 1),
-                };
-                inner.unsaved.insert(subject.to_string(), put);
-            }
-        }
-        true
-    }
-
-    /// Gives the lease back after a refresh that changed nothing (best effort: it lapses
-    /// anyway).
-    pub fn release_refresh(&self, subject: &str, holder: &str) {
-        let released = self.update(false, |sessions| {
-            if let Some(account) = sessions.accounts.get_mut(subject)
-                && account.lease.as_ref().is_some_and(|l| l.holder == holder)
-            {
-                account.lease = None;
-            }
-            Ok(())
-        });
-        if let Err(e) = released {
-            log::debug!("could not release the refresh lease (it lapses): {e}");
-        }
-    }
-
-    /// Ends `subject`'s account after its refresh token was rejected, unless it moved past
-    /// `from_revision` (a sibling refreshed it with a newer token, which stands). The removal
-    /// is kept in memory if it cannot be written, so the dead session cannot come back.
-    pub fn end_account(&self, subject: &str, from_revision: u64) -> Result<Ended> {
-        let was_active = lock(&self.inner).sessions.active.as_deref() == Some(subject);
-        let result = self.update(true, |sessions| match sessions.accounts.get(subject) {
-            None => Ok(Ended::Gone),
-            Some(a) if a.revision != from_revision => Ok(Ended::Newer(Box::new(a.tokens.clone()))),
-            Some(_) => {
-                sessions.remove(subject);
-                Ok(Ended::Removed)
-            }
-        });
-        let ended = match result {
-            Ok((ended, _)) => ended,
-            // Removed in memory; the next write retries the removal.
-            Err(e) if !lock(&self.inner).sessions.accounts.contains_key(subject) => {
-                log::warn!("could not delete the rejected session: {e}");
-                Ended::Removed
-            }
-            Err(e) => return Err(e),
-        };
-        if matches!(ended, Ended::Removed) && was_active {
-            lock(&self.inner).needs_relogin = true;
-        }
-        Ok(ended)
-    }
-
-    /// Makes `tokens` the account of their subject and the active one. Unless `keep_others`,
-    /// the other accounts are removed and returned (their grants are the caller's to revoke).
-    /// Kept in memory if the write fails (the error is returned).
-    pub fn sign_in(&self, tokens: Tokens, keep_others: bool) -> Result<Vec<Tokens>> {
-        let subject = tokens.claims.subject.clone();
-        let result = self.update(true, |sessions| {
-            let others = if keep_others {
-                Vec::new()
-            } else {
-                sessions.remove_others(&subject)
-            };
-            sessions.sign_in(tokens.clone());
-            Ok(others.into_iter().map(|a| a.tokens).collect::<Vec<_>>())
-        });
-        let mut inner = lock(&self.inner);
-        inner.needs_relogin = false;
-        inner.restore_error = None;
-        drop(inner);
-        result.map(|(replaced, _)| replaced)
-    }
-
-    /// Removes `subject`'s account (the active one when `None`) and, for the active one, the
-    /// pending login. Returns the tokens it held (`None`: there was none) and, separately, the
-    /// storage result: memory is cleared regardless, and an unwritten removal is retried.
-    pub fn sign_out(&self, subject: Option<&str>) -> (Option<Tokens>, Result<()>) {
-        if let Err(e) = self.ensure_restored() {
-            return (None, Err(e));
-        }
-        let subject = match subject {
-            Some(s) => Some(s.to_string()),
-            None => lock(&self.inner).sessions.active.clone(),
-        };
-        let Some(subject) = subject else {
-            // Nothing to sign out of; a sign-out whose write failed earlier is retried.
-            let mut result = self.persist().map(|_| ());
-            result = result.and(self.delete_pending());
-            return (None, result);
-        };
-        let was_active = lock(&self.inner).sessions.active.as_ref() == Some(&subject);
-        let held = lock(&self.inner)
-            .sessions
-            .accounts
-            .get(&subject)
-            .map(|a| a.tokens.clone());
-        let removed = self.update(true, |sessions| Ok(sessions.remove(&subject)));
-        let mut result = removed.map(|_| ());
-        if was_active {
-            lock(&self.inner).needs_relogin = false;
-            result = result.and(self.delete_pending());
-        }
-        (held, result)
-    }
-
-    /// Forgets the pending login, in memory at once and in storage.
-    fn delete_pending(&self) -> Result<()> {
-        let _g = lock(&self.pending_lock);
-        lock(&self.inner).pending = None;
-        Ok(self.storage.delete(PENDING_KEY)?)
-    }
-
-    /// Makes `subject`'s account the active one.
-    pub fn switch(&self, subject: &str) -> Result<()> {
-        self.restore()?;
-        self.update(true, |sessions| {
-            if !sessions.accounts.contains_key(subject) {
-                return Err(no_such_account());
-            }
-            sessions.active = Some(subject.to_string());
-            Ok(())
-        })
-        .map(|_| ())
-    }
-
-    /// Stores a new pending login (storage first, so it survives the app being killed).
-    pub fn set_pending(&self, pending: PendingAuthorization) -> Result<()> {
-        let _g = lock(&self.pending_lock);
-        self.storage
-            .save(PENDING_KEY, &record::encode_pending(&pending))?;
-        lock(&self.inner).pending = Some(pending);
-        Ok(())
-    }
-
-    /// Forgets the pending login (storage first, so it cannot come back after a restart).
-    /// Returns whether there was one in memory or in storage.
-    pub fn cancel_pending(&self) -> Result<bool> {
-        let _g = lock(&self.pending_lock);
-        let stored = self.storage.load(PENDING_KEY).map(|p| p.is_some());
-        self.storage.delete(PENDING_KEY)?;
-        let in_memory = lock(&self.inner).pending.take().is_some();
-        Ok(in_memory || stored.unwrap_or(false))
-    }
-
-    /// Takes the pending login (from memory, or from storage after a restart) if `accept`
-    /// approves it; it is then gone from both, so a callback can be redeemed only once.
-    /// A rejected pending login stays.
-    pub fn take_pending(
-        &self,
-        accept: impl FnOnce(&PendingAuthorization) -> Result<()>,
-    ) -> Result<PendingAuthorization> {
-        let _g = lock(&self.pending_lock);
-        let in_memory = lock(&self.inner).pending.clone();
-        let pending = match in_memory {
-            Some(p) => p,
-            None => match self.storage.load(PENDING_KEY)? {
-                Some(bytes) => record::decode_pending(&bytes)?,
-                None => return Err(no_pending_login()),
-            },
-        };
-        accept(&pending)?;
-        self.storage.delete(PENDING_KEY)?;
-        lock(&self.inner).pending = None;
-        Ok(pending)
     }
 }
