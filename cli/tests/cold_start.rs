@@ -62,8 +62,7 @@ fn metadata_stored(sandbox: &Sandbox) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_process_refreshes_an_expired_token_with_one_request_and_serves_a_fresh_one_with_none()
- {
+async fn a_new_process_makes_one_request_for_an_expired_token_and_none_for_a_fresh_one() {
     let kit = testkit().await;
     let sandbox = Sandbox::without_secrets_file("cold-start");
     signed_in_with_an_expired_token(&kit, &sandbox, None, "60").await;

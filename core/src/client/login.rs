@@ -1,11 +1,14 @@
 //! Sign-in: the authorization URL ([`Client::begin_login`]) and its callback
 //! ([`Client::handle_redirect`]).
 
+use url::Url;
+
 use super::Client;
+use super::provider::GrantFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::authorize::{self, LoginOptions};
 use crate::oidc::id_token::IdTokenClaims;
-use crate::oidc::token;
+use crate::oidc::token::{self, RefreshFailure};
 use crate::session::SessionEvent;
 
 impl Client {
@@ -64,17 +67,17 @@ impl Client {
         let provider = self.metadata_for_grant().await?;
         let code = authorize::check_callback(params, &provider)?;
         let (http, client_id) = (&self.http, self.config.client_id.as_str());
-        let (redirect_uri, verifier) = (pending.redirect_uri.as_str(), &pending.verifier);
-        let (provider, response) = self
-            .grant_with_fresh_metadata(provider, |endpoint| {
-                let code = &code;
-                async move {
-                    token::exchange_code(http, &endpoint, client_id, redirect_uri, code, verifier)
-                        .await
-                }
+        let (redirect_uri, verifier, code) =
+            (pending.redirect_uri.as_str(), &pending.verifier, &code);
+        let exchange = |endpoint: Url| -> GrantFuture<'_> {
+            Box::pin(async move {
+                token::exchange_code(http, &endpoint, client_id, redirect_uri, code, verifier)
+                    .await
+                    .map_err(RefreshFailure::from)
             })
-            .await;
-        let response = response?;
+        };
+        let (provider, response) = self.grant_with_fresh_metadata(provider, &exchange).await;
+        let response = response.map_err(|failure| failure.error)?;
         self.learn_clock_offset(&response);
         let id_token = response
             .id_token

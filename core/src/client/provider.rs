@@ -25,6 +25,7 @@
 //!   failure only costs requests, never an error.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::join;
@@ -36,7 +37,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::caching::{AgeBounds, CachedDocument};
 use crate::oidc::discovery::{self, ProviderMetadata};
 use crate::oidc::jwks::KeyCache;
-use crate::oidc::token::RefreshFailure;
+use crate::oidc::token::{RefreshFailure, TokenResponse};
 use crate::storage::SecureStorage;
 use crate::sync::lock;
 
@@ -73,23 +74,17 @@ impl ProviderCache {
     }
 }
 
-/// The error of a grant, which may say that the token endpoint is gone.
-pub(super) trait GrantError {
-    /// The error itself.
-    fn error(&self) -> &Error;
-}
+/// The outcome of a grant: the token response, or why there is none (for a refresh, with the
+/// rotated refresh token an unusable answer carried).
+pub(super) type GrantOutcome = std::result::Result<TokenResponse, RefreshFailure>;
 
-impl GrantError for Error {
-    fn error(&self) -> &Error {
-        self
-    }
-}
+/// A grant in flight.
+pub(super) type GrantFuture<'a> = Pin<Box<dyn Future<Output = GrantOutcome> + Send + 'a>>;
 
-impl GrantError for RefreshFailure {
-    fn error(&self) -> &Error {
-        &self.error
-    }
-}
+/// A grant (code exchange, refresh): a token request sent to the token endpoint it is given.
+/// Boxed, so that one copy of the machinery around it serves both grants (issue 9's size
+/// budget).
+pub(super) type Grant<'a> = dyn Fn(Url) -> GrantFuture<'a> + Sync + 'a;
 
 /// Whether the token endpoint answered that it is not there (any more): 404 or 410.
 fn endpoint_gone(error: &Error) -> bool {
@@ -106,7 +101,8 @@ impl Client {
     }
 
     /// The provider's validated metadata: the copy in memory or storage while it is fresh,
-    /// otherwise revalidated with the provider (or fetched). See [`crate::ConfigBuilder::metadata_max_age`].
+    /// otherwise revalidated with the provider (or fetched). See
+    /// [`crate::ConfigBuilder::metadata_max_age`].
     pub async fn provider_metadata(&self) -> Result<Arc<ProviderMetadata>> {
         match self.known_discovery() {
             Some(known) if self.is_fresh(&known.document) => Ok(known.metadata),
@@ -136,25 +132,19 @@ impl Client {
         self.save_metadata();
     }
 
-    /// Runs `grant`, a token request sent to the token endpoint it is given (`provider`'s),
-    /// with the stale metadata revalidated beside it. A token endpoint that answers 404 or 410
-    /// is looked up again, and the grant retried once where it moved. Returns the metadata
-    /// current afterwards with the grant's outcome.
-    pub(super) async fn grant_with_fresh_metadata<T, E, F, Fut>(
+    /// Runs `grant` at `provider`'s token endpoint with the stale metadata revalidated beside
+    /// it. A token endpoint that answers 404 or 410 is looked up again, and the grant retried
+    /// once where it moved. Returns the metadata current afterwards with the grant's outcome.
+    pub(super) async fn grant_with_fresh_metadata(
         &self,
         provider: Arc<ProviderMetadata>,
-        grant: F,
-    ) -> (Arc<ProviderMetadata>, std::result::Result<T, E>)
-    where
-        E: GrantError,
-        F: Fn(Url) -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
+        grant: &Grant<'_>,
+    ) -> (Arc<ProviderMetadata>, GrantOutcome) {
         let sent_to = provider.token_endpoint.clone();
         let (outcome, ()) = join(grant(sent_to.clone()), self.revalidate_stale(&provider)).await;
         let current = self.current_discovery().unwrap_or(provider);
         let outcome = match outcome {
-            Err(e) if endpoint_gone(e.error()) => e,
+            Err(e) if endpoint_gone(&e.error) => e,
             other => {
                 self.save_metadata();
                 return (current, other);
@@ -173,15 +163,8 @@ impl Client {
         };
         match moved {
             Ok(moved) if moved.token_endpoint != sent_to => {
-                let keys =
-                    self.provider
-                        .keys
-                        .ensure_fresh(&self.http, &moved.jwks_uri, self.clock.now());
-                let (retried, keys) = join(grant(moved.token_endpoint.clone()), keys).await;
-                if let Err(e) = keys {
-                    log::warn!("JWKS not revalidated: {e}");
-                }
-                self.save_metadata();
+                // Keys at a moved `jwks_uri` are fetched when the answer's ID token needs them.
+                let retried = grant(moved.token_endpoint.clone()).await;
                 (moved, retried)
             }
             Ok(same) => (same, Err(outcome)),

@@ -8,36 +8,19 @@
 //! validated again at each load (the issuer byte for byte, HTTPS endpoints, usable keys), as if
 //! they had just been fetched. The record holds public data only, no token.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::error::{StorageError, StorageErrorKind};
 use crate::http::caching::{CachePolicy, CachedDocument};
-use crate::session::record::{check_format, corrupt, json_error};
+use crate::session::record::{check_format, corrupt};
 
 /// Storage key of the provider's metadata.
 pub(crate) const METADATA_KEY: &str = "metadata";
 /// The metadata record's format written by this release.
 pub(crate) const METADATA_FORMAT: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
-struct StoredMetadata {
-    format: u32,
-    issuer: String,
-    discovery: Option<StoredDocument>,
-    jwks: Option<StoredDocument>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredDocument {
-    url: String,
-    fetched_at: i64,
-    /// Seconds of freshness the provider granted; absent when it did not say.
-    lifetime: Option<i64>,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    body: Map<String, Value>,
-}
+// The record is built and read through `serde_json::Value` rather than derived types: the
+// mobile library already carries that code, and a derived deserializer is 6 KB more (issue 9).
 
 /// The documents of a metadata record: either may be missing (never fetched, or `no-store`).
 #[derive(Debug, Default, PartialEq)]
@@ -46,70 +29,103 @@ pub(crate) struct StoredProvider {
     pub jwks: Option<CachedDocument>,
 }
 
-impl From<&CachedDocument> for StoredDocument {
-    fn from(d: &CachedDocument) -> Self {
-        StoredDocument {
-            url: d.url.clone(),
-            fetched_at: d.fetched_at,
-            lifetime: d.policy.lifetime,
-            etag: d.policy.etag.clone(),
-            last_modified: d.policy.last_modified.clone(),
-            body: d.body.clone(),
-        }
-    }
-}
-
-impl From<StoredDocument> for CachedDocument {
-    fn from(s: StoredDocument) -> Self {
-        CachedDocument {
-            url: s.url,
-            body: s.body,
-            fetched_at: s.fetched_at,
-            policy: CachePolicy {
-                lifetime: s.lifetime,
-                // A `no-store` document is never written.
-                no_store: false,
-                etag: s.etag,
-                last_modified: s.last_modified,
-            },
-        }
+/// `{url, fetched_at, lifetime, etag, last_modified, body}`, or `null` for a document that is
+/// missing or must not be stored.
+fn encode_document(document: Option<&CachedDocument>) -> Value {
+    match document.filter(|d| !d.policy.no_store) {
+        Some(d) => json!({
+            "url": d.url,
+            "fetched_at": d.fetched_at,
+            // Seconds of freshness the provider granted; `null` when it did not say.
+            "lifetime": d.policy.lifetime,
+            "etag": d.policy.etag,
+            "last_modified": d.policy.last_modified,
+            "body": d.body,
+        }),
+        None => Value::Null,
     }
 }
 
 /// The record for `issuer`'s documents; those marked `no-store` are left out. `None` when
 /// nothing is left to store.
 pub(crate) fn encode(issuer: &str, provider: &StoredProvider) -> Option<Vec<u8>> {
-    let keep = |d: &Option<CachedDocument>| {
-        d.as_ref()
-            .filter(|d| !d.policy.no_store)
-            .map(StoredDocument::from)
-    };
-    let stored = StoredMetadata {
-        format: METADATA_FORMAT,
-        issuer: issuer.to_string(),
-        discovery: keep(&provider.discovery),
-        jwks: keep(&provider.jwks),
-    };
-    if stored.discovery.is_none() && stored.jwks.is_none() {
+    let discovery = encode_document(provider.discovery.as_ref());
+    let jwks = encode_document(provider.jwks.as_ref());
+    if discovery.is_null() && jwks.is_null() {
         return None;
     }
-    Some(serde_json::to_vec(&stored).expect("a metadata record always serialises"))
+    let record = json!({
+        "format": METADATA_FORMAT,
+        "issuer": issuer,
+        "discovery": discovery,
+        "jwks": jwks,
+    });
+    Some(serde_json::to_vec(&record).expect("a metadata record always serialises"))
+}
+
+fn unreadable(detail: &str) -> StorageError {
+    corrupt("provider metadata", detail)
+}
+
+/// The document stored under `name`, if any.
+fn decode_document(
+    record: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<CachedDocument>, StorageError> {
+    let d = match record.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(d)) => d,
+        Some(_) => return Err(unreadable("a document is not an object")),
+    };
+    let text = |field: &str| match d.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(unreadable("a document field has the wrong type")),
+    };
+    let wrong = || unreadable("a document field is missing or has the wrong type");
+    let lifetime = match d.get("lifetime") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(wrong)?),
+    };
+    let Some(Value::Object(body)) = d.get("body") else {
+        return Err(wrong());
+    };
+    Ok(Some(CachedDocument {
+        url: text("url")?.ok_or_else(wrong)?,
+        body: body.clone(),
+        fetched_at: d
+            .get("fetched_at")
+            .and_then(Value::as_i64)
+            .ok_or_else(wrong)?,
+        policy: CachePolicy {
+            lifetime,
+            // A `no-store` document is never written.
+            no_store: false,
+            etag: text("etag")?,
+            last_modified: text("last_modified")?,
+        },
+    }))
 }
 
 /// Reads a metadata record that must belong to `issuer`.
 pub(crate) fn decode(bytes: &[u8], issuer: &str) -> Result<StoredProvider, StorageError> {
     check_format(bytes, "provider metadata", METADATA_FORMAT)?;
-    let stored: StoredMetadata =
-        serde_json::from_slice(bytes).map_err(|e| corrupt("provider metadata", &json_error(&e)))?;
-    if stored.issuer != issuer {
-        return Err(StorageError::new(
-            StorageErrorKind::Foreign,
-            "the stored provider metadata belongs to another issuer; it is not used",
-        ));
+    let Ok(Value::Object(record)) = serde_json::from_slice::<Value>(bytes) else {
+        return Err(unreadable("not a JSON object"));
+    };
+    match record.get("issuer") {
+        Some(Value::String(stored)) if stored == issuer => {}
+        Some(Value::String(_)) => {
+            return Err(StorageError::new(
+                StorageErrorKind::Foreign,
+                "the stored provider metadata belongs to another issuer; it is not used",
+            ));
+        }
+        _ => return Err(unreadable("no issuer")),
     }
     Ok(StoredProvider {
-        discovery: stored.discovery.map(Into::into),
-        jwks: stored.jwks.map(Into::into),
+        discovery: decode_document(&record, "discovery")?,
+        jwks: decode_document(&record, "jwks")?,
     })
 }
 

@@ -41,7 +41,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use url::Url;
+
 use super::Client;
+use super::provider::GrantFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::token::{self, RefreshFailure};
@@ -202,12 +205,11 @@ impl Client {
             }
         };
         let (http, client_id) = (&self.http, self.config.client_id.as_str());
-        let (provider, response) = self
-            .grant_with_fresh_metadata(provider, |endpoint| {
-                let refresh_token = &refresh_token;
-                async move { token::refresh(http, &endpoint, client_id, refresh_token).await }
-            })
-            .await;
+        let refresh_token = &refresh_token;
+        let grant = |endpoint: Url| -> GrantFuture<'_> {
+            Box::pin(async move { token::refresh(http, &endpoint, client_id, refresh_token).await })
+        };
+        let (provider, response) = self.grant_with_fresh_metadata(provider, &grant).await;
         let response = match response {
             Ok(response) => response,
             Err(failure) => {

@@ -117,7 +117,7 @@ pub(crate) fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32
 }
 
 /// serde_json's own messages may quote the offending value (a token): report only where.
-pub(crate) fn json_error(e: &serde_json::Error) -> String {
+fn json_error(e: &serde_json::Error) -> String {
     format!(
         "{:?} error at line {} column {}",
         e.classify(),
