@@ -4,11 +4,13 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 60 seconds, every target
 #
-# Uses a nightly toolchain when one is installed (or can be), else stable with RUSTC_BOOTSTRAP=1;
-# installs cargo-fuzz under $KEYFOB_CACHE/tools if missing; builds in $KEYFOB_CACHE/fuzz-target.
-# New corpus entries go to fuzz/corpus/<target> (not committed); fuzz/seeds/<target> and
-# fuzz/regressions/<target> are read too. A crash stops the run with status 1 and leaves its
-# input in fuzz/artifacts/<target>/: copy it into fuzz/regressions/<target>/ so that
+# Toolchain and cargo-fuzz: scripts/fuzz-env.sh (nightly when installed, else stable with
+# RUSTC_BOOTSTRAP=1); builds in $KEYFOB_CACHE/fuzz-target. Targets are built as cargo-fuzz
+# builds them by default: optimised, with debug assertions, AddressSanitizer and libFuzzer.
+# New corpus entries go to $KEYFOB_FUZZ_CORPUS/<target> (default fuzz/corpus, not committed);
+# fuzz/seeds/<target> and fuzz/regressions/<target> are read too. A crashing target is reported
+# and the next target runs; the status is 1 if any target crashed. The crash input is left in
+# fuzz/artifacts/<target>/: copy it into fuzz/regressions/<target>/ so that
 # `cargo test -p keyfob --test fuzz_corpus` replays it from then on.
 set -euo pipefail
 
@@ -17,37 +19,28 @@ seconds=${1:-60}
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 shift || true
 
-KEYFOB_CACHE=${KEYFOB_CACHE:-/var/cache/keyfob}
-export CARGO_TARGET_DIR="${KEYFOB_FUZZ_TARGET_DIR:-$KEYFOB_CACHE/fuzz-target}"
-export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-tools="$KEYFOB_CACHE/tools"
-export PATH="$tools/bin:$PATH"
-
-toolchain=()
-if rustup run nightly rustc --version >/dev/null 2>&1 \
-  || rustup toolchain install nightly --profile minimal >/dev/null 2>&1; then
-  toolchain=(+nightly)
-else
-  echo "fuzz.sh: no nightly toolchain; using stable with RUSTC_BOOTSTRAP=1" >&2
-  export RUSTC_BOOTSTRAP=1
-fi
-if ! command -v cargo-fuzz >/dev/null; then
-  CARGO_INSTALL_ROOT="$tools" cargo install cargo-fuzz --locked
-fi
+# shellcheck source=scripts/fuzz-env.sh
+source scripts/fuzz-env.sh
+corpus_root=${KEYFOB_FUZZ_CORPUS:-corpus}
 
 cd fuzz
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo fuzz list); fi
-cargo "${toolchain[@]}" fuzz build 2>&1 | tail -n 3
+build_log=$(mktemp)
+if ! "${fuzz_cargo[@]}" fuzz build >"$build_log" 2>&1; then
+  tail -n 40 "$build_log"; rm -f "$build_log"
+  echo "fuzz.sh: the build failed" >&2; exit 1
+fi
+tail -n 2 "$build_log"; rm -f "$build_log"
 
 summary=()
 status=0
 for target in "${targets[@]}"; do
-  mkdir -p "corpus/$target"
-  dirs=("corpus/$target" "seeds/$target")
+  mkdir -p "$corpus_root/$target"
+  dirs=("$corpus_root/$target" "seeds/$target")
   [ -d "regressions/$target" ] && dirs+=("regressions/$target")
   log=$(mktemp)
   echo "=== $target: ${seconds} s"
-  if cargo "${toolchain[@]}" fuzz run "$target" "${dirs[@]}" -- \
+  if "${fuzz_cargo[@]}" fuzz run "$target" "${dirs[@]}" -- \
       -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=4096 \
       -print_final_stats=1 >"$log" 2>&1; then
     result=ok
@@ -67,7 +60,6 @@ for target in "${targets[@]}"; do
   echo "${summary[-1]}"
   cp "$log" "$CARGO_TARGET_DIR/fuzz-$target.log"
   rm -f "$log"
-  [ "$result" = ok ] || break
 done
 
 echo "=== summary (logs in $CARGO_TARGET_DIR/fuzz-<target>.log)"

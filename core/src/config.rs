@@ -6,6 +6,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http::caching::AgeBounds;
+use crate::http::parse_url;
 use crate::http::url_policy::{is_loopback, require_secure_url};
 
 /// Parameters the SDK sets itself on the authorization request; `extra_params` may not set them.
@@ -352,7 +353,7 @@ impl ConfigBuilder {
 
 fn validate_issuer(issuer: &str, insecure_hosts: &[String]) -> Result<String> {
     let url =
-        Url::parse(issuer).map_err(|e| Error::config(format!("issuer is not a valid URL: {e}")))?;
+        parse_url(issuer).map_err(|e| Error::config(format!("issuer is not a valid URL: {e}")))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::config(
             "issuer must not have a query or fragment (OpenID Connect Discovery §2)",
@@ -365,7 +366,7 @@ fn validate_issuer(issuer: &str, insecure_hosts: &[String]) -> Result<String> {
 
 fn validate_redirect_uri(uri: &str, field: &str) -> Result<Url> {
     let url =
-        Url::parse(uri).map_err(|e| Error::config(format!("{field} is not a valid URI: {e}")))?;
+        parse_url(uri).map_err(|e| Error::config(format!("{field} is not a valid URI: {e}")))?;
     if url.fragment().is_some() || url.query().is_some() {
         return Err(Error::config(format!(
             "{field} must not contain a query or fragment"

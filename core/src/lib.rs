@@ -63,4 +63,4 @@ pub use http::url_policy::is_loopback;
 pub use oidc::{IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata};
 pub use secret::SecretString;
 pub use session::{AccountInfo, SessionEvent, SessionObserver, SessionState, Tokens};
-pub use storage::{FileStorage, KeychainOptions, KeychainStorage, MemoryStorage, SecureStorage};
+pub use storage::{FileStorage, MemoryStorage, SecureStorage};

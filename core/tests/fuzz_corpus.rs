@@ -52,6 +52,38 @@ fn stored_state() {
     assert!(replay("stored_state", harness::stored_state) >= 5);
 }
 
+#[test]
+fn discovery() {
+    assert!(replay("discovery", harness::discovery) >= 5);
+}
+
+#[test]
+fn userinfo() {
+    assert!(replay("userinfo", harness::userinfo) >= 5);
+}
+
+#[test]
+fn token_headers() {
+    assert!(replay("token_headers", harness::token_headers) >= 5);
+}
+
+#[test]
+fn pending_login() {
+    assert!(replay("pending_login", harness::pending_login) >= 5);
+}
+
+#[test]
+fn config() {
+    assert!(replay("config", harness::config) >= 5);
+}
+
+/// Needs the `ffi` feature (`cargo test --all-features`, as scripts/test.sh runs it).
+#[cfg(feature = "ffi")]
+#[test]
+fn ffi_callback() {
+    assert!(replay("ffi_callback", harness::ffi_callback) >= 5);
+}
+
 /// The seeds reach the paths they were written for: a good callback signs in, a good JWKS is
 /// accepted, a good stored session is restored.
 #[test]

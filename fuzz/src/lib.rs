@@ -13,6 +13,15 @@
 //! - [`token_response`]: the status and body of the token endpoint, on code exchange or refresh
 //!   (`IDTOKEN` replaced by a valid ID token).
 //! - [`stored_state`]: the bytes a store returns for the session and the pending login.
+//! - [`discovery`]: the discovery document (status, headers, body), through a login, userinfo
+//!   and logout.
+//! - [`userinfo`]: the UserInfo answer after a sign-in.
+//! - [`token_headers`]: the `Date` and `Retry-After` headers of the token endpoint.
+//! - [`pending_login`]: the pending login a store returns after a restart, and its callback.
+//! - [`config`]: the issuer and redirect URIs an app configures (optionally with hosts in
+//!   punycode).
+//! - [`ffi_callback`] (feature `ffi`): the redirect URL as Swift or Kotlin hand it to
+//!   `KeyfobClient::handle_redirect`.
 //!
 //! Besides "no panic", each target asserts invariants that must hold whatever the input (no ID
 //! token accepted without the real key, a refreshed session never changes user or drops its
@@ -36,6 +45,14 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
+mod app_inputs;
+mod provider_answers;
+
+#[cfg(feature = "ffi")]
+pub use app_inputs::ffi_callback;
+pub use app_inputs::{config, pending_login};
+pub use provider_answers::{discovery, token_headers, userinfo};
+
 /// The fake provider's issuer.
 pub const ISSUER: &str = "https://op.example";
 /// The client.
@@ -48,6 +65,8 @@ pub const NOW: i64 = 1_800_000_000;
 pub const KID: &str = "k1";
 /// The refresh token of every sign-in.
 const FIRST_REFRESH_TOKEN: &str = "rt-first-0123456789abcdefghijklmnopqrstu";
+/// The access token of every token response.
+pub const ACCESS_TOKEN: &str = "at-0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// Runs a future that never waits: the fake transport and memory storage answer at once.
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -117,9 +136,14 @@ fn standard_header(with_kid: bool) -> Vec<u8> {
 
 /// Valid ID token claims for a login with `nonce` (none for a refreshed token).
 pub fn good_claims(nonce: Option<&str>) -> Value {
+    good_claims_at(NOW, nonce)
+}
+
+/// Valid ID token claims issued at `now` for a login with `nonce`.
+pub fn good_claims_at(now: i64, nonce: Option<&str>) -> Value {
     let mut claims = json!({
         "iss": ISSUER, "sub": "user-1", "aud": CLIENT_ID, "azp": CLIENT_ID,
-        "exp": NOW + 300, "iat": NOW, "auth_time": NOW - 10, "email": "ada@example.com",
+        "exp": now + 300, "iat": now, "auth_time": now - 10, "email": "ada@example.com",
     });
     if let Some(nonce) = nonce {
         claims["nonce"] = nonce.into();
@@ -135,10 +159,16 @@ pub fn good_id_token(nonce: Option<&str>) -> String {
     )
 }
 
+/// The body of a good code exchange for a login with `nonce`: a valid ID token and the first
+/// refresh token.
+pub fn exchange_body(nonce: &str) -> Vec<u8> {
+    token_body(Some(&good_id_token(Some(nonce))), Some(FIRST_REFRESH_TOKEN))
+}
+
 /// A successful token response body.
 pub fn token_body(id_token: Option<&str>, refresh_token: Option<&str>) -> Vec<u8> {
     let mut body = json!({
-        "access_token": "at-0123456789abcdefghijklmnopqrstuvwxyz",
+        "access_token": ACCESS_TOKEN,
         "token_type": "Bearer",
         "expires_in": 300,
         "scope": "openid email",
@@ -155,17 +185,46 @@ pub fn token_body(id_token: Option<&str>, refresh_token: Option<&str>) -> Vec<u8
 // ---------------------------------------------------------------------------------------------
 // The fake provider.
 
+/// One answer of the fake provider: besides these headers it always sends
+/// `content-type: application/json`.
+#[derive(Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// An answer with no header but the content type.
+    pub fn json(status: u16, body: Vec<u8>) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+}
+
 /// What the fake provider answers. Token responses are queued; when the queue is empty, the
 /// token endpoint answers `invalid_grant`.
 pub struct Answers {
-    pub discovery: (u16, Vec<u8>),
-    pub jwks: (u16, Vec<u8>),
-    pub token: VecDeque<(u16, Vec<u8>)>,
-    pub userinfo: (u16, Vec<u8>),
+    pub discovery: Answer,
+    pub jwks: Answer,
+    pub token: VecDeque<Answer>,
+    pub userinfo: Answer,
+}
+
+/// A request the fake provider received: its URL and body.
+#[derive(Clone)]
+pub struct Received {
+    pub url: String,
+    pub body: Vec<u8>,
 }
 
 pub struct FakeProvider {
     pub answers: Mutex<Answers>,
+    /// Every request, in order.
+    pub received: Mutex<Vec<Received>>,
 }
 
 /// The provider's discovery document.
@@ -190,11 +249,12 @@ impl FakeProvider {
     fn new() -> Self {
         FakeProvider {
             answers: Mutex::new(Answers {
-                discovery: (200, discovery_doc()),
-                jwks: (200, json!({"keys": [jwk()]}).to_string().into_bytes()),
+                discovery: Answer::json(200, discovery_doc()),
+                jwks: Answer::json(200, json!({"keys": [jwk()]}).to_string().into_bytes()),
                 token: VecDeque::new(),
-                userinfo: (200, br#"{"sub":"user-1"}"#.to_vec()),
+                userinfo: Answer::json(200, br#"{"sub":"user-1"}"#.to_vec()),
             }),
+            received: Mutex::new(Vec::new()),
         }
     }
 
@@ -204,32 +264,65 @@ impl FakeProvider {
 
     /// Queues a token endpoint answer.
     pub fn push_token(&self, status: u16, body: Vec<u8>) {
-        self.answers().token.push_back((status, body));
+        self.push_token_answer(Answer::json(status, body));
+    }
+
+    /// Queues a token endpoint answer with its headers.
+    pub fn push_token_answer(&self, answer: Answer) {
+        self.answers().token.push_back(answer);
     }
 
     pub fn set_jwks(&self, body: Vec<u8>) {
-        self.answers().jwks = (200, body);
+        self.answers().jwks = Answer::json(200, body);
     }
-}
 
-#[async_trait::async_trait]
-impl HttpTransport for FakeProvider {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let path = request
-            .url
+    pub fn set_discovery(&self, answer: Answer) {
+        self.answers().discovery = answer;
+    }
+
+    pub fn set_userinfo(&self, answer: Answer) {
+        self.answers().userinfo = answer;
+    }
+
+    /// The requests received so far whose URL starts with `prefix`.
+    pub fn received(&self, prefix: &str) -> Vec<Received> {
+        let received = self.received.lock().unwrap_or_else(|p| p.into_inner());
+        received
+            .iter()
+            .filter(|r| r.url.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Records a request and answers it: the provider's paths under [`ISSUER`], anything else
+    /// a connection failure. The answer carries `content-type: application/json` first.
+    pub fn answer(
+        &self,
+        url: &str,
+        body: &[u8],
+        max_response_bytes: u64,
+    ) -> Result<Answer, TransportError> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Received {
+                url: url.to_owned(),
+                body: body.to_vec(),
+            });
+        let path = url
             .strip_prefix(ISSUER)
             .and_then(|p| p.split('?').next())
             .unwrap_or("");
         let mut answers = self.answers();
-        let (status, body) = match path {
+        let answer = match path {
             "/.well-known/openid-configuration" => answers.discovery.clone(),
             "/jwks" => answers.jwks.clone(),
             "/token" => answers
                 .token
                 .pop_front()
-                .unwrap_or_else(|| (400, br#"{"error":"invalid_grant"}"#.to_vec())),
+                .unwrap_or_else(|| Answer::json(400, br#"{"error":"invalid_grant"}"#.to_vec())),
             "/userinfo" => answers.userinfo.clone(),
-            "/revoke" => (200, Vec::new()),
+            "/revoke" => Answer::json(200, Vec::new()),
             _ => {
                 return Err(TransportError::new(
                     TransportErrorKind::Connect,
@@ -237,16 +330,26 @@ impl HttpTransport for FakeProvider {
                 ));
             }
         };
-        if body.len() as u64 > request.max_response_bytes {
+        if answer.body.len() as u64 > max_response_bytes {
             return Err(TransportError::new(
                 TransportErrorKind::TooLarge,
                 "too large",
             ));
         }
+        let mut headers = vec![("content-type".into(), "application/json".into())];
+        headers.extend(answer.headers);
+        Ok(Answer { headers, ..answer })
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpTransport for FakeProvider {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let answer = self.answer(&request.url, &request.body, request.max_response_bytes)?;
         Ok(HttpResponse {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body,
+            status: answer.status,
+            headers: answer.headers,
+            body: answer.body,
         })
     }
 }
@@ -306,37 +409,63 @@ impl World {
                 .map(|(_, v)| v.into_owned())
                 .unwrap()
         };
-        let stored: Value =
-            serde_json::from_slice(&self.storage.load("pending").unwrap().unwrap()).unwrap();
         Pending {
             state: param("state"),
             nonce: param("nonce"),
-            verifier: stored["verifier"].as_str().unwrap().to_owned(),
+            verifier: self
+                .stored_pending()
+                .expect("a stored pending login")
+                .verifier,
         }
+    }
+
+    /// The pending login in the store.
+    pub fn stored_pending(&self) -> Option<Pending> {
+        stored_pending(&self.storage)
     }
 
     /// The callback a well-behaved provider sends for `pending`.
     pub fn callback(pending: &Pending) -> String {
+        Self::callback_for(&pending.state)
+    }
+
+    /// The callback a well-behaved provider sends for a login with `state`.
+    pub fn callback_for(state: &str) -> String {
         format!(
             "{REDIRECT_URI}?code=code-1&state={}&iss={}",
-            pending.state,
-            url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>()
+            encoded(state),
+            encoded(ISSUER)
         )
     }
 
     /// A complete sign-in against a well-behaved provider; returns the login's nonce.
     pub fn login(&self) -> String {
         let pending = self.begin();
-        self.provider.push_token(
-            200,
-            token_body(
-                Some(&good_id_token(Some(&pending.nonce))),
-                Some(FIRST_REFRESH_TOKEN),
-            ),
-        );
+        self.provider.push_token(200, exchange_body(&pending.nonce));
         block_on(self.client.handle_redirect(&Self::callback(&pending))).expect("sign-in");
         pending.nonce
     }
+}
+
+/// The `state`, `nonce` and verifier of the pending login in `storage`.
+pub fn stored_pending(storage: &MemoryStorage) -> Option<Pending> {
+    let field = string_members(storage.load("pending").ok()?.as_deref());
+    Some(Pending {
+        state: field("state")?,
+        nonce: field("nonce")?,
+        verifier: field("verifier")?,
+    })
+}
+
+/// The string members of the JSON object in `bytes`, by name (none if it is not JSON).
+fn string_members(bytes: Option<&[u8]>) -> impl Fn(&str) -> Option<String> + use<> {
+    let value: Option<Value> = bytes.and_then(|b| serde_json::from_slice(b).ok());
+    move |name| value.as_ref()?.get(name)?.as_str().map(str::to_owned)
+}
+
+/// `value` percent-encoded for a query.
+fn encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn text(data: &[u8]) -> String {
@@ -358,13 +487,9 @@ fn assert_not_in_error(e: &keyfob::Error, secrets: &[&str]) {
 pub fn callback_url(data: &[u8]) {
     let world = World::new();
     let pending = world.begin();
-    world.provider.push_token(
-        200,
-        token_body(
-            Some(&good_id_token(Some(&pending.nonce))),
-            Some(FIRST_REFRESH_TOKEN),
-        ),
-    );
+    world
+        .provider
+        .push_token(200, exchange_body(&pending.nonce));
     let callback = text(data).replace("STATE", &pending.state);
     match block_on(world.client.handle_redirect(&callback)) {
         Ok(claims) => {
@@ -648,28 +773,10 @@ pub fn stored_state(data: &[u8]) {
     }
     let _ = format!("{:?} {:?}", world.client.tokens(), world.client.claims());
     // Complete a login with the stored pending login, if it names a state and a nonce.
-    let stored: Option<Value> = pending.and_then(|p| serde_json::from_slice(p).ok());
-    let field = |name: &str| {
-        stored
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let field = string_members(pending);
     if let (Some(state), Some(nonce)) = (field("state"), field("nonce")) {
-        world.provider.push_token(
-            200,
-            token_body(
-                Some(&good_id_token(Some(&nonce))),
-                Some(FIRST_REFRESH_TOKEN),
-            ),
-        );
-        let callback = format!(
-            "{REDIRECT_URI}?code=c&state={}&iss={}",
-            url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>(),
-            url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>()
-        );
-        let _ = block_on(world.client.handle_redirect(&callback));
+        world.provider.push_token(200, exchange_body(&nonce));
+        let _ = block_on(world.client.handle_redirect(&World::callback_for(&state)));
     }
     // A token (refreshing against a provider that answers with a good response), then logout.
     world

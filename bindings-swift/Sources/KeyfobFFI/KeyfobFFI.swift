@@ -971,22 +971,6 @@ public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, st
     }
 
     
-    /**
-     * A client whose session lives in the Keychain (Apple platforms): generic-password items
-     * under one service per issuer and client id, readable after the first unlock, on this
-     * device only. Fails with `Storage` (kind `Failed`) where there is no Keychain.
-     */
-public static func withKeychain(config: KeyfobConfig, transport: KeyfobHttpTransport, keychain: KeyfobKeychainOptions)throws  -> KeyfobClient  {
-    return try  FfiConverterTypeKeyfobClient_lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
-        uniffiCallStatus in
-    uniffi_keyfob_fn_constructor_keyfobclient_with_keychain(
-        FfiConverterTypeKeyfobConfig_lower(config),
-        FfiConverterTypeKeyfobHttpTransport_lower(transport),
-        FfiConverterTypeKeyfobKeychainOptions_lower(keychain),uniffiCallStatus
-    )
-})
-}
-    
 
     
     /**
@@ -2914,77 +2898,6 @@ public func FfiConverterTypeKeyfobHttpResponse_lift(_ buf: RustBuffer) throws ->
 #endif
 public func FfiConverterTypeKeyfobHttpResponse_lower(_ value: KeyfobHttpResponse) -> RustBuffer {
     return FfiConverterTypeKeyfobHttpResponse.lower(value)
-}
-
-
-/**
- * How the Keychain store keeps the session (see [`crate::KeychainOptions`]).
- */
-public struct KeyfobKeychainOptions: Equatable, Hashable {
-    /**
-     * A Keychain access group shared with app extensions; `None`: the app's default group.
-     */
-    public var accessGroup: String?
-    /**
-     * Require Face ID / Touch ID / passcode to read or write the session (rules out refreshing
-     * in the background).
-     */
-    public var requireUserPresence: Bool
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * A Keychain access group shared with app extensions; `None`: the app's default group.
-         */accessGroup: String? = nil, 
-        /**
-         * Require Face ID / Touch ID / passcode to read or write the session (rules out refreshing
-         * in the background).
-         */requireUserPresence: Bool = false) {
-        self.accessGroup = accessGroup
-        self.requireUserPresence = requireUserPresence
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension KeyfobKeychainOptions: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeKeyfobKeychainOptions: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobKeychainOptions {
-        return
-            try KeyfobKeychainOptions(
-                accessGroup: FfiConverterOptionString.read(from: &buf), 
-                requireUserPresence: FfiConverterBool.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: KeyfobKeychainOptions, into buf: inout [UInt8]) {
-        FfiConverterOptionString.write(value.accessGroup, into: &buf)
-        FfiConverterBool.write(value.requireUserPresence, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeKeyfobKeychainOptions_lift(_ buf: RustBuffer) throws -> KeyfobKeychainOptions {
-    return try FfiConverterTypeKeyfobKeychainOptions.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeKeyfobKeychainOptions_lower(_ value: KeyfobKeychainOptions) -> RustBuffer {
-    return FfiConverterTypeKeyfobKeychainOptions.lower(value)
 }
 
 
@@ -5034,9 +4947,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_constructor_keyfobclient_new() != 14049) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_keyfob_checksum_constructor_keyfobclient_with_keychain() != 56781) {
         return InitializationResult.apiChecksumMismatch
     }
 

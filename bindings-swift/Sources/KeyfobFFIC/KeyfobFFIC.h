@@ -425,11 +425,6 @@ void uniffi_keyfob_fn_free_keyfobclient(uint64_t handle, RustCallStatus *_Nonnul
 uint64_t uniffi_keyfob_fn_constructor_keyfobclient_new(RustBuffer config, uint64_t transport, RustBuffer storage, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_WITH_KEYCHAIN
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_WITH_KEYCHAIN
-uint64_t uniffi_keyfob_fn_constructor_keyfobclient_with_keychain(RustBuffer config, uint64_t transport, RustBuffer keychain, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token(uint64_t ptr
@@ -976,12 +971,6 @@ uint16_t uniffi_keyfob_checksum_constructor_keyfobcancellation_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_CONSTRUCTOR_KEYFOBCLIENT_NEW
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_CONSTRUCTOR_KEYFOBCLIENT_NEW
 uint16_t uniffi_keyfob_checksum_constructor_keyfobclient_new(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_CONSTRUCTOR_KEYFOBCLIENT_WITH_KEYCHAIN
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_CONSTRUCTOR_KEYFOBCLIENT_WITH_KEYCHAIN
-uint16_t uniffi_keyfob_checksum_constructor_keyfobclient_with_keychain(void
     
 );
 #endif

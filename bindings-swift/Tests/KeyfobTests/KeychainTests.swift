@@ -3,15 +3,20 @@ import Foundation
 import Testing
 
 /// The Keychain as the Security framework behaves, in memory: items by service, account and
-/// access group; labels and protection kept; statuses as `SecItem…` answers them.
+/// access group; labels, versions (`kSecAttrGeneric`) and protection kept; a query matches an
+/// item only if every attribute it names (group, label, version) is the item's; each call is
+/// atomic (one lock), as each `SecItem…` call is; statuses as `SecItem…` answers them.
 final class FakeKeychain: KeychainItems, @unchecked Sendable {
     struct Stored: Equatable {
         var data: Data
         var label: String?
+        var version: Data?
         var accessibility: KeychainItem.Accessibility
         var protection: KeychainOptions.Protection
         /// The biometry set changed: the data cannot be read any more.
         var invalidated = false
+        /// The data cannot be decoded.
+        var undecodable = false
     }
 
     struct Key: Hashable {
@@ -41,12 +46,22 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         lock.locked { for key in items.keys { items[key]?.invalidated = true } }
     }
 
+    /// Puts an item as an earlier version of Keyfob (or another app) wrote it, attributes as given.
+    func seed(_ key: Key, _ item: Stored) {
+        lock.locked { items[key] = item }
+    }
+
     private func matches(_ query: KeychainQuery) -> [Key] {
         items.filter { key, item in
             key.service == query.service && key.account == query.account
                 && (query.accessGroup == nil || key.group == query.accessGroup)
                 && (query.label == nil || item.label == query.label)
+                && (query.version == nil || item.version == query.version)
         }.map(\.key).sorted { $0.group < $1.group }
+    }
+
+    private func attributes(_ key: Key) -> KeychainAttributes {
+        KeychainAttributes(accessGroup: key.group, label: items[key]?.label, version: items[key]?.version)
     }
 
     private func record(_ call: String, _ query: KeychainQuery) -> KeychainStatus? {
@@ -55,22 +70,28 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         return _failure
     }
 
-    func read(_ query: KeychainQuery) -> Result<Data, KeychainStatus> {
+    func read(_ query: KeychainQuery) -> Result<KeychainRead, KeychainStatus> {
         lock.locked {
             if let failure = record("read", query) { return .failure(failure) }
             guard let key = matches(query).first, let item = items[key], !item.invalidated else {
                 return .failure(.itemNotFound)
             }
-            return .success(item.data)
+            if item.undecodable { return .failure(.decode) }
+            return .success(KeychainRead(data: item.data, attributes: attributes(key)))
         }
     }
 
-    func update(_ query: KeychainQuery, data: Data) -> KeychainStatus {
+    func update(_ query: KeychainQuery, data: Data, version: Data, label: String) -> KeychainStatus {
         lock.locked {
             if let failure = record("update", query) { return failure }
             let keys = matches(query)
             guard !keys.isEmpty else { return .itemNotFound }
-            for key in keys { items[key]?.data = data }
+            for key in keys {
+                items[key]?.data = data
+                items[key]?.version = version
+                items[key]?.label = label
+                items[key]?.undecodable = false
+            }
             return .success
         }
     }
@@ -79,8 +100,12 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         lock.locked {
             if let failure = record("add", item.query) { return failure }
             let key = Key(service: item.query.service, account: item.query.account, group: item.query.accessGroup ?? Self.defaultGroup)
+            // The primary key of a generic password: service, account and group; never the label
+            // or the version.
             guard items[key] == nil else { return .duplicateItem }
-            items[key] = Stored(data: data, label: item.query.label, accessibility: item.accessibility, protection: item.accessControl)
+            items[key] = Stored(
+                data: data, label: item.query.label, version: item.query.version,
+                accessibility: item.accessibility, protection: item.accessControl)
             return .success
         }
     }
@@ -95,11 +120,65 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         }
     }
 
-    func groups(_ query: KeychainQuery) -> Result<[String], KeychainStatus> {
+    func attributes(_ query: KeychainQuery) -> Result<[KeychainAttributes], KeychainStatus> {
         lock.locked {
-            if let failure = record("groups", query) { return .failure(failure) }
-            return .success(matches(query).map(\.group))
+            if let failure = record("attributes", query) { return .failure(failure) }
+            return .success(matches(query).map(attributes))
         }
+    }
+}
+
+/// Other Keychain clients (sibling processes) acting between two calls of a store: `action`
+/// runs once, right after the next call named `call` returns (`"read"`, `"update"`, …), so a
+/// test can put a sibling's write exactly inside a compare-and-swap. With a `pause`, every call
+/// returns that many microseconds late, as a real one (a round trip to `securityd`) leaves other
+/// threads time to call in between. Wraps the fake or the real Keychain alike.
+final class InterleavedKeychain: KeychainItems, @unchecked Sendable {
+    private let base: any KeychainItems
+    private let pause: UInt32
+    // @unchecked: `pending` is guarded by `lock`.
+    private let lock = NSLock()
+    private var pending: (call: String, action: () -> Void)?
+
+    init(_ base: any KeychainItems, pause: UInt32 = 0) {
+        self.base = base
+        self.pause = pause
+    }
+
+    /// Runs `action` once, after the next `call`.
+    func after(_ call: String, _ action: @escaping () -> Void) {
+        lock.locked { pending = (call, action) }
+    }
+
+    private func returning<T>(_ call: String, _ result: T) -> T {
+        if pause > 0 { usleep(pause) }
+        let action: (() -> Void)? = lock.locked {
+            guard let pending, pending.call == call else { return nil }
+            self.pending = nil
+            return pending.action
+        }
+        action?()
+        return result
+    }
+
+    func read(_ query: KeychainQuery) -> Result<KeychainRead, KeychainStatus> {
+        returning("read", base.read(query))
+    }
+
+    func update(_ query: KeychainQuery, data: Data, version: Data, label: String) -> KeychainStatus {
+        returning("update", base.update(query, data: data, version: version, label: label))
+    }
+
+    func add(_ item: KeychainItem, data: Data) -> KeychainStatus {
+        returning("add", base.add(item, data: data))
+    }
+
+    func delete(_ query: KeychainQuery) -> KeychainStatus {
+        returning("delete", base.delete(query))
+    }
+
+    func attributes(_ query: KeychainQuery) -> Result<[KeychainAttributes], KeychainStatus> {
+        returning("attributes", base.attributes(query))
     }
 }
 
@@ -135,9 +214,215 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         #expect(try store.data(forKey: "session") == nil)
     }
 
+    /// Compare-and-swap from nothing, on a match, on a mismatch, and to nothing (the Rust stores'
+    /// `compare_and_swap`), for the fake and the real Keychain alike.
+    static func compareAndSwap(_ store: any SecureStorage) throws {
+        let (one, two, three) = (Data("one".utf8), Data("two".utf8), Data("three".utf8))
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: one))
+        #expect(try !store.compareAndSwap(forKey: "session", expected: nil, new: two), "something is stored already")
+        #expect(try !store.compareAndSwap(forKey: "session", expected: two, new: three))
+        #expect(try store.data(forKey: "session") == one)
+        #expect(try store.compareAndSwap(forKey: "session", expected: one, new: two))
+        #expect(try !store.compareAndSwap(forKey: "session", expected: one, new: nil))
+        #expect(try store.data(forKey: "session") == two)
+        #expect(try store.compareAndSwap(forKey: "session", expected: two, new: nil))
+        #expect(try store.data(forKey: "session") == nil)
+        #expect(try !store.compareAndSwap(forKey: "session", expected: one, new: nil), "nothing stored is not `one`")
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: nil), "nothing stays nothing")
+    }
+
+    /// Two processes' stores over one Keychain: `sibling` writes right after `store`'s next
+    /// `call`, through its own store object.
+    func siblings(_ options: KeychainOptions = KeychainOptions()) -> (store: KeychainStorage, interleaved: InterleavedKeychain, sibling: KeychainStorage) {
+        let interleaved = InterleavedKeychain(keychain)
+        let service = KeychainStorage.serviceName(issuer: URL(string: "https://auth.company.com")!, clientID: "my-app")
+        return (
+            KeychainStorage(service: service, options: options, items: interleaved), interleaved,
+            KeychainStorage(service: service, options: options, items: keychain)
+        )
+    }
+
+    static let sessionItem = FakeKeychain.Key(service: "keyfob:https://auth.company.com#my-app", account: "session", group: FakeKeychain.defaultGroup)
+
     @Test func storesReplacesLoadsAndDeletes() throws {
         try Self.roundTrip(store())
         #expect(keychain.calls.filter { $0 == "add" }.count == 1, "the second write updated in place")
+    }
+
+    @Test func compareAndSwapWritesOnlyOverWhatItExpected() throws {
+        try Self.compareAndSwap(store())
+    }
+
+    @Test func aSwapIsOneAddFromNothingAndOneReadAndOneVersionedUpdateFromAValue() throws {
+        let store = store()
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: Data("one".utf8)))
+        #expect(keychain.calls == ["add"])
+        let first = try #require(keychain.stored[Self.sessionItem])
+        let firstVersion = try #require(first.version, "every write sets a version")
+        #expect(first.label == "keyfob/2 after-first-unlock")
+
+        #expect(try store.compareAndSwap(forKey: "session", expected: Data("one".utf8), new: Data("two".utf8)))
+        #expect(keychain.calls.suffix(2) == ["read", "update"])
+        #expect(keychain.queries.last?.version == firstVersion, "the update matches the version read with the data")
+        let second = try #require(keychain.stored[Self.sessionItem])
+        #expect(second.data == Data("two".utf8))
+        #expect(second.version != nil && second.version != firstVersion, "a new version at every write")
+
+        #expect(try store.compareAndSwap(forKey: "session", expected: Data("two".utf8), new: nil))
+        #expect(keychain.calls.suffix(2) == ["read", "delete"])
+        #expect(keychain.queries.last?.version == second.version, "the delete matches the version read with the data")
+        #expect(keychain.stored.isEmpty)
+    }
+
+    @Test func aSiblingsWriteBetweenTheReadAndTheUpdateWins() throws {
+        let (store, interleaved, sibling) = siblings()
+        let (v1, mine, theirs) = (Data("v1".utf8), Data("mine".utf8), Data("theirs".utf8))
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: v1))
+
+        // The sibling swaps v1 for its tokens after this store read v1 and before it writes.
+        interleaved.after("read") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: v1, new: theirs)) }
+        #expect(try !store.compareAndSwap(forKey: "session", expected: v1, new: mine), "the version changed: nothing written")
+        #expect(try store.data(forKey: "session") == theirs)
+
+        // The same for a sign-out.
+        interleaved.after("read") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: theirs, new: v1)) }
+        #expect(try !store.compareAndSwap(forKey: "session", expected: theirs, new: nil))
+        #expect(try store.data(forKey: "session") == v1)
+
+        // The interleaving lands in the window: the protocol's read-compare-write loses the
+        // sibling's write there.
+        let readCompareWrite = ReadCompareWrite(store)
+        interleaved.after("read") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: v1, new: theirs)) }
+        #expect(try readCompareWrite.compareAndSwap(forKey: "session", expected: v1, new: mine))
+        #expect(try store.data(forKey: "session") == mine, "the sibling's tokens were overwritten")
+    }
+
+    @Test func addingWhereASiblingAddedFirstIsAConflict() throws {
+        let (store, _, sibling) = siblings()
+        #expect(try sibling.compareAndSwap(forKey: "session", expected: nil, new: Data("theirs".utf8)))
+        #expect(try !store.compareAndSwap(forKey: "session", expected: nil, new: Data("mine".utf8)))
+        #expect(keychain.calls == ["add", "add", "read"], "refused by the add; the read shows a readable item, not an unreadable one")
+        #expect(try store.data(forKey: "session") == Data("theirs".utf8))
+    }
+
+    @Test func racingStoresOverOneKeychainLoseNoUpdate() throws {
+        // Two processes' stores, each call 20 µs long: the workers' swaps overlap all the time
+        // (measured: ~390 conflicts for 400 increments; the read-compare-write swap loses about
+        // half the increments so).
+        let options = KeychainOptions(accessGroup: "TEAMID.dev.keyfob.shared")
+        let app = KeychainStorage(service: "keyfob-test", options: options, items: InterleavedKeychain(keychain, pause: 20))
+        let widget = KeychainStorage(service: "keyfob-test", options: options, items: InterleavedKeychain(keychain, pause: 20))
+        let workers = 8, increments = 50
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            // Half the workers in each process.
+            let mine = worker.isMultiple(of: 2) ? app : widget
+            for _ in 0..<increments {
+                while true {
+                    let current = try! mine.data(forKey: "session")
+                    let count = current.map { Int(String(decoding: $0, as: UTF8.self))! } ?? 0
+                    if try! mine.compareAndSwap(forKey: "session", expected: current, new: Data("\(count + 1)".utf8)) {
+                        break
+                    }
+                }
+            }
+        }
+        #expect(try app.data(forKey: "session") == Data("\(workers * increments)".utf8), "every increment is in the count")
+        #expect(keychain.stored.count == 1)
+    }
+
+    @Test func itemsWrittenBeforeVersionsAreReadAndReplacedAtomically() throws {
+        let (store, interleaved, sibling) = siblings()
+        let old = Data("old".utf8)
+        keychain.seed(Self.sessionItem, .init(data: old, label: "keyfob/1 after-first-unlock", accessibility: .afterFirstUnlockThisDeviceOnly, protection: .none))
+        #expect(try store.data(forKey: "session") == old)
+        #expect(try !store.compareAndSwap(forKey: "session", expected: Data("other".utf8), new: Data("x".utf8)))
+        #expect(keychain.stored[Self.sessionItem]?.data == old)
+
+        // Both stores replace it at once: the sibling first, between this store's read and update.
+        interleaved.after("read") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: old, new: Data("theirs".utf8))) }
+        #expect(try !store.compareAndSwap(forKey: "session", expected: old, new: Data("mine".utf8)))
+        let refused = try #require(keychain.queries.last)
+        #expect(keychain.calls.last == "update" && refused.label == "keyfob/1 after-first-unlock" && refused.version == nil,
+                "this store's update matched the old label, which the replaced item no longer has")
+        let replaced = try #require(keychain.stored[Self.sessionItem])
+        #expect(replaced.data == Data("theirs".utf8))
+        #expect(replaced.label == "keyfob/2 after-first-unlock" && replaced.version != nil, "updated in place to a versioned item")
+        #expect(!keychain.calls.contains("add") && !keychain.calls.contains("delete"))
+        #expect(try store.compareAndSwap(forKey: "session", expected: Data("theirs".utf8), new: Data("mine".utf8)))
+    }
+
+    @Test func itemsOfTheRustStoreAreReplaced() throws {
+        let store = store()
+        keychain.seed(Self.sessionItem, .init(data: Data("rust".utf8), label: nil, accessibility: .afterFirstUnlockThisDeviceOnly, protection: .none))
+        #expect(try store.data(forKey: "session") == Data("rust".utf8))
+        #expect(try !store.compareAndSwap(forKey: "session", expected: Data("other".utf8), new: Data("x".utf8)))
+        #expect(try store.compareAndSwap(forKey: "session", expected: Data("rust".utf8), new: Data("new".utf8)))
+        #expect(keychain.calls.suffix(3) == ["read", "delete", "add"])
+        let item = try #require(keychain.stored[Self.sessionItem])
+        #expect(item.data == Data("new".utf8) && item.label == "keyfob/2 after-first-unlock" && item.version != nil)
+    }
+
+    @Test func aSwapUnderOtherProtectionReplacesTheItemItExpected() throws {
+        let v1 = Data("v1".utf8)
+        #expect(try store().compareAndSwap(forKey: "session", expected: nil, new: v1))
+        let protected = store(KeychainOptions(protection: .userPresence))
+        #expect(try !protected.compareAndSwap(forKey: "session", expected: Data("stale".utf8), new: Data("v2".utf8)))
+        #expect(keychain.stored[Self.sessionItem]?.protection == KeychainOptions.Protection.none, "a stale swap deletes nothing")
+        #expect(try protected.compareAndSwap(forKey: "session", expected: v1, new: Data("v2".utf8)))
+        let item = try #require(keychain.stored[Self.sessionItem])
+        #expect(item.protection == .userPresence && item.accessibility == .whenUnlockedThisDeviceOnly)
+        #expect(item.label == "keyfob/2 user-presence")
+        #expect(try protected.data(forKey: "session") == Data("v2".utf8))
+    }
+
+    @Test func aSwapReplacesTheItemOnlyIfTheVersionItReadIsStillThere() throws {
+        // Other protection: a delete of the version read, then an add. The sibling's write
+        // between the read and the delete survives.
+        let (store, interleaved, sibling) = siblings(KeychainOptions(protection: .userPresence))
+        let v1 = Data("v1".utf8)
+        #expect(try self.store().compareAndSwap(forKey: "session", expected: nil, new: v1))
+        interleaved.after("read") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: v1, new: Data("theirs".utf8))) }
+        #expect(try !store.compareAndSwap(forKey: "session", expected: v1, new: Data("mine".utf8)))
+        #expect(try store.data(forKey: "session") == Data("theirs".utf8))
+    }
+
+    @Test func anUnreadableItemComparesAsNothingStored() throws {
+        let store = store(KeychainOptions(protection: .biometryCurrentSet))
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: Data("x".utf8)))
+        keychain.invalidateAll()
+        #expect(try !store.compareAndSwap(forKey: "session", expected: Data("x".utf8), new: Data("y".utf8)), "its data is lost: not `x`")
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: nil), "nothing to nothing writes nothing")
+        #expect(keychain.stored.count == 1)
+        // A new sign-in replaces it.
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: Data("y".utf8)))
+        #expect(try store.data(forKey: "session") == Data("y".utf8))
+        #expect(keychain.stored[Self.sessionItem]?.invalidated == false)
+
+        // An undecodable item as well.
+        var undecodable = try #require(keychain.stored[Self.sessionItem])
+        undecodable.undecodable = true
+        keychain.seed(Self.sessionItem, undecodable)
+        #expect(kind { _ = try store.data(forKey: "session") } == .corrupt)
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: Data("z".utf8)))
+        #expect(try store.data(forKey: "session") == Data("z".utf8))
+    }
+
+    @Test func anItemAddedDuringAReadIsReadNotTakenForAnInvalidatedOne() throws {
+        let (store, interleaved, sibling) = siblings(KeychainOptions(protection: .biometryCurrentSet))
+        interleaved.after("read") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: nil, new: Data("theirs".utf8))) }
+        // The first read finds nothing, the attributes find the sibling's item: it is read again.
+        #expect(try store.data(forKey: "session") == Data("theirs".utf8))
+        #expect(keychain.stored.count == 1, "not deleted")
+    }
+
+    @Test func aSiblingsAddDuringAnInvalidatedItemsReplacementWins() throws {
+        let (store, interleaved, sibling) = siblings(KeychainOptions(protection: .biometryCurrentSet))
+        #expect(try store.compareAndSwap(forKey: "session", expected: nil, new: Data("x".utf8)))
+        keychain.invalidateAll()
+        // After this store deleted the invalidated item, the sibling signs in first.
+        interleaved.after("delete") { #expect(try! sibling.compareAndSwap(forKey: "session", expected: nil, new: Data("theirs".utf8))) }
+        #expect(try !store.compareAndSwap(forKey: "session", expected: nil, new: Data("mine".utf8)))
+        #expect(try store.data(forKey: "session") == Data("theirs".utf8))
     }
 
     @Test func itemsAreReadableAfterFirstUnlockOnThisDeviceOnly() throws {
@@ -177,6 +462,8 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         keychain.failure = .interactionNotAllowed
         #expect(kind { _ = try store.data(forKey: "session") } == .unavailable)
         #expect(kind { try store.setData(Data("y".utf8), forKey: "session") } == .unavailable)
+        #expect(kind { _ = try store.compareAndSwap(forKey: "session", expected: Data("x".utf8), new: Data("y".utf8)) } == .unavailable)
+        #expect(kind { _ = try store.compareAndSwap(forKey: "session", expected: nil, new: Data("y".utf8)) } == .unavailable)
         keychain.failure = .userCanceled
         #expect(kind { _ = try store.data(forKey: "session") } == .unavailable, "a dismissed Face ID prompt")
         keychain.failure = nil
@@ -203,6 +490,11 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         #expect(try shared.data(forKey: "session") == Data("v2".utf8))
         try shared.removeData(forKey: "session")
         #expect(keychain.stored.isEmpty)
+
+        // A swap moves the session too: in the new group nothing is stored yet.
+        #expect(try store().compareAndSwap(forKey: "session", expected: nil, new: Data("v3".utf8)))
+        #expect(try shared.compareAndSwap(forKey: "session", expected: nil, new: Data("v4".utf8)))
+        #expect(keychain.stored.keys.map(\.group) == ["TEAMID.dev.keyfob.shared"])
     }
 
     @Test func aChangedBiometrySetIsKeyInvalidated() throws {
@@ -221,9 +513,24 @@ final class FakeKeychain: KeychainItems, @unchecked Sendable {
         let store = store()
         for key in ["", "a b", "../x", String(repeating: "k", count: 65), "é"] {
             #expect(kind { _ = try store.data(forKey: key) } == .failed, "\(key)")
+            #expect(kind { _ = try store.compareAndSwap(forKey: key, expected: nil, new: Data("x".utf8)) } == .failed, "\(key)")
         }
         #expect(keychain.calls.isEmpty)
     }
+}
+
+/// A store with the protocol's own compare-and-swap (read, compare, write) over `base`'s reads and
+/// writes: what the Keychain store did before its swap was atomic.
+struct ReadCompareWrite: SecureStorage {
+    let base: KeychainStorage
+
+    init(_ base: KeychainStorage) {
+        self.base = base
+    }
+
+    func data(forKey key: String) throws -> Data? { try base.data(forKey: key) }
+    func setData(_ data: Data, forKey key: String) throws { try base.setData(data, forKey: key) }
+    func removeData(forKey key: String) throws { try base.removeData(forKey: key) }
 }
 
 extension TestkitSuite {
@@ -255,6 +562,31 @@ extension TestkitSuite {
             }
             #expect(error?.requiresSignIn == true)
             #expect(afterEnrollment.state == .needsReLogin)
+        }
+
+        @Test func anAppAndItsWidgetShareOneKeychainSessionAndOneRefresh() async throws {
+            let keychain = FakeKeychain()
+            let options = KeychainOptions(accessGroup: "TEAMID.dev.keyfob.shared")
+            // Each client with a store of its own over the one Keychain: two processes.
+            func process() throws -> KeyfobClient {
+                let store = KeychainStorage(service: "keyfob-test", options: options, items: keychain)
+                return try KeyfobClient(configuration: kit.configuration(), storage: .custom(store))
+            }
+            let app = try process()
+            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            try await kit.signIn(app)
+            let widget = try process()
+            #expect(try await widget.restore() == .signedIn)
+            try await kit.reset()
+
+            let token = try await app.accessToken()
+            #expect(try await kit.stats().refreshToken == 1)
+            #expect(try await widget.accessToken() == token, "the widget adopts the app's refresh")
+            #expect(try await kit.stats().refreshToken == 1)
+            #expect(keychain.stored.count == 1)
+
+            try await app.logout()
+            #expect(try await widget.reload() == .signedOut)
         }
     }
 }

@@ -10,14 +10,12 @@ use super::cached_token;
 use super::cancellation::{KeyfobCancellation, cancellable};
 use super::error::KeyfobError;
 use super::records::{
-    KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobKeychainOptions, KeyfobLoginOptions,
-    KeyfobTokens, LogoutResult,
+    KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
 };
 use crate::client::Client;
 use crate::config::Config;
 use crate::oidc::authorize::LoginOptions;
 use crate::session::SessionState;
-use crate::storage::{KeychainOptions, KeychainStorage};
 
 type Result<T> = std::result::Result<T, KeyfobError>;
 
@@ -65,30 +63,6 @@ impl KeyfobClient {
         if let Some(storage) = storage {
             client = client.with_storage(Arc::new(ForeignStorage(storage)));
         }
-        Ok(KeyfobClient::wrap(client))
-    }
-
-    /// A client whose session lives in the Keychain (Apple platforms): generic-password items
-    /// under one service per issuer and client id, readable after the first unlock, on this
-    /// device only. Fails with `Storage` (kind `Failed`) where there is no Keychain.
-    #[uniffi::constructor]
-    pub fn with_keychain(
-        config: KeyfobConfig,
-        transport: Arc<dyn KeyfobHttpTransport>,
-        keychain: KeyfobKeychainOptions,
-    ) -> Result<Arc<Self>> {
-        let config = core_config(config)?;
-        let storage = KeychainStorage::new(
-            config.issuer(),
-            config.client_id(),
-            KeychainOptions {
-                access_group: keychain.access_group,
-                require_user_presence: keychain.require_user_presence,
-            },
-        )
-        .map_err(crate::Error::from)?;
-        let client = Client::new(config, Arc::new(ForeignTransport(transport)))
-            .with_storage(Arc::new(storage));
         Ok(KeyfobClient::wrap(client))
     }
 

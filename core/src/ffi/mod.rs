@@ -22,5 +22,5 @@ pub use client::KeyfobClient;
 pub use error::{KeyfobError, StorageFailure, TransportFailure};
 pub use records::{
     AuthParam, HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobHttpRequest,
-    KeyfobHttpResponse, KeyfobKeychainOptions, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
+    KeyfobHttpResponse, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
 };

@@ -48,18 +48,6 @@ pub struct KeyfobConfig {
     pub metadata_min_age_secs: u32,
 }
 
-/// How the Keychain store keeps the session (see [`crate::KeychainOptions`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
-pub struct KeyfobKeychainOptions {
-    /// A Keychain access group shared with app extensions; `None`: the app's default group.
-    #[uniffi(default)]
-    pub access_group: Option<String>,
-    /// Require Face ID / Touch ID / passcode to read or write the session (rules out refreshing
-    /// in the background).
-    #[uniffi(default)]
-    pub require_user_presence: bool,
-}
-
 /// A name/value parameter.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AuthParam {

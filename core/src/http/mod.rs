@@ -7,6 +7,7 @@
 
 pub(crate) mod caching;
 pub(crate) mod date;
+mod parse_url;
 #[cfg(feature = "reqwest")]
 mod reqwest_transport;
 pub(crate) mod url_policy;
@@ -21,6 +22,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub(crate) use parse_url::parse_url;
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
 

@@ -34,7 +34,7 @@ pub(crate) fn require_secure_url(url: &Url, what: &str, insecure_hosts: &[String
 
 /// Parses `raw` as an endpoint URL and applies [`require_secure_url`].
 pub(crate) fn endpoint_url(raw: &str, what: &str, insecure_hosts: &[String]) -> Result<Url> {
-    let url = Url::parse(raw).map_err(|e| {
+    let url = super::parse_url(raw).map_err(|e| {
         Error::new(
             ErrorKind::Discovery,
             format!("{what} is not a valid URL: {e}"),

@@ -46,9 +46,11 @@ impl fmt::Debug for PendingAuthorization {
 }
 
 impl PendingAuthorization {
-    /// Whether the login is too old to be completed.
+    /// Whether the login is too old to be completed (or dated more than a minute ahead).
+    /// `created_at` comes from storage, so any value must answer, not overflow.
     pub fn is_expired(&self, now: i64) -> bool {
-        now - self.created_at > PENDING_LOGIN_LIFETIME_SECS || now < self.created_at - 60
+        now.saturating_sub(self.created_at) > PENDING_LOGIN_LIFETIME_SECS
+            || now < self.created_at.saturating_sub(60)
     }
 }
 
@@ -143,7 +145,7 @@ pub(crate) struct CallbackParams {
 /// Parses the URL the OS delivered: it must be the configured redirect URI exactly (scheme,
 /// host, port, path), carry its parameters in the query only, and name each at most once.
 pub(crate) fn parse_callback(redirect_uri: &Url, callback: &str) -> Result<CallbackParams> {
-    let url = Url::parse(callback)
+    let url = crate::http::parse_url(callback)
         .map_err(|_| Error::invalid_callback("the callback is not a valid URL"))?;
     let same = url.scheme() == redirect_uri.scheme()
         && url.host() == redirect_uri.host()
@@ -440,5 +442,13 @@ mod tests {
         assert!(!p.is_expired(PENDING_LOGIN_LIFETIME_SECS));
         assert!(p.is_expired(PENDING_LOGIN_LIFETIME_SECS + 1));
         assert!(p.is_expired(-61));
+        // A stored record can hold any time: the extremes are expired, without an overflow.
+        for created_at in [i64::MIN, i64::MAX] {
+            let p = PendingAuthorization {
+                created_at,
+                ..pending("s")
+            };
+            assert!(p.is_expired(1_800_000_000));
+        }
     }
 }

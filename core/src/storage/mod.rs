@@ -1,16 +1,15 @@
 //! Where the session lives between app launches: the [`SecureStorage`] trait and its stores.
 //!
-//! On iOS the Keychain ([`KeychainStorage`]) and on Android a Keystore-backed store implement
-//! the trait (or the app passes its own). [`MemoryStorage`] serves tests and apps that want no
-//! persistence; [`FileStorage`] serves the CLI and desktop use.
+//! On iOS the Swift layer's Keychain store and on Android the Kotlin layer's Keystore-backed
+//! store implement the trait through the FFI (or the app passes its own). [`MemoryStorage`]
+//! serves tests and apps that want no persistence; [`FileStorage`] serves the CLI and desktop
+//! use.
 
 mod file;
-mod keychain;
 mod memory;
 
 pub use crate::error::{StorageError, StorageErrorKind};
 pub use file::FileStorage;
-pub use keychain::{KeychainOptions, KeychainStorage};
 pub use memory::MemoryStorage;
 
 /// A small secure key-value store for the session (a few KB under a few keys).

@@ -37,24 +37,31 @@ final class SecItemKeychain: KeychainItems, @unchecked Sendable {
         #endif
     }
 
-    func read(_ query: KeychainQuery) -> Result<Data, KeychainStatus> {
-        var dictionary = attributes(query)
+    func read(_ query: KeychainQuery) -> Result<KeychainRead, KeychainStatus> {
+        var dictionary = securityQuery(query)
         dictionary[kSecReturnData as String] = true
+        dictionary[kSecReturnAttributes as String] = true
         dictionary[kSecMatchLimit as String] = kSecMatchLimitOne
         var result: CFTypeRef?
         let status = SecItemCopyMatching(dictionary as CFDictionary, &result)
         guard status == errSecSuccess else { return .failure(KeychainStatus(status)) }
-        guard let data = result as? Data else { return .failure(.decode) }
-        return .success(data)
+        guard let item = result as? [String: Any], let data = item[kSecValueData as String] as? Data else {
+            return .failure(.decode)
+        }
+        return .success(KeychainRead(data: data, attributes: Self.attributes(of: item)))
     }
 
-    func update(_ query: KeychainQuery, data: Data) -> KeychainStatus {
-        let changes = [kSecValueData as String: data] as CFDictionary
-        return KeychainStatus(SecItemUpdate(attributes(query) as CFDictionary, changes))
+    func update(_ query: KeychainQuery, data: Data, version: Data, label: String) -> KeychainStatus {
+        let changes: [String: Any] = [
+            kSecValueData as String: data,
+            kSecAttrGeneric as String: version,
+            kSecAttrLabel as String: label,
+        ]
+        return KeychainStatus(SecItemUpdate(securityQuery(query) as CFDictionary, changes as CFDictionary))
     }
 
     func add(_ item: KeychainItem, data: Data) -> KeychainStatus {
-        var dictionary = attributes(item.query)
+        var dictionary = securityQuery(item.query)
         dictionary[kSecValueData as String] = data
         let accessible: CFString
         switch item.accessibility {
@@ -77,11 +84,11 @@ final class SecItemKeychain: KeychainItems, @unchecked Sendable {
     }
 
     func delete(_ query: KeychainQuery) -> KeychainStatus {
-        KeychainStatus(SecItemDelete(attributes(query) as CFDictionary))
+        KeychainStatus(SecItemDelete(securityQuery(query) as CFDictionary))
     }
 
-    func groups(_ query: KeychainQuery) -> Result<[String], KeychainStatus> {
-        var dictionary = attributes(query)
+    func attributes(_ query: KeychainQuery) -> Result<[KeychainAttributes], KeychainStatus> {
+        var dictionary = securityQuery(query)
         dictionary[kSecReturnAttributes as String] = true
         dictionary[kSecMatchLimit as String] = kSecMatchLimitAll
         var result: CFTypeRef?
@@ -89,11 +96,19 @@ final class SecItemKeychain: KeychainItems, @unchecked Sendable {
         if status == errSecItemNotFound { return .success([]) }
         guard status == errSecSuccess else { return .failure(KeychainStatus(status)) }
         let items = result as? [[String: Any]] ?? []
-        return .success(items.compactMap { $0[kSecAttrAccessGroup as String] as? String })
+        return .success(items.map(Self.attributes(of:)))
+    }
+
+    /// The attributes the store reads from a returned item.
+    private static func attributes(of item: [String: Any]) -> KeychainAttributes {
+        KeychainAttributes(
+            accessGroup: item[kSecAttrAccessGroup as String] as? String,
+            label: item[kSecAttrLabel as String] as? String,
+            version: item[kSecAttrGeneric as String] as? Data)
     }
 
     /// The query as a Security framework dictionary.
-    private func attributes(_ query: KeychainQuery) -> [String: Any] {
+    private func securityQuery(_ query: KeychainQuery) -> [String: Any] {
         var dictionary: [String: Any] = [
             kSecClass as String: kSecClassGenericPassword,
             kSecAttrService as String: query.service,
@@ -104,6 +119,9 @@ final class SecItemKeychain: KeychainItems, @unchecked Sendable {
         }
         if let label = query.label {
             dictionary[kSecAttrLabel as String] = label
+        }
+        if let version = query.version {
+            dictionary[kSecAttrGeneric as String] = version
         }
         #if os(macOS)
         if query.dataProtectionKeychain {
