@@ -465,6 +465,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sign_in_finished_after_a_relaunch_makes_one_request_after_the_callback() {
+        let provider = ScriptedProvider::new();
+        let storage = Arc::new(MemoryStorage::new());
+        let (first, _) = relaunch(&provider, &storage, NOW);
+        let url = url::Url::parse(&first.begin_login().await.unwrap()).unwrap();
+        assert_eq!(provider.requests(), [DISCOVERY, "GET /jwks"]);
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        provider.clear_requests();
+
+        // The browser brings the app back after the OS killed it: a new client over the storage
+        // holding the pending login and the metadata the first one fetched.
+        let (second, _) = relaunch(&provider, &storage, NOW + 30);
+        let id_token = provider.id_token("u1", json!({"nonce": param("nonce")}));
+        provider.answer_tokens(json!({"id_token": id_token}));
+        let callback = format!("myapp://callback?code=c&state={}", param("state"));
+        let claims = second.handle_redirect(&callback).await.unwrap();
+        assert_eq!(claims.subject, "u1");
+        assert_eq!(provider.requests(), ["POST /token authorization_code"]);
+    }
+
+    #[tokio::test]
     async fn metadata_expires_and_is_revalidated_with_its_etag() {
         let (provider, storage, client, clock) =
             fetched_from(&[("Cache-Control", "max-age=300")], true).await;
