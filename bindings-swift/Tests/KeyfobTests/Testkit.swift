@@ -122,6 +122,10 @@ struct Testkit: Sendable {
         let authorize: Int
         let crm: Int
         let orders: Int
+
+        /// What a launch cost the provider: token requests, of them refreshes, discovery and
+        /// JWKS requests (`[1, 1, 0, 0]`: the refresh alone, issue 15).
+        var launchRequests: [Int] { [token, refreshToken, discovery, jwks] }
     }
 
     func stats() async throws -> Stats {
