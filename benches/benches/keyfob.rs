@@ -553,7 +553,7 @@ fn cold_start_network() {
         ("fresh", &everything[..], fresh),
         ("expired_session_only", &[session.clone()][..], expired),
     ] {
-        let run = simulated_cold_start(stored, now, &s.login_nonce, MOBILE_RTT);
+        let run = simulated_cold_start(stored, now, (t0, &s.login_nonce), MOBILE_RTT);
         facts.insert(
             name.into(),
             json!({"requests": run.requests, "network_ms": run.network.as_millis() as u64}),

@@ -416,11 +416,12 @@ pub struct ColdStart {
 /// its access token; every request takes `rtt`. The runtime's clock is paused, so the network
 /// time is exact virtual time (round trips in sequence add up, concurrent ones overlap) and the
 /// client's own work adds nothing to it. A refresh is answered with a new access token and an ID
-/// token for the login's `nonce`, issued at `now`.
+/// token for the login's `nonce`, issued at `now` for the authentication of the login at
+/// `login_at` (its `auth_time` may not change).
 pub fn simulated_cold_start(
     stored: &[(&str, Vec<u8>)],
     now: i64,
-    login_nonce: &str,
+    (login_at, login_nonce): (i64, &str),
     rtt: Duration,
 ) -> ColdStart {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -429,7 +430,9 @@ pub fn simulated_cold_start(
         .build()
         .expect("a runtime");
     let provider = Arc::new(FakeProvider::default());
-    let id_token = key().sign("JWT", &id_token_claims(now, Some(login_nonce)));
+    let mut claims = id_token_claims(now, Some(login_nonce));
+    claims["auth_time"] = login_at.into();
+    let id_token = key().sign("JWT", &claims);
     provider.set_refresh_response(token_response(&access_token(now), Some(&id_token)));
     provider.set_round_trip(Some(rtt));
     let storage = Arc::new(MemoryStorage::new());
