@@ -24,7 +24,14 @@ const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
 });
 const authorizationUrl = new URL(positionals.at(-1));
-const redirectUri = authorizationUrl.searchParams.get('redirect_uri') ?? '';
+// A pushed request (RFC 9126) names its redirect URI only to the provider: then the loopback
+// redirect is the first page on another host whose path is the CLI's `/callback`.
+const redirectUri = authorizationUrl.searchParams.get('redirect_uri');
+const redirected = (url) => {
+  if (redirectUri) return url.startsWith(redirectUri);
+  const u = new URL(url);
+  return u.host !== authorizationUrl.host && u.pathname === '/callback';
+};
 const report = { pages: [], request: describeRequest(authorizationUrl) };
 /** How many provider pages to go through before giving up (login, consent, an error page…). */
 const MAX_PAGES = 6;
@@ -35,7 +42,7 @@ try {
   const page = await browser.contexts()[0].newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   await page.goto(authorizationUrl.href, { waitUntil: 'load' });
-  while (!page.url().startsWith(redirectUri)) {
+  while (!redirected(page.url())) {
     if (report.pages.length >= MAX_PAGES) throw new Error(`stuck at ${where(page.url())}`);
     const loaded = page.waitForEvent('load');
     const password = page.locator('input[type=password]');
@@ -76,6 +83,8 @@ function describeRequest(url) {
     nonce_sha256: createHash('sha256').update(p.get('nonce') ?? '').digest('base64url'),
     prompt: p.get('prompt'),
     scope: p.get('scope'),
+    // Every parameter's name: a pushed request carries only `client_id` and `request_uri`.
+    params: [...p.keys()],
   };
 }
 

@@ -38,6 +38,13 @@ export const MATRIX = [
     start: (ctx) => startOidcProvider('jwt-resource', ctx),
   },
   {
+    provider: 'oidc-provider',
+    config: 'dpop-par',
+    about: 'DPoP-bound tokens with server nonces (RFC 9449), pushed authorization requests required (RFC 9126); `keyfob login --dpop`',
+    expect: { rotation: true, scopes: ['openid', 'email', 'offline_access'], accessToken: 'opaque', dpop: true, par: true },
+    start: (ctx) => startOidcProvider('dpop-par', ctx),
+  },
+  {
     provider: 'Keycloak',
     config: 'rotation-reuse-detection',
     about: 'public client with PKCE S256 required, refresh tokens rotated with reuse detection',

@@ -2,7 +2,10 @@
 // login, status, the access token at the provider, silent refresh after expiry, refresh-token
 // rotation and a replayed rotated-out token, a second login on the browser's SSO session, and
 // logout with revocation checked at the provider. Each check is recorded with
-// `check(name, ok, detail)`; none prints a token.
+// `check(name, ok, detail)`; none prints a token. A configuration with DPoP (`expect.dpop`) signs
+// in with `keyfob login --dpop` and checks the binding at the provider; one that requires pushed
+// authorization requests (`expect.par`) checks that the browser saw only `client_id` and
+// `request_uri`.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,7 +45,8 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       const hook = [process.execPath, join(import.meta.dirname, 'browser.mjs'), '--cdp', browser.cdpPort];
       hook.push('--report', report, '--user', p.user, '--password', p.password);
       const scopes = p.scopes.flatMap((s) => ['--scope', s]);
-      const cli = await keyfob('login', ...scopes, '--timeout', '120', '--browser', hook.map(quote).join(' '));
+      const dpop = expect.dpop ? ['--dpop'] : [];
+      const cli = await keyfob('login', ...scopes, ...dpop, '--timeout', '120', '--browser', hook.map(quote).join(' '));
       const seen = await waitForFile(report);
       return { cli, seen };
     };
@@ -55,8 +59,15 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       if (p.introspectsRefreshTokens) return (await p.introspect(token, 'refresh_token')).active === true;
       return (await refreshGrant(meta.token_endpoint, p.clientId, token)) === 'ok';
     };
-    /** Whether the provider accepts an access token: userinfo, or as its API would (a JWT). */
+    /**
+     * Whether the provider accepts an access token: userinfo, or as its API would (a JWT). A
+     * DPoP-bound token is useless without a proof: the provider's introspection answers for it.
+     */
     const accepted = async (token) => {
+      if (expect.dpop) {
+        const answer = await p.introspect(token, 'access_token');
+        return answer.active ? answer.sub : null;
+      }
       if (expect.accessToken === 'jwt') {
         const { payload } = await jwtVerify(token, jwks, { issuer: meta.issuer, audience: p.resource });
         return payload.sub;
@@ -72,9 +83,15 @@ export async function scenario(p, expect, { env, log, check, facts }) {
     if (first.cli.code !== 0) return;
     const r = first.seen.request;
     const { nonce_sha256: sentNonce, ...shapes } = r;
-    check('authorization request: code, PKCE S256, state, nonce',
-      r.response_type === 'code' && r.code_challenge_method === 'S256' && r.code_challenge && r.state && r.nonce,
-      JSON.stringify(shapes));
+    if (expect.par) {
+      facts.par = 'pushed';
+      check('authorization request pushed: the browser carries only client_id and request_uri',
+        sameSet(r.params, ['client_id', 'request_uri']), `parameters: ${r.params.join(', ')}`);
+    } else {
+      check('authorization request: code, PKCE S256, state, nonce',
+        r.response_type === 'code' && r.code_challenge_method === 'S256' && r.code_challenge && r.state && r.nonce,
+        JSON.stringify(shapes));
+    }
     facts.iss = meta.authorization_response_iss_parameter_supported ? 'advertised, sent' : 'not advertised';
     if (meta.authorization_response_iss_parameter_supported) {
       check('RFC 9207 iss on the redirect', first.seen.redirect?.iss === meta.issuer, `iss=${first.seen.redirect?.iss}`);
@@ -88,8 +105,9 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       issuer: meta.issuer,
       audience: p.clientId,
     }).catch((e) => ({ payload: {}, protectedHeader: { error: e.code } }));
-    const nonceMatches = createHash('sha256').update(String(idToken.nonce)).digest('base64url') === sentNonce;
-    check('ID token verifies with the provider JWKS, carries the nonce sent',
+    // A pushed request's nonce never reached the browser: the core's own check stands for it.
+    const nonceMatches = expect.par || createHash('sha256').update(String(idToken.nonce)).digest('base64url') === sentNonce;
+    check(expect.par ? 'ID token verifies with the provider JWKS' : 'ID token verifies with the provider JWKS, carries the nonce sent',
       !!idToken.sub && nonceMatches, `alg ${protectedHeader.alg ?? protectedHeader.error}`);
     const s1 = await status();
     const sub = p.sub ?? idToken.sub;
@@ -104,10 +122,24 @@ export async function scenario(p, expect, { env, log, check, facts }) {
     const subAtProvider = await accepted(token1).catch(() => null);
     const introspected = expect.accessToken === 'opaque' ? await p.introspect(token1, 'access_token') : null;
     facts.accessToken = expect.accessToken === 'jwt' ? 'JWT for an API (RFC 9068)' : 'opaque';
+    if (expect.dpop) {
+      // Bound at the provider to the key of the CLI's store, and usable with a proof only.
+      facts.accessToken = 'opaque, DPoP-bound (`cnf.jkt`)';
+      check('tokens bound to the DPoP key: token_type DPoP, cnf.jkt at the provider',
+        s1.token_type === 'DPoP' && typeof introspected?.cnf?.jkt === 'string',
+        `token_type ${s1.token_type}; cnf.jkt ${introspected?.cnf?.jkt ? 'present' : 'absent'}`);
+      const bearer = await fetch(meta.userinfo_endpoint, { headers: { authorization: `Bearer ${token1}` } });
+      const call = await keyfob('call', meta.userinfo_endpoint);
+      const body = call.code === 0 ? JSON.parse(call.stdout) : {};
+      check('userinfo takes the token with a DPoP proof (one nonce retry), not as Bearer',
+        bearer.status === 401 && call.code === 0 && body.sub === sub,
+        `Bearer: HTTP ${bearer.status}; keyfob call: ${call.code === 0 ? 'ok' : failure(call)}`);
+    }
     check('access token accepted by the provider',
       s2.expires_at === s1.expires_at && subAtProvider === sub
         && (!introspected || (introspected.active && introspected.sub === sub)),
-      expect.accessToken === 'jwt' ? 'JWT verified as its API would (JWKS, iss, aud)' : 'userinfo and introspection');
+      expect.accessToken === 'jwt' ? 'JWT verified as its API would (JWKS, iss, aud)'
+        : expect.dpop ? 'introspection' : 'userinfo and introspection');
 
     // 4. Silent refresh once the access token has expired.
     const rt1 = (await stored()).refresh_token;
@@ -140,8 +172,10 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       const next = await keyfob('refresh');
       const after = await status();
       facts.reuse = next.code === 0 ? 'refused' : 'refused, grant ended';
+      // A DPoP-bound one is refused for want of a proof before anything else is looked at.
+      const refused = expect.dpop ? replay !== 'ok' : replay === 'invalid_grant';
       check('replayed refresh token refused, then Keyfob goes on or asks to sign in again',
-        replay === 'invalid_grant' && (next.code === 0 ? after.signed_in : next.code === 3 && after.signed_in === false),
+        refused && (next.code === 0 ? after.signed_in : next.code === 3 && after.signed_in === false),
         `replay: ${replay}; next refresh: ${next.code === 0 ? 'ok' : failure(next)}`);
     }
 

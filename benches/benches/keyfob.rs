@@ -14,6 +14,9 @@
 //!   token response, ID token validation, persisting the session) and `begin_login`.
 //! - `concurrency`: 1000 tasks call `access_token()` on an expired token at once.
 //! - `cold_start`: a new client restoring a stored session and handing out its token, no network.
+//! - `dpop`: `authorization_headers` (what an app puts on an API request) for a Bearer session and
+//!   for a session bound to a software DPoP key (a proof: JSON, ES256 signature, base64), and
+//!   `access_token()` on the DPoP-bound session; the ES256 signature alone, for the floor.
 //!
 //! Counts that are not timings (requests after the callback, refreshes per 1000 callers, requests
 //! during a cold start) are checked here and written to `KEYFOB_BENCH_FACTS` for the report. No
@@ -113,8 +116,9 @@ fn ffi_signed_in() -> (Arc<KeyfobClient>, Arc<FakeProvider>) {
         multiple_accounts: false,
         metadata_max_age_secs: 86_400,
         metadata_min_age_secs: 60,
+        pushed_authorization_requests: false,
     };
-    let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None)
+    let client = KeyfobClient::new(config, Arc::new(ForeignFake(provider.clone())), None, None)
         .expect("KeyfobClient::new");
     let url = now_or_never(client.begin_login(None, None)).expect("begin_login");
     let (state, nonce) = state_and_nonce(&url);
@@ -617,9 +621,51 @@ fn cold_start(c: &mut Criterion) {
     record_fact("requests_during_cold_start", json!(during));
 }
 
+// ---------------------------------------------------------------------------------------------
+// DPoP
+
+fn dpop(c: &mut Criterion) {
+    use keyfob::DpopKey as _;
+    const API: &str = "https://crm.company.com/api/customers";
+    let bearer = signed_in(None);
+    let bound = signed_in_with_dpop();
+    assert_eq!(bound.client.tokens().unwrap().token_type(), "DPoP");
+    let requests = (
+        bearer.provider.counts.total(),
+        bound.provider.counts.total(),
+    );
+    let headers = |s: &Session| now_or_never(s.client.authorization_headers("GET", API)).unwrap();
+    assert!(headers(&bound).dpop.is_some() && headers(&bearer).dpop.is_none());
+    let key = keyfob::SoftwareDpopKey::generate().unwrap();
+    let input = vec![b'x'; 600];
+
+    let mut g = c.benchmark_group("dpop");
+    g.bench_function("authorization_headers_bearer", |b| {
+        b.iter(|| headers(black_box(&bearer)))
+    });
+    g.bench_function("authorization_headers_dpop", |b| {
+        b.iter(|| headers(black_box(&bound)))
+    });
+    g.bench_function("access_token_dpop_session", |b| {
+        b.iter(|| now_or_never(black_box(&bound.client).access_token()).unwrap())
+    });
+    g.bench_function("es256_sign_software_key", |b| {
+        b.iter(|| key.sign(black_box(&input)).unwrap())
+    });
+    g.finish();
+    assert_eq!(
+        requests,
+        (
+            bearer.provider.counts.total(),
+            bound.provider.counts.total()
+        ),
+        "building headers made a request"
+    );
+}
+
 criterion_group! {
     name = benches;
     config = configured();
-    targets = hot_path, id_token, callback, concurrency, cold_start
+    targets = hot_path, id_token, callback, concurrency, cold_start, dpop
 }
 criterion_main!(benches);

@@ -152,9 +152,18 @@ pub fn access_token(iat: i64) -> String {
 
 /// A token endpoint response body.
 pub fn token_response(access_token: &str, id_token: Option<&str>) -> Vec<u8> {
+    token_response_of_type("Bearer", access_token, id_token)
+}
+
+/// A token endpoint response body with `token_type` (`Bearer` or `DPoP`).
+pub fn token_response_of_type(
+    token_type: &str,
+    access_token: &str,
+    id_token: Option<&str>,
+) -> Vec<u8> {
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": ACCESS_TOKEN_TTL,
         "refresh_token": "8xLOxBtZp8Qy2eZ6lW1sXf0Y7mNnR3aT5uVwK9cD4bE",
         "scope": "openid email offline_access",
@@ -236,6 +245,15 @@ impl Default for FakeProvider {
 }
 
 impl FakeProvider {
+    /// A provider that also advertises DPoP with ES256.
+    pub fn with_dpop() -> Self {
+        let mut provider = FakeProvider::default();
+        let mut discovery: Value = serde_json::from_slice(&provider.discovery).unwrap();
+        discovery["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+        provider.discovery = serde_json::to_vec(&discovery).unwrap();
+        provider
+    }
+
     /// The body of the next code exchange responses.
     pub fn set_code_response(&self, body: Vec<u8>) {
         *self.code_response.lock().unwrap() = body;
@@ -365,7 +383,21 @@ pub struct Session {
 /// JWKS), a code response carrying an ID token for the login's nonce, `handle_redirect`.
 /// `clock`: a manual clock at this time, or the system clock.
 pub fn signed_in(clock: Option<i64>) -> Session {
-    let provider = Arc::new(FakeProvider::default());
+    sign_in(FakeProvider::default(), clock, None)
+}
+
+/// [`signed_in`] (system clock) with a session bound to a software DPoP key.
+pub fn signed_in_with_dpop() -> Session {
+    let key = Arc::new(keyfob::SoftwareDpopKey::generate().expect("a DPoP key"));
+    sign_in(FakeProvider::with_dpop(), None, Some(key))
+}
+
+fn sign_in(
+    provider: FakeProvider,
+    clock: Option<i64>,
+    dpop: Option<Arc<keyfob::SoftwareDpopKey>>,
+) -> Session {
+    let provider = Arc::new(provider);
     let storage = Arc::new(MemoryStorage::new());
     let now = clock.unwrap_or_else(unix_now);
     let manual = clock.map(|t| Arc::new(ManualClock::new(t)));
@@ -373,10 +405,18 @@ pub fn signed_in(clock: Option<i64>) -> Session {
     if let Some(c) = &manual {
         client = client.with_clock(c.clone());
     }
+    let token_type = if dpop.is_some() { "DPoP" } else { "Bearer" };
+    if let Some(key) = dpop {
+        client = client.with_dpop_key(key);
+    }
     let url = now_or_never(client.begin_login()).expect("begin_login");
     let (state, nonce) = state_and_nonce(&url);
     let id_token = key().sign("JWT", &id_token_claims(now, Some(&nonce)));
-    provider.set_code_response(token_response(&access_token(now), Some(&id_token)));
+    provider.set_code_response(token_response_of_type(
+        token_type,
+        &access_token(now),
+        Some(&id_token),
+    ));
     now_or_never(client.handle_redirect(&callback_url(&state))).expect("handle_redirect");
     Session {
         client: Arc::new(client),

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use keyfob::{
     Client, Clock as _, Config, ConfigBuilder, FileStorage, HttpMethod, HttpRequest, HttpTransport,
-    ReqwestTransport, SessionState, SystemClock, Tokens,
+    ReqwestTransport, SecureStorage as _, SessionState, SystemClock, Tokens,
 };
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::dpop_key;
 use crate::failure::Failure;
 use crate::login::display_user;
 use crate::store;
@@ -114,7 +115,11 @@ fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
         return Ok(None);
     };
     let transport = transport()?;
-    let client = Client::new(config, transport.clone()).with_storage(Arc::new(storage.clone()));
+    let mut client = Client::new(config, transport.clone()).with_storage(Arc::new(storage.clone()));
+    // Sessions bound to the store's DPoP key need it; Bearer sessions ignore it.
+    if let Some(key) = dpop_key::load(&storage)? {
+        client = client.with_dpop_key(Arc::new(key));
+    }
     Ok(Some(Session {
         client,
         storage,
@@ -167,10 +172,11 @@ pub fn status(session: &SessionRef, as_json: bool) -> Result<(), Failure> {
             status_json(session, tokens.as_ref(), problem.as_ref(), store_dir, now)
         ),
         (false, Some(t)) => format!(
-            "Signed in to {} as {}\nAccess token: {}\nScopes: {}\nRefresh token: {}\nStore: {}\n",
+            "Signed in to {} as {}\nAccess token: {} ({})\nScopes: {}\nRefresh token: {}\nStore: {}\n",
             session.issuer,
             display_user(t.claims()),
             describe_expiry(t.expires_at(), now),
+            t.token_type(),
             describe_scopes(t.scopes()),
             if t.refresh_token().is_some() {
                 "yes"
@@ -194,7 +200,8 @@ pub fn status(session: &SessionRef, as_json: bool) -> Result<(), Failure> {
 }
 
 /// The `status --json` object: `signed_in`, `issuer`, `client_id`; when signed in also `sub`,
-/// `email`, `name`, `expires_at`, `expires_in`, `scopes`, `refresh_token` (bool), `store`; and
+/// `email`, `name`, `expires_at`, `expires_in`, `scopes`, `refresh_token` (bool), `token_type`
+/// (`Bearer`, or `DPoP` for tokens bound to the store's DPoP key), `store`; and
 /// `error` ({`kind`, `message`}) when a stored session cannot be read.
 fn status_json(
     session: &SessionRef,
@@ -217,6 +224,7 @@ fn status_json(
         report["expires_in"] = json!(t.expires_at().map(|exp| exp - now));
         report["scopes"] = json!(t.scopes());
         report["refresh_token"] = json!(t.refresh_token().is_some());
+        report["token_type"] = json!(t.token_type());
         report["store"] = json!(store_dir);
     }
     if let Some(problem) = problem {
@@ -276,6 +284,12 @@ pub async fn logout(
         Some(subject) => s.client.logout_account(subject).await?,
         None => s.client.logout().await?,
     };
+    if s.client.accounts().is_empty() {
+        // The last account is gone: so is the key its tokens were bound to.
+        if let Err(e) = s.storage.delete(dpop_key::DPOP_KEY) {
+            eprintln!("warning: the DPoP key could not be removed: {e}");
+        }
+    }
     store::remove_if_empty(&s.storage);
     if !was_signed_in {
         eprintln!(
@@ -359,39 +373,62 @@ pub fn use_account(session: &SessionRef, subject: &str) -> Result<(), Failure> {
     print_stdout(&format!("Now using {}\n", display_user(&claims)))
 }
 
-/// `keyfob call [--account SUB] URL`: GET with `Authorization: Bearer`, the body on stdout. A
-/// status other than 2xx is a failure (the body is still printed, as `curl --fail-with-body`
-/// does).
+/// `keyfob call [--account SUB] URL`: GET with the access token (`Authorization: Bearer`, or
+/// `DPoP` and a proof for a DPoP-bound session, sent once more with the server's nonce when it
+/// asks for one), the body on stdout. A status other than 2xx is a failure (the body is still
+/// printed, as `curl --fail-with-body` does).
 pub async fn call(session: &SessionRef, url: &str, account: Option<&str>) -> Result<(), Failure> {
     let target = check_call_url(url)?;
     let s = open_signed_in(session)?;
-    let token = s.access_token(account).await?;
-    let request = HttpRequest {
-        method: HttpMethod::Get,
-        url: target.to_string(),
-        headers: vec![
-            (
-                "authorization".to_owned(),
-                format!("Bearer {}", token.expose()),
-            ),
-            (
-                "accept".to_owned(),
-                "application/json, */*;q=0.5".to_owned(),
-            ),
-        ],
-        body: Vec::new(),
-        timeout: session.http_timeout,
-        max_response_bytes: MAX_CALL_BODY,
-    };
     let shown = without_query(&target);
-    let response = s.transport.send(request).await.map_err(|e| {
-        let kind = match e.kind {
-            keyfob::TransportErrorKind::Timeout => "Timeout",
-            keyfob::TransportErrorKind::TooLarge => "InvalidResponse",
-            _ => "Network",
+    let mut retried = false;
+    let response = loop {
+        let authorization = match account {
+            Some(subject) => {
+                s.client
+                    .authorization_headers_for_account(subject, "GET", target.as_str())
+                    .await?
+            }
+            None => {
+                s.client
+                    .authorization_headers("GET", target.as_str())
+                    .await?
+            }
         };
-        Failure::new(kind, format!("GET {shown}: {}", e.message))
-    })?;
+        let mut headers: Vec<(String, String)> = authorization
+            .pairs()
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        headers.push((
+            "accept".to_owned(),
+            "application/json, */*;q=0.5".to_owned(),
+        ));
+        let request = HttpRequest {
+            method: HttpMethod::Get,
+            url: target.to_string(),
+            headers,
+            body: Vec::new(),
+            timeout: session.http_timeout,
+            max_response_bytes: MAX_CALL_BODY,
+        };
+        let response = s.transport.send(request).await.map_err(|e| {
+            let kind = match e.kind {
+                keyfob::TransportErrorKind::Timeout => "Timeout",
+                keyfob::TransportErrorKind::TooLarge => "InvalidResponse",
+                _ => "Network",
+            };
+            Failure::new(kind, format!("GET {shown}: {}", e.message))
+        })?;
+        let asks_for_nonce =
+            s.client
+                .resource_response(target.as_str(), response.status, &response.headers);
+        if asks_for_nonce && !retried {
+            retried = true;
+            continue;
+        }
+        break response;
+    };
     write_stdout(&response.body)?;
     if (200..300).contains(&response.status) {
         return Ok(());

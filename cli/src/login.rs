@@ -7,6 +7,8 @@
 //! 3. The authorization URL goes to the system browser or `--browser CMD`.
 //! 4. The first request to `/callback` is handed to [`keyfob::Client::handle_redirect`] (all the
 //!    core's checks: exact redirect, `state`, `iss`, code exchange, ID token).
+//!    With `--dpop` the client holds the store's DPoP key (a new one if there is none), and the
+//!    tokens are bound to it when the provider supports DPoP; a new key is stored with them.
 //! 5. Only then is the session written to the file store (created at that moment), as one more
 //!    account beside those it holds — or, with `--single-account`, replacing them: the core then
 //!    revokes another user's refresh token (RFC 7009), so switching users leaves no live grant
@@ -24,6 +26,7 @@ use keyfob::{Client, IdTokenClaims, LoginOptions as LoginHint};
 
 use crate::browser::BrowserCommand;
 use crate::commands;
+use crate::dpop_key;
 use crate::failure::Failure;
 use crate::loopback::{LoopbackListener, Page};
 use crate::store::LoginStorage;
@@ -51,6 +54,10 @@ pub struct LoginOptions {
     pub http_timeout: Duration,
     /// How long the provider's metadata is reused.
     pub metadata_ages: commands::MetadataAges,
+    /// Bind the session to the store's DPoP key (made if there is none).
+    pub dpop: bool,
+    /// Push the authorization request when the provider offers it.
+    pub par: bool,
 }
 
 /// Who signed in, and where the session is kept.
@@ -62,6 +69,8 @@ pub struct SignedIn {
     pub store_dir: PathBuf,
     /// The other users' accounts this login signed out (`--single-account`).
     pub replaced: Vec<String>,
+    /// The thumbprint of the DPoP key the tokens are bound to, if they are.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Runs the login. Progress goes to stderr; the caller prints the outcome.
@@ -83,6 +92,7 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
         opts.metadata_ages,
     )
     .multiple_accounts(!opts.single_account)
+    .pushed_authorization_requests(opts.par)
     .build()
     .map_err(Failure::usage)?;
     let transport = commands::transport()?;
@@ -91,7 +101,15 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
         &opts.issuer,
         &opts.client_id,
     ));
-    let client = Client::new(config, transport).with_storage(storage.clone());
+    let mut client = Client::new(config, transport).with_storage(storage.clone());
+    // The store's DPoP key, or a new one that is stored once a login bound tokens to it.
+    let mut new_key = None;
+    if opts.dpop {
+        let (key, new) = dpop_key::load_or_generate(storage.as_ref())?;
+        let key = Arc::new(key);
+        client = client.with_dpop_key(key.clone());
+        new_key = new.then_some(key);
+    }
     let before: Vec<String> = client
         .accounts()
         .into_iter()
@@ -139,10 +157,18 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
                     .into_iter()
                     .map(|a| a.claims.subject)
                     .collect();
-                Ok(SignedIn {
+                let dpop_jkt = client
+                    .tokens()
+                    .and_then(|t| t.dpop_key_thumbprint().map(str::to_owned));
+                match (&new_key, &dpop_jkt) {
+                    (Some(key), Some(_)) => dpop_key::save(&files, key),
+                    _ => Ok(()),
+                }
+                .map(|()| SignedIn {
                     claims,
                     store_dir: files.dir().to_path_buf(),
                     replaced: before.into_iter().filter(|s| !now.contains(s)).collect(),
+                    dpop_jkt,
                 })
             }
             Ok(None) => Err(Failure::new("Store", "the session was not stored")),

@@ -19,6 +19,7 @@
 mod browser;
 mod commands;
 mod demo;
+mod dpop_key;
 mod failure;
 mod logger;
 mod login;
@@ -97,7 +98,8 @@ enum Command {
     /// failed, with a warning).
     #[command(after_help = SESSION_HELP)]
     Logout(LogoutArgs),
-    /// GET a URL with `Authorization: Bearer <access token>` and print the response body.
+    /// GET a URL with the access token (`Authorization: Bearer`, or `DPoP` with a proof for a
+    /// DPoP-bound session) and print the response body.
     #[command(after_help = SESSION_HELP)]
     Call(CallArgs),
     /// List the signed-in accounts; `*` marks the active one (no network; exits 0 either way).
@@ -219,6 +221,15 @@ struct LoginArgs {
     /// Who is signing in (`login_hint`): prefills the provider's login page.
     #[arg(long, value_name = "USER")]
     login_hint: Option<String>,
+    /// Bind the session to a DPoP key (RFC 9449) when the provider supports DPoP: a software
+    /// P-256 key kept in the store, made at the first such login. Tokens then work only with
+    /// proofs made with that key (`keyfob call` sends them).
+    #[arg(long)]
+    dpop: bool,
+    /// Push the authorization request (RFC 9126) when the provider offers it (always done when
+    /// the provider requires it).
+    #[arg(long)]
+    par: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,7 +238,7 @@ struct StatusArgs {
     session: SessionArgs,
     /// Print one JSON object: {"signed_in", "issuer", "client_id"} and, when signed in,
     /// "sub", "email", "name", "expires_at" (Unix seconds), "expires_in", "scopes",
-    /// "refresh_token" (bool), "store".
+    /// "refresh_token" (bool), "token_type" ("Bearer" or "DPoP"), "store".
     #[arg(long)]
     json: bool,
 }
@@ -369,9 +380,18 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
         login_hint: args.login_hint,
         http_timeout: Duration::from_secs(args.session.http_timeout),
         metadata_ages,
+        dpop: args.dpop,
+        par: args.par,
     };
     let signed_in = login::run(&opts).await?;
     eprintln!("Session stored in {}", signed_in.store_dir.display());
+    if signed_in.dpop_jkt.is_some() {
+        eprintln!("The tokens are bound to the store's DPoP key.");
+    } else if opts.dpop {
+        eprintln!(
+            "warning: the provider does not support DPoP with ES256; the tokens are Bearer tokens"
+        );
+    }
     for subject in &signed_in.replaced {
         eprintln!(
             "The previous user (sub {subject}) was signed out and its refresh token revoked."

@@ -19,6 +19,8 @@ pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    // Set by Keyfob when the session is DPoP-bound (RFC 9449 §10).
+    "dpop_jkt",
     // Not supported: each would change what the response means or how it comes back, and
     // Keyfob would not check it (max_age needs auth_time checks; JAR could replace state,
     // nonce and the PKCE challenge; response_mode could move the code out of the query).
@@ -59,6 +61,7 @@ pub struct Config {
     pub(crate) multiple_accounts: bool,
     pub(crate) metadata_max_age: Duration,
     pub(crate) metadata_min_age: Duration,
+    pub(crate) pushed_authorization_requests: bool,
 }
 
 impl Config {
@@ -86,6 +89,7 @@ impl Config {
             multiple_accounts: false,
             metadata_max_age: DEFAULT_METADATA_MAX_AGE,
             metadata_min_age: DEFAULT_METADATA_MIN_AGE,
+            pushed_authorization_requests: false,
         }
     }
 
@@ -155,6 +159,12 @@ impl Config {
             max: secs(self.metadata_max_age),
         }
     }
+
+    /// Whether authorization requests are pushed when the provider offers it (see
+    /// [`ConfigBuilder::pushed_authorization_requests`]).
+    pub fn pushed_authorization_requests(&self) -> bool {
+        self.pushed_authorization_requests
+    }
 }
 
 /// Builder for [`Config`]; [`ConfigBuilder::build`] validates everything at once.
@@ -174,6 +184,7 @@ pub struct ConfigBuilder {
     multiple_accounts: bool,
     metadata_max_age: Duration,
     metadata_min_age: Duration,
+    pushed_authorization_requests: bool,
 }
 
 impl ConfigBuilder {
@@ -262,6 +273,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Pushes authorization requests (RFC 9126) whenever the provider offers a pushed
+    /// authorization request endpoint, so that the browser carries only `client_id` and a
+    /// `request_uri` (default: only when the provider requires it).
+    pub fn pushed_authorization_requests(mut self, enabled: bool) -> Self {
+        self.pushed_authorization_requests = enabled;
+        self
+    }
+
     /// DEVELOPMENT ONLY: allows plain `http://` for the issuer and the provider's endpoints on
     /// `host` (e.g. `10.0.2.2`, the Android emulator's address for the developer's machine).
     /// Loopback hosts never need this. Never ship a build that sets it.
@@ -347,6 +366,7 @@ impl ConfigBuilder {
             multiple_accounts: self.multiple_accounts,
             metadata_max_age: self.metadata_max_age,
             metadata_min_age: self.metadata_min_age,
+            pushed_authorization_requests: self.pushed_authorization_requests,
         })
     }
 }

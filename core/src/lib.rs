@@ -19,9 +19,9 @@
 //! | layer | what it holds |
 //! | --- | --- |
 //! | `ffi/` | the uniffi surface (feature `ffi`): exported client, records, errors, foreign traits |
-//! | `client/` | the public [`Client`]: sign-in, access token and refresh, logout, userinfo |
+//! | `client/` | the public [`Client`]: sign-in, access token and refresh, logout, userinfo, DPoP-bound sessions and API call headers |
 //! | `session/` | the live session and its generations, states and events, the stored record |
-//! | `oidc/` | the protocol as plain functions: authorize + callback, PKCE, discovery, token endpoint, JWA/JWS/JWKS, ID token |
+//! | `oidc/` | the protocol as plain functions: authorize + callback, PKCE, discovery, token endpoint, JWA/JWS/JWKS, ID token, DPoP proofs, pushed authorization requests |
 //! | `config.rs` | the client configuration and its validation |
 //! | `http/`, `storage/` | the transport trait, URL policy, dates; the storage trait and its stores |
 //! | `error.rs`, `secret.rs`, `clock.rs`, `sync.rs` | shared by every layer |
@@ -45,7 +45,7 @@ mod test_support;
 #[cfg(feature = "ffi")]
 uniffi::setup_scaffolding!();
 
-pub use client::{Client, Logout};
+pub use client::{AuthorizationHeaders, Client, Logout};
 #[cfg(any(test, feature = "testing"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
@@ -60,7 +60,11 @@ pub use http::{
 // a copy). Apps never need it; it may change without notice.
 #[doc(hidden)]
 pub use http::url_policy::is_loopback;
-pub use oidc::{IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata};
+#[cfg(feature = "software-key")]
+pub use oidc::SoftwareDpopKey;
+pub use oidc::{
+    DpopKey, IdTokenClaims, LoginOptions, PENDING_LOGIN_LIFETIME_SECS, ProviderMetadata,
+};
 pub use secret::SecretString;
 pub use session::{AccountInfo, SessionEvent, SessionObserver, SessionState, Tokens};
 pub use storage::{FileStorage, MemoryStorage, SecureStorage};

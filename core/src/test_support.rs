@@ -375,6 +375,7 @@ pub(crate) fn session_tokens(provider: &ScriptedProvider, sub: &str) -> Tokens {
             extra: serde_json::Map::new(),
         },
         login_nonce: None,
+        dpop_jkt: None,
     }
 }
 

@@ -292,11 +292,13 @@ mod ffi {
             multiple_accounts: false,
             metadata_max_age_secs: 86_400,
             metadata_min_age_secs: 60,
+            pushed_authorization_requests: false,
         };
         let client = KeyfobClient::new(
             config,
             Arc::new(PlatformTransport(provider.clone())),
             Some(Arc::new(PlatformStorage(storage.clone()))),
+            None,
         )
         .expect("a valid configuration");
         block_on(client.begin_login(None, None)).expect("begin_login");

@@ -28,6 +28,9 @@ const CONFIGS = {
   // for it. None of the requested scopes applies to that API, so the token endpoint answers
   // `"scope": ""` (RFC 6749 §5.1: the granted scope may differ from the requested one).
   'jwt-resource': { rotateRefreshToken: true, resource: true },
+  // Sender-constrained tokens (DPoP, RFC 9449, with server nonces) for a client that must use
+  // them, and pushed authorization requests (RFC 9126) required of every client.
+  'dpop-par': { rotateRefreshToken: true, dpop: true, par: true },
 };
 
 const name = process.argv[2];
@@ -51,6 +54,12 @@ const features = {
   revocation: { enabled: true },
   userinfo: { enabled: true },
 };
+if (config.dpop) {
+  features.dPoP = { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true };
+}
+if (config.par) {
+  features.pushedAuthorizationRequests = { enabled: true, requirePushedAuthorizationRequests: true };
+}
 if (config.resource) {
   features.resourceIndicators = {
     enabled: true,
@@ -79,6 +88,8 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       // RFC 8252 §7.3: any port on the loopback address.
       redirect_uris: ['http://127.0.0.1/callback'],
+      // With DPoP on: the provider refuses this client's token requests without a proof.
+      ...(config.dpop ? { dpop_bound_access_tokens: true } : {}),
     },
     // A confidential client for the driver's provider-side checks (introspection).
     { ...checker, grant_types: [], response_types: [], redirect_uris: [] },

@@ -3,7 +3,7 @@
 # independently written providers on loopback, and exercises the session (README.md, "Interop
 # with real providers"):
 #
-#   node oidc-provider   npm, pinned in interop/package-lock.json; three configurations
+#   node oidc-provider   npm, pinned in interop/package-lock.json; four configurations
 #   Keycloak             org.keycloak:keycloak-quarkus-dist from Maven Central, Java 25
 #   Ory Hydra            built from the Go module proxy, pinned in interop/hydra/go.{mod,sum}
 #

@@ -3,12 +3,18 @@
 //! One [`Testkit`] runs three HTTP servers on the current tokio runtime:
 //!
 //! - an OpenID provider playing `auth.company.com`: discovery, JWKS, `/authorize`
-//!   (auto-approving one [`TestUser`]), `/token` (authorization code with PKCE S256,
-//!   refresh with rotation and reuse detection), `/userinfo`, `/revoke` and
-//!   `/end_session`, signing with real RS256/PS256/ES256 keys;
+//!   (auto-approving one [`TestUser`]), `/par` (pushed authorization requests, RFC 9126),
+//!   `/token` (authorization code with PKCE S256, refresh with rotation and reuse
+//!   detection, DPoP-bound tokens when the request carries a proof, RFC 9449),
+//!   `/userinfo`, `/revoke` and `/end_session`, signing with real RS256/PS256/ES256 keys;
 //! - resource server A (`crm`, `GET /api/customers`) and resource server B
-//!   (`orders`, `GET /api/orders`), which accept only `Authorization: Bearer` JWT
-//!   access tokens, verified against the provider's JWKS fetched over HTTP.
+//!   (`orders`, `GET /api/orders`), which accept JWT access tokens as
+//!   `Authorization: Bearer`, or — for DPoP-bound tokens (`cnf.jkt`) — only as
+//!   `Authorization: DPoP` with a valid proof, verified against the provider's JWKS fetched
+//!   over HTTP.
+//!
+//! What it demands of clients ([`Policy`]: DPoP required, PAR required, DPoP nonces) is set
+//! at start and may be switched at run time.
 //!
 //! Tests steer it through [`Testkit`]'s methods or, from other languages, through
 //! the provider's `/__testkit/*` admin endpoints (see the `keyfob-testkit` binary):
@@ -21,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod clock;
+mod dpop;
 mod faults;
 mod jwt;
 mod keys;
@@ -40,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use dpop::Policy;
 pub use faults::{EndpointFault, Faults, Signing};
 pub use resource::RESOURCE_SERVER_USER_AGENT;
 pub use stats::Stats;
@@ -160,6 +168,8 @@ pub struct Options {
     pub id_token_alg: SigningAlg,
     /// The user signed in by `/authorize`.
     pub user: TestUser,
+    /// What the testkit demands at start: DPoP, PAR, DPoP nonces (none by default).
+    pub policy: Policy,
 }
 
 impl Default for Options {
@@ -180,6 +190,7 @@ impl Default for Options {
             code_ttl: 60,
             id_token_alg: SigningAlg::Rs256,
             user: TestUser::default(),
+            policy: Policy::default(),
         }
     }
 }
@@ -201,6 +212,7 @@ struct Shared {
     clock: Clock,
     stats: StatsRecorder,
     faults: FaultSwitch,
+    dpop: dpop::DpopState,
 }
 
 /// A running provider with servers A and B. Dropping it stops the servers.
@@ -256,11 +268,17 @@ impl Testkit {
         };
 
         let shared = Arc::new(Shared::default());
+        shared.dpop.set_policy(opts.policy);
         let provider = Provider::new(&opts, urls.issuer.clone(), shared.clone()).await?;
         let provider_addr = reachable(provider_listener.local_addr()?);
-        let crm = resource::router(resource::Api::crm(), &urls.issuer, provider_addr, &shared);
+        let crm = resource::router(
+            resource::Api::crm(&urls.crm),
+            &urls.issuer,
+            provider_addr,
+            &shared,
+        );
         let orders = resource::router(
-            resource::Api::orders(),
+            resource::Api::orders(&urls.orders),
             &urls.issuer,
             provider_addr,
             &shared,
@@ -331,6 +349,23 @@ impl Testkit {
     /// Removes every fault.
     pub fn clear_faults(&self) {
         self.shared.faults.set(Faults::default());
+    }
+
+    /// What the testkit demands of clients now.
+    pub fn policy(&self) -> Policy {
+        self.shared.dpop.policy()
+    }
+
+    /// Changes what the testkit demands of clients (DPoP, PAR, DPoP nonces), from the next
+    /// request on.
+    pub fn set_policy(&self, policy: Policy) {
+        self.shared.dpop.set_policy(policy);
+    }
+
+    /// Gives the provider and servers A and B new DPoP nonces: a proof with an old one is
+    /// answered with `use_dpop_nonce` (when nonces are demanded).
+    pub fn rotate_dpop_nonces(&self) {
+        self.shared.dpop.rotate_nonces();
     }
 
     /// Signs every future token with new keys (new `kid`s). The old keys stay in

@@ -38,6 +38,9 @@ Options:
                             '{\"callback\":{\"iss\":\"https://evil.example\"}}',
                             '{\"endpoints\":[{\"path\":\"/token\",\"status\":429,
                             \"headers\":[[\"Retry-After\",\"30\"]]}]}'
+  --require-dpop            /token refuses requests without a DPoP proof (RFC 9449)
+  --require-par             only pushed authorization requests are accepted (RFC 9126)
+  --dpop-nonce              the provider and servers A and B demand DPoP nonces
   --exit-on-stdin-eof       also exit when stdin reaches end of file
   -h, --help                print this help
   -V, --version             print the version
@@ -45,7 +48,9 @@ Options:
 Control endpoints on the provider (JSON):
   GET /__testkit/stats, POST /__testkit/reset-stats,
   POST|DELETE /__testkit/faults, POST /__testkit/rotate-keys {\"keep_old\":bool},
-  POST /__testkit/advance-clock {\"seconds\":N}
+  POST /__testkit/advance-clock {\"seconds\":N},
+  GET|POST /__testkit/policy {\"require_dpop\",\"require_par\",\"dpop_nonce\"},
+  POST /__testkit/rotate-dpop-nonces
 ";
 
 /// What the command line asks for.
@@ -144,6 +149,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             "--code-ttl" => opts.code_ttl = parse(&name, &value()?)?,
             "--id-token-alg" => opts.id_token_alg = value()?.parse()?,
             "--faults" => faults = Faults::from_arg(&value()?)?,
+            "--require-dpop" => opts.policy.require_dpop = true,
+            "--require-par" => opts.policy.require_par = true,
+            "--dpop-nonce" => opts.policy.dpop_nonce = true,
             "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -230,8 +238,11 @@ mod tests {
             "--id-token-alg",
             "es256",
             "--exit-on-stdin-eof",
+            "--require-par",
+            "--dpop-nonce",
         ]);
         assert_eq!(opts.port, 9000);
+        assert!(opts.policy.require_par && opts.policy.dpop_nonce && !opts.policy.require_dpop);
         assert_eq!(opts.public_host.as_deref(), Some("10.0.2.2"));
         assert_eq!(opts.redirect_uris, vec!["a://b", "c://d"]);
         assert_eq!(opts.id_token_alg, keyfob_testkit::SigningAlg::Es256);

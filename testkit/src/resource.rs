@@ -1,4 +1,4 @@
-//! Resource servers A (`crm`) and B (`orders`): stateless APIs that accept only
+//! Resource servers A (`crm`) and B (`orders`): stateless APIs that accept
 //! `Authorization: Bearer <JWT access token>`, verified against the provider's
 //! JWKS fetched over HTTP, the way `crm.company.com` and `orders.company.com` do.
 //!
@@ -6,6 +6,8 @@
 //! in the JWKS (fetched once, and again once when an unknown `kid` shows up), its
 //! signature verifies, `iss` is the issuer, `aud` contains the server's audience,
 //! and `exp` is after the testkit clock's now (no leeway: it is the issuer's clock).
+//! A DPoP-bound token (`cnf.jkt`, RFC 9449) is accepted only as `Authorization: DPoP`
+//! with a valid proof for the request, signed by the token's key (see `crate::dpop`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,11 +28,12 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::dpop::{self, Expected, Presented, ProofError, Refused};
 use crate::faults::apply_endpoint_faults;
 use crate::jwt::{
-    AccessTokenRules, Rejection, access_token_kid, bearer_token, unauthorized, verify_access_token,
+    AccessTokenRules, Rejection, access_token_kid, unauthorized, verify_access_token,
 };
-use crate::stats::Stats;
+use crate::stats::{Stats, count_dpop_proof};
 use crate::{CRM_AUDIENCE, ORDERS_AUDIENCE, Shared};
 
 /// The User-Agent of the JWKS requests made by servers A and B (followed by
@@ -61,6 +64,10 @@ pub(crate) struct Api {
     name: &'static str,
     audience: &'static str,
     path: &'static str,
+    /// The API's URL as clients call it (what DPoP proofs' `htu` must say).
+    url: String,
+    /// Whose DPoP nonce this server gives.
+    server: dpop::Server,
     /// Name of the list in the answer, and its rows.
     collection: &'static str,
     rows: fn() -> Value,
@@ -70,12 +77,14 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    /// Server A: `GET /api/customers`, audience [`CRM_AUDIENCE`].
-    pub(crate) fn crm() -> Api {
+    /// Server A at `base_url`: `GET /api/customers`, audience [`CRM_AUDIENCE`].
+    pub(crate) fn crm(base_url: &str) -> Api {
         Api {
             name: "crm",
             audience: CRM_AUDIENCE,
             path: "/api/customers",
+            url: format!("{base_url}/api/customers"),
+            server: dpop::Server::Crm,
             collection: "customers",
             rows: || {
                 json!([
@@ -88,12 +97,14 @@ impl Api {
         }
     }
 
-    /// Server B: `GET /api/orders`, audience [`ORDERS_AUDIENCE`].
-    pub(crate) fn orders() -> Api {
+    /// Server B at `base_url`: `GET /api/orders`, audience [`ORDERS_AUDIENCE`].
+    pub(crate) fn orders(base_url: &str) -> Api {
         Api {
             name: "orders",
             audience: ORDERS_AUDIENCE,
             path: "/api/orders",
+            url: format!("{base_url}/api/orders"),
+            server: dpop::Server::Orders,
             collection: "orders",
             rows: || {
                 json!([
@@ -125,6 +136,8 @@ enum Refusal {
     NoToken,
     /// A token that does not pass: `invalid_token` with a description.
     InvalidToken(Rejection),
+    /// A DPoP-bound token whose proof does not pass (or lacks the server's nonce).
+    Proof(ProofError),
 }
 
 /// The routes of one resource server, which verifies tokens with the JWKS of
@@ -155,6 +168,7 @@ async fn count_calls(
         .shared
         .stats
         .record(|stats| *(server.api.calls)(stats) += 1);
+    count_dpop_proof(&server.shared, request.headers());
     next.run(request).await
 }
 
@@ -176,6 +190,10 @@ async fn serve_api(State(server): State<Arc<ResourceServer>>, headers: HeaderMap
             let refused = match refusal {
                 Refusal::NoToken => None,
                 Refusal::InvalidToken(reason) => Some(reason),
+                Refusal::Proof(error) => {
+                    dpop::count_refusal(&server.shared.stats, &error);
+                    return dpop::dpop_unauthorized(api.name, &error);
+                }
             };
             unauthorized(api.name, refused)
         }
@@ -185,15 +203,31 @@ async fn serve_api(State(server): State<Arc<ResourceServer>>, headers: HeaderMap
 impl ResourceServer {
     /// Verifies the request's bearer token and returns its claims.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Map<String, Value>, Refusal> {
-        let token = bearer_token(headers).ok_or(Refusal::NoToken)?;
+        let presented = Presented::of(headers).ok_or(Refusal::NoToken)?;
+        let token = presented.token();
         let kid = access_token_kid(token).map_err(Refusal::InvalidToken)?;
         let key = self.key(&kid).await.map_err(Refusal::InvalidToken)?;
+        let now = self.shared.clock.now();
         let rules = AccessTokenRules {
             issuer: &self.issuer,
             audience: Some(self.api.audience),
-            now: self.shared.clock.now(),
+            now,
         };
-        verify_access_token(token, &key, &rules).map_err(Refusal::InvalidToken)
+        let claims = verify_access_token(token, &key, &rules).map_err(Refusal::InvalidToken)?;
+        let expected = Expected {
+            server: self.api.server,
+            method: "GET",
+            url: &self.api.url,
+            access_token: Some(token),
+            now,
+        };
+        dpop::check_binding(&self.shared.dpop, headers, presented, &claims, &expected).map_err(
+            |refused| match refused {
+                Refused::Token(reason) => Refusal::InvalidToken(reason),
+                Refused::Proof(error) => Refusal::Proof(error),
+            },
+        )?;
+        Ok(claims)
     }
 
     /// The key for `kid`, refetching the JWKS once if it is not known yet.

@@ -61,6 +61,16 @@ pub struct Stats {
     pub jwks_conditional: u64,
     /// JWKS requests from clients answered `304 Not Modified`.
     pub jwks_not_modified: u64,
+    /// `POST /par` requests (pushed authorization requests).
+    pub par: u64,
+    /// Requests that carried a `DPoP` proof header, to any endpoint of the provider or to
+    /// servers A and B.
+    pub dpop_proofs: u64,
+    /// Proofs refused as invalid (`invalid_dpop_proof`: bad signature, wrong `htm`/`htu`/`ath`,
+    /// stale `iat`, replayed `jti`, another key than the token's).
+    pub dpop_proofs_rejected: u64,
+    /// Answers that asked for a DPoP nonce (`use_dpop_nonce`).
+    pub dpop_nonce_challenges: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -104,6 +114,7 @@ pub(crate) async fn count_provider_requests(
         request.headers().contains_key(header::IF_NONE_MATCH)
             || request.headers().contains_key(header::IF_MODIFIED_SINCE),
     );
+    count_dpop_proof(&shared, request.headers());
     let request = match request.uri().path() {
         "/.well-known/openid-configuration" => {
             shared.stats.record(|s| {
@@ -140,9 +151,20 @@ pub(crate) async fn count_provider_requests(
             shared.stats.record(|s| s.end_session += 1);
             request
         }
+        "/par" => {
+            shared.stats.record(|s| s.par += 1);
+            request
+        }
         _ => request,
     };
     next.run(request).await
+}
+
+/// Counts a request that carries a `DPoP` proof.
+pub(crate) fn count_dpop_proof(shared: &Shared, headers: &axum::http::HeaderMap) {
+    if headers.contains_key("dpop") {
+        shared.stats.record(|s| s.dpop_proofs += 1);
+    }
 }
 
 /// Counts a `/token` request and its grant type, then passes the buffered body on.

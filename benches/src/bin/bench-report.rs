@@ -186,6 +186,46 @@ fn main() {
         }
     }
 
+    // DPoP.
+    let dpop = m("dpop/authorization_headers_dpop");
+    let bearer = m("dpop/authorization_headers_bearer");
+    match dpop {
+        Some(ns) => t.row(
+            "DPoP: `authorization_headers` of a session bound to a software key (token in memory; proof: JSON, ES256 sign, base64)",
+            time(ns),
+            "≤ 100 µs",
+            pass(ns <= 100_000.0),
+        ),
+        None => t.row("DPoP: `authorization_headers`", missing(), "≤ 100 µs", "missing"),
+    }
+    if let (Some(dpop), Some(bearer)) = (dpop, bearer) {
+        t.row(
+            "Added cost of DPoP per API call (DPoP − Bearer `authorization_headers`)",
+            format!("{} (Bearer: {})", time(dpop - bearer), time(bearer)),
+            "—",
+            "info",
+        );
+    }
+    if let (Some(dpop), Some(plain)) = (
+        m("dpop/access_token_dpop_session"),
+        m("hot_path/access_token"),
+    ) {
+        t.row(
+            "`Client::access_token()` of a DPoP-bound session (no proof: the token alone)",
+            format!("{} (Bearer session: {})", time(dpop), time(plain)),
+            "—",
+            "info",
+        );
+    }
+    if let Some(ns) = m("dpop/es256_sign_software_key") {
+        t.row(
+            "ES256 signature alone (`SoftwareDpopKey`, ring): the floor of a proof",
+            time(ns),
+            "—",
+            "info",
+        );
+    }
+
     // ID token validation.
     let raw = m("id_token/ring_raw_verify");
     let with = m("id_token/keyfob_refresh_with_id_token");

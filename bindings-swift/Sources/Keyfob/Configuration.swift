@@ -41,6 +41,10 @@ extension KeyfobClient {
         /// ... and for at least this many seconds (at least 1), whatever the provider's caching
         /// headers say (`max-age=0`, `no-cache`, `no-store`).
         public var metadataMinAge: TimeInterval
+        /// Push authorization requests (RFC 9126) whenever the provider offers it, so that the
+        /// browser carries only `client_id` and a `request_uri`. Off by default: then they are
+        /// pushed only when the provider requires it.
+        public var pushAuthorizationRequests: Bool
 
         /// A configuration; only `issuer`, `clientID` and `redirectURI` have no default.
         public init(
@@ -56,7 +60,8 @@ extension KeyfobClient {
             allowInsecureHTTPHosts: [String] = [],
             multipleAccounts: Bool = false,
             metadataMaxAge: TimeInterval = 86_400,
-            metadataMinAge: TimeInterval = 60
+            metadataMinAge: TimeInterval = 60,
+            pushAuthorizationRequests: Bool = false
         ) {
             self.issuer = issuer
             self.clientID = clientID
@@ -71,6 +76,7 @@ extension KeyfobClient {
             self.multipleAccounts = multipleAccounts
             self.metadataMaxAge = metadataMaxAge
             self.metadataMinAge = metadataMinAge
+            self.pushAuthorizationRequests = pushAuthorizationRequests
         }
 
         var ffiConfig: KeyfobConfig {
@@ -87,7 +93,8 @@ extension KeyfobClient {
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
                 multipleAccounts: multipleAccounts,
                 metadataMaxAgeSecs: seconds(metadataMaxAge),
-                metadataMinAgeSecs: seconds(metadataMinAge)
+                metadataMinAgeSecs: seconds(metadataMinAge),
+                pushedAuthorizationRequests: pushAuthorizationRequests
             )
         }
     }

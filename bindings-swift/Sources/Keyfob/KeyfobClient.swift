@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import KeyfobFFI
 
 /// OpenID Connect sign-in for one provider and one app: PKCE in the system browser, ID token
@@ -46,20 +49,25 @@ public final class KeyfobClient: Sendable {
     ///   - storage: where the session is kept between launches: the Keychain by default on
     ///     Apple platforms (see ``SessionStorage``).
     ///   - transport: how HTTP requests are sent; the default is a ``URLSessionTransport``.
+    ///   - dpopKey: binds sessions to this key (DPoP, RFC 9449) when the provider supports it,
+    ///     e.g. a ``SecureEnclaveDPoPKey``; then send API requests with ``data(for:session:)`` or
+    ///     ``authorizationHeaders(method:url:)``.
     /// - Throws: ``KeyfobError/config(reason:)`` or ``KeyfobError/insecureURL(reason:)`` when the
     ///   configuration is invalid; ``KeyfobError/storage(kind:reason:)`` for `.keychain` where
     ///   there is no Keychain.
     public init(
         configuration: Configuration,
         storage: SessionStorage = .platformDefault,
-        transport: (any HTTPTransport)? = nil
+        transport: (any HTTPTransport)? = nil,
+        dpopKey: (any DPoPKey)? = nil
     ) throws {
         self.configuration = configuration
         let config = configuration.ffiConfig
         let bridge = TransportBridge(transport ?? URLSessionTransport())
         let store = try Self.store(storage, for: configuration)
         let client = try translatingErrors {
-            try KeyfobFFI.KeyfobClient(config: config, transport: bridge, storage: store.map(StorageBridge.init))
+            try KeyfobFFI.KeyfobClient(config: config, transport: bridge, storage: store.map(StorageBridge.init),
+                                       dpopKey: dpopKey.map(DPoPKeyBridge.init))
         }
         core = client
         cached = CachedToken(handle: try translatingErrors { try client.tokenHandle() })
@@ -163,6 +171,71 @@ public final class KeyfobClient: Sendable {
     private func accessTokenFromCore() async throws -> String {
         let core = self.core
         return try await call { try await shielded { try await translatingErrors { try await core.accessToken() } } }
+    }
+
+    // MARK: - The app's API calls
+
+    /// The headers for one request to the app's API, with the session's access token (refreshed
+    /// first when it is about to expire): `Authorization: Bearer …`, or for a DPoP-bound session
+    /// `Authorization: DPoP …` and a `DPoP` proof made for exactly `method` and `url`. The same
+    /// call for both, so app code does not branch. Secrets: never log them. Ask again for every
+    /// request, and pass the answer to ``shouldRetry(after:)``.
+    public func authorizationHeaders(method: String = "GET", url: URL) async throws -> [String: String] {
+        let core = self.core
+        let target = url.absoluteString
+        let headers = try await call {
+            try await shielded { try await translatingErrors { try await core.authorizationHeaders(method: method, url: target) } }
+        }
+        return Dictionary(headers.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+
+    /// `request` with ``authorizationHeaders(method:url:)`` set on it.
+    public func authorize(_ request: URLRequest) async throws -> URLRequest {
+        guard let url = request.url else {
+            throw KeyfobError.config(reason: "the request has no URL")
+        }
+        var authorized = request
+        for (name, value) in try await authorizationHeaders(method: request.httpMethod ?? "GET", url: url) {
+            authorized.setValue(value, forHTTPHeaderField: name)
+        }
+        return authorized
+    }
+
+    /// Reads an API's answer to a request made with ``authorizationHeaders(method:url:)``: keeps
+    /// the server's new DPoP nonce, and says whether the server refused the proof for want of
+    /// it (`401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`). Then send the request
+    /// once more, with new headers — once: the next refusal is the answer.
+    public func shouldRetry(after response: HTTPURLResponse) -> Bool {
+        guard let url = response.url else { return false }
+        return shouldRetry(after: response, from: url)
+    }
+
+    /// ``shouldRetry(after:)`` for the server of `url` (the URL the request was made for).
+    private func shouldRetry(after response: HTTPURLResponse, from url: URL) -> Bool {
+        let headers = response.allHeaderFields.compactMap { name, value -> KeyfobFFI.HttpHeader? in
+            guard let name = name as? String else { return nil }
+            return KeyfobFFI.HttpHeader(name: name, value: "\(value)")
+        }
+        let status = UInt16(clamping: response.statusCode)
+        return (try? core.resourceResponse(url: url.absoluteString, status: status, headers: headers)) ?? false
+    }
+
+    /// Sends `request` to the app's API through `session` with the session's access token —
+    /// Bearer, or DPoP with a proof (sent once more with the server's nonce when it asks for
+    /// one) — and returns the answer, whatever its status.
+    public func data(for request: URLRequest, session: URLSession = .shared) async throws -> (Data, HTTPURLResponse) {
+        var retried = false
+        while true {
+            let (data, response) = try await session.data(for: try await authorize(request))
+            guard let http = response as? HTTPURLResponse else {
+                throw KeyfobError.network(reason: "the answer is not an HTTP response")
+            }
+            if !retried, let url = request.url, shouldRetry(after: http, from: url) {
+                retried = true
+                continue
+            }
+            return (data, http)
+        }
     }
 
     // MARK: - Sign-in

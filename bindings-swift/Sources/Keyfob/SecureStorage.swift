@@ -94,38 +94,43 @@ final class StorageBridge: KeyfobFFI.KeyfobStorage {
     }
 
     func load(key: String) throws -> Data? {
-        try reporting { try storage.data(forKey: key) }
+        try reportingStorageFailures("the app's storage") { try storage.data(forKey: key) }
     }
 
     func save(key: String, value: Data) throws {
-        try reporting { try storage.setData(value, forKey: key) }
+        try reportingStorageFailures("the app's storage") { try storage.setData(value, forKey: key) }
     }
 
     func delete(key: String) throws {
-        try reporting { try storage.removeData(forKey: key) }
+        try reportingStorageFailures("the app's storage") { try storage.removeData(forKey: key) }
     }
 
     func compareAndSwap(key: String, expected: Data?, new: Data?) throws -> Bool {
-        try reporting { try storage.compareAndSwap(forKey: key, expected: expected, new: new) }
-    }
-
-    private func reporting<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as SecureStorageError {
-            throw Self.failure(error.kind, error.reason)
-        } catch {
-            throw KeyfobFFI.StorageFailure.Failed(reason: "the app's storage failed: \(error)")
+        try reportingStorageFailures("the app's storage") {
+            try storage.compareAndSwap(forKey: key, expected: expected, new: new)
         }
     }
+}
 
-    private static func failure(_ kind: StorageErrorKind, _ reason: String) -> KeyfobFFI.StorageFailure {
-        switch kind {
-        case .unavailable: return .Unavailable(reason: reason)
-        case .keyInvalidated: return .KeyInvalidated(reason: reason)
-        case .corrupt: return .Corrupt(reason: reason)
-        // `foreign` is the core's finding about a record, never a storage's failure.
-        case .failed, .foreign: return .Failed(reason: reason)
-        }
+/// Runs `body` (app or platform code behind a bridge to the core) and hands its failure to the
+/// core as a `StorageFailure`: a ``SecureStorageError`` keeps its kind; any other error is
+/// `failed`, naming `what` failed.
+func reportingStorageFailures<T>(_ what: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as SecureStorageError {
+        throw storageFailure(error.kind, error.reason)
+    } catch {
+        throw KeyfobFFI.StorageFailure.Failed(reason: "\(what) failed: \(error)")
+    }
+}
+
+private func storageFailure(_ kind: StorageErrorKind, _ reason: String) -> KeyfobFFI.StorageFailure {
+    switch kind {
+    case .unavailable: return .Unavailable(reason: reason)
+    case .keyInvalidated: return .KeyInvalidated(reason: reason)
+    case .corrupt: return .Corrupt(reason: reason)
+    // `foreign` is the core's finding about a record, never a storage's failure.
+    case .failed, .foreign: return .Failed(reason: reason)
     }
 }

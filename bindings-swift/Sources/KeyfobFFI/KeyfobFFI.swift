@@ -802,6 +802,15 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func addObserver(observer: KeyfobSessionObserver) throws 
     
     /**
+     * What to put on a request to the app's API with the active account's access token
+     * (refreshed when needed): `Authorization: Bearer …`, or for a DPoP-bound session
+     * `Authorization: DPoP …` and a `DPoP` proof for exactly `method` and `url`. Secrets:
+     * never log them. Hand the answer to `resource_response`; when it returns `true`, ask for
+     * the headers again and send the request once more.
+     */
+    func authorizationHeaders(method: String, url: String) async throws  -> [HttpHeader]
+    
+    /**
      * Starts a login: returns the authorization URL to open in the system browser
      * (ASWebAuthenticationSession, Custom Tabs). Prefetches discovery and keys. `cancellation`
      * stops it (nothing is stored until its last step).
@@ -857,6 +866,15 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * comes back to the foreground. Reads storage: call it off the main thread.
      */
     func reload() throws  -> SessionState
+    
+    /**
+     * Reads the answer to a request made with `authorization_headers`: keeps the server's new
+     * DPoP nonce and returns `true` when the server asked for it (`401` with
+     * `WWW-Authenticate: DPoP error="use_dpop_nonce"`): then send the request once more, with
+     * new headers. Never `true` twice in a row for the same nonce.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+     */
+    func resourceResponse(url: String, status: UInt16, headers: [HttpHeader]) throws  -> Bool
     
     /**
      * Reads the stored session now and returns the state (storage errors are reported).
@@ -946,16 +964,18 @@ open class KeyfobClient: KeyfobClientProtocol, @unchecked Sendable {
     }
     /**
      * A client for `config`, sending HTTP through `transport`. `storage` keeps the session
-     * across launches; without one the session lives in memory only.
+     * across launches; without one the session lives in memory only. With `dpop_key`, sessions
+     * are bound to that key (DPoP) when the provider supports it.
      */
-public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, storage: KeyfobStorage?)throws  {
+public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, storage: KeyfobStorage?, dpopKey: KeyfobDpopKey? = nil)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
         uniffiCallStatus in
     uniffi_keyfob_fn_constructor_keyfobclient_new(
         FfiConverterTypeKeyfobConfig_lower(config),
         FfiConverterTypeKeyfobHttpTransport_lower(transport),
-        FfiConverterOptionTypeKeyfobStorage.lower(storage),uniffiCallStatus
+        FfiConverterOptionTypeKeyfobStorage.lower(storage),
+        FfiConverterOptionTypeKeyfobDpopKey.lower(dpopKey),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -1037,6 +1057,29 @@ open func addObserver(observer: KeyfobSessionObserver)throws   {try rustCallWith
         FfiConverterTypeKeyfobSessionObserver_lower(observer),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * What to put on a request to the app's API with the active account's access token
+     * (refreshed when needed): `Authorization: Bearer …`, or for a DPoP-bound session
+     * `Authorization: DPoP …` and a `DPoP` proof for exactly `method` and `url`. Secrets:
+     * never log them. Hand the answer to `resource_response`; when it returns `true`, ask for
+     * the headers again and send the request once more.
+     */
+open func authorizationHeaders(method: String, url: String)async throws  -> [HttpHeader]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_keyfob_fn_method_keyfobclient_authorization_headers(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(method),FfiConverterString.lower(url)
+                )
+            },
+            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
+            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
+            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeHttpHeader.lift,
+            errorHandler: FfiConverterTypeKeyfobError_lift
+        )
 }
     
     /**
@@ -1208,6 +1251,25 @@ open func reload()throws  -> SessionState  {
 }
     
     /**
+     * Reads the answer to a request made with `authorization_headers`: keeps the server's new
+     * DPoP nonce and returns `true` when the server asked for it (`401` with
+     * `WWW-Authenticate: DPoP error="use_dpop_nonce"`): then send the request once more, with
+     * new headers. Never `true` twice in a row for the same nonce.
+     * (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+     */
+open func resourceResponse(url: String, status: UInt16, headers: [HttpHeader])throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeKeyfobError_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobclient_resource_response(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(url),
+        FfiConverterUInt16.lower(status),
+        FfiConverterSequenceTypeHttpHeader.lower(headers),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Reads the stored session now and returns the state (storage errors are reported).
      */
 open func restore()throws  -> SessionState  {
@@ -1338,6 +1400,276 @@ public func FfiConverterTypeKeyfobClient_lift(_ handle: UInt64) throws -> Keyfob
 #endif
 public func FfiConverterTypeKeyfobClient_lower(_ value: KeyfobClient) -> UInt64 {
     return FfiConverterTypeKeyfobClient.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A P-256 key the platform keeps and signs with, for DPoP (RFC 9449). Keyfob builds each
+ * proof and hands its signing input to `sign`; the private key never crosses the FFI.
+ *
+ * The Swift layer implements it on the Secure Enclave (`SecKey` with
+ * `kSecAttrTokenIDSecureEnclave`), the Kotlin layer on an Android Keystore EC key (StrongBox
+ * when the device has it). Report a key that is gone (deleted, invalidated) as
+ * `KeyInvalidated`: a session bound to it must be signed in again. When there is no key yet,
+ * `public_key` makes one.
+ */
+public protocol KeyfobDpopKey: AnyObject, Sendable {
+    
+    /**
+     * The public key: the uncompressed P-256 point (65 bytes, `0x04 ‖ x ‖ y`) or its DER
+     * SubjectPublicKeyInfo (91 bytes).
+     */
+    func publicKey() throws  -> Data
+    
+    /**
+     * An ES256 signature of `message` (ECDSA P-256 over its SHA-256 digest): raw `r ‖ s`
+     * (64 bytes) or DER.
+     */
+    func sign(message: Data) throws  -> Data
+    
+}
+/**
+ * A P-256 key the platform keeps and signs with, for DPoP (RFC 9449). Keyfob builds each
+ * proof and hands its signing input to `sign`; the private key never crosses the FFI.
+ *
+ * The Swift layer implements it on the Secure Enclave (`SecKey` with
+ * `kSecAttrTokenIDSecureEnclave`), the Kotlin layer on an Android Keystore EC key (StrongBox
+ * when the device has it). Report a key that is gone (deleted, invalidated) as
+ * `KeyInvalidated`: a session bound to it must be signed in again. When there is no key yet,
+ * `public_key` makes one.
+ */
+open class KeyfobDpopKeyImpl: KeyfobDpopKey, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_keyfob_fn_clone_keyfobdpopkey(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_keyfob_fn_free_keyfobdpopkey(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The public key: the uncompressed P-256 point (65 bytes, `0x04 ‖ x ‖ y`) or its DER
+     * SubjectPublicKeyInfo (91 bytes).
+     */
+open func publicKey()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeStorageFailure_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobdpopkey_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * An ES256 signature of `message` (ECDSA P-256 over its SHA-256 digest): raw `r ‖ s`
+     * (64 bytes) or DER.
+     */
+open func sign(message: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeStorageFailure_lift) {
+        uniffiCallStatus in
+    uniffi_keyfob_fn_method_keyfobdpopkey_sign(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceKeyfobDpopKey {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceKeyfobDpopKey = UniffiVTableCallbackInterfaceKeyfobDpopKey(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeKeyfobDpopKey.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface KeyfobDpopKey: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeKeyfobDpopKey.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface KeyfobDpopKey: handle missing in uniffiClone")
+            }
+        },
+        publicKey: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data in
+                guard let uniffiObj = try? FfiConverterTypeKeyfobDpopKey.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.publicKey(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeStorageFailure_lower
+            )
+        },
+        sign: { (
+            uniffiHandle: UInt64,
+            message: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data in
+                guard let uniffiObj = try? FfiConverterTypeKeyfobDpopKey.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.sign(
+                     message: try FfiConverterData.lift(message)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeStorageFailure_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceKeyfobDpopKey> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceKeyfobDpopKey>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitKeyfobDpopKey() {
+    uniffi_keyfob_fn_init_callback_vtable_keyfobdpopkey(UniffiCallbackInterfaceKeyfobDpopKey.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyfobDpopKey: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<KeyfobDpopKey>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = KeyfobDpopKey
+
+    public static func lift(_ handle: UInt64) throws -> KeyfobDpopKey {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return KeyfobDpopKeyImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: KeyfobDpopKey) -> UInt64 {
+         if let rustImpl = value as? KeyfobDpopKeyImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyfobDpopKey {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: KeyfobDpopKey, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobDpopKey_lift(_ handle: UInt64) throws -> KeyfobDpopKey {
+    return try FfiConverterTypeKeyfobDpopKey.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyfobDpopKey_lower(_ value: KeyfobDpopKey) -> UInt64 {
+    return FfiConverterTypeKeyfobDpopKey.lower(value)
 }
 
 
@@ -2584,6 +2916,11 @@ public struct KeyfobConfig: Equatable, Hashable {
      * See [`crate::ConfigBuilder::metadata_min_age`].
      */
     public var metadataMinAgeSecs: UInt32
+    /**
+     * Push authorization requests (RFC 9126) whenever the provider offers it (default: only
+     * when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
+     */
+    public var pushedAuthorizationRequests: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2631,7 +2968,11 @@ public struct KeyfobConfig: Equatable, Hashable {
         /**
          * ... and for at least this many seconds, whatever its caching headers say (at least 1).
          * See [`crate::ConfigBuilder::metadata_min_age`].
-         */metadataMinAgeSecs: UInt32 = UInt32(60)) {
+         */metadataMinAgeSecs: UInt32 = UInt32(60), 
+        /**
+         * Push authorization requests (RFC 9126) whenever the provider offers it (default: only
+         * when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
+         */pushedAuthorizationRequests: Bool = false) {
         self.issuer = issuer
         self.clientId = clientId
         self.redirectUri = redirectUri
@@ -2645,6 +2986,7 @@ public struct KeyfobConfig: Equatable, Hashable {
         self.multipleAccounts = multipleAccounts
         self.metadataMaxAgeSecs = metadataMaxAgeSecs
         self.metadataMinAgeSecs = metadataMinAgeSecs
+        self.pushedAuthorizationRequests = pushedAuthorizationRequests
     }
 
     
@@ -2675,7 +3017,8 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
                 allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf), 
                 multipleAccounts: FfiConverterBool.read(from: &buf), 
                 metadataMaxAgeSecs: FfiConverterUInt32.read(from: &buf), 
-                metadataMinAgeSecs: FfiConverterUInt32.read(from: &buf)
+                metadataMinAgeSecs: FfiConverterUInt32.read(from: &buf), 
+                pushedAuthorizationRequests: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2693,6 +3036,7 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
         FfiConverterBool.write(value.multipleAccounts, into: &buf)
         FfiConverterUInt32.write(value.metadataMaxAgeSecs, into: &buf)
         FfiConverterUInt32.write(value.metadataMinAgeSecs, into: &buf)
+        FfiConverterBool.write(value.pushedAuthorizationRequests, into: &buf)
     }
 }
 
@@ -3003,7 +3347,8 @@ public struct KeyfobTokens: Equatable, Hashable {
      */
     public var scopes: [String]
     /**
-     * `Bearer`.
+     * `Bearer`, or `DPoP` for tokens bound to the client's DPoP key (send them with
+     * `authorizationHeaders`).
      */
     public var tokenType: String
 
@@ -3023,7 +3368,8 @@ public struct KeyfobTokens: Equatable, Hashable {
          * The granted scopes (the requested ones when the provider did not list them).
          */scopes: [String], 
         /**
-         * `Bearer`.
+         * `Bearer`, or `DPoP` for tokens bound to the client's DPoP key (send them with
+         * `authorizationHeaders`).
          */tokenType: String) {
         self.accessToken = accessToken
         self.idToken = idToken
@@ -4516,6 +4862,30 @@ fileprivate struct FfiConverterOptionTypeKeyfobCancellation: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKeyfobDpopKey: FfiConverterRustBuffer {
+    typealias SwiftType = KeyfobDpopKey?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyfobDpopKey.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyfobDpopKey.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeKeyfobStorage: FfiConverterRustBuffer {
     typealias SwiftType = KeyfobStorage?
 
@@ -4895,6 +5265,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_add_observer() != 55516) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobclient_authorization_headers() != 35317) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobclient_begin_login() != 15728) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4925,6 +5298,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_reload() != 21061) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobclient_resource_response() != 60286) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_method_keyfobclient_restore() != 42182) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4943,13 +5319,20 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 63162) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_keyfob_checksum_method_keyfobdpopkey_public_key() != 11751) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_keyfob_checksum_method_keyfobdpopkey_sign() != 3377) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_keyfob_checksum_constructor_keyfobcancellation_new() != 63076) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_constructor_keyfobclient_new() != 14049) {
+    if (uniffi_keyfob_checksum_constructor_keyfobclient_new() != 27066) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitKeyfobDpopKey()
     uniffiCallbackInitKeyfobHttpTransport()
     uniffiCallbackInitKeyfobSessionObserver()
     uniffiCallbackInitKeyfobStorage()

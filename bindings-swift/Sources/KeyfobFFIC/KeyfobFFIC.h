@@ -284,6 +284,20 @@ typedef void (*UniffiCallbackInterfaceKeyfobStorageMethod3)(uint64_t, RustBuffer
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_DPOP_KEY_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_DPOP_KEY_METHOD0
+typedef void (*UniffiCallbackInterfaceKeyfobDpopKeyMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_DPOP_KEY_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_KEYFOB_DPOP_KEY_METHOD1
+typedef void (*UniffiCallbackInterfaceKeyfobDpopKeyMethod1)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_HTTP_TRANSPORT
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_HTTP_TRANSPORT
 typedef struct UniffiVTableCallbackInterfaceKeyfobHttpTransport {
@@ -312,6 +326,16 @@ typedef struct UniffiVTableCallbackInterfaceKeyfobStorage {
     UniffiCallbackInterfaceKeyfobStorageMethod2 _Nonnull delete;
     UniffiCallbackInterfaceKeyfobStorageMethod3 _Nonnull compareAndSwap;
 } UniffiVTableCallbackInterfaceKeyfobStorage;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_DPOP_KEY
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYFOB_DPOP_KEY
+typedef struct UniffiVTableCallbackInterfaceKeyfobDpopKey {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceKeyfobDpopKeyMethod0 _Nonnull publicKey;
+    UniffiCallbackInterfaceKeyfobDpopKeyMethod1 _Nonnull sign;
+} UniffiVTableCallbackInterfaceKeyfobDpopKey;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBHTTPTRANSPORT
@@ -422,7 +446,7 @@ void uniffi_keyfob_fn_free_keyfobclient(uint64_t handle, RustCallStatus *_Nonnul
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_NEW
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CONSTRUCTOR_KEYFOBCLIENT_NEW
-uint64_t uniffi_keyfob_fn_constructor_keyfobclient_new(RustBuffer config, uint64_t transport, RustBuffer storage, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_keyfob_fn_constructor_keyfobclient_new(RustBuffer config, uint64_t transport, RustBuffer storage, RustBuffer dpop_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
@@ -443,6 +467,11 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_accounts(uint64_t ptr, RustCallS
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ADD_OBSERVER
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ADD_OBSERVER
 void uniffi_keyfob_fn_method_keyfobclient_add_observer(uint64_t ptr, uint64_t observer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_AUTHORIZATION_HEADERS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_AUTHORIZATION_HEADERS
+uint64_t uniffi_keyfob_fn_method_keyfobclient_authorization_headers(uint64_t ptr, RustBuffer method, RustBuffer url
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_BEGIN_LOGIN
@@ -495,6 +524,11 @@ uint64_t uniffi_keyfob_fn_method_keyfobclient_refresh_account(uint64_t ptr, Rust
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_reload(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RESOURCE_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RESOURCE_RESPONSE
+int8_t uniffi_keyfob_fn_method_keyfobclient_resource_response(uint64_t ptr, RustBuffer url, uint16_t status, RustBuffer headers, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RESTORE
 RustBuffer uniffi_keyfob_fn_method_keyfobclient_restore(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -523,6 +557,31 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_tokens(uint64_t ptr, RustCallSta
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr, RustBuffer cancellation
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBDPOPKEY
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_CLONE_KEYFOBDPOPKEY
+uint64_t uniffi_keyfob_fn_clone_keyfobdpopkey(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBDPOPKEY
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_FREE_KEYFOBDPOPKEY
+void uniffi_keyfob_fn_free_keyfobdpopkey(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_INIT_CALLBACK_VTABLE_KEYFOBDPOPKEY
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_INIT_CALLBACK_VTABLE_KEYFOBDPOPKEY
+void uniffi_keyfob_fn_init_callback_vtable_keyfobdpopkey(const UniffiVTableCallbackInterfaceKeyfobDpopKey* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBDPOPKEY_PUBLIC_KEY
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBDPOPKEY_PUBLIC_KEY
+RustBuffer uniffi_keyfob_fn_method_keyfobdpopkey_public_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBDPOPKEY_SIGN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBDPOPKEY_SIGN
+RustBuffer uniffi_keyfob_fn_method_keyfobdpopkey_sign(uint64_t ptr, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBERROR_IS_RETRYABLE
@@ -866,6 +925,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_add_observer(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_AUTHORIZATION_HEADERS
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_AUTHORIZATION_HEADERS
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_authorization_headers(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_BEGIN_LOGIN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_BEGIN_LOGIN
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_begin_login(void
@@ -926,6 +991,12 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_reload(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_RESOURCE_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_RESOURCE_RESPONSE
+uint16_t uniffi_keyfob_checksum_method_keyfobclient_resource_response(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_RESTORE
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_restore(void
@@ -959,6 +1030,18 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_tokens(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_USERINFO
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_userinfo(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBDPOPKEY_PUBLIC_KEY
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBDPOPKEY_PUBLIC_KEY
+uint16_t uniffi_keyfob_checksum_method_keyfobdpopkey_public_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBDPOPKEY_SIGN
+#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBDPOPKEY_SIGN
+uint16_t uniffi_keyfob_checksum_method_keyfobdpopkey_sign(void
     
 );
 #endif

@@ -122,6 +122,11 @@ struct Testkit: Sendable {
         let authorize: Int
         let crm: Int
         let orders: Int
+        let crmRejected: Int
+        let par: Int
+        let dpopProofs: Int
+        let dpopProofsRejected: Int
+        let dpopNonceChallenges: Int
 
         /// What a launch cost the provider: token requests, of them refreshes, discovery and
         /// JWKS requests (`[1, 1, 0, 0]`: the refresh alone, issue 15).
@@ -140,9 +145,21 @@ struct Testkit: Sendable {
         try await control("faults", body: json)
     }
 
-    /// No faults, counters at zero.
+    /// What the testkit demands (`POST /__testkit/policy`): e.g.
+    /// `{"dpop_nonce": true}`, `{"require_par": true}`; absent members are `false`.
+    func setPolicy(_ json: String) async throws {
+        try await control("policy", body: json)
+    }
+
+    /// New DPoP nonces at the provider and servers A and B.
+    func rotateDPoPNonces() async throws {
+        try await control("rotate-dpop-nonces")
+    }
+
+    /// No faults, nothing demanded, counters at zero.
     func reset() async throws {
         try await control("faults", body: "{}")
+        try await control("policy", body: "{}")
         try await control("reset-stats")
     }
 

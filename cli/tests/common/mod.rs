@@ -363,6 +363,21 @@ impl Run {
     }
 }
 
+/// GETs `url` with `Authorization: Bearer <token>`, as a client without the DPoP key would;
+/// returns the status.
+pub async fn call_api_bearer(url: &str, token: &str) -> u16 {
+    let transport = ReqwestTransport::new().unwrap();
+    let request = HttpRequest {
+        method: HttpMethod::Get,
+        url: url.to_owned(),
+        headers: vec![("authorization".into(), format!("Bearer {token}"))],
+        body: vec![],
+        timeout: std::time::Duration::from_secs(10),
+        max_response_bytes: 1 << 20,
+    };
+    transport.send(request).await.unwrap().status
+}
+
 /// `keyfob login` against `kit` with `--browser`, requesting email and offline access.
 pub fn login_args<'a>(kit: &'a Testkit, browser: &'a str) -> Vec<&'a str> {
     vec![

@@ -7,7 +7,9 @@ use super::Client;
 use super::provider::GrantFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::authorize::{self, LoginOptions};
+use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::id_token::IdTokenClaims;
+use crate::oidc::par;
 use crate::oidc::token::{self, RefreshFailure};
 use crate::session::SessionEvent;
 
@@ -23,14 +25,54 @@ impl Client {
     }
 
     /// [`Client::begin_login`] with per-login options (`prompt`, `login_hint`, extra parameters).
+    ///
+    /// With a DPoP key ([`Client::with_dpop_key`]) and a provider that advertises DPoP, the
+    /// request carries the key's thumbprint (`dpop_jkt`). When the provider requires pushed
+    /// authorization requests (RFC 9126), or offers them and the configuration asks for them,
+    /// the parameters are pushed first, alongside the key prefetch, and the URL carries only
+    /// `client_id` and `request_uri`; a refused push is a `Provider` error and nothing is stored.
     pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
         let provider = self.provider_metadata().await?;
-        self.prefetch_keys(&provider).await;
-        let (url, pending) =
-            authorize::build_request(&self.config, &provider, options, self.clock.now())?;
+        let jkt = match self.dpop_for_login(&provider) {
+            Some(dpop) => Some(dpop.thumbprint()?),
+            None => None,
+        };
+        let (params, pending) =
+            authorize::request_params(&self.config, options, jkt.as_deref(), self.clock.now())?;
+        // The keys are made fresh (fetched, revalidated or taken from storage) meanwhile; not
+        // fatal: they are fetched again when the ID token arrives.
+        let prefetch = self.prefetch_keys(&provider);
+        let url = match self.par_endpoint(&provider) {
+            None => {
+                prefetch.await;
+                None
+            }
+            Some(endpoint) => {
+                let push = par::push(&self.http, endpoint, &params);
+                let ((), pushed) = futures_util::future::join(prefetch, push).await;
+                Some(par::browser_url(
+                    &provider.authorization_endpoint,
+                    &self.config.client_id,
+                    &pushed?,
+                ))
+            }
+        };
+        let url = url
+            .unwrap_or_else(|| authorize::with_params(&provider.authorization_endpoint, &params));
         self.store.set_pending(pending)?;
         self.notify(SessionEvent::LoginStarted);
         Ok(url.into())
+    }
+
+    /// Where to push the authorization request, if it is pushed: always when the provider
+    /// requires it, when it offers it and the configuration asks for it otherwise.
+    fn par_endpoint<'a>(&self, provider: &'a ProviderMetadata) -> Option<&'a Url> {
+        let wanted = provider.require_pushed_authorization_requests
+            || self.config.pushed_authorization_requests;
+        provider
+            .pushed_authorization_request_endpoint
+            .as_ref()
+            .filter(|_| wanted)
     }
 
     /// Gives up the pending login, e.g. when the user closed the browser without signing in:
@@ -66,14 +108,27 @@ impl Client {
         // the browser: it is revalidated beside the code exchange).
         let provider = self.metadata_for_grant().await?;
         let code = authorize::check_callback(params, &provider)?;
+        let dpop = self.dpop_for_login(&provider);
+        let jkt = dpop.map(|d| d.thumbprint()).transpose()?;
         let (http, client_id) = (&self.http, self.config.client_id.as_str());
         let (redirect_uri, verifier, code) =
             (pending.redirect_uri.as_str(), &pending.verifier, &code);
+        // The proof is made for the endpoint the request goes to (its `htu`), also when the
+        // token endpoint moved and the exchange is sent again.
         let exchange = |endpoint: Url| -> GrantFuture<'_> {
+            let proof = self.proof_now(dpop);
             Box::pin(async move {
-                token::exchange_code(http, &endpoint, client_id, redirect_uri, code, verifier)
-                    .await
-                    .map_err(RefreshFailure::from)
+                token::exchange_code(
+                    http,
+                    &endpoint,
+                    client_id,
+                    redirect_uri,
+                    code,
+                    verifier,
+                    proof,
+                )
+                .await
+                .map_err(RefreshFailure::from)
             })
         };
         let (provider, response) = self.grant_with_fresh_metadata(provider, &exchange).await;
@@ -88,6 +143,7 @@ impl Client {
             .await?;
         let mut tokens = self.tokens_from(response, id_token, claims.clone(), None);
         tokens.login_nonce = Some(pending.nonce);
+        tokens.dpop_jkt = jkt;
         let signed_in = self.store.sign_in(tokens, self.config.multiple_accounts);
         self.notify_absorbed();
         let replaced = signed_in?;

@@ -43,8 +43,17 @@ impl Client {
                         Some(rt) => (rt, "refresh_token"),
                         None => (&tokens.access_token, "access_token"),
                     };
-                    match token::revoke(&self.http, endpoint, &self.config.client_id, token, hint)
-                        .await
+                    // With a proof when the grant is DPoP-bound and its key is still there.
+                    let proof = self.proof_now(self.session_key(&tokens).ok().flatten());
+                    match token::revoke(
+                        &self.http,
+                        endpoint,
+                        &self.config.client_id,
+                        token,
+                        hint,
+                        proof,
+                    )
+                    .await
                     {
                         Ok(()) => outcome.refresh_token_revoked = tokens.refresh_token.is_some(),
                         Err(e) => {

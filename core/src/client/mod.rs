@@ -20,6 +20,7 @@
 //!   is set; one of them is active and is what [`Client::access_token`] and friends use.
 
 mod accounts;
+mod dpop;
 mod login;
 mod logout;
 mod provider;
@@ -40,6 +41,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpTransport};
 use crate::oidc::discovery::ProviderMetadata;
+use crate::oidc::dpop::Dpop;
 use crate::oidc::id_token::{self, Expected, IdTokenClaims};
 use crate::oidc::jwks::KeySource;
 use crate::oidc::token::{self, TokenResponse};
@@ -49,6 +51,7 @@ use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
 use crate::sync::lock;
 
+pub use dpop::AuthorizationHeaders;
 pub use logout::Logout;
 use provider::ProviderCache;
 
@@ -85,6 +88,8 @@ pub struct Client {
     lease_holder: String,
     /// Provider clock minus device clock, learned from token responses' `Date` header.
     clock_offset: AtomicI64,
+    /// The DPoP key sessions are bound to, when the app gave one (see `client::dpop`).
+    dpop: Option<Dpop>,
 }
 
 /// Numbers the clients of this process, for their lease holder names.
@@ -114,6 +119,7 @@ impl Client {
             failed_refresh: Mutex::new(HashMap::new()),
             lease_holder,
             clock_offset: AtomicI64::new(0),
+            dpop: None,
         }
     }
 
@@ -236,6 +242,8 @@ impl Client {
                 .unwrap_or_else(|| self.config.scopes.clone()),
             claims,
             login_nonce: previous.and_then(|p| p.login_nonce.clone()),
+            // A refresh keeps the binding (its request carried a proof with the same key).
+            dpop_jkt: previous.and_then(|p| p.dpop_jkt.clone()),
         }
     }
 
@@ -273,6 +281,8 @@ impl Client {
 
     /// Best-effort revocation of a grant Keyfob will not keep.
     async fn revoke_quietly(&self, provider: &ProviderMetadata, tokens: &Tokens) {
+        // A DPoP-bound grant is revoked with a proof when its key is still there.
+        let proof = self.proof_now(self.session_key(tokens).ok().flatten());
         if let (Some(endpoint), Some(rt)) = (&provider.revocation_endpoint, &tokens.refresh_token)
             && let Err(e) = token::revoke(
                 &self.http,
@@ -280,6 +290,7 @@ impl Client {
                 &self.config.client_id,
                 rt,
                 "refresh_token",
+                proof,
             )
             .await
         {

@@ -9,7 +9,8 @@
 //! 1. **Someone in this process already refreshed** (the account's revision moved on while this
 //!    caller waited): their outcome is this caller's — their tokens, or the error of a refresh
 //!    that failed but still changed the session.
-//! 2. **No refresh token**: the user must sign in again.
+//! 2. **No refresh token**, or — for a DPoP-bound session (`client::dpop`) — **its key is gone or
+//!    was replaced**: the user must sign in again (a lost key also ends the account).
 //! 3. **Claim the refresh across processes** (`session::live`): if a sibling process sharing
 //!    the store already refreshed, its tokens are adopted with no request. If a sibling is
 //!    refreshing right now, this caller waits for its outcome — or, when its own access token
@@ -191,6 +192,9 @@ impl Client {
                 "the session has no refresh token; sign in again",
             )
         })?;
+        let dpop = self
+            .session_key(&current)
+            .map_err(|e| self.end_if_key_lost(subject, revision, e, events))?;
         if let Some(done) = self
             .claim_refresh(subject, &current, revision, caller.may_use_current)
             .await?
@@ -206,8 +210,13 @@ impl Client {
         };
         let (http, client_id) = (&self.http, self.config.client_id.as_str());
         let refresh_token = &refresh_token;
+        // The proof is made for the endpoint the request goes to (its `htu`), also when the
+        // token endpoint moved and the refresh is sent again.
         let grant = |endpoint: Url| -> GrantFuture<'_> {
-            Box::pin(async move { token::refresh(http, &endpoint, client_id, refresh_token).await })
+            let proof = self.proof_now(dpop);
+            Box::pin(async move {
+                token::refresh(http, &endpoint, client_id, refresh_token, proof).await
+            })
         };
         let (provider, response) = self.grant_with_fresh_metadata(provider, &grant).await;
         let response = match response {

@@ -4,14 +4,14 @@ use serde_json::{Map, Value};
 
 use super::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{HttpMethod, parse_json_object};
+use crate::http::parse_json_object;
 use crate::oidc::token;
 
 impl Client {
     /// Fetches the UserInfo claims with the current access token. The response's `sub` must be
     /// the signed-in user's (OpenID Connect Core §5.3.2).
+    /// A DPoP-bound session sends `Authorization: DPoP` with a proof (RFC 9449 §7).
     pub async fn userinfo(&self) -> Result<Map<String, Value>> {
-        let access_token = self.access_token().await?;
         let provider = self.provider_metadata().await?;
         let endpoint = provider.userinfo_endpoint.as_ref().ok_or_else(|| {
             Error::new(
@@ -19,17 +19,8 @@ impl Client {
                 "the provider has no userinfo endpoint",
             )
         })?;
-        let headers = vec![
-            (
-                "authorization".to_string(),
-                format!("Bearer {}", access_token.expose()),
-            ),
-            ("accept".to_string(), "application/json".to_string()),
-        ];
-        let response = self
-            .http
-            .send(HttpMethod::Get, endpoint, headers, Vec::new(), "userinfo")
-            .await?;
+        let headers = vec![("accept".to_string(), "application/json".to_string())];
+        let response = self.send_authorized(endpoint, headers, "userinfo").await?;
         if response.status != 200 {
             return Err(token::error_response(&response, "userinfo"));
         }

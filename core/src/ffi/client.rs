@@ -8,9 +8,11 @@ use super::adapters::{
 };
 use super::cached_token;
 use super::cancellation::{KeyfobCancellation, cancellable};
+use super::dpop::{ForeignDpopKey, KeyfobDpopKey, headers};
 use super::error::KeyfobError;
 use super::records::{
-    KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobLoginOptions, KeyfobTokens, LogoutResult,
+    HttpHeader, KeyfobAccount, KeyfobClaims, KeyfobConfig, KeyfobLoginOptions, KeyfobTokens,
+    LogoutResult,
 };
 use crate::client::Client;
 use crate::config::Config;
@@ -52,18 +54,20 @@ impl Drop for KeyfobClient {
 #[uniffi::export]
 impl KeyfobClient {
     /// A client for `config`, sending HTTP through `transport`. `storage` keeps the session
-    /// across launches; without one the session lives in memory only.
-    #[uniffi::constructor]
+    /// across launches; without one the session lives in memory only. With `dpop_key`, sessions
+    /// are bound to that key (DPoP) when the provider supports it.
+    #[uniffi::constructor(default(dpop_key = None))]
     pub fn new(
         config: KeyfobConfig,
         transport: Arc<dyn KeyfobHttpTransport>,
         storage: Option<Arc<dyn KeyfobStorage>>,
+        dpop_key: Option<Arc<dyn KeyfobDpopKey>>,
     ) -> Result<Arc<Self>> {
         let mut client = Client::new(core_config(config)?, Arc::new(ForeignTransport(transport)));
         if let Some(storage) = storage {
             client = client.with_storage(Arc::new(ForeignStorage(storage)));
         }
-        Ok(KeyfobClient::wrap(client))
+        Ok(KeyfobClient::wrap(with_dpop_key(client, dpop_key)))
     }
 
     /// Starts a login: returns the authorization URL to open in the system browser
@@ -122,6 +126,36 @@ impl KeyfobClient {
     /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
     pub fn token_handle(&self) -> Result<u64> {
         Ok(self.token_handle)
+    }
+
+    /// What to put on a request to the app's API with the active account's access token
+    /// (refreshed when needed): `Authorization: Bearer …`, or for a DPoP-bound session
+    /// `Authorization: DPoP …` and a `DPoP` proof for exactly `method` and `url`. Secrets:
+    /// never log them. Hand the answer to `resource_response`; when it returns `true`, ask for
+    /// the headers again and send the request once more.
+    pub async fn authorization_headers(
+        &self,
+        method: String,
+        url: String,
+    ) -> Result<Vec<HttpHeader>> {
+        let h = self.inner.authorization_headers(&method, &url).await?;
+        Ok(headers(&h))
+    }
+
+    /// Reads the answer to a request made with `authorization_headers`: keeps the server's new
+    /// DPoP nonce and returns `true` when the server asked for it (`401` with
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"`): then send the request once more, with
+    /// new headers. Never `true` twice in a row for the same nonce.
+    /// (`Result` only so that a panic reaches the caller as an error, never as a crash.)
+    pub fn resource_response(
+        &self,
+        url: String,
+        status: u16,
+        headers: Vec<HttpHeader>,
+    ) -> Result<bool> {
+        let headers: Vec<(String, String)> =
+            headers.into_iter().map(|h| (h.name, h.value)).collect();
+        Ok(self.inner.resource_response(&url, status, &headers))
     }
 
     /// Refreshes now with the refresh token.
@@ -221,6 +255,14 @@ impl KeyfobClient {
     }
 }
 
+/// `client`, bound to the platform's DPoP key when there is one.
+fn with_dpop_key(client: Client, key: Option<Arc<dyn KeyfobDpopKey>>) -> Client {
+    match key {
+        Some(key) => client.with_dpop_key(Arc::new(ForeignDpopKey(key))),
+        None => client,
+    }
+}
+
 /// The core configuration for `config` (validated).
 fn core_config(config: KeyfobConfig) -> Result<Config> {
     let mut builder = Config::builder(config.issuer, config.client_id, config.redirect_uri)
@@ -230,7 +272,8 @@ fn core_config(config: KeyfobConfig) -> Result<Config> {
         .refresh_margin(secs(config.refresh_margin_secs))
         .multiple_accounts(config.multiple_accounts)
         .metadata_max_age(secs(config.metadata_max_age_secs))
-        .metadata_min_age(secs(config.metadata_min_age_secs));
+        .metadata_min_age(secs(config.metadata_min_age_secs))
+        .pushed_authorization_requests(config.pushed_authorization_requests);
     if let Some(uri) = config.post_logout_redirect_uri {
         builder = builder.post_logout_redirect_uri(uri);
     }

@@ -46,6 +46,10 @@ pub struct KeyfobConfig {
     /// See [`crate::ConfigBuilder::metadata_min_age`].
     #[uniffi(default = 60)]
     pub metadata_min_age_secs: u32,
+    /// Push authorization requests (RFC 9126) whenever the provider offers it (default: only
+    /// when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
+    #[uniffi(default)]
+    pub pushed_authorization_requests: bool,
 }
 
 /// A name/value parameter.
@@ -129,7 +133,8 @@ pub struct KeyfobTokens {
     pub expires_at: Option<i64>,
     /// The granted scopes (the requested ones when the provider did not list them).
     pub scopes: Vec<String>,
-    /// `Bearer`.
+    /// `Bearer`, or `DPoP` for tokens bound to the client's DPoP key (send them with
+    /// `authorizationHeaders`).
     pub token_type: String,
 }
 
@@ -150,7 +155,7 @@ impl From<crate::session::Tokens> for KeyfobTokens {
             id_token: t.id_token().expose().to_string(),
             expires_at: t.expires_at(),
             scopes: t.scopes().to_vec(),
-            token_type: "Bearer".to_string(),
+            token_type: t.token_type().to_string(),
         }
     }
 }

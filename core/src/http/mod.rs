@@ -243,19 +243,25 @@ impl Http {
         params: &[(&str, &str)],
         what: &str,
     ) -> Result<HttpResponse> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish()
-            .into_bytes();
-        let headers = vec![
-            (
-                "content-type".to_string(),
-                "application/x-www-form-urlencoded".to_string(),
-            ),
-            ("accept".to_string(), "application/json".to_string()),
-        ];
+        let (headers, body) = form(params);
         self.send(HttpMethod::Post, url, headers, body, what).await
     }
+}
+
+/// The headers and body of a form POST that expects JSON back.
+pub(crate) fn form(params: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+        .into_bytes();
+    let headers = vec![
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
+    (headers, body)
 }
 
 /// Parses a body as a JSON object.

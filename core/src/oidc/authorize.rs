@@ -55,12 +55,28 @@ impl PendingAuthorization {
 }
 
 /// Builds the authorization URL and the pending request that its callback must match.
+#[cfg(test)]
 pub(crate) fn build_request(
     config: &Config,
     provider: &ProviderMetadata,
     options: &LoginOptions,
     now: i64,
 ) -> Result<(Url, PendingAuthorization)> {
+    let (params, pending) = request_params(config, options, None, now)?;
+    Ok((
+        with_params(&provider.authorization_endpoint, &params),
+        pending,
+    ))
+}
+
+/// The parameters of an authorization request, in the order they are sent, and the pending
+/// login its callback must match. `dpop_jkt` binds the code to a DPoP key (RFC 9449 §10).
+pub(crate) fn request_params(
+    config: &Config,
+    options: &LoginOptions,
+    dpop_jkt: Option<&str>,
+    now: i64,
+) -> Result<(Vec<(String, String)>, PendingAuthorization)> {
     // `prompt` and `login_hint` have their own fields in `LoginOptions`.
     let reserved =
         |n: &str| RESERVED_AUTH_PARAMS.contains(&n) || n == "prompt" || n == "login_hint";
@@ -88,40 +104,40 @@ pub(crate) fn build_request(
         })
     });
 
-    let mut url = provider.authorization_endpoint.clone();
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", config.redirect_uri.as_str())
-            .append_pair("scope", &scope)
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", "S256");
-        if let Some(prompt) = &prompt {
-            q.append_pair("prompt", prompt);
-        }
-        if let Some(hint) = &options.login_hint {
-            q.append_pair("login_hint", hint);
-        }
-        // Per-login options win over the configuration's parameters of the same name.
-        let set_per_login = |n: &str| {
-            n == "prompt"
-                || (n == "login_hint" && options.login_hint.is_some())
-                || options.extra_params.iter().any(|(o, _)| o == n)
-        };
-        for (name, value) in config
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    let mut q = vec![
+        pair("response_type", "code"),
+        pair("client_id", &config.client_id),
+        pair("redirect_uri", config.redirect_uri.as_str()),
+        pair("scope", &scope),
+        pair("state", &state),
+        pair("nonce", &nonce),
+        pair("code_challenge", &pkce.challenge),
+        pair("code_challenge_method", "S256"),
+    ];
+    if let Some(jkt) = dpop_jkt {
+        q.push(pair("dpop_jkt", jkt));
+    }
+    if let Some(prompt) = &prompt {
+        q.push(pair("prompt", prompt));
+    }
+    if let Some(hint) = &options.login_hint {
+        q.push(pair("login_hint", hint));
+    }
+    // Per-login options win over the configuration's parameters of the same name.
+    let set_per_login = |n: &str| {
+        n == "prompt"
+            || (n == "login_hint" && options.login_hint.is_some())
+            || options.extra_params.iter().any(|(o, _)| o == n)
+    };
+    q.extend(
+        config
             .extra_params
             .iter()
             .filter(|(n, _)| !set_per_login(n))
-        {
-            q.append_pair(name, value);
-        }
-        for (name, value) in &options.extra_params {
-            q.append_pair(name, value);
-        }
-    }
+            .cloned(),
+    );
+    q.extend(options.extra_params.iter().cloned());
     let pending = PendingAuthorization {
         state: SecretString::new(state),
         nonce: SecretString::new(nonce),
@@ -129,7 +145,14 @@ pub(crate) fn build_request(
         redirect_uri: config.redirect_uri.to_string(),
         created_at: now,
     };
-    Ok((url, pending))
+    Ok((q, pending))
+}
+
+/// `endpoint` with `params` added to its query (after any query of its own).
+pub(crate) fn with_params(endpoint: &Url, params: &[(String, String)]) -> Url {
+    let mut url = endpoint.clone();
+    url.query_pairs_mut().extend_pairs(params);
+    url
 }
 
 /// The parameters of a callback whose URL matched the redirect URI.
@@ -254,6 +277,9 @@ mod tests {
             revocation_endpoint: None,
             end_session_endpoint: None,
             authorization_response_iss_parameter_supported: iss_supported,
+            pushed_authorization_request_endpoint: None,
+            require_pushed_authorization_requests: false,
+            dpop_signing_alg_values_supported: Vec::new(),
         }
     }
 

@@ -27,6 +27,13 @@ pub struct ProviderMetadata {
     pub end_session_endpoint: Option<Url>,
     /// Whether the provider sends `iss` in authorization responses (RFC 9207).
     pub authorization_response_iss_parameter_supported: bool,
+    /// Where authorization requests are pushed (RFC 9126), if offered.
+    pub pushed_authorization_request_endpoint: Option<Url>,
+    /// Whether the provider accepts only pushed authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
+    /// The DPoP proof algorithms the provider accepts (RFC 9449 §5.1); empty when it does not
+    /// advertise DPoP.
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// The discovery URL for `issuer`: the issuer without trailing slash, plus
@@ -98,15 +105,14 @@ pub(crate) fn parse(
             "discovery: the provider does not support response_type=code",
         ));
     }
-    let iss_supported = match doc.get("authorization_response_iss_parameter_supported") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(discovery_error(
-                "discovery: `authorization_response_iss_parameter_supported` must be a boolean",
-            ));
-        }
-    };
+    let iss_supported = optional_bool(doc, "authorization_response_iss_parameter_supported")?;
+    let par_endpoint = optional_url("pushed_authorization_request_endpoint")?;
+    let par_required = optional_bool(doc, "require_pushed_authorization_requests")?;
+    if par_required && par_endpoint.is_none() {
+        return Err(discovery_error(
+            "discovery: the provider requires pushed authorization requests but names no endpoint for them",
+        ));
+    }
     Ok(ProviderMetadata {
         issuer: issuer.to_string(),
         authorization_endpoint: url("authorization_endpoint")?,
@@ -116,7 +122,33 @@ pub(crate) fn parse(
         revocation_endpoint: optional_url("revocation_endpoint")?,
         end_session_endpoint: optional_url("end_session_endpoint")?,
         authorization_response_iss_parameter_supported: iss_supported,
+        pushed_authorization_request_endpoint: par_endpoint,
+        require_pushed_authorization_requests: par_required,
+        dpop_signing_alg_values_supported: optional_str_array(
+            doc,
+            "dpop_signing_alg_values_supported",
+        )?
+        .unwrap_or_default(),
     })
+}
+
+impl ProviderMetadata {
+    /// Whether the provider takes DPoP proofs signed the way Keyfob signs them (ES256).
+    pub fn supports_dpop(&self) -> bool {
+        self.dpop_signing_alg_values_supported
+            .iter()
+            .any(|a| a == crate::oidc::dpop::DPOP_ALG)
+    }
+}
+
+fn optional_bool(doc: &Map<String, Value>, name: &str) -> Result<bool> {
+    match doc.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(discovery_error(format!(
+            "discovery: `{name}` must be a boolean"
+        ))),
+    }
 }
 
 fn required_str<'a>(doc: &'a Map<String, Value>, name: &str) -> Result<&'a str> {
@@ -200,6 +232,11 @@ mod tests {
                 "authorization_response_iss_parameter_supported",
                 json!("yes"),
             ),
+            ("require_pushed_authorization_requests", json!(true)),
+            ("require_pushed_authorization_requests", json!("true")),
+            ("pushed_authorization_request_endpoint", json!(7)),
+            ("dpop_signing_alg_values_supported", json!("ES256")),
+            ("dpop_signing_alg_values_supported", json!([256])),
         ];
         for (field, value) in cases {
             let mut d = good();
@@ -221,6 +258,7 @@ mod tests {
             "userinfo_endpoint",
             "revocation_endpoint",
             "end_session_endpoint",
+            "pushed_authorization_request_endpoint",
         ] {
             let mut d = good();
             d[field] = json!("http://auth.company.com/endpoint");
@@ -239,6 +277,22 @@ mod tests {
             m.end_session_endpoint.map(String::from).as_deref(),
             Some("https://auth.company.com/logout")
         );
+    }
+
+    #[test]
+    fn par_and_dpop_as_advertised() {
+        let m = parse(&doc(good()), "https://auth.company.com", &[]).unwrap();
+        assert!(m.pushed_authorization_request_endpoint.is_none());
+        assert!(!m.require_pushed_authorization_requests && !m.supports_dpop());
+        let mut d = good();
+        d["pushed_authorization_request_endpoint"] = json!("https://auth.company.com/par");
+        d["require_pushed_authorization_requests"] = json!(true);
+        d["dpop_signing_alg_values_supported"] = json!(["PS256", "ES256"]);
+        let m = parse(&doc(d.clone()), "https://auth.company.com", &[]).unwrap();
+        assert!(m.require_pushed_authorization_requests && m.supports_dpop());
+        d["dpop_signing_alg_values_supported"] = json!(["RS256"]);
+        let m = parse(&doc(d), "https://auth.company.com", &[]).unwrap();
+        assert!(!m.supports_dpop(), "Keyfob signs ES256 only");
     }
 
     #[test]

@@ -1,11 +1,47 @@
-//! The token endpoint (RFC 6749 §4.1.3, §6) and revocation (RFC 7009).
+//! The token endpoint (RFC 6749 §4.1.3, §6) and revocation (RFC 7009), with a DPoP proof
+//! (RFC 9449) on each request when the session is sender-constrained.
 
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::http::{Http, HttpResponse, parse_json_object};
+use crate::http::{Http, HttpMethod, HttpResponse, form, parse_json_object};
+use crate::oidc::dpop::{self, Dpop, ProvenRequest, ServerRole};
 use crate::secret::SecretString;
+
+/// How a request to the token or revocation endpoint proves possession of the session's key:
+/// `None` for Bearer tokens, a DPoP proof made at `now` otherwise.
+#[derive(Clone, Copy)]
+pub(crate) struct Proof<'a> {
+    pub dpop: &'a Dpop,
+    /// Seconds since the epoch, for the proof's `iat`.
+    pub now: i64,
+}
+
+/// POSTs a form, with a DPoP proof (and one retry with the server's nonce) when `proof` is set.
+async fn post(
+    http: &Http,
+    proof: Option<Proof<'_>>,
+    url: &Url,
+    params: &[(&str, &str)],
+    what: &str,
+) -> Result<HttpResponse> {
+    let Some(proof) = proof else {
+        return http.post_form(url, params, what).await;
+    };
+    let (headers, body) = form(params);
+    let request = ProvenRequest {
+        method: HttpMethod::Post,
+        url,
+        headers,
+        body,
+        access_token: None,
+        now: proof.now,
+        role: ServerRole::Authorization,
+        what,
+    };
+    dpop::send(http, proof.dpop, request).await
+}
 
 /// A validated successful token response.
 #[derive(Debug, Clone)]
@@ -31,6 +67,7 @@ pub(crate) async fn exchange_code(
     redirect_uri: &str,
     code: &SecretString,
     verifier: &SecretString,
+    proof: Option<Proof<'_>>,
 ) -> Result<TokenResponse> {
     let params = [
         ("grant_type", "authorization_code"),
@@ -39,10 +76,8 @@ pub(crate) async fn exchange_code(
         ("client_id", client_id),
         ("code_verifier", verifier.expose()),
     ];
-    let response = http
-        .post_form(token_endpoint, &params, "token endpoint")
-        .await?;
-    let tokens = parse_token_response(&response)?;
+    let response = post(http, proof, token_endpoint, &params, "token endpoint").await?;
+    let tokens = parse_token_response_as(&response, proof.is_some())?;
     if tokens.id_token.is_none() {
         return Err(Error::invalid_response(
             "token endpoint: the code exchange returned no id_token (is the `openid` scope granted?)",
@@ -75,16 +110,15 @@ pub(crate) async fn refresh(
     token_endpoint: &Url,
     client_id: &str,
     refresh_token: &SecretString,
+    proof: Option<Proof<'_>>,
 ) -> std::result::Result<TokenResponse, RefreshFailure> {
     let params = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
         ("client_id", client_id),
     ];
-    let response = http
-        .post_form(token_endpoint, &params, "token endpoint")
-        .await?;
-    parse_token_response(&response).map_err(|error| RefreshFailure {
+    let response = post(http, proof, token_endpoint, &params, "token endpoint").await?;
+    parse_token_response_as(&response, proof.is_some()).map_err(|error| RefreshFailure {
         error,
         rotated_refresh_token: rotated_refresh_token(&response),
     })
@@ -108,15 +142,21 @@ pub(crate) async fn revoke(
     client_id: &str,
     token: &SecretString,
     hint: &str,
+    proof: Option<Proof<'_>>,
 ) -> Result<()> {
     let params = [
         ("token", token.expose()),
         ("token_type_hint", hint),
         ("client_id", client_id),
     ];
-    let response = http
-        .post_form(revocation_endpoint, &params, "revocation endpoint")
-        .await?;
+    let response = post(
+        http,
+        proof,
+        revocation_endpoint,
+        &params,
+        "revocation endpoint",
+    )
+    .await?;
     match response.status {
         200 => Ok(()),
         _ => Err(error_response(&response, "revocation endpoint")),
@@ -140,7 +180,19 @@ pub(crate) fn error_response(response: &HttpResponse, what: &str) -> Error {
 
 /// Validates a token endpoint response: status 200, a JSON object, `token_type` Bearer, and each
 /// field of the right JSON type.
+#[cfg(test)]
 pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenResponse> {
+    parse_token_response_as(response, false)
+}
+
+/// [`parse_token_response`] for a request that carried a DPoP proof (`dpop`): then `token_type`
+/// must be `DPoP` — a Bearer answer would leave the session unbound although the provider
+/// advertises DPoP — and without a proof it must be `Bearer` (a DPoP-bound token cannot be
+/// used without its key).
+pub(crate) fn parse_token_response_as(
+    response: &HttpResponse,
+    dpop: bool,
+) -> Result<TokenResponse> {
     const WHAT: &str = "token endpoint";
     if response.status != 200 {
         return Err(error_response(response, WHAT));
@@ -148,9 +200,10 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenRespo
     let body = parse_json_object(&response.body, WHAT)?;
     let access_token = required_string(&body, "access_token")?;
     let token_type = required_string(&body, "token_type")?;
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    let expected = if dpop { "DPoP" } else { "Bearer" };
+    if !token_type.eq_ignore_ascii_case(expected) {
         return Err(Error::invalid_response(format!(
-            "{WHAT}: token_type must be Bearer, got `{}`",
+            "{WHAT}: token_type must be {expected}, got `{}`",
             token_type.chars().take(20).collect::<String>()
         )));
     }
@@ -324,6 +377,20 @@ mod tests {
             let e = parse_token_response(&resp(200, body)).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{body}");
         }
+    }
+
+    #[test]
+    fn a_proof_asks_for_a_dpop_token_and_no_proof_for_a_bearer_one() {
+        let mut body = ok_body();
+        body["token_type"] = json!("DPoP");
+        assert!(parse_token_response_as(&resp(200, &body.to_string()), true).is_ok());
+        let e = parse_token_response(&resp(200, &body.to_string())).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidResponse);
+        body["token_type"] = json!("dpop");
+        assert!(parse_token_response_as(&resp(200, &body.to_string()), true).is_ok());
+        // Downgraded to Bearer although a proof was sent: the session would not be bound.
+        let e = parse_token_response_as(&resp(200, &ok_body().to_string()), true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidResponse);
     }
 
     #[test]

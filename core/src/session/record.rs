@@ -47,6 +47,10 @@ struct StoredTokens {
     claims: IdTokenClaims,
     #[serde(default)]
     login_nonce: Option<String>,
+    /// The DPoP key's thumbprint for sender-constrained tokens; absent for Bearer tokens (and
+    /// in records written before DPoP, which are all Bearer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_jkt: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +140,7 @@ impl From<&Tokens> for StoredTokens {
             scopes: t.scopes.clone(),
             claims: t.claims.clone(),
             login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
+            dpop_jkt: t.dpop_jkt.clone(),
         }
     }
 }
@@ -150,6 +155,7 @@ impl From<StoredTokens> for Tokens {
             scopes: s.scopes,
             claims: s.claims,
             login_nonce: s.login_nonce.map(SecretString::new),
+            dpop_jkt: s.dpop_jkt,
         }
     }
 }
@@ -285,6 +291,7 @@ mod tests {
                 extra: serde_json::Map::new(),
             },
             login_nonce: Some(SecretString::new("nonce-secret")),
+            dpop_jkt: None,
         }
     }
 
@@ -315,6 +322,25 @@ mod tests {
         assert_eq!(
             decode_sessions(&encode_sessions(&Sessions::default(), OWNER), OWNER).unwrap(),
             Sessions::default()
+        );
+    }
+
+    #[test]
+    fn a_dpop_bound_account_keeps_its_key_thumbprint() {
+        let mut sessions = two_accounts();
+        sessions.accounts.get_mut("u2").unwrap().tokens.dpop_jkt = Some("jkt-1".into());
+        let bytes = encode_sessions(&sessions, OWNER);
+        let back = decode_sessions(&bytes, OWNER).unwrap();
+        assert_eq!(back, sessions);
+        assert_eq!(back.accounts["u2"].tokens.token_type(), "DPoP");
+        assert_eq!(back.accounts["u1"].tokens.token_type(), "Bearer");
+        // A Bearer account is written as before DPoP: older releases read it unchanged.
+        assert_eq!(
+            String::from_utf8(bytes)
+                .unwrap()
+                .matches("dpop_jkt")
+                .count(),
+            1
         );
     }
 

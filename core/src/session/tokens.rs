@@ -18,6 +18,9 @@ pub struct Tokens {
     pub(crate) claims: IdTokenClaims,
     /// The nonce of the login, to check against a refreshed ID token that carries one.
     pub(crate) login_nonce: Option<SecretString>,
+    /// The thumbprint (`jkt`) of the DPoP key the tokens are bound to (RFC 9449), or `None` for
+    /// Bearer tokens.
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl Tokens {
@@ -53,6 +56,21 @@ impl Tokens {
         &self.claims
     }
 
+    /// `DPoP` for tokens bound to the client's DPoP key (RFC 9449), `Bearer` otherwise: the
+    /// scheme of the `Authorization` header the access token goes in.
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+
+    /// The thumbprint (RFC 7638) of the DPoP key the tokens are bound to, if they are.
+    pub fn dpop_key_thumbprint(&self) -> Option<&str> {
+        self.dpop_jkt.as_deref()
+    }
+
     /// Whether the access token is still valid `margin` seconds from `now`. Without a known
     /// expiry the token is taken as valid until the API rejects it.
     pub fn is_fresh(&self, now: i64, margin: i64) -> bool {
@@ -68,6 +86,7 @@ impl fmt::Debug for Tokens {
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
             .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("token_type", &self.token_type())
             .finish_non_exhaustive()
     }
 }

@@ -100,6 +100,22 @@ impl Env {
         self.transport.send(request).await.expect("HTTP request")
     }
 
+    /// GET `url` with the given headers (e.g. what `authorization_headers` gave).
+    pub async fn get_with(&self, url: &str, headers: &[(&str, &str)]) -> keyfob::HttpResponse {
+        let request = HttpRequest {
+            method: HttpMethod::Get,
+            url: url.to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: vec![],
+            timeout: std::time::Duration::from_secs(10),
+            max_response_bytes: 1 << 20,
+        };
+        self.transport.send(request).await.expect("HTTP request")
+    }
+
     /// POSTs a form, as a third party talking to the provider directly would.
     pub async fn post_form(&self, url: &str, params: &[(&str, &str)]) -> keyfob::HttpResponse {
         let body = url::form_urlencoded::Serializer::new(String::new())

@@ -29,6 +29,28 @@ pub(super) fn router() -> Router<Arc<Provider>> {
         )
         .route("/__testkit/rotate-keys", post(rotate_keys))
         .route("/__testkit/advance-clock", post(advance_clock))
+        .route("/__testkit/policy", get(policy).post(set_policy))
+        .route("/__testkit/rotate-dpop-nonces", post(rotate_dpop_nonces))
+}
+
+/// `GET /__testkit/policy`: what the testkit demands of clients, a [`crate::Policy`] object.
+async fn policy(State(provider): State<Arc<Provider>>) -> Response {
+    Json(provider.shared.dpop.policy()).into_response()
+}
+
+/// `POST /__testkit/policy` with a [`crate::Policy`] object (absent members: `false`).
+async fn set_policy(
+    State(provider): State<Arc<Provider>>,
+    body: Bytes,
+) -> Result<Response, BadRequest> {
+    provider.shared.dpop.set_policy(parse(&body)?);
+    Ok(ok())
+}
+
+/// `POST /__testkit/rotate-dpop-nonces`: new DPoP nonces for the provider and servers A and B.
+async fn rotate_dpop_nonces(State(provider): State<Arc<Provider>>) -> Response {
+    provider.shared.dpop.rotate_nonces();
+    ok()
 }
 
 /// `GET /__testkit/stats`: the counters as a [`crate::Stats`] object.

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::Params;
 use crate::TestUser;
 use crate::keys::random_token;
 
@@ -22,6 +23,8 @@ pub(crate) struct AuthCode {
     pub expires_at: u64,
     /// Who signed in.
     pub user: TestUser,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10), if the request named one.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a refresh token family grants.
@@ -32,6 +35,8 @@ pub(crate) struct Grant {
     pub auth_time: u64,
     /// Whose grant it is.
     pub user: TestUser,
+    /// The DPoP key the grant's tokens are bound to (RFC 9449), if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a code could not be redeemed (all are `invalid_grant`).
@@ -80,6 +85,8 @@ pub(crate) struct Grants {
     /// Browser sessions (`SSO_SESSION` cookie value → `auth_time`).
     sessions: HashMap<String, u64>,
     revoked_access_tokens: HashSet<String>,
+    /// Pushed authorization requests by `request_uri`: their parameters and expiry.
+    pushed: HashMap<String, (Vec<(String, String)>, u64)>,
 }
 
 impl Grants {
@@ -147,6 +154,7 @@ impl Grants {
         token: &str,
         client_id: &str,
         requested_scope: Option<&str>,
+        proof_jkt: Option<&str>,
         now: u64,
         new_expires_at: u64,
     ) -> Result<(Grant, String), RefreshError> {
@@ -171,6 +179,13 @@ impl Grants {
         }
         if family.grant.client_id != client_id {
             return Err(InvalidGrant("refresh token was issued to another client"));
+        }
+        // A bound family is used only with a proof of its key (RFC 9449 §5); the token stays
+        // unspent, so that its rightful holder can still use it.
+        if family.grant.dpop_jkt.is_some() && family.grant.dpop_jkt.as_deref() != proof_jkt {
+            return Err(InvalidGrant(
+                "refresh token is DPoP-bound: a proof with its key is required",
+            ));
         }
         let mut grant = family.grant.clone();
         if let Some(requested) = requested_scope {
@@ -213,6 +228,22 @@ impl Grants {
     /// Whether the access token with this `jti` was revoked.
     pub(crate) fn is_access_token_revoked(&self, jti: &str) -> bool {
         self.revoked_access_tokens.contains(jti)
+    }
+
+    /// Keeps a pushed authorization request until `expires_at`; returns its `request_uri`.
+    pub(crate) fn push(&mut self, params: Vec<(String, String)>, expires_at: u64) -> String {
+        let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token());
+        self.pushed
+            .insert(request_uri.clone(), (params, expires_at));
+        request_uri
+    }
+
+    /// The parameters of a pushed request, once: used, it is gone; expired, it is refused.
+    pub(crate) fn take_pushed(&mut self, request_uri: &str, now: u64) -> Option<Params> {
+        self.pushed.retain(|_, (_, expires_at)| *expires_at > now);
+        self.pushed
+            .remove(request_uri)
+            .map(|(params, _)| Params(params))
     }
 
     /// Opens a browser session; returns its cookie value.
@@ -258,6 +289,7 @@ mod tests {
             auth_time: 1,
             expires_at,
             user: TestUser::default(),
+            dpop_jkt: None,
         }
     }
 
@@ -267,6 +299,7 @@ mod tests {
             scope: "openid profile".into(),
             auth_time: 1,
             user: TestUser::default(),
+            dpop_jkt: None,
         }
     }
 
@@ -281,9 +314,21 @@ mod tests {
             CodeError::Reused
         );
         assert!(matches!(
-            grants.rotate_refresh_token(&refresh, "c", None, 10, 1000),
+            grants.rotate_refresh_token(&refresh, "c", None, None, 10, 1000),
             Err(RefreshError::InvalidGrant(_))
         ));
+    }
+
+    #[test]
+    fn pushed_requests_are_single_use_and_expire() {
+        let mut grants = Grants::default();
+        let params = vec![("client_id".to_owned(), "c".to_owned())];
+        let uri = grants.push(params.clone(), 100);
+        assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+        assert_eq!(grants.take_pushed(&uri, 50).unwrap().0, params);
+        assert!(grants.take_pushed(&uri, 50).is_none());
+        let uri = grants.push(params, 100);
+        assert!(grants.take_pushed(&uri, 100).is_none());
     }
 
     #[test]
@@ -307,19 +352,41 @@ mod tests {
         grants.redeem_code(&value, 10).unwrap();
         let first = grants.start_family(&value, grant(), 1000);
         let (_, second) = grants
-            .rotate_refresh_token(&first, "c", None, 20, 1000)
+            .rotate_refresh_token(&first, "c", None, None, 20, 1000)
             .unwrap();
         // Replaying the rotated token revokes the family, including `second`.
         assert!(
             grants
-                .rotate_refresh_token(&first, "c", None, 30, 1000)
+                .rotate_refresh_token(&first, "c", None, None, 30, 1000)
                 .is_err()
         );
         assert!(
             grants
-                .rotate_refresh_token(&second, "c", None, 30, 1000)
+                .rotate_refresh_token(&second, "c", None, None, 30, 1000)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_bound_family_needs_its_key_and_is_not_spent_without_it() {
+        let mut grants = Grants::default();
+        let value = grants.issue_code(code(100));
+        grants.redeem_code(&value, 10).unwrap();
+        let bound = Grant {
+            dpop_jkt: Some("jkt-1".into()),
+            ..grant()
+        };
+        let first = grants.start_family(&value, bound, 1000);
+        for wrong in [None, Some("jkt-2")] {
+            assert!(matches!(
+                grants.rotate_refresh_token(&first, "c", None, wrong, 20, 1000),
+                Err(RefreshError::InvalidGrant(_))
+            ));
+        }
+        let (grant, _) = grants
+            .rotate_refresh_token(&first, "c", None, Some("jkt-1"), 20, 1000)
+            .unwrap();
+        assert_eq!(grant.dpop_jkt.as_deref(), Some("jkt-1"));
     }
 
     #[test]
@@ -330,12 +397,12 @@ mod tests {
         let first = grants.start_family(&value, grant(), 1000);
         assert_eq!(
             grants
-                .rotate_refresh_token(&first, "c", Some("openid email"), 20, 1000)
+                .rotate_refresh_token(&first, "c", Some("openid email"), None, 20, 1000)
                 .unwrap_err(),
             RefreshError::ScopeTooWide
         );
         let (narrowed, _) = grants
-            .rotate_refresh_token(&first, "c", Some("openid"), 20, 1000)
+            .rotate_refresh_token(&first, "c", Some("openid"), None, 20, 1000)
             .unwrap();
         assert_eq!(narrowed.scope, "openid");
     }

@@ -26,6 +26,10 @@ impl Provider {
             "exp": now + config.access_token_ttl,
             "jti": random_token(),
         }));
+        if let Some(jkt) = &grant.dpop_jkt {
+            // RFC 9449 §6.1: the key the token is bound to.
+            claims.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
         let faults = self.shared.faults.current();
         merge_object(&mut claims, faults.access_token_claims.as_ref());
         let key = self.keys().access_key();

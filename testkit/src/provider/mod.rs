@@ -7,6 +7,7 @@ mod caching;
 mod grants;
 mod issue;
 mod logout;
+mod par;
 mod token;
 mod userinfo;
 
@@ -209,6 +210,7 @@ pub(crate) fn router(provider: Arc<Provider>) -> Router {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/authorize", get(authorize::authorize))
+        .route("/par", post(par::push))
         .route("/token", post(token::token))
         .route(
             "/userinfo",
@@ -250,6 +252,9 @@ async fn discovery(State(provider): State<Arc<Provider>>, headers: HeaderMap) ->
             "email", "name", "preferred_username"
         ],
         "authorization_response_iss_parameter_supported": true,
+        "pushed_authorization_request_endpoint": provider.endpoint("/par"),
+        "require_pushed_authorization_requests": provider.shared.dpop.policy().require_par,
+        "dpop_signing_alg_values_supported": ["ES256"],
     }) else {
         unreachable!("a JSON object literal")
     };

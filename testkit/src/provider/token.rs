@@ -1,5 +1,7 @@
 //! `POST /token` (authorization code with PKCE, refresh with rotation) and
-//! `POST /revoke` (RFC 7009).
+//! `POST /revoke` (RFC 7009). A request with a valid DPoP proof (RFC 9449) gets tokens bound
+//! to the proof's key: the access token carries `cnf.jkt`, `token_type` is `DPoP`, and the
+//! refresh token family accepts only proofs with that key.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 use super::authorize::is_pkce_value;
 use super::grants::{CodeError, Grant, RefreshError};
 use super::{Params, Provider};
+use crate::dpop::{self, Expected, ProofError};
 use crate::faults::merge_object;
 use crate::keys::b64url;
 
@@ -28,15 +31,27 @@ pub(super) async fn token(
         .get("grant_type")
         .ok_or(OAuthError::invalid_request("grant_type is required"))?;
     let client_id = provider.client(&params)?;
-    match grant_type {
-        "authorization_code" => exchange_code(&provider, &params, client_id),
-        "refresh_token" => refresh(&provider, &params, client_id),
+    let jkt = provider.dpop_proof(&headers, "/token")?;
+    if jkt.is_none() && provider.shared.dpop.policy().require_dpop {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "this provider requires a DPoP proof",
+        ));
+    }
+    let mut response = match grant_type {
+        "authorization_code" => exchange_code(&provider, &params, client_id, jkt),
+        "refresh_token" => refresh(&provider, &params, client_id, jkt),
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "grant_type must be authorization_code or refresh_token",
         )),
+    }?;
+    if let Some(nonce) = provider.shared.dpop.nonce_header(dpop::Server::Provider) {
+        response.headers_mut().insert("dpop-nonce", nonce);
     }
+    Ok(response)
 }
 
 /// `grant_type=authorization_code`.
@@ -44,6 +59,7 @@ fn exchange_code(
     provider: &Provider,
     params: &Params,
     client_id: &str,
+    jkt: Option<String>,
 ) -> Result<Response, OAuthError> {
     let required = |name: &'static str, description: &'static str| {
         params
@@ -89,11 +105,18 @@ fn exchange_code(
                 "PKCE verification failed: code_verifier does not match code_challenge",
             ));
         }
+        // RFC 9449 §10: a code requested with `dpop_jkt` is redeemed only with that key.
+        if issued.dpop_jkt.is_some() && issued.dpop_jkt != jkt {
+            return Err(OAuthError::invalid_grant(
+                "the code is bound to another DPoP key (dpop_jkt)",
+            ));
+        }
         let grant = Grant {
             client_id: issued.client_id,
             scope: issued.scope,
             auth_time: issued.auth_time,
             user: issued.user,
+            dpop_jkt: jkt,
         };
         let expires_at = now + provider.config.refresh_token_ttl;
         let refresh_token = grants.start_family(code, grant.clone(), expires_at);
@@ -108,8 +131,14 @@ fn exchange_code(
     ))
 }
 
-/// `grant_type=refresh_token`, with rotation and reuse detection.
-fn refresh(provider: &Provider, params: &Params, client_id: &str) -> Result<Response, OAuthError> {
+/// `grant_type=refresh_token`, with rotation and reuse detection; a DPoP-bound family needs a
+/// proof with its key.
+fn refresh(
+    provider: &Provider,
+    params: &Params,
+    client_id: &str,
+    jkt: Option<String>,
+) -> Result<Response, OAuthError> {
     let refresh_token = params
         .get("refresh_token")
         .ok_or(OAuthError::invalid_request("refresh_token is required"))?;
@@ -120,6 +149,7 @@ fn refresh(provider: &Provider, params: &Params, client_id: &str) -> Result<Resp
             refresh_token,
             client_id,
             params.get("scope"),
+            jkt.as_deref(),
             now,
             now + provider.config.refresh_token_ttl,
         )
@@ -150,7 +180,7 @@ fn tokens_issued(
 ) -> Response {
     let Value::Object(mut body) = json!({
         "access_token": provider.issue_access_token(grant, now),
-        "token_type": "Bearer",
+        "token_type": if grant.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": provider.config.access_token_ttl,
         "refresh_token": refresh_token,
         "id_token": provider.issue_id_token(grant, nonce, now),
@@ -175,6 +205,8 @@ pub(super) async fn revoke(
 ) -> Result<Response, OAuthError> {
     let params = form_params(&headers, &body)?;
     provider.client(&params)?;
+    // A proof is optional here; one that comes must be valid.
+    provider.dpop_proof(&headers, "/revoke")?;
     let token = params
         .get("token")
         .ok_or(OAuthError::invalid_request("token is required"))?;
@@ -193,8 +225,43 @@ pub(super) async fn revoke(
 }
 
 impl Provider {
+    /// The thumbprint of the key of the request's DPoP proof for the endpoint at `path`, if it
+    /// carries one; an invalid proof (or one without the nonce the provider demands) is
+    /// refused.
+    pub(super) fn dpop_proof(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Result<Option<String>, OAuthError> {
+        let url = self.endpoint(path);
+        let expected = Expected {
+            server: dpop::Server::Provider,
+            method: "POST",
+            url: &url,
+            access_token: None,
+            now: self.now(),
+        };
+        self.shared.dpop.check(headers, &expected).map_err(|error| {
+            dpop::count_refusal(&self.shared.stats, &error);
+            match error {
+                ProofError::Invalid(why) => {
+                    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", why)
+                }
+                ProofError::UseNonce(nonce) => {
+                    let mut e = OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "use_dpop_nonce",
+                        "the provider requires a nonce in DPoP proofs",
+                    );
+                    e.dpop_nonce = Some(nonce);
+                    e
+                }
+            }
+        })
+    }
+
     /// The `client_id` parameter, if it names the registered client.
-    fn client<'a>(&self, params: &'a Params) -> Result<&'a str, OAuthError> {
+    pub(super) fn client<'a>(&self, params: &'a Params) -> Result<&'a str, OAuthError> {
         match params.get("client_id") {
             None => Err(OAuthError::invalid_request(
                 "client_id is required for a public client",
@@ -211,7 +278,7 @@ impl Provider {
 
 /// The form parameters of a POST body, refusing other content types and
 /// repeated parameters.
-fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+pub(super) fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -236,10 +303,12 @@ pub(super) struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: Cow<'static, str>,
+    /// The `DPoP-Nonce` to send with a `use_dpop_nonce` error.
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
-    fn new(
+    pub(super) fn new(
         status: StatusCode,
         error: &'static str,
         description: impl Into<Cow<'static, str>>,
@@ -248,10 +317,11 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 
-    fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(super) fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
@@ -263,12 +333,16 @@ impl OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.error, "error_description": self.description});
-        no_store((self.status, Json(body)))
+        let mut response = no_store((self.status, Json(body)));
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("dpop-nonce", nonce);
+        }
+        response
     }
 }
 
 /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
-fn no_store(response: impl IntoResponse) -> Response {
+pub(super) fn no_store(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

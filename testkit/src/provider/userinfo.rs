@@ -1,48 +1,73 @@
-//! `GET`/`POST /userinfo` (OIDC Core §5.3), protected by a bearer access token.
+//! `GET`/`POST /userinfo` (OIDC Core §5.3), protected by an access token: Bearer, or DPoP
+//! with a proof for a DPoP-bound token (RFC 9449 §7).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::Provider;
+use crate::dpop::{self, Expected, Presented, Refused};
 use crate::jwt::{
-    AccessTokenRules, Rejection, access_token_kid, bearer_token, unauthorized, verify_access_token,
+    AccessTokenRules, Rejection, access_token_kid, unauthorized, verify_access_token,
 };
 
 /// Returns the claims of the access token's user (the configured one, or one named by a
 /// `login_hint`) for a valid access token.
 pub(super) async fn userinfo(
     State(provider): State<Arc<Provider>>,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let Some(token) = bearer_token(&headers) else {
+    let Some(presented) = Presented::of(&headers) else {
         return unauthorized("userinfo", None);
     };
-    match provider.verify_access_token(token) {
-        Ok(claims) => {
-            let sub = claims
-                .get("sub")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let user = if sub == provider.config.user.sub {
-                provider.config.user.clone()
-            } else {
-                crate::TestUser::named(sub)
-            };
-            Json(json!({
-                "sub": user.sub,
-                "email": user.email,
-                "name": user.name,
-                "preferred_username": user.preferred_username,
-            }))
-            .into_response()
+    let token = presented.token();
+    let claims = match provider.verify_access_token(token) {
+        Ok(claims) => claims,
+        Err(reason) => return unauthorized("userinfo", Some(reason)),
+    };
+    let url = provider.endpoint("/userinfo");
+    let expected = Expected {
+        server: dpop::Server::Provider,
+        method: method.as_str(),
+        url: &url,
+        access_token: Some(token),
+        now: provider.now(),
+    };
+    match dpop::check_binding(
+        &provider.shared.dpop,
+        &headers,
+        presented,
+        &claims,
+        &expected,
+    ) {
+        Ok(()) => {}
+        Err(Refused::Token(reason)) => return unauthorized("userinfo", Some(reason)),
+        Err(Refused::Proof(error)) => {
+            dpop::count_refusal(&provider.shared.stats, &error);
+            return dpop::dpop_unauthorized("userinfo", &error);
         }
-        Err(reason) => unauthorized("userinfo", Some(reason)),
     }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let user = if sub == provider.config.user.sub {
+        provider.config.user.clone()
+    } else {
+        crate::TestUser::named(sub)
+    };
+    Json(json!({
+        "sub": user.sub,
+        "email": user.email,
+        "name": user.name,
+        "preferred_username": user.preferred_username,
+    }))
+    .into_response()
 }
 
 impl Provider {

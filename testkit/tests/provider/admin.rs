@@ -64,6 +64,11 @@ async fn stats_count_each_endpoint_and_grant() {
             discovery_not_modified: 0,
             jwks_conditional: 0,
             jwks_not_modified: 0,
+            // No pushed request, no DPoP proof (testkit/tests/dpop.rs counts those).
+            par: 0,
+            dpop_proofs: 0,
+            dpop_proofs_rejected: 0,
+            dpop_nonce_challenges: 0,
         }
     );
     tk.reset_stats();

@@ -11,7 +11,8 @@ import java.util.concurrent.Executor
 /**
  * The usual Android client: the session in [AndroidKeystoreStorage], HTTP through
  * [HttpUrlConnectionTransport]. Create it once, in `Application.onCreate` (it does no I/O there),
- * so that a login completes even when the redirect restarts the app's process.
+ * so that a login completes even when the redirect restarts the app's process. With a
+ * [dpopKey] (e.g. [KeystoreDpopKey]) sessions are bound to it when the provider supports DPoP.
  */
 @JvmOverloads
 public fun Keyfob.Companion.create(
@@ -21,7 +22,8 @@ public fun Keyfob.Companion.create(
         context.applicationContext,
         directory = StoreNamespace.directory(config.issuer, config.clientId),
     ),
-): Keyfob = Keyfob(config, storage)
+    dpopKey: DpopKey? = null,
+): Keyfob = Keyfob(config, storage, dpopKey = dpopKey)
 
 /**
  * Signs the user in from [activity] and returns their claims: the provider's page opens in an

@@ -63,6 +63,17 @@ object Testkit {
         request("DELETE", "/__testkit/faults")
     }
 
+    /** What the testkit demands (a `Policy` object, e.g. `{"dpop_nonce": true}`); `{}`: nothing. */
+    fun policy(policyJson: String) {
+        val (status, _) = request("POST", "/__testkit/policy", policyJson)
+        assertEquals(200, status, "setting the testkit policy")
+    }
+
+    /** New DPoP nonces at the provider and servers A and B. */
+    fun rotateDpopNonces() {
+        request("POST", "/__testkit/rotate-dpop-nonces")
+    }
+
     private fun request(method: String, path: String, body: String? = null): Pair<Int, ByteArray> {
         val c = URL(issuer + path).openConnection() as HttpURLConnection
         c.requestMethod = method

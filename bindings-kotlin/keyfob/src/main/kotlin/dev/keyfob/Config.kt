@@ -46,6 +46,12 @@ public data class KeyfobConfig @JvmOverloads constructor(
     val multipleAccounts: Boolean = false,
     val metadataMaxAgeSecs: Int = 86_400,
     val metadataMinAgeSecs: Int = 60,
+    /**
+     * Push authorization requests (RFC 9126) whenever the provider offers it, so that the browser
+     * carries only `client_id` and a `request_uri`. Off by default: then they are pushed only
+     * when the provider requires it.
+     */
+    val pushAuthorizationRequests: Boolean = false,
 ) {
     /** The record the core takes; a negative number is a [KeyfobException.Config] here already. */
     internal fun toFfi(): dev.keyfob.ffi.KeyfobConfig = dev.keyfob.ffi.KeyfobConfig(
@@ -62,6 +68,7 @@ public data class KeyfobConfig @JvmOverloads constructor(
         multipleAccounts = multipleAccounts,
         metadataMaxAgeSecs = seconds("metadataMaxAgeSecs", metadataMaxAgeSecs),
         metadataMinAgeSecs = seconds("metadataMinAgeSecs", metadataMinAgeSecs),
+        pushedAuthorizationRequests = pushAuthorizationRequests,
     )
 
     private fun seconds(name: String, value: Int): UInt {

@@ -1,6 +1,7 @@
 package dev.keyfob
 
 import dev.keyfob.KeyfobException.Companion.translate
+import dev.keyfob.ffi.HttpHeader
 import dev.keyfob.ffi.KeyfobClient
 import dev.keyfob.ffi.KeyfobSessionObserver
 import dev.keyfob.ffi.SessionEvent
@@ -17,6 +18,7 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 import java.lang.ref.WeakReference
+import java.net.HttpURLConnection
 
 /**
  * OpenID Connect sign-in for one provider and one app: the Kotlin face of Keyfob's Rust core.
@@ -42,12 +44,15 @@ import java.lang.ref.WeakReference
  * @param config the client configuration; invalid values throw [KeyfobException.Config].
  * @param storage where the session is kept; `null` keeps it in memory only.
  * @param transport HTTP for the core; [HttpUrlConnectionTransport] by default.
+ * @param dpopKey binds sessions to this key (DPoP, RFC 9449) when the provider supports it; then
+ *   send API requests with [authorizationHeaders] (or [authorize]) and [shouldRetry].
  */
 public class Keyfob internal constructor(
     config: KeyfobConfig,
     storage: SecureStorage?,
     transport: HttpTransport,
     private val router: RedirectRouter,
+    dpopKey: DpopKey? = null,
 ) : AutoCloseable {
 
     @JvmOverloads
@@ -55,13 +60,16 @@ public class Keyfob internal constructor(
         config: KeyfobConfig,
         storage: SecureStorage? = null,
         transport: HttpTransport = HttpUrlConnectionTransport(),
-    ) : this(config, storage, transport, RedirectRouter.shared)
+        dpopKey: DpopKey? = null,
+    ) : this(config, storage, transport, RedirectRouter.shared, dpopKey)
 
     /** The configuration this client was created with. */
     public val config: KeyfobConfig = config
 
     private val client: KeyfobClient = config.toFfi().let { ffiConfig ->
-        translate { KeyfobClient(ffiConfig, TransportBridge(transport), storage?.let(::StorageBridge)) }
+        translate {
+            KeyfobClient(ffiConfig, TransportBridge(transport), storage?.let(::StorageBridge), dpopKey?.let(::DpopKeyBridge))
+        }
     }
 
     /** This client's id for [CachedTokenAccess] (not a pointer: stale once the client is freed). */
@@ -204,6 +212,43 @@ public class Keyfob internal constructor(
             }
         }
     }
+
+    /**
+     * The headers for one request to the app's API, with the session's access token (refreshed
+     * first when it is about to expire): `Authorization: Bearer …`, or for a DPoP-bound session
+     * `Authorization: DPoP …` and a `DPoP` proof made for exactly [method] and [url]. The same
+     * call for both, so app code does not branch; add them to an `HttpURLConnection` ([authorize])
+     * or an OkHttp `Request.Builder`. Secrets: never log them. Ask again for every request, and
+     * pass the answer to [shouldRetry].
+     */
+    public suspend fun authorizationHeaders(method: String, url: String): Map<String, String> =
+        call { session -> session.authorizationHeaders(method, url).associate { it.name to it.value } }
+
+    /** Sets [authorizationHeaders] for the connection's method and URL on [connection] (before it connects). */
+    public suspend fun authorize(connection: HttpURLConnection) {
+        for ((name, value) in authorizationHeaders(connection.requestMethod, connection.url.toString())) {
+            connection.setRequestProperty(name, value)
+        }
+    }
+
+    /**
+     * Reads an API's answer to a request made with [authorizationHeaders]: keeps the server's new
+     * DPoP nonce, and says whether the server refused the proof for want of it (`401` with
+     * `WWW-Authenticate: DPoP error="use_dpop_nonce"`). Then send the request once more, with new
+     * headers — once: the next refusal is the answer. [headers] as `HttpURLConnection.headerFields`
+     * or OkHttp's `headers.toMultimap()` give them. Memory only: any thread.
+     */
+    public fun shouldRetry(url: String, status: Int, headers: Map<out String?, List<String>>): Boolean {
+        check(!closed) { "this Keyfob client was closed" }
+        val flat = headers.flatMap { (name, values) ->
+            if (name == null) emptyList() else values.map { HttpHeader(name, it) }
+        }
+        return translate { client.resourceResponse(url, status.coerceIn(0, 65_535).toUShort(), flat) }
+    }
+
+    /** [shouldRetry] for a connection that has its answer. */
+    public fun shouldRetry(connection: HttpURLConnection): Boolean =
+        shouldRetry(connection.url.toString(), connection.responseCode, connection.headerFields)
 
     /** Refreshes the tokens now with the refresh token. */
     public suspend fun refresh(): Unit = call { it.refresh() }

@@ -87,18 +87,25 @@ internal class StorageBridge(private val storage: SecureStorage) : KeyfobStorage
     override fun compareAndSwap(key: String, expected: ByteArray?, new: ByteArray?): Boolean =
         guarded { storage.compareAndSwap(key, expected, new) }
 
-    private inline fun <T> guarded(block: () -> T): T = try {
-        block()
-    } catch (e: StorageException) {
-        val reason = e.message ?: e.javaClass.simpleName
-        throw when (e) {
-            is StorageException.Unavailable -> StorageFailure.Unavailable(reason)
-            is StorageException.KeyInvalidated -> StorageFailure.KeyInvalidated(reason)
-            is StorageException.Corrupt -> StorageFailure.Corrupt(reason)
-            is StorageException.Failed -> StorageFailure.Failed(reason)
-        }
-    } catch (e: RuntimeException) {
-        // An app's storage that throws something else: a failure, never "nothing stored".
-        throw StorageFailure.Failed("the storage failed: ${e.javaClass.name}")
+    private inline fun <T> guarded(block: () -> T): T = asStorageFailures("the storage", block)
+}
+
+/**
+ * Runs [block] (app or platform code behind a bridge to the core) and hands its failure to the
+ * core as the generated [StorageFailure]: a [StorageException] keeps its kind; anything else is
+ * `Failed`, naming [what] failed.
+ */
+internal inline fun <T> asStorageFailures(what: String, block: () -> T): T = try {
+    block()
+} catch (e: StorageException) {
+    val reason = e.message ?: e.javaClass.simpleName
+    throw when (e) {
+        is StorageException.Unavailable -> StorageFailure.Unavailable(reason)
+        is StorageException.KeyInvalidated -> StorageFailure.KeyInvalidated(reason)
+        is StorageException.Corrupt -> StorageFailure.Corrupt(reason)
+        is StorageException.Failed -> StorageFailure.Failed(reason)
     }
+} catch (e: RuntimeException) {
+    // Code that throws something else: a failure, never "nothing stored".
+    throw StorageFailure.Failed("$what failed: ${e.javaClass.name}")
 }
