@@ -112,8 +112,9 @@ struct MetadataScript {
 /// A provider answering from memory: discovery and JWKS always (the JWKS can be made to fail;
 /// both can carry caching headers and validators), the token endpoint from a queue of
 /// [`Answer`]s, revocation with 200. It records every request as `"METHOD /path"` plus, for form
-/// posts, the `grant_type` or revoked token, and for conditional requests ` conditional` (and
-/// ` 304` when answered so).
+/// posts, the `grant_type` or revoked token, for a request with a DPoP proof ` dpop@` and the
+/// path the proof was made for, and for conditional requests ` conditional` (and ` 304` when
+/// answered so).
 pub(crate) struct ScriptedProvider {
     pub signer: TestSigner,
     token_answers: Mutex<VecDeque<Answer>>,
@@ -286,6 +287,19 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The path of the URL (`htu`) the request's DPoP proof was made for, if it carries one.
+fn dpop_proof_target(request: &HttpRequest) -> Option<String> {
+    let (_, proof) = request.headers.iter().find(|(n, _)| n == "dpop")?;
+    let claims = URL_SAFE_NO_PAD.decode(proof.split('.').nth(1)?).ok()?;
+    let claims: Value = serde_json::from_slice(&claims).ok()?;
+    Some(
+        url::Url::parse(claims["htu"].as_str()?)
+            .ok()?
+            .path()
+            .to_string(),
+    )
+}
+
 #[async_trait]
 impl HttpTransport for ScriptedProvider {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -298,6 +312,9 @@ impl HttpTransport for ScriptedProvider {
         }
         if let Some(token) = form_field(&request.body, "token") {
             record.push_str(&format!(" {token}"));
+        }
+        if let Some(htu) = dpop_proof_target(&request) {
+            record.push_str(&format!(" dpop@{htu}"));
         }
         let (token_path, token_gone) = {
             let script = lock(&self.metadata);

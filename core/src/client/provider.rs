@@ -383,10 +383,14 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
+    use crate::config::Config;
     use crate::http::caching::CachePolicy;
+    use crate::oidc::dpop::{Dpop, DpopKey, SoftwareDpopKey};
+    use crate::session::record::SESSION_KEY;
     use crate::storage::MemoryStorage;
     use crate::test_support::{
-        ISSUER, NOW, ScriptedProvider, TestSigner, client_on, client_with_session, session_tokens,
+        CLIENT_ID, ISSUER, NOW, ScriptedProvider, TestSigner, client_on, client_with_session,
+        session_record, session_tokens,
     };
 
     const DISCOVERY: &str = "GET /.well-known/openid-configuration";
@@ -666,6 +670,79 @@ mod tests {
         let metadata = next.provider_metadata().await.unwrap();
         assert_eq!(metadata.token_endpoint.path(), "/oauth2/token");
         assert_eq!(provider.count(DISCOVERY), 1);
+    }
+
+    #[tokio::test]
+    async fn a_moved_token_endpoint_gets_a_dpop_proof_made_for_its_new_url() {
+        let provider = ScriptedProvider::new();
+        let key: Arc<dyn DpopKey> = Arc::new(SoftwareDpopKey::generate().unwrap());
+        let mut tokens = session_tokens(&provider, "u1");
+        tokens.dpop_jkt = Some(Dpop::new(key.clone()).thumbprint().unwrap());
+        let storage = Arc::new(MemoryStorage::new());
+        storage.save(SESSION_KEY, &session_record(&tokens)).unwrap();
+        let config = Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
+            .build()
+            .unwrap();
+        let client = Client::new(config, provider.clone())
+            .with_storage(storage)
+            .with_clock(Arc::new(ManualClock::new(NOW)))
+            .with_dpop_key(key);
+        // Discovery and keys known, as a sign-in leaves them.
+        client.begin_login().await.unwrap();
+        client.cancel_login().unwrap();
+        provider.clear_requests();
+
+        provider.move_token_endpoint("/oauth2/token");
+        provider.answer_tokens(json!({"token_type": "DPoP"}));
+        let refreshed = client.refresh().await.unwrap();
+        assert_eq!(refreshed.token_type(), "DPoP");
+        assert_eq!(
+            provider.requests(),
+            [
+                "POST /token refresh_token dpop@/token",
+                DISCOVERY,
+                "POST /oauth2/token refresh_token dpop@/oauth2/token"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn stored_metadata_keeps_what_dpop_and_par_need() {
+        let provider = ScriptedProvider::new();
+        let par = format!("{ISSUER}/par");
+        let body = json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": format!("{ISSUER}/authorize"),
+            "token_endpoint": format!("{ISSUER}/token"),
+            "jwks_uri": format!("{ISSUER}/jwks"),
+            "pushed_authorization_request_endpoint": par,
+            "require_pushed_authorization_requests": true,
+            "dpop_signing_alg_values_supported": ["ES256"],
+        });
+        let stored = StoredProvider {
+            discovery: Some(CachedDocument {
+                url: format!("{ISSUER}/.well-known/openid-configuration"),
+                body: body.as_object().unwrap().clone(),
+                fetched_at: NOW,
+                policy: CachePolicy::default(),
+            }),
+            jwks: None,
+        };
+        let storage = Arc::new(MemoryStorage::new());
+        let record = provider_record::encode(ISSUER, &stored).unwrap();
+        storage.save(METADATA_KEY, &record).unwrap();
+        let (client, _) = relaunch(&provider, &storage, NOW);
+        let metadata = client.provider_metadata().await.unwrap();
+        assert!(provider.requests().is_empty());
+        assert!(metadata.supports_dpop());
+        assert!(metadata.require_pushed_authorization_requests);
+        assert_eq!(
+            metadata
+                .pushed_authorization_request_endpoint
+                .as_ref()
+                .map(Url::as_str),
+            Some(par.as_str())
+        );
     }
 
     #[tokio::test]
