@@ -439,6 +439,26 @@ mod tests {
         (provider, storage, client, clock)
     }
 
+    /// The scripted provider's discovery document, as a test stores it.
+    fn discovery_body() -> serde_json::Value {
+        json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": format!("{ISSUER}/authorize"),
+            "token_endpoint": format!("{ISSUER}/token"),
+            "jwks_uri": format!("{ISSUER}/jwks"),
+        })
+    }
+
+    /// `body`, stored as fetched from `url` at `NOW` with no caching headers.
+    fn stored_discovery(body: serde_json::Value, url: &str) -> CachedDocument {
+        CachedDocument {
+            url: url.to_string(),
+            body: body.as_object().unwrap().clone(),
+            fetched_at: NOW,
+            policy: CachePolicy::default(),
+        }
+    }
+
     /// An ID token for `u1` signed by `signer`.
     fn signed_by(signer: &TestSigner) -> String {
         let claims = json!({"iss": ISSUER, "sub": "u1", "aud": crate::test_support::CLIENT_ID,
@@ -582,19 +602,8 @@ mod tests {
     #[tokio::test]
     async fn corrupt_foreign_or_invalid_stored_metadata_is_discarded_and_fetched_again() {
         let provider = ScriptedProvider::new();
-        let discovery = |body: serde_json::Value, url: &str| CachedDocument {
-            url: url.to_string(),
-            body: body.as_object().unwrap().clone(),
-            fetched_at: NOW,
-            policy: CachePolicy::default(),
-        };
         let here = format!("{ISSUER}/.well-known/openid-configuration");
-        let good = json!({
-            "issuer": ISSUER,
-            "authorization_endpoint": format!("{ISSUER}/authorize"),
-            "token_endpoint": format!("{ISSUER}/token"),
-            "jwks_uri": format!("{ISSUER}/jwks"),
-        });
+        let good = discovery_body();
         let mut other_issuer = good.clone();
         other_issuer["issuer"] = json!("https://evil.example");
         let mut insecure = good.clone();
@@ -609,12 +618,15 @@ mod tests {
         let unusable = [
             b"\x00not a record".to_vec(),
             br#"{"format": 9}"#.to_vec(),
-            record("https://evil.example", discovery(good.clone(), &here)),
-            record(ISSUER, discovery(other_issuer, &here)),
-            record(ISSUER, discovery(insecure, &here)),
+            record(
+                "https://evil.example",
+                stored_discovery(good.clone(), &here),
+            ),
+            record(ISSUER, stored_discovery(other_issuer, &here)),
+            record(ISSUER, stored_discovery(insecure, &here)),
             record(
                 ISSUER,
-                discovery(
+                stored_discovery(
                     good.clone(),
                     "https://evil.example/.well-known/openid-configuration",
                 ),
@@ -639,7 +651,7 @@ mod tests {
         // A well-formed record is used as it is.
         let storage = Arc::new(MemoryStorage::new());
         storage
-            .save(METADATA_KEY, &record(ISSUER, discovery(good, &here)))
+            .save(METADATA_KEY, &record(ISSUER, stored_discovery(good, &here)))
             .unwrap();
         provider.clear_requests();
         let (client, _) = relaunch(&provider, &storage, NOW);
@@ -710,22 +722,13 @@ mod tests {
     async fn stored_metadata_keeps_what_dpop_and_par_need() {
         let provider = ScriptedProvider::new();
         let par = format!("{ISSUER}/par");
-        let body = json!({
-            "issuer": ISSUER,
-            "authorization_endpoint": format!("{ISSUER}/authorize"),
-            "token_endpoint": format!("{ISSUER}/token"),
-            "jwks_uri": format!("{ISSUER}/jwks"),
-            "pushed_authorization_request_endpoint": par,
-            "require_pushed_authorization_requests": true,
-            "dpop_signing_alg_values_supported": ["ES256"],
-        });
+        let mut body = discovery_body();
+        body["pushed_authorization_request_endpoint"] = json!(par);
+        body["require_pushed_authorization_requests"] = json!(true);
+        body["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+        let here = format!("{ISSUER}/.well-known/openid-configuration");
         let stored = StoredProvider {
-            discovery: Some(CachedDocument {
-                url: format!("{ISSUER}/.well-known/openid-configuration"),
-                body: body.as_object().unwrap().clone(),
-                fetched_at: NOW,
-                policy: CachePolicy::default(),
-            }),
+            discovery: Some(stored_discovery(body, &here)),
             jwks: None,
         };
         let storage = Arc::new(MemoryStorage::new());
