@@ -30,7 +30,8 @@ impl Client {
     /// request carries the key's thumbprint (`dpop_jkt`). When the provider requires pushed
     /// authorization requests (RFC 9126), or offers them and the configuration asks for them,
     /// the parameters are pushed first, alongside the key prefetch, and the URL carries only
-    /// `client_id` and `request_uri`; a refused push is a `Provider` error and nothing is stored.
+    /// `client_id` and `request_uri`; a refused push is a `Provider` error and no pending login
+    /// is stored (the provider's metadata, fetched by then, is kept).
     pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
         let provider = self.provider_metadata().await?;
         let jkt = match self.dpop_for_login(&provider) {
