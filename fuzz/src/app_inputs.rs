@@ -291,6 +291,8 @@ mod ffi {
             refresh_ahead: true,
             allow_insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            metadata_max_age_secs: 86_400,
+            metadata_min_age_secs: 60,
             pushed_authorization_requests: false,
             resources: Vec::new(),
         };

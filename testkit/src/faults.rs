@@ -64,6 +64,12 @@ pub struct Faults {
     /// `slow_down` (this many of them), whatever their timing; each adds 5 s to the interval
     /// that the following polls must keep (RFC 8628 §3.5).
     pub device_slow_down: u32,
+    /// A `Cache-Control` header for the discovery and JWKS answers (and their `304`s), e.g.
+    /// `"max-age=3600"`, `"max-age=0"`, `"no-cache"`, `"no-store"`. Without it they carry no
+    /// `Cache-Control`. Either way they carry an `ETag` and a `Last-Modified`, and a request
+    /// whose `If-None-Match` (or, without one, `If-Modified-Since`) still matches is answered
+    /// `304 Not Modified` (counted in [`crate::Stats`]).
+    pub metadata_cache_control: Option<String>,
 }
 
 impl Faults {
@@ -143,6 +149,11 @@ impl Faults {
         })
     }
 
+    /// Sends `Cache-Control: {value}` with discovery and the JWKS: `"max-age=0"`, `"no-store"`.
+    pub fn metadata_cache_control(value: &str) -> Faults {
+        only(|f| f.metadata_cache_control = Some(value.to_owned()))
+    }
+
     /// Places these JWK objects before the real keys in the JWKS.
     pub fn jwks_extra_keys(keys: Vec<Value>) -> Faults {
         only(|f| f.jwks_extra_keys = keys)
@@ -194,8 +205,8 @@ impl Faults {
 
     /// Both sets of faults at once. The JSON patches are merged member by member (a member of
     /// `other` replaces the one of the same name, a `null` in `other` still removes it), the
-    /// signing of `other` wins when it has one, and the lists are joined, `self`'s first (so
-    /// `self`'s endpoint fault answers first for a path that both name).
+    /// signing and `Cache-Control` of `other` win when it has them, and the lists are joined,
+    /// `self`'s first (so `self`'s endpoint fault answers first for a path that both name).
     pub fn and(self, other: Faults) -> Faults {
         // Destructured, so that a new kind of fault cannot be forgotten here.
         let Faults {
@@ -212,6 +223,7 @@ impl Faults {
             callback_in_fragment,
             device_interval,
             device_slow_down,
+            metadata_cache_control,
         } = other;
         Faults {
             id_token_claims: join_patches(self.id_token_claims, id_token_claims),
@@ -227,6 +239,7 @@ impl Faults {
             callback_in_fragment: self.callback_in_fragment || callback_in_fragment,
             device_interval: device_interval.or(self.device_interval),
             device_slow_down: self.device_slow_down.max(device_slow_down),
+            metadata_cache_control: metadata_cache_control.or(self.metadata_cache_control),
         }
     }
 }
@@ -510,7 +523,8 @@ mod tests {
             .and(Faults::status("/token", 503))
             .and(Faults::jwks_extra_keys(vec![json!(2)]))
             .and(Faults::callback_append("code", "c2"))
-            .and(Faults::callback_in_fragment());
+            .and(Faults::callback_in_fragment())
+            .and(Faults::metadata_cache_control("no-store"));
         let statuses: Vec<_> = both.endpoints.iter().map(|f| f.status).collect();
         assert_eq!(statuses, [Some(500), Some(503)]);
         assert_eq!(both.jwks_extra_keys, [json!(1), json!(2)]);
@@ -520,6 +534,7 @@ mod tests {
         );
         assert_eq!(both.id_token_signing, Some(Signing::AlgNone));
         assert!(both.callback_in_fragment);
+        assert_eq!(both.metadata_cache_control.as_deref(), Some("no-store"));
         // The later signing wins; a fault without one keeps the earlier.
         let signing = Faults::id_token_signing(Signing::AlgNone)
             .and(Faults::id_token_signing(Signing::BadSignature))

@@ -39,6 +39,14 @@ extension KeyfobClient {
         /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
         /// default: a sign-in as another user replaces the previous user's session.
         public var multipleAccounts: Bool
+        /// The provider's metadata (discovery document and signing keys) is kept in the storage
+        /// beside the session, so that a launch with an expired access token costs one request,
+        /// the refresh. It is used for at most this many seconds (at most a week) before it is
+        /// revalidated; less when the provider's caching headers say so.
+        public var metadataMaxAge: TimeInterval
+        /// ... and for at least this many seconds (at least 1), whatever the provider's caching
+        /// headers say (`max-age=0`, `no-cache`, `no-store`).
+        public var metadataMinAge: TimeInterval
         /// Push authorization requests (RFC 9126) whenever the provider offers it, so that the
         /// browser carries only `client_id` and a `request_uri`. Off by default: then they are
         /// pushed only when the provider requires it.
@@ -62,6 +70,8 @@ extension KeyfobClient {
             refreshAhead: Bool = true,
             allowInsecureHTTPHosts: [String] = [],
             multipleAccounts: Bool = false,
+            metadataMaxAge: TimeInterval = 86_400,
+            metadataMinAge: TimeInterval = 60,
             pushAuthorizationRequests: Bool = false,
             resources: [URL] = []
         ) {
@@ -77,6 +87,8 @@ extension KeyfobClient {
             self.refreshAhead = refreshAhead
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
+            self.metadataMaxAge = metadataMaxAge
+            self.metadataMinAge = metadataMinAge
             self.pushAuthorizationRequests = pushAuthorizationRequests
             self.resources = resources
         }
@@ -95,6 +107,8 @@ extension KeyfobClient {
                 refreshAhead: refreshAhead,
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
                 multipleAccounts: multipleAccounts,
+                metadataMaxAgeSecs: seconds(metadataMaxAge),
+                metadataMinAgeSecs: seconds(metadataMinAge),
                 pushedAuthorizationRequests: pushAuthorizationRequests,
                 resources: resources.map(\.absoluteString)
             )

@@ -76,6 +76,8 @@ import Testing
         var off = configuration
         off.refreshAhead = false
         #expect(!off.ffiConfig.refreshAhead)
+        #expect(config.metadataMaxAgeSecs == 86_400)
+        #expect(config.metadataMinAgeSecs == 60)
         let options = KeyfobClient.LoginOptions(prompt: "login", additionalParameters: ["ui_locales": "fr"]).ffiOptions
         #expect(options.prompt == "login")
         #expect(options.extraParams == [AuthParam(name: "ui_locales", value: "fr")])

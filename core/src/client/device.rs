@@ -26,9 +26,7 @@ impl Client {
                     "the provider offers no device authorization endpoint (RFC 8628)",
                 )
             })?;
-        if let Err(e) = self.keys.prefetch(&self.http, &provider.jwks_uri).await {
-            log::warn!("JWKS prefetch failed: {e}");
-        }
+        self.prefetch_keys(&provider).await;
         let scope = self.config.scopes.join(" ");
         let mut params = vec![
             ("client_id", self.config.client_id.as_str()),

@@ -319,6 +319,8 @@ impl Client {
             .clock_skew(self.config.clock_skew)
             .max_response_bytes(self.config.max_response_bytes)
             .refresh_margin(self.config.refresh_margin)
+            .metadata_max_age(self.config.metadata_max_age)
+            .metadata_min_age(self.config.metadata_min_age)
             .multiple_accounts(true);
         for host in &self.config.insecure_http_hosts {
             config = config.allow_insecure_http_host(host.clone());

@@ -21,7 +21,9 @@
 //!    for its outcome — or, when its target's access token still serves it (not expired, and
 //!    lasting its `min_ttl`), uses that meanwhile. Otherwise this process takes the lease.
 //! 4. **The grant** (`grant_type=refresh_token`, with `resource=` for an API, and a DPoP proof
-//!    for a DPoP-bound session whatever the target). If it fails:
+//!    for a DPoP-bound session whatever the target), at the token endpoint of the provider's
+//!    metadata as stored, with stale metadata revalidated beside it (`client::provider`). If it
+//!    fails:
 //!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
 //!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
 //!      caller is told to sign in again. (A refresh ahead of expiry leaves it: the token
@@ -49,7 +51,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use url::Url;
+
 use super::Client;
+use super::provider::GrantFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::token::{self, RefreshFailure};
@@ -217,24 +222,27 @@ impl Client {
             self.store.release_refresh(subject, &self.lease_holder);
             return Err(no_refresh_token());
         };
-        let provider = match self.provider_metadata().await {
+        let provider = match self.metadata_for_grant().await {
             Ok(provider) => provider,
             Err(e) => {
                 self.store.release_refresh(subject, &self.lease_holder);
                 return Err(e);
             }
         };
+        let (http, client_id) = (&self.http, self.config.client_id.as_str());
+        let refresh_token = &refresh_token;
         let resource = caller.resource.map(|r| [("resource", r)]);
-        let response = match token::refresh_with(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &refresh_token,
-            self.proof_now(dpop),
-            resource.as_ref().map_or(&[][..], |r| &r[..]),
-        )
-        .await
-        {
+        let extra = resource.as_ref().map_or(&[][..], |r| &r[..]);
+        // The proof is made for the endpoint the request goes to (its `htu`), also when the
+        // token endpoint moved and the refresh is sent again.
+        let grant = |endpoint: Url| -> GrantFuture<'_> {
+            let proof = self.proof_now(dpop);
+            Box::pin(async move {
+                token::refresh_with(http, &endpoint, client_id, refresh_token, proof, extra).await
+            })
+        };
+        let (provider, response) = self.grant_with_fresh_metadata(provider, &grant).await;
+        let response = match response {
             Ok(response) => response,
             Err(failure) => {
                 return self

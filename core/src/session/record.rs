@@ -124,7 +124,7 @@ fn foreign() -> StorageError {
     )
 }
 
-fn corrupt(what: &str, detail: &str) -> StorageError {
+pub(crate) fn corrupt(what: &str, detail: &str) -> StorageError {
     StorageError::new(
         StorageErrorKind::Corrupt,
         format!("the stored {what} cannot be read: {detail}"),
@@ -133,7 +133,7 @@ fn corrupt(what: &str, detail: &str) -> StorageError {
 
 /// Reads the `format` field first, so a newer format is told apart from garbage. Returns it
 /// when this release can read it (`1..=current`).
-fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageError> {
+pub(crate) fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageError> {
     #[derive(Deserialize)]
     struct Version {
         format: u32,
