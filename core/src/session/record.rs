@@ -7,15 +7,13 @@
 //! one account without issuer and client id, is read and bound through its ID token claims
 //! (`iss` must be the issuer, `aud` must include the client); it is written back as format 2.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::error::{StorageError, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
 use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
-use crate::session::accounts::{Account, Lease, Sessions};
+use crate::session::accounts::{Account, BySubject, Lease, Sessions};
 use crate::session::tokens::Tokens;
 
 // The records are read and written through `serde_json::Value`, field by field, rather than
@@ -263,7 +261,7 @@ pub(crate) fn decode_sessions(bytes: &[u8], owner: Owner<'_>) -> Result<Sessions
     if issuer != owner.issuer || client_id != owner.client_id {
         return Err(foreign());
     }
-    let mut accounts = BTreeMap::new();
+    let mut accounts = BySubject::default();
     for a in listed {
         let a = Fields::of(a, "session")?;
         let lease = a.optional("lease", Some)?.map(|l| {

@@ -41,13 +41,12 @@ mod refresh;
 
 pub(crate) use refresh::{Claim, Ended};
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorKind, Result, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
 use crate::secret::SecretString;
-use crate::session::accounts::{Account, AccountInfo, Sessions};
+use crate::session::accounts::{Account, AccountInfo, BySubject, Sessions};
 use crate::session::record::{self, Owner, PENDING_KEY, SESSION_KEY};
 use crate::session::state::{SessionEvent, SessionState};
 use crate::session::tokens::Tokens;
@@ -80,7 +79,7 @@ struct Inner {
     /// The sessions as this process sees them: the stored ones plus `unsaved`.
     sessions: Sessions,
     /// Per account, what storage does not have yet.
-    unsaved: BTreeMap<String, Unsaved>,
+    unsaved: BySubject<Unsaved>,
     /// The active account to write, when storage does not have it yet.
     unsaved_active: Option<Option<String>>,
     /// The active account's refresh token was rejected (until the next sign-in).
@@ -102,7 +101,7 @@ impl Inner {
     /// whose account moved on is skipped; the subjects of those are returned.
     fn apply_unsaved(&self, sessions: &mut Sessions) -> Vec<String> {
         let mut lost = Vec::new();
-        for (subject, change) in &self.unsaved {
+        for (subject, change) in self.unsaved.iter() {
             match change {
                 Unsaved::Put { account, guard } => {
                     let current = sessions.accounts.get(subject).map(|a| a.revision);
@@ -462,7 +461,7 @@ impl LiveSession {
                 inner.unsaved.insert(subject.clone(), Unsaved::Remove);
             }
         }
-        for (subject, account) in &after.accounts {
+        for (subject, account) in after.accounts.iter() {
             if before.accounts.get(subject) != Some(account) {
                 let put = Unsaved::Put {
                     account: Box::new(account.clone()),
