@@ -146,6 +146,9 @@ pub(crate) struct LiveSession {
     pending_lock: Mutex<()>,
 }
 
+/// One change to the sessions, applied by [`LiveSession::update_with`] (again on every retry).
+type Change<'a> = &'a mut dyn FnMut(&mut Sessions) -> Result<()>;
+
 fn not_signed_in() -> Error {
     Error::new(ErrorKind::NotSignedIn, "not signed in")
 }
@@ -384,12 +387,27 @@ impl LiveSession {
         keep: bool,
         mut change: impl FnMut(&mut Sessions) -> Result<T>,
     ) -> Result<(T, Vec<Tokens>)> {
+        // The loop is written once, not once per caller (`change` is called through a `dyn`
+        // reference): the mobile library has one copy of it (issue 9).
+        let mut out = None;
+        let orphans = self.update_with(keep, &mut |sessions| {
+            out = Some(change(sessions)?);
+            Ok(())
+        })?;
+        Ok((
+            out.expect("a successful update applied its change"),
+            orphans,
+        ))
+    }
+
+    /// [`LiveSession::update`] for a change whose result the closure keeps.
+    fn update_with(&self, keep: bool, change: Change<'_>) -> Result<Vec<Tokens>> {
         let _writing = lock(&self.write_lock);
         let mut orphans = Vec::new();
         for _ in 0..MAX_CONFLICTS {
             let (bytes, stored) = match self.read() {
                 Ok(read) => read,
-                Err(e) => return Err(self.keep_in_memory(keep, &mut change, e)),
+                Err(e) => return Err(self.keep_in_memory(keep, change, e)),
             };
             let mut next = stored.clone();
             {
@@ -401,11 +419,11 @@ impl LiveSession {
                 }
                 orphans.extend(dropped);
             }
-            let out = change(&mut next)?;
+            change(&mut next)?;
             if next == stored {
                 // Nothing to write (an unreadable record is left as it is).
                 self.settle(next, bytes);
-                return Ok((out, orphans));
+                return Ok(orphans);
             }
             let written = if next == Sessions::default() {
                 None
@@ -418,10 +436,10 @@ impl LiveSession {
             {
                 Ok(true) => {
                     self.settle(next, written);
-                    return Ok((out, orphans));
+                    return Ok(orphans);
                 }
                 Ok(false) => log::debug!("the session record changed meanwhile; reading it again"),
-                Err(e) => return Err(self.keep_in_memory(keep, &mut change, e.into())),
+                Err(e) => return Err(self.keep_in_memory(keep, change, e.into())),
             }
         }
         Err(Error::from(crate::error::StorageError::new(
@@ -441,12 +459,7 @@ impl LiveSession {
 
     /// After a failed read or write: with `keep`, `change` goes into memory and into the unsaved
     /// changes, so that memory answers with it and the next write carries it.
-    fn keep_in_memory<T>(
-        &self,
-        keep: bool,
-        change: &mut impl FnMut(&mut Sessions) -> Result<T>,
-        error: Error,
-    ) -> Error {
+    fn keep_in_memory(&self, keep: bool, change: Change<'_>, error: Error) -> Error {
         if !keep {
             return error;
         }
@@ -483,6 +496,6 @@ impl LiveSession {
         if lock(&self.inner).is_saved() {
             return Ok(Vec::new());
         }
-        self.update(true, |_| Ok(())).map(|((), orphans)| orphans)
+        self.update_with(true, &mut |_| Ok(()))
     }
 }
