@@ -30,7 +30,6 @@ mod refresh_tests;
 mod siblings;
 mod userinfo;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +43,7 @@ use crate::oidc::id_token::{self, Expected, IdTokenClaims};
 use crate::oidc::jwks::KeyCache;
 use crate::oidc::token::{self, TokenResponse};
 use crate::secret::SecretString;
+use crate::session::accounts::BySubject;
 use crate::session::live::LiveSession;
 use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
@@ -76,10 +76,10 @@ pub struct Client {
     provider: Mutex<Option<Arc<ProviderMetadata>>>,
     keys: KeyCache,
     /// Per account, held while its refresh is in flight, so that concurrent callers share it.
-    refresh_locks: Mutex<HashMap<String, Arc<futures_util::lock::Mutex<()>>>>,
+    refresh_locks: Mutex<BySubject<Arc<futures_util::lock::Mutex<()>>>>,
     /// Per account, a refresh that failed but still changed the session (it kept a new refresh
     /// token), with the revision it left: callers that waited for it share its error.
-    failed_refresh: Mutex<HashMap<String, (u64, Error)>>,
+    failed_refresh: Mutex<BySubject<(u64, Error)>>,
     /// This client's name in refresh leases (see `session::live`): unique per process and
     /// client object.
     lease_holder: String,
@@ -115,8 +115,8 @@ impl Client {
             observers: Mutex::new(Vec::new()),
             provider: Mutex::new(None),
             keys: KeyCache::default(),
-            refresh_locks: Mutex::new(HashMap::new()),
-            failed_refresh: Mutex::new(HashMap::new()),
+            refresh_locks: Mutex::default(),
+            failed_refresh: Mutex::default(),
             lease_holder,
             clock_offset: AtomicI64::new(0),
             dpop: None,

@@ -132,6 +132,18 @@ impl<V> BySubject<V> {
         }
     }
 
+    /// `subject`'s value, inserted from `make` when there is none.
+    pub fn get_or_insert_with(&mut self, subject: &str, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(subject) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (subject.to_string(), make()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
     pub fn remove(&mut self, subject: &str) -> Option<V> {
         let i = self.find(subject).ok()?;
         Some(self.0.remove(i).1)
@@ -182,6 +194,9 @@ mod tests {
         assert_eq!(map.values().copied().collect::<Vec<_>>(), [1, 20, 3]);
         *map.get_mut("u3").unwrap() = 30;
         assert_eq!(map["u3"], 30);
+        assert_eq!(*map.get_or_insert_with("u3", || 0), 30);
+        assert_eq!(*map.get_or_insert_with("u0", || 5), 5);
+        assert_eq!(map.keys().next().map(String::as_str), Some("u0"));
         assert_eq!(map.remove("u1"), Some(1));
         assert_eq!(map.remove("u1"), None);
         assert!(!map.contains_key("u1") && map.get("u9").is_none());
