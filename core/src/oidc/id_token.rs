@@ -236,17 +236,13 @@ pub(crate) fn check_claims(
         }
     }
     if let Some(prev) = expected.previous {
-        let mut a = claims.audience.clone();
-        let mut b = prev.audience.clone();
-        a.sort();
-        b.sort();
         let same_auth_time = match (claims.auth_time, prev.auth_time) {
             (Some(x), Some(y)) => x == y,
             _ => true,
         };
         if claims.issuer != prev.issuer
             || claims.subject != prev.subject
-            || a != b
+            || !same_audiences(&claims.audience, &prev.audience)
             || claims.authorized_party != prev.authorized_party
             || !same_auth_time
         {
@@ -257,6 +253,13 @@ pub(crate) fn check_claims(
         }
     }
     Ok(claims)
+}
+
+/// Whether `a` and `b` hold the same audiences, each as often, in any order. Counted rather
+/// than sorted: a handful of values, and no sorting code in the mobile library (issue 9).
+fn same_audiences(a: &[String], b: &[String]) -> bool {
+    let count = |list: &[String], x: &String| list.iter().filter(|y| *y == x).count();
+    a.len() == b.len() && a.iter().all(|x| count(a, x) == count(b, x))
 }
 
 /// Decodes `token`, verifies its signature with a key from `keys`, then checks its claims.
@@ -297,6 +300,22 @@ pub(crate) async fn validate(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn audiences_are_compared_in_any_order_each_as_often() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_audiences(
+            &list(&["app", "api"]),
+            &list(&["api", "app"])
+        ));
+        assert!(same_audiences(&list(&[]), &list(&[])));
+        assert!(!same_audiences(&list(&["app"]), &list(&["app", "api"])));
+        assert!(!same_audiences(
+            &list(&["app", "app", "api"]),
+            &list(&["app", "api", "api"])
+        ));
+        assert!(!same_audiences(&list(&["app"]), &list(&["api"])));
+    }
 
     const NOW: i64 = 1_800_000_000;
 
