@@ -76,9 +76,7 @@ impl<'a> Fields<'a> {
     ) -> Result<Option<T>, StorageError> {
         match self.object.get(name).filter(|v| !v.is_null()) {
             None => Ok(None),
-            Some(v) => read(v)
-                .map(Some)
-                .ok_or_else(|| corrupt(self.what, &format!("field `{name}` has the wrong type"))),
+            Some(v) => read(v).map(Some).ok_or_else(|| self.wrong_type(name)),
         }
     }
 
@@ -88,8 +86,16 @@ impl<'a> Fields<'a> {
         name: &str,
         read: impl FnOnce(&'a Value) -> Option<T>,
     ) -> Result<T, StorageError> {
-        self.optional(name, read)?
-            .ok_or_else(|| corrupt(self.what, &format!("field `{name}` is missing")))
+        self.optional(name, read)?.ok_or_else(|| self.missing(name))
+    }
+
+    // The errors outside the generic readers: one copy of their formatting.
+    fn wrong_type(&self, name: &str) -> StorageError {
+        corrupt(self.what, &format!("field `{name}` has the wrong type"))
+    }
+
+    fn missing(&self, name: &str) -> StorageError {
+        corrupt(self.what, &format!("field `{name}` is missing"))
     }
 
     fn string(&self, name: &str) -> Result<String, StorageError> {
