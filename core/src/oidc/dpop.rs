@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use url::{Position, Url};
 
 use crate::error::{Error, ErrorKind, Result, StorageError, StorageErrorKind};
-use crate::http::{Http, HttpMethod, HttpResponse, parse_json_object};
+use crate::http::{Http, HttpMethod, HttpResponse, json_text, parse_json_object};
 use crate::oidc::pkce::random_token;
 use crate::secret::SecretString;
 use crate::sync::lock;
@@ -235,7 +235,7 @@ impl Dpop {
         if let Some(token) = target.access_token {
             claims.insert("ath".into(), access_token_hash(token).into());
         }
-        let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let encode = |v: &Value| URL_SAFE_NO_PAD.encode(json_text(v));
         let signing_input = format!("{}.{}", encode(&header), encode(&Value::Object(claims)));
         let signature = raw_signature(&self.key.sign(signing_input.as_bytes())?)?;
         Ok(SecretString::new(format!(

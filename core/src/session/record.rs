@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{StorageError, StorageErrorKind};
+use crate::http::json_text;
 use crate::oidc::authorize::PendingAuthorization;
 use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
@@ -223,7 +224,7 @@ fn tokens_from(f: &Fields<'_>) -> Result<Tokens, StorageError> {
 }
 
 fn to_bytes(m: Map<String, Value>) -> Vec<u8> {
-    serde_json::to_vec(&Value::Object(m)).expect("a JSON value always serialises")
+    json_text(&Value::Object(m)).into_bytes()
 }
 
 /// The session record for `sessions`, owned by `owner`.
