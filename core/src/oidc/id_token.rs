@@ -134,7 +134,7 @@ fn audience(claims: &Map<String, Value>) -> Result<Vec<String>> {
 
 /// Reads and type-checks the claims. Optional profile claims of the wrong type are dropped
 /// rather than failing sign-in; security-relevant claims must have the right type.
-fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<String>)> {
+fn typed_claims(raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<String>)> {
     let issuer = string(&raw, "iss")?.ok_or_else(|| missing("iss"))?;
     let subject = string(&raw, "sub")?.ok_or_else(|| missing("sub"))?;
     if subject.is_empty() {
@@ -153,7 +153,13 @@ fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<St
         .get("preferred_username")
         .and_then(Value::as_str)
         .map(str::to_string);
-    raw.retain(|k, _| !REGISTERED.contains(&k.as_str()));
+    // Copied over rather than removed in place: no tree-removal code in the mobile library.
+    let mut extra = Map::new();
+    for (name, value) in raw {
+        if !REGISTERED.contains(&name.as_str()) {
+            extra.insert(name, value);
+        }
+    }
     Ok((
         IdTokenClaims {
             issuer,
@@ -167,7 +173,7 @@ fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<St
             email_verified,
             name,
             preferred_username,
-            extra: raw,
+            extra,
         },
         nonce,
     ))
