@@ -210,6 +210,8 @@ pub struct FakeProvider {
     refresh_response: Mutex<Vec<u8>>,
     /// Network time of a refresh request (only under a tokio runtime).
     refresh_latency: Mutex<Option<Duration>>,
+    /// Network time of every request, a round trip (only under a tokio runtime).
+    round_trip: Mutex<Option<Duration>>,
     pub counts: Counts,
 }
 
@@ -236,6 +238,7 @@ impl Default for FakeProvider {
             code_response: Mutex::new(Vec::new()),
             refresh_response: Mutex::new(Vec::new()),
             refresh_latency: Mutex::new(None),
+            round_trip: Mutex::new(None),
             counts: Counts::default(),
         }
     }
@@ -266,13 +269,21 @@ impl FakeProvider {
         *self.refresh_latency.lock().unwrap() = latency;
     }
 
-    fn ok(body: Vec<u8>) -> HttpResponse {
+    /// Makes every request take `rtt` (a tokio timer: only under a tokio runtime).
+    pub fn set_round_trip(&self, rtt: Option<Duration>) {
+        *self.round_trip.lock().unwrap() = rtt;
+    }
+
+    /// A 200 JSON answer; token responses say `no-store` (RFC 6749 §5.1), the metadata says
+    /// nothing about caching (as many providers: fresh for Keyfob's maximum age).
+    fn ok(body: Vec<u8>, token_response: bool) -> HttpResponse {
+        let mut headers = vec![("content-type".into(), "application/json".into())];
+        if token_response {
+            headers.push(("cache-control".into(), "no-store".into()));
+        }
         HttpResponse {
             status: 200,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("cache-control".into(), "no-store".into()),
-            ],
+            headers,
             body,
         }
     }
@@ -281,6 +292,10 @@ impl FakeProvider {
 #[async_trait]
 impl HttpTransport for FakeProvider {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let rtt = *self.round_trip.lock().unwrap();
+        if let Some(rtt) = rtt {
+            tokio::time::sleep(rtt).await;
+        }
         let path = request.url.strip_prefix(ISSUER).unwrap_or("");
         let body = match (request.method, path) {
             (HttpMethod::Get, "/.well-known/openid-configuration") => {
@@ -316,7 +331,7 @@ impl HttpTransport for FakeProvider {
                 });
             }
         };
-        Ok(Self::ok(body))
+        Ok(Self::ok(body, request.method == HttpMethod::Post))
     }
 }
 
@@ -421,6 +436,60 @@ impl Session {
             .expect("storage")
             .expect("a stored session")
     }
+
+    /// The persisted provider metadata (discovery and keys), if the client keeps it.
+    pub fn stored_metadata(&self) -> Option<Vec<u8>> {
+        self.storage.load("metadata").expect("storage")
+    }
+}
+
+/// What a cold start cost on a simulated network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColdStart {
+    /// Requests made until the app held a usable access token.
+    pub requests: usize,
+    /// Time spent waiting on the network, requests in flight at once counted once.
+    pub network: Duration,
+}
+
+/// A cold start: a new client over a storage holding `stored` (key, bytes), at `now`, asks for
+/// its access token; every request takes `rtt`. The runtime's clock is paused, so the network
+/// time is exact virtual time (round trips in sequence add up, concurrent ones overlap) and the
+/// client's own work adds nothing to it. A refresh is answered with a new access token and an ID
+/// token for the login's `nonce`, issued at `now` for the authentication of the login at
+/// `login_at` (its `auth_time` may not change).
+pub fn simulated_cold_start(
+    stored: &[(&str, Vec<u8>)],
+    now: i64,
+    (login_at, login_nonce): (i64, &str),
+    rtt: Duration,
+) -> ColdStart {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let provider = Arc::new(FakeProvider::default());
+    let mut claims = id_token_claims(now, Some(login_nonce));
+    claims["auth_time"] = login_at.into();
+    let id_token = key().sign("JWT", &claims);
+    provider.set_refresh_response(token_response(&access_token(now), Some(&id_token)));
+    provider.set_round_trip(Some(rtt));
+    let storage = Arc::new(MemoryStorage::new());
+    for (key, bytes) in stored {
+        storage.save(key, bytes).expect("memory storage");
+    }
+    let client = Client::new(config(), provider.clone())
+        .with_storage(storage)
+        .with_clock(Arc::new(ManualClock::new(now)));
+    runtime.block_on(async {
+        let start = tokio::time::Instant::now();
+        client.access_token().await.expect("access_token");
+        ColdStart {
+            requests: provider.counts.total(),
+            network: start.elapsed(),
+        }
+    })
 }
 
 /// Side facts of a benchmark run (request counts, sizes) that the report prints next to the

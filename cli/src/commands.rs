@@ -42,6 +42,18 @@ pub struct SessionRef {
     pub store: Option<PathBuf>,
     /// `--http-timeout`: the timeout of each request to the provider.
     pub http_timeout: Duration,
+    /// `--metadata-max-age`, `--metadata-min-age`.
+    pub metadata_ages: MetadataAges,
+}
+
+/// How long the provider's metadata kept beside the session is reused (`--metadata-max-age`,
+/// `--metadata-min-age`); `None`: the core's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetadataAges {
+    /// The longest.
+    pub max: Option<Duration>,
+    /// The shortest.
+    pub min: Option<Duration>,
 }
 
 /// A client restored on an existing file store.
@@ -52,18 +64,26 @@ struct Session {
 }
 
 /// The client configuration of every command: `issuer`, `client_id`, the redirect URI, extra
-/// `scopes`, the timeout per request, and several accounts.
+/// `scopes`, the timeout per request, the metadata's ages, and several accounts.
 pub fn config_builder(
     issuer: &str,
     client_id: &str,
     redirect_uri: &str,
     scopes: &[String],
     http_timeout: Duration,
+    ages: MetadataAges,
 ) -> ConfigBuilder {
-    Config::builder(issuer, client_id, redirect_uri)
+    let mut builder = Config::builder(issuer, client_id, redirect_uri)
         .scopes(scopes.iter().cloned())
         .http_timeout(http_timeout)
-        .multiple_accounts(true)
+        .multiple_accounts(true);
+    if let Some(max) = ages.max {
+        builder = builder.metadata_max_age(max);
+    }
+    if let Some(min) = ages.min {
+        builder = builder.metadata_min_age(min);
+    }
+    builder
 }
 
 /// The HTTP transport of every command.
@@ -86,6 +106,7 @@ fn open(session: &SessionRef) -> Result<Option<Session>, Failure> {
         RESTORED_REDIRECT_URI,
         &[],
         session.http_timeout,
+        session.metadata_ages,
     )
     .build()
     .map_err(Failure::usage)?;

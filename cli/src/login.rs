@@ -52,6 +52,8 @@ pub struct LoginOptions {
     pub login_hint: Option<String>,
     /// The timeout of each HTTP request.
     pub http_timeout: Duration,
+    /// How long the provider's metadata is reused.
+    pub metadata_ages: commands::MetadataAges,
     /// Bind the session to the store's DPoP key (made if there is none).
     pub dpop: bool,
     /// Push the authorization request when the provider offers it.
@@ -87,6 +89,7 @@ pub async fn run(opts: &LoginOptions) -> Result<SignedIn, Failure> {
         &redirect_uri,
         &opts.scopes,
         opts.http_timeout,
+        opts.metadata_ages,
     )
     .multiple_accounts(!opts.single_account)
     .pushed_authorization_requests(opts.par)

@@ -136,6 +136,15 @@ struct SessionArgs {
     #[arg(long, value_name = "SECS", default_value_t = commands::NETWORK_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=120))]
     http_timeout: u64,
+    /// The provider's metadata (discovery and keys) is kept beside the session and used for at
+    /// most this many seconds before it is asked for again; less when its caching headers say
+    /// so [default: 86400, a day; at most 604800].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    metadata_max_age: Option<u64>,
+    /// ... and for at least this many seconds, whatever its caching headers say (max-age=0,
+    /// no-cache, no-store) [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    metadata_min_age: Option<u64>,
 }
 
 impl SessionArgs {
@@ -145,6 +154,14 @@ impl SessionArgs {
             client_id: self.client_id.clone(),
             store: self.store.clone(),
             http_timeout: Duration::from_secs(self.http_timeout),
+            metadata_ages: self.metadata_ages(),
+        }
+    }
+
+    fn metadata_ages(&self) -> commands::MetadataAges {
+        commands::MetadataAges {
+            max: self.metadata_max_age.map(Duration::from_secs),
+            min: self.metadata_min_age.map(Duration::from_secs),
         }
     }
 }
@@ -351,6 +368,7 @@ fn main() -> ExitCode {
 /// Signs in and prints who did.
 async fn run_login(args: LoginArgs) -> Result<(), Failure> {
     let store_root = store::root_from_env(args.session.store.as_deref())?;
+    let metadata_ages = args.session.metadata_ages();
     let opts = login::LoginOptions {
         issuer: args.session.issuer,
         client_id: args.session.client_id,
@@ -361,6 +379,7 @@ async fn run_login(args: LoginArgs) -> Result<(), Failure> {
         single_account: args.single_account,
         login_hint: args.login_hint,
         http_timeout: Duration::from_secs(args.session.http_timeout),
+        metadata_ages,
         dpop: args.dpop,
         par: args.par,
     };

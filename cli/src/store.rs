@@ -6,9 +6,9 @@
 //!
 //! Two rules keep the disk clean:
 //!
-//! - a login runs on a [`LoginStorage`]: its pending login stays in memory, and the file store
-//!   is created only when the session is written, after the login succeeded, so a failed login
-//!   creates nothing;
+//! - a login runs on a [`LoginStorage`]: its pending login stays in memory, and so does the
+//!   provider's metadata until the file store exists; the store is created only when the session
+//!   is written, after the login succeeded, so a failed login creates nothing;
 //! - the other commands look for an existing store with [`open_existing`], which never leaves a
 //!   new directory behind.
 
@@ -74,33 +74,42 @@ pub fn open_existing(
     Ok(FileStorage::open_existing(root, issuer, client_id)?)
 }
 
-/// After a logout: removes the store's directory if no session is left in it (the writers'
-/// lock file alone does not count).
+/// After a logout: removes the store's directory if no session is left in it. The writers' lock
+/// file and the provider's metadata (public data, kept to spare the next login its requests)
+/// do not count, and go with it.
 pub fn remove_if_empty(storage: &FileStorage) {
-    let only_the_lock = fs::read_dir(storage.dir()).is_ok_and(|entries| {
+    let disposable = [LOCK_FILE, METADATA_KEY];
+    let nothing_else = fs::read_dir(storage.dir()).is_ok_and(|entries| {
         entries
             .filter_map(Result::ok)
-            .all(|e| e.file_name() == LOCK_FILE)
+            .all(|e| disposable.iter().any(|d| e.file_name() == *d))
     });
-    if only_the_lock {
-        let _ = fs::remove_file(storage.dir().join(LOCK_FILE));
+    if nothing_else {
+        for file in disposable {
+            let _ = fs::remove_file(storage.dir().join(file));
+        }
         let _ = fs::remove_dir(storage.dir());
     }
 }
 
 /// The file store's writers' lock file (see `keyfob::FileStorage`).
 const LOCK_FILE: &str = ".lock";
+/// The core's storage key (hence file name) of the provider's metadata.
+const METADATA_KEY: &str = "metadata";
 
 /// The store a login runs on. The pending login stays in memory: it never touches the disk.
 /// The session record goes to the file store of `issuer` and `client_id` under `root` (where
 /// other accounts, and other processes, may already keep theirs: the core merges the new
 /// account into the record). That store is created only when the core first writes the session,
-/// i.e. once the login succeeded, so a failed login leaves no new file or directory.
+/// i.e. once the login succeeded, so a failed login leaves no new file or directory. The
+/// provider's metadata, which the core writes as the login starts, waits in memory until then
+/// (unless the store exists already).
 pub struct LoginStorage {
     root: PathBuf,
     issuer: String,
     client_id: String,
-    pending: MemoryStorage,
+    /// The pending login, and the metadata while the file store does not exist.
+    held: MemoryStorage,
     files: Mutex<Option<FileStorage>>,
 }
 
@@ -111,7 +120,7 @@ impl LoginStorage {
             root: root.to_path_buf(),
             issuer: issuer.to_owned(),
             client_id: client_id.to_owned(),
-            pending: MemoryStorage::new(),
+            held: MemoryStorage::new(),
             files: Mutex::new(None),
         }
     }
@@ -144,6 +153,12 @@ impl LoginStorage {
         let files = FileStorage::new(&self.root, &self.issuer, &self.client_id)?;
         match write(&files) {
             Ok(done) => {
+                // The metadata that waited for the store (a cache: a failed write costs requests).
+                if let Ok(Some(metadata)) = self.held.load(METADATA_KEY)
+                    && files.save(METADATA_KEY, &metadata).is_ok()
+                {
+                    let _ = self.held.delete(METADATA_KEY);
+                }
                 *self.files.lock().unwrap_or_else(|p| p.into_inner()) = Some(files);
                 Ok(done)
             }
@@ -176,24 +191,28 @@ fn is_pending(key: &str) -> bool {
 impl SecureStorage for LoginStorage {
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         if is_pending(key) {
-            return self.pending.load(key);
+            return self.held.load(key);
         }
         match self.existing()? {
             Some(files) => files.load(key),
-            None => Ok(None),
+            None => self.held.load(key),
         }
     }
 
     fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         if is_pending(key) {
-            return self.pending.save(key, value);
+            return self.held.save(key, value);
         }
-        self.writing(|files| files.save(key, value))
+        match self.existing()? {
+            None if key == METADATA_KEY => self.held.save(key, value),
+            _ => self.writing(|files| files.save(key, value)),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.held.delete(key)?;
         if is_pending(key) {
-            return self.pending.delete(key);
+            return Ok(());
         }
         match self.existing()? {
             Some(files) => files.delete(key),
@@ -208,7 +227,7 @@ impl SecureStorage for LoginStorage {
         new: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
         if is_pending(key) {
-            return self.pending.compare_and_swap(key, expected, new);
+            return self.held.compare_and_swap(key, expected, new);
         }
         self.writing(|files| files.compare_and_swap(key, expected, new))
     }
@@ -297,7 +316,9 @@ mod tests {
         let root = temp_dir("login").join("deep").join("keyfob");
         let login = LoginStorage::new(&root, "https://a.example", "app");
         login.save("pending", b"p").unwrap();
+        login.save("metadata", b"m").unwrap();
         assert_eq!(login.load("pending").unwrap().as_deref(), Some(&b"p"[..]));
+        assert_eq!(login.load("metadata").unwrap().as_deref(), Some(&b"m"[..]));
         assert_eq!(login.load("session").unwrap(), None);
         assert!(
             !root.exists(),
@@ -313,6 +334,10 @@ mod tests {
             .unwrap();
         assert_eq!(files.load("session").unwrap().as_deref(), Some(&b"one"[..]));
         assert_eq!(files.load("pending").unwrap(), None);
+        // The metadata followed the session into the store; from now on it is written there.
+        assert_eq!(files.load("metadata").unwrap().as_deref(), Some(&b"m"[..]));
+        login.save("metadata", b"m2").unwrap();
+        assert_eq!(files.load("metadata").unwrap().as_deref(), Some(&b"m2"[..]));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -331,7 +356,7 @@ mod tests {
         remove_if_empty(&files);
         assert!(
             !files.dir().exists(),
-            "the lock file alone does not keep the store"
+            "the lock file and the metadata alone do not keep the store"
         );
         fs::remove_dir_all(root.parent().unwrap().parent().unwrap()).unwrap();
     }

@@ -289,12 +289,15 @@ async fn a_refresh_for_another_user_ends_the_stored_session() {
     assert_eq!(refresh.error_kind(), Some("IdToken"));
     assert_eq!(refresh.id_token_check(), Some("SubjectChanged"));
     assert_eq!(refresh.stdout, "");
-    // Nothing is left but the store's empty writers' lock file.
+    // Nothing is left but the store's empty writers' lock file and the provider's metadata.
     let files: Vec<_> = sandbox
         .tree()
         .into_iter()
         .filter(|p| sandbox.home.join(p).is_file())
-        .filter(|p| p.file_name().is_none_or(|n| n != ".lock"))
+        .filter(|p| {
+            p.file_name()
+                .is_none_or(|n| n != ".lock" && n != "metadata")
+        })
         .collect();
     assert!(files.is_empty(), "{files:?}");
     for run in [&login, &refresh] {

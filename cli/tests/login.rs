@@ -91,8 +91,8 @@ async fn login_status_token_refresh_call_logout() {
     assert_eq!((stats.authorize, stats.authorization_code), (1, 1));
 
     // What login created: the store under $XDG_STATE_HOME/keyfob, directories 0700, one
-    // session file 0600 and the store's empty writers' lock file, nothing else (no pending
-    // login, no log, nothing in the working directory).
+    // session file 0600, the provider's metadata (0600) and the store's empty writers' lock
+    // file, nothing else (no pending login, no log, nothing in the working directory).
     let tree = sandbox.tree();
     let session_file = tree
         .iter()
@@ -104,7 +104,14 @@ async fn login_status_token_refresh_call_logout() {
         .iter()
         .filter(|p| sandbox.home.join(p).is_file())
         .collect();
-    assert_eq!(files.len(), 2, "{tree:?}");
+    assert_eq!(files.len(), 3, "{tree:?}");
+    let metadata = files
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "metadata"))
+        .expect("the provider's metadata");
+    let metadata: Value =
+        serde_json::from_slice(&std::fs::read(sandbox.home.join(metadata)).unwrap()).unwrap();
+    assert_eq!(metadata["issuer"], kit.issuer());
     let lock = files
         .iter()
         .find(|p| p.file_name().is_some_and(|n| n == ".lock"))

@@ -117,24 +117,27 @@ async fn a_process_killed_while_it_holds_the_lease_blocks_the_others_only_until_
     let kit = testkit().await;
     let sandbox = Sandbox::without_secrets_file("killed");
     signed_in_with_an_expired_token(&kit, &sandbox).await;
-    let before = kit.stats().refresh_token;
+    let sent = kit.stats().refresh_token;
 
-    // The first process takes the lease, then waits for the provider's metadata, which the
-    // testkit holds back: it is killed there, before it spent the refresh token. Its lease
-    // lasts 2 x 5 s + 5 s.
-    kit.set_faults(Faults::endpoint("/.well-known/openid-configuration", |f| {
-        f.delay_ms = Some(60_000)
+    // The first process takes the lease and sends its refresh request, which the testkit holds
+    // and then answers 503 without processing the grant: the process is killed while it waits,
+    // with its refresh token unspent. (The provider's metadata comes from the store: the token
+    // request is the process's only one.) Its lease lasts 2 x 5 s + 5 s.
+    kit.set_faults(Faults::endpoint("/token", |f| {
+        f.delay_ms = Some(60_000);
+        f.status = Some(503);
+        f.times = Some(1);
     }));
     let mut first = token_process(&sandbox, &kit, &["--http-timeout", "5"]);
-    let lease_taken = Instant::now();
-    while !sandbox_holds_a_lease(&sandbox) {
+    let started = Instant::now();
+    while !(sandbox_holds_a_lease(&sandbox) && kit.stats().refresh_token == sent + 1) {
         assert!(
             first.try_wait().unwrap().is_none(),
-            "the first process ended before it took the lease"
+            "the first process ended before it sent its refresh request"
         );
         assert!(
-            lease_taken.elapsed() < Duration::from_secs(60),
-            "no lease was taken"
+            started.elapsed() < Duration::from_secs(60),
+            "no lease was taken, or no refresh request sent"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -142,6 +145,8 @@ async fn a_process_killed_while_it_holds_the_lease_blocks_the_others_only_until_
     let status = first.wait().unwrap();
     assert!(!status.success(), "killed, not finished");
     kit.clear_faults();
+    // Counted from here: the held request was counted when it arrived.
+    let before = kit.stats().refresh_token;
 
     let token = one_token_for_all(&tokens_at_once(&sandbox, &kit, PROCESSES).await);
     assert_eq!(kit.stats().refresh_token, before + 1);

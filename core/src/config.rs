@@ -5,6 +5,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::http::caching::AgeBounds;
 use crate::http::parse_url;
 use crate::http::url_policy::{is_loopback, require_secure_url};
 
@@ -32,6 +33,14 @@ pub(crate) const RESERVED_AUTH_PARAMS: &[&str] = &[
 /// The largest clock skew Keyfob accepts: more would keep expired tokens alive.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
+/// The default of [`ConfigBuilder::metadata_max_age`]: a day.
+const DEFAULT_METADATA_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The default of [`ConfigBuilder::metadata_min_age`]: a minute.
+const DEFAULT_METADATA_MIN_AGE: Duration = Duration::from_secs(60);
+/// The largest [`ConfigBuilder::metadata_max_age`]: a removed signing key must stop being
+/// trusted within a week whatever the configuration.
+const MAX_METADATA_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A validated client configuration. Build it with [`Config::builder`].
 ///
 /// A `Config` that exists is valid: the issuer and every URL are HTTPS (or loopback), the redirect
@@ -50,6 +59,8 @@ pub struct Config {
     pub(crate) refresh_margin: Duration,
     pub(crate) insecure_http_hosts: Vec<String>,
     pub(crate) multiple_accounts: bool,
+    pub(crate) metadata_max_age: Duration,
+    pub(crate) metadata_min_age: Duration,
     pub(crate) pushed_authorization_requests: bool,
 }
 
@@ -76,6 +87,8 @@ impl Config {
             refresh_margin: Duration::from_secs(30),
             insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            metadata_max_age: DEFAULT_METADATA_MAX_AGE,
+            metadata_min_age: DEFAULT_METADATA_MIN_AGE,
             pushed_authorization_requests: false,
         }
     }
@@ -126,6 +139,27 @@ impl Config {
         self.multiple_accounts
     }
 
+    /// The longest time the provider's metadata is used before it is revalidated (see
+    /// [`ConfigBuilder::metadata_max_age`]).
+    pub fn metadata_max_age(&self) -> Duration {
+        self.metadata_max_age
+    }
+
+    /// The shortest time the provider's metadata is used before it is revalidated (see
+    /// [`ConfigBuilder::metadata_min_age`]).
+    pub fn metadata_min_age(&self) -> Duration {
+        self.metadata_min_age
+    }
+
+    /// The metadata age bounds, in seconds, for the caches.
+    pub(crate) fn metadata_age_bounds(&self) -> AgeBounds {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        AgeBounds {
+            min: secs(self.metadata_min_age),
+            max: secs(self.metadata_max_age),
+        }
+    }
+
     /// Whether authorization requests are pushed when the provider offers it (see
     /// [`ConfigBuilder::pushed_authorization_requests`]).
     pub fn pushed_authorization_requests(&self) -> bool {
@@ -148,6 +182,8 @@ pub struct ConfigBuilder {
     refresh_margin: Duration,
     insecure_http_hosts: Vec<String>,
     multiple_accounts: bool,
+    metadata_max_age: Duration,
+    metadata_min_age: Duration,
     pushed_authorization_requests: bool,
 }
 
@@ -207,6 +243,33 @@ impl ConfigBuilder {
     /// revokes its refresh token.
     pub fn multiple_accounts(mut self, enabled: bool) -> Self {
         self.multiple_accounts = enabled;
+        self
+    }
+
+    /// How long the provider's metadata (its discovery document and signing keys) is used at
+    /// most before Keyfob asks the provider again (default 24 hours; at most 7 days).
+    ///
+    /// The metadata is kept beside the session in the same storage, so that a new process or an
+    /// app launch needs no discovery or key-set request: an expired access token costs exactly
+    /// one request, the refresh. How long each copy stays fresh is what the provider's HTTP
+    /// caching headers say (`Cache-Control: max-age`, `Expires`; this maximum when they say
+    /// nothing), within [`ConfigBuilder::metadata_min_age`] and this maximum. A stale copy is
+    /// revalidated (`If-None-Match` / `If-Modified-Since` when the provider sent `ETag` /
+    /// `Last-Modified`): beside the token request when a refresh or sign-in can use the stale
+    /// copy meanwhile, before anything else otherwise. Keys are never trusted past their
+    /// freshness: a key the provider removed stops being trusted once the copy expires. A
+    /// response with `Cache-Control: no-store` is not written to storage.
+    pub fn metadata_max_age(mut self, age: Duration) -> Self {
+        self.metadata_max_age = age;
+        self
+    }
+
+    /// How long the provider's metadata is used at least before Keyfob asks the provider again,
+    /// whatever its caching headers say (default 60 seconds; between 1 second and
+    /// [`ConfigBuilder::metadata_max_age`]): `max-age=0`, `no-cache` or `no-store` cannot make
+    /// Keyfob fetch on every request.
+    pub fn metadata_min_age(mut self, age: Duration) -> Self {
+        self.metadata_min_age = age;
         self
     }
 
@@ -280,6 +343,14 @@ impl ConfigBuilder {
         if self.refresh_margin > Duration::from_secs(600) {
             return Err(Error::config("refresh_margin must be at most 600 seconds"));
         }
+        if self.metadata_max_age > MAX_METADATA_AGE {
+            return Err(Error::config("metadata_max_age must be at most 7 days"));
+        }
+        if !(Duration::from_secs(1)..=self.metadata_max_age).contains(&self.metadata_min_age) {
+            return Err(Error::config(
+                "metadata_min_age must be at least 1 second and at most metadata_max_age",
+            ));
+        }
         Ok(Config {
             issuer,
             client_id,
@@ -293,6 +364,8 @@ impl ConfigBuilder {
             refresh_margin: self.refresh_margin,
             insecure_http_hosts: self.insecure_http_hosts,
             multiple_accounts: self.multiple_accounts,
+            metadata_max_age: self.metadata_max_age,
+            metadata_min_age: self.metadata_min_age,
             pushed_authorization_requests: self.pushed_authorization_requests,
         })
     }
@@ -480,5 +553,47 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn metadata_ages_default_to_a_day_and_a_minute_within_bounds() {
+        let base = || Config::builder("https://a.example", "app", "myapp://cb");
+        let c = base().build().unwrap();
+        assert_eq!(
+            (c.metadata_max_age(), c.metadata_min_age()),
+            (Duration::from_secs(86_400), Duration::from_secs(60))
+        );
+        assert_eq!(
+            c.metadata_age_bounds(),
+            AgeBounds {
+                min: 60,
+                max: 86_400
+            }
+        );
+        let hour = Duration::from_secs(3600);
+        let c = base()
+            .metadata_max_age(hour)
+            .metadata_min_age(hour)
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.metadata_age_bounds(),
+            AgeBounds {
+                min: 3600,
+                max: 3600
+            }
+        );
+        for (max, min) in [
+            (MAX_METADATA_AGE + Duration::from_secs(1), hour),
+            (hour, Duration::ZERO),
+            (hour, hour + Duration::from_secs(1)),
+        ] {
+            let e = base()
+                .metadata_max_age(max)
+                .metadata_min_age(min)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{max:?} {min:?}");
+        }
     }
 }

@@ -93,25 +93,55 @@ pub(crate) enum Answer {
     Fail(TransportErrorKind),
 }
 
-/// A provider answering from memory: discovery and JWKS always (the JWKS can be made to fail),
-/// the token endpoint from a queue of [`Answer`]s, revocation with 200. It records every request
-/// as `"METHOD /path"` plus, for form posts, the `grant_type` or revoked token.
+/// How the scripted provider serves its metadata (discovery and JWKS).
+struct MetadataScript {
+    /// Headers on every discovery and JWKS answer (`Cache-Control`, `Expires`, …).
+    cache_headers: Vec<(String, String)>,
+    /// Whether it sends an `ETag` and answers a matching `If-None-Match` with 304.
+    etags: bool,
+    /// The path of the token endpoint; `/token` answers 404 once it moved elsewhere.
+    token_path: String,
+    /// The token endpoint answers 404 wherever it is.
+    token_gone: bool,
+    /// The `issuer` its discovery document names, when not [`ISSUER`].
+    issuer: Option<String>,
+    /// The keys the JWKS publishes.
+    keys: Vec<Value>,
+}
+
+/// A provider answering from memory: discovery and JWKS always (the JWKS can be made to fail;
+/// both can carry caching headers and validators), the token endpoint from a queue of
+/// [`Answer`]s, revocation with 200. It records every request as `"METHOD /path"` plus, for form
+/// posts, the `grant_type` or revoked token, for a request with a DPoP proof ` dpop@` and the
+/// path the proof was made for, and for conditional requests ` conditional` (and ` 304` when
+/// answered so).
 pub(crate) struct ScriptedProvider {
     pub signer: TestSigner,
     token_answers: Mutex<VecDeque<Answer>>,
     requests: Mutex<Vec<String>>,
     jwks_unreachable: AtomicBool,
+    metadata: Mutex<MetadataScript>,
     /// Runs once, when the next token request arrives (before it is answered).
     on_token_request: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl ScriptedProvider {
     pub fn new() -> Arc<Self> {
+        let signer = TestSigner::new("k1");
+        let metadata = MetadataScript {
+            cache_headers: Vec::new(),
+            etags: false,
+            token_path: "/token".into(),
+            token_gone: false,
+            issuer: None,
+            keys: vec![signer.jwk()],
+        };
         Arc::new(ScriptedProvider {
-            signer: TestSigner::new("k1"),
+            signer,
             token_answers: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             jwks_unreachable: AtomicBool::new(false),
+            metadata: Mutex::new(metadata),
             on_token_request: Mutex::new(None),
         })
     }
@@ -140,6 +170,77 @@ impl ScriptedProvider {
     /// Makes the JWKS answer 503 (keys unreachable).
     pub fn make_jwks_unreachable(&self) {
         self.jwks_unreachable.store(true, Ordering::SeqCst);
+    }
+
+    /// Sends `headers` (e.g. `Cache-Control: max-age=300`) with discovery and the JWKS, and —
+    /// with `etags` — an `ETag`, answering a matching `If-None-Match` with 304.
+    pub fn cache_with(&self, headers: &[(&str, &str)], etags: bool) {
+        let mut script = lock(&self.metadata);
+        script.cache_headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        script.etags = etags;
+    }
+
+    /// Moves the token endpoint to `path` (discovery says so; `/token` answers 404).
+    pub fn move_token_endpoint(&self, path: &str) {
+        lock(&self.metadata).token_path = path.to_string();
+    }
+
+    /// Makes the token endpoint answer 404 while discovery still names it.
+    pub fn break_token_endpoint(&self) {
+        lock(&self.metadata).token_gone = true;
+    }
+
+    /// Makes discovery name `issuer`.
+    pub fn claim_issuer(&self, issuer: &str) {
+        lock(&self.metadata).issuer = Some(issuer.to_string());
+    }
+
+    /// Publishes exactly these keys in the JWKS.
+    pub fn publish_keys(&self, keys: Vec<Value>) {
+        lock(&self.metadata).keys = keys;
+    }
+
+    /// Forgets every request recorded so far.
+    pub fn clear_requests(&self) {
+        lock(&self.requests).clear();
+    }
+
+    /// A discovery or JWKS answer with `body`, the caching headers and validators, or a 304
+    /// when the request's `If-None-Match` matches. Appends what happened to `record`.
+    fn metadata_answer(
+        &self,
+        request: &HttpRequest,
+        body: &Value,
+        record: &mut String,
+    ) -> HttpResponse {
+        let script = lock(&self.metadata);
+        let text = body.to_string();
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..9]));
+        let asked = request
+            .headers
+            .iter()
+            .find(|(n, _)| n == "if-none-match")
+            .map(|(_, v)| v.as_str());
+        if request.headers.iter().any(|(n, _)| n.starts_with("if-")) {
+            record.push_str(" conditional");
+        }
+        let mut response = json_response(200, body);
+        if script.etags && asked == Some(etag.as_str()) {
+            record.push_str(" 304");
+            response.status = 304;
+            response.body.clear();
+        }
+        response
+            .headers
+            .extend(script.cache_headers.iter().cloned());
+        if script.etags {
+            response.headers.push(("etag".into(), etag));
+        }
+        response
     }
 
     /// Every request so far, in order.
@@ -186,6 +287,19 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The path of the URL (`htu`) the request's DPoP proof was made for, if it carries one.
+fn dpop_proof_target(request: &HttpRequest) -> Option<String> {
+    let (_, proof) = request.headers.iter().find(|(n, _)| n == "dpop")?;
+    let claims = URL_SAFE_NO_PAD.decode(proof.split('.').nth(1)?).ok()?;
+    let claims: Value = serde_json::from_slice(&claims).ok()?;
+    Some(
+        url::Url::parse(claims["htu"].as_str()?)
+            .ok()?
+            .path()
+            .to_string(),
+    )
+}
+
 #[async_trait]
 impl HttpTransport for ScriptedProvider {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -199,24 +313,44 @@ impl HttpTransport for ScriptedProvider {
         if let Some(token) = form_field(&request.body, "token") {
             record.push_str(&format!(" {token}"));
         }
-        lock(&self.requests).push(record);
-        match path.as_str() {
-            "/.well-known/openid-configuration" => Ok(json_response(
-                200,
-                &json!({
-                    "issuer": ISSUER,
+        if let Some(htu) = dpop_proof_target(&request) {
+            record.push_str(&format!(" dpop@{htu}"));
+        }
+        let (token_path, token_gone) = {
+            let script = lock(&self.metadata);
+            (script.token_path.clone(), script.token_gone)
+        };
+        let answer = match path.as_str() {
+            "/.well-known/openid-configuration" => {
+                let issuer = lock(&self.metadata).issuer.clone();
+                let document = json!({
+                    "issuer": issuer.as_deref().unwrap_or(ISSUER),
                     "authorization_endpoint": format!("{ISSUER}/authorize"),
-                    "token_endpoint": format!("{ISSUER}/token"),
+                    "token_endpoint": format!("{ISSUER}{token_path}"),
                     "jwks_uri": format!("{ISSUER}/jwks"),
                     "revocation_endpoint": format!("{ISSUER}/revoke"),
-                }),
-            )),
-            "/jwks" if self.jwks_unreachable.load(Ordering::SeqCst) => {
-                Ok(json_response(503, &json!({})))
+                });
+                Some(self.metadata_answer(&request, &document, &mut record))
             }
-            "/jwks" => Ok(json_response(200, &json!({"keys": [self.signer.jwk()]}))),
+            "/jwks" if self.jwks_unreachable.load(Ordering::SeqCst) => {
+                Some(json_response(503, &json!({})))
+            }
+            "/jwks" => {
+                let keys = lock(&self.metadata).keys.clone();
+                Some(self.metadata_answer(&request, &json!({"keys": keys}), &mut record))
+            }
+            "/token" if token_gone || token_path != "/token" => {
+                Some(json_response(404, &json!({})))
+            }
+            _ => None,
+        };
+        lock(&self.requests).push(record);
+        if let Some(answer) = answer {
+            return Ok(answer);
+        }
+        match path.as_str() {
             "/revoke" => Ok(json_response(200, &json!({}))),
-            "/token" => {
+            path if path == token_path => {
                 let hook = lock(&self.on_token_request).take();
                 if let Some(hook) = hook {
                     hook();
@@ -271,13 +405,24 @@ pub(crate) fn client_with_session(
     if let Some(tokens) = tokens {
         storage.save(SESSION_KEY, &session_record(tokens)).unwrap();
     }
+    let client = client_on(provider, &storage, Arc::new(ManualClock::new(NOW)));
+    (client, storage)
+}
+
+/// A client of `provider` over `storage` (what a new process or app launch would create),
+/// reading `clock`.
+pub(crate) fn client_on(
+    provider: &Arc<ScriptedProvider>,
+    storage: &Arc<MemoryStorage>,
+    clock: Arc<ManualClock>,
+) -> Arc<Client> {
     let config = Config::builder(ISSUER, CLIENT_ID, "myapp://callback")
         .build()
         .unwrap();
     let client = Client::new(config, provider.clone())
         .with_storage(storage.clone())
-        .with_clock(Arc::new(ManualClock::new(NOW)));
-    (Arc::new(client), storage)
+        .with_clock(clock);
+    Arc::new(client)
 }
 
 /// The scripted provider's client, as the owner of session records.

@@ -53,6 +53,11 @@ fn stored_state() {
 }
 
 #[test]
+fn stored_metadata() {
+    assert!(replay("stored_metadata", harness::stored_metadata) >= 5);
+}
+
+#[test]
 fn discovery() {
     assert!(replay("discovery", harness::discovery) >= 5);
 }
@@ -93,4 +98,31 @@ fn the_harness_signs_in_with_well_formed_inputs() {
     assert_eq!(world.client.state(), keyfob::SessionState::SignedIn);
     let token = harness::good_id_token(Some("n"));
     assert_eq!(token.split('.').count(), 3);
+}
+
+/// The stored-metadata target's well-formed seed is what a sign-in leaves in the store: a client
+/// over it makes no request before the sign-in's token request, and the sign-in succeeds.
+#[test]
+fn the_stored_metadata_seed_is_used_without_a_request() {
+    use keyfob::SecureStorage;
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/stored_metadata/fresh");
+    let record = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("KEY", &harness::jwk().to_string());
+    let world = harness::World::new();
+    world.storage.save("metadata", record.as_bytes()).unwrap();
+    let pending = world.begin();
+    world
+        .provider
+        .push_token(200, harness::exchange_body(&pending.nonce));
+    let callback = harness::World::callback(&pending);
+    harness::block_on(world.client.handle_redirect(&callback)).unwrap();
+    let urls: Vec<_> = world
+        .provider
+        .received("")
+        .into_iter()
+        .map(|r| r.url)
+        .collect();
+    assert_eq!(urls, [format!("{}/token", harness::ISSUER)]);
 }

@@ -290,6 +290,8 @@ mod ffi {
             refresh_margin_secs: 30,
             allow_insecure_http_hosts: Vec::new(),
             multiple_accounts: false,
+            metadata_max_age_secs: 86_400,
+            metadata_min_age_secs: 60,
             pushed_authorization_requests: false,
         };
         let client = KeyfobClient::new(

@@ -13,6 +13,8 @@
 //! - [`token_response`]: the status and body of the token endpoint, on code exchange or refresh
 //!   (`IDTOKEN` replaced by a valid ID token).
 //! - [`stored_state`]: the bytes a store returns for the session and the pending login.
+//! - [`stored_metadata`]: the bytes a store returns for the provider's metadata (discovery and
+//!   keys, issue 15), then a sign-in.
 //! - [`discovery`]: the discovery document (status, headers, body), through a login, userinfo
 //!   and logout.
 //! - [`userinfo`]: the UserInfo answer after a sign-in.
@@ -720,6 +722,42 @@ pub fn token_response(data: &[u8]) {
             }
             (result, state) => panic!("refresh gave {result:?} in state {state:?}"),
         }
+    }
+}
+
+/// What the store returns for the provider's metadata (`KEY` replaced by the real signing key's
+/// JWK), then a sign-in on a new client over that store.
+///
+/// Whatever the bytes, the metadata the client uses is the provider's: read from the record when
+/// it is valid and bound to this issuer, fetched again otherwise (the issuer byte for byte
+/// either way); a sign-in that succeeds is the provider's user, and stores a session.
+pub fn stored_metadata(data: &[u8]) {
+    let record = match std::str::from_utf8(data) {
+        Ok(text) => text.replace("KEY", &jwk().to_string()).into_bytes(),
+        Err(_) => data.to_vec(),
+    };
+    let world = World::new();
+    world.storage.save("metadata", &record).unwrap();
+    let metadata = block_on(world.client.provider_metadata())
+        .expect("the stored metadata, or the provider's fetched again");
+    assert_eq!(metadata.issuer, ISSUER);
+    let requests = world.provider.received("");
+    assert!(
+        requests.len() <= 1
+            && requests
+                .iter()
+                .all(|r| r.url.ends_with("openid-configuration")),
+        "one discovery request at most"
+    );
+
+    let pending = world.begin();
+    world
+        .provider
+        .push_token(200, exchange_body(&pending.nonce));
+    if let Ok(claims) = block_on(world.client.handle_redirect(&World::callback(&pending))) {
+        assert_eq!(claims.subject, "user-1");
+        assert_eq!(world.client.state(), SessionState::SignedIn);
+        assert!(world.storage.load("session").unwrap().is_some());
     }
 }
 

@@ -57,6 +57,12 @@ pub struct Faults {
     /// (`myapp://callback#code=…&state=…&iss=…`) instead of the query, as an
     /// implicit-flow or `response_mode=fragment` provider would.
     pub callback_in_fragment: bool,
+    /// A `Cache-Control` header for the discovery and JWKS answers (and their `304`s), e.g.
+    /// `"max-age=3600"`, `"max-age=0"`, `"no-cache"`, `"no-store"`. Without it they carry no
+    /// `Cache-Control`. Either way they carry an `ETag` and a `Last-Modified`, and a request
+    /// whose `If-None-Match` (or, without one, `If-Modified-Since`) still matches is answered
+    /// `304 Not Modified` (counted in [`crate::Stats`]).
+    pub metadata_cache_control: Option<String>,
 }
 
 impl Faults {
@@ -127,6 +133,11 @@ impl Faults {
         only(|f| f.token_response = Some(json_object(patch)))
     }
 
+    /// Sends `Cache-Control: {value}` with discovery and the JWKS: `"max-age=0"`, `"no-store"`.
+    pub fn metadata_cache_control(value: &str) -> Faults {
+        only(|f| f.metadata_cache_control = Some(value.to_owned()))
+    }
+
     /// Places these JWK objects before the real keys in the JWKS.
     pub fn jwks_extra_keys(keys: Vec<Value>) -> Faults {
         only(|f| f.jwks_extra_keys = keys)
@@ -178,8 +189,8 @@ impl Faults {
 
     /// Both sets of faults at once. The JSON patches are merged member by member (a member of
     /// `other` replaces the one of the same name, a `null` in `other` still removes it), the
-    /// signing of `other` wins when it has one, and the lists are joined, `self`'s first (so
-    /// `self`'s endpoint fault answers first for a path that both name).
+    /// signing and `Cache-Control` of `other` win when it has them, and the lists are joined,
+    /// `self`'s first (so `self`'s endpoint fault answers first for a path that both name).
     pub fn and(self, other: Faults) -> Faults {
         // Destructured, so that a new kind of fault cannot be forgotten here.
         let Faults {
@@ -194,6 +205,7 @@ impl Faults {
             jwks_extra_keys,
             callback_append,
             callback_in_fragment,
+            metadata_cache_control,
         } = other;
         Faults {
             id_token_claims: join_patches(self.id_token_claims, id_token_claims),
@@ -207,6 +219,7 @@ impl Faults {
             jwks_extra_keys: [self.jwks_extra_keys, jwks_extra_keys].concat(),
             callback_append: [self.callback_append, callback_append].concat(),
             callback_in_fragment: self.callback_in_fragment || callback_in_fragment,
+            metadata_cache_control: metadata_cache_control.or(self.metadata_cache_control),
         }
     }
 }
@@ -490,7 +503,8 @@ mod tests {
             .and(Faults::status("/token", 503))
             .and(Faults::jwks_extra_keys(vec![json!(2)]))
             .and(Faults::callback_append("code", "c2"))
-            .and(Faults::callback_in_fragment());
+            .and(Faults::callback_in_fragment())
+            .and(Faults::metadata_cache_control("no-store"));
         let statuses: Vec<_> = both.endpoints.iter().map(|f| f.status).collect();
         assert_eq!(statuses, [Some(500), Some(503)]);
         assert_eq!(both.jwks_extra_keys, [json!(1), json!(2)]);
@@ -500,6 +514,7 @@ mod tests {
         );
         assert_eq!(both.id_token_signing, Some(Signing::AlgNone));
         assert!(both.callback_in_fragment);
+        assert_eq!(both.metadata_cache_control.as_deref(), Some("no-store"));
         // The later signing wins; a fault without one keeps the earlier.
         let signing = Faults::id_token_signing(Signing::AlgNone)
             .and(Faults::id_token_signing(Signing::BadSignature))

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,16 @@ pub struct Stats {
     pub crm_rejected: u64,
     /// Calls to server B refused with 401 (the subset of `orders` that was rejected).
     pub orders_rejected: u64,
+    /// Conditional discovery requests (`If-None-Match` or `If-Modified-Since`): the subset of
+    /// `discovery` that revalidated a cached copy.
+    pub discovery_conditional: u64,
+    /// Discovery requests answered `304 Not Modified`.
+    pub discovery_not_modified: u64,
+    /// Conditional JWKS requests from clients: the subset of `jwks` that revalidated a cached
+    /// copy.
+    pub jwks_conditional: u64,
+    /// JWKS requests from clients answered `304 Not Modified`.
+    pub jwks_not_modified: u64,
     /// `POST /par` requests (pushed authorization requests).
     pub par: u64,
     /// Requests that carried a `DPoP` proof header, to any endpoint of the provider or to
@@ -99,10 +110,17 @@ pub(crate) async fn count_provider_requests(
     next: Next,
 ) -> Response {
     let from_resource_server = is_resource_server_request(request.headers());
+    let conditional = u64::from(
+        request.headers().contains_key(header::IF_NONE_MATCH)
+            || request.headers().contains_key(header::IF_MODIFIED_SINCE),
+    );
     count_dpop_proof(&shared, request.headers());
     let request = match request.uri().path() {
         "/.well-known/openid-configuration" => {
-            shared.stats.record(|s| s.discovery += 1);
+            shared.stats.record(|s| {
+                s.discovery += 1;
+                s.discovery_conditional += conditional;
+            });
             request
         }
         "/.well-known/jwks.json" if from_resource_server => {
@@ -110,7 +128,10 @@ pub(crate) async fn count_provider_requests(
             request
         }
         "/.well-known/jwks.json" => {
-            shared.stats.record(|s| s.jwks += 1);
+            shared.stats.record(|s| {
+                s.jwks += 1;
+                s.jwks_conditional += conditional;
+            });
             request
         }
         "/authorize" => {

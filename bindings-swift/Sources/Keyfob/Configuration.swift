@@ -33,6 +33,14 @@ extension KeyfobClient {
         /// Keep several accounts signed in at once (see ``KeyfobClient/accounts()``). Off by
         /// default: a sign-in as another user replaces the previous user's session.
         public var multipleAccounts: Bool
+        /// The provider's metadata (discovery document and signing keys) is kept in the storage
+        /// beside the session, so that a launch with an expired access token costs one request,
+        /// the refresh. It is used for at most this many seconds (at most a week) before it is
+        /// revalidated; less when the provider's caching headers say so.
+        public var metadataMaxAge: TimeInterval
+        /// ... and for at least this many seconds (at least 1), whatever the provider's caching
+        /// headers say (`max-age=0`, `no-cache`, `no-store`).
+        public var metadataMinAge: TimeInterval
         /// Push authorization requests (RFC 9126) whenever the provider offers it, so that the
         /// browser carries only `client_id` and a `request_uri`. Off by default: then they are
         /// pushed only when the provider requires it.
@@ -51,6 +59,8 @@ extension KeyfobClient {
             refreshMargin: TimeInterval = 30,
             allowInsecureHTTPHosts: [String] = [],
             multipleAccounts: Bool = false,
+            metadataMaxAge: TimeInterval = 86_400,
+            metadataMinAge: TimeInterval = 60,
             pushAuthorizationRequests: Bool = false
         ) {
             self.issuer = issuer
@@ -64,6 +74,8 @@ extension KeyfobClient {
             self.refreshMargin = refreshMargin
             self.allowInsecureHTTPHosts = allowInsecureHTTPHosts
             self.multipleAccounts = multipleAccounts
+            self.metadataMaxAge = metadataMaxAge
+            self.metadataMinAge = metadataMinAge
             self.pushAuthorizationRequests = pushAuthorizationRequests
         }
 
@@ -80,6 +92,8 @@ extension KeyfobClient {
                 refreshMarginSecs: seconds(refreshMargin),
                 allowInsecureHttpHosts: allowInsecureHTTPHosts,
                 multipleAccounts: multipleAccounts,
+                metadataMaxAgeSecs: seconds(metadataMaxAge),
+                metadataMinAgeSecs: seconds(metadataMinAge),
                 pushedAuthorizationRequests: pushAuthorizationRequests
             )
         }

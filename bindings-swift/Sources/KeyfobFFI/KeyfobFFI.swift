@@ -2906,6 +2906,17 @@ public struct KeyfobConfig: Equatable, Hashable {
      */
     public var multipleAccounts: Bool
     /**
+     * The provider's metadata (discovery and keys, kept in the storage beside the session) is
+     * used for at most this many seconds before it is revalidated; less when its caching
+     * headers say so (at most 604800). See [`crate::ConfigBuilder::metadata_max_age`].
+     */
+    public var metadataMaxAgeSecs: UInt32
+    /**
+     * ... and for at least this many seconds, whatever its caching headers say (at least 1).
+     * See [`crate::ConfigBuilder::metadata_min_age`].
+     */
+    public var metadataMinAgeSecs: UInt32
+    /**
      * Push authorization requests (RFC 9126) whenever the provider offers it (default: only
      * when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
      */
@@ -2950,6 +2961,15 @@ public struct KeyfobConfig: Equatable, Hashable {
          * replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
          */multipleAccounts: Bool = false, 
         /**
+         * The provider's metadata (discovery and keys, kept in the storage beside the session) is
+         * used for at most this many seconds before it is revalidated; less when its caching
+         * headers say so (at most 604800). See [`crate::ConfigBuilder::metadata_max_age`].
+         */metadataMaxAgeSecs: UInt32 = UInt32(86400), 
+        /**
+         * ... and for at least this many seconds, whatever its caching headers say (at least 1).
+         * See [`crate::ConfigBuilder::metadata_min_age`].
+         */metadataMinAgeSecs: UInt32 = UInt32(60), 
+        /**
          * Push authorization requests (RFC 9126) whenever the provider offers it (default: only
          * when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
          */pushedAuthorizationRequests: Bool = false) {
@@ -2964,6 +2984,8 @@ public struct KeyfobConfig: Equatable, Hashable {
         self.refreshMarginSecs = refreshMarginSecs
         self.allowInsecureHttpHosts = allowInsecureHttpHosts
         self.multipleAccounts = multipleAccounts
+        self.metadataMaxAgeSecs = metadataMaxAgeSecs
+        self.metadataMinAgeSecs = metadataMinAgeSecs
         self.pushedAuthorizationRequests = pushedAuthorizationRequests
     }
 
@@ -2994,6 +3016,8 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
                 refreshMarginSecs: FfiConverterUInt32.read(from: &buf), 
                 allowInsecureHttpHosts: FfiConverterSequenceString.read(from: &buf), 
                 multipleAccounts: FfiConverterBool.read(from: &buf), 
+                metadataMaxAgeSecs: FfiConverterUInt32.read(from: &buf), 
+                metadataMinAgeSecs: FfiConverterUInt32.read(from: &buf), 
                 pushedAuthorizationRequests: FfiConverterBool.read(from: &buf)
         )
     }
@@ -3010,6 +3034,8 @@ public struct FfiConverterTypeKeyfobConfig: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.refreshMarginSecs, into: &buf)
         FfiConverterSequenceString.write(value.allowInsecureHttpHosts, into: &buf)
         FfiConverterBool.write(value.multipleAccounts, into: &buf)
+        FfiConverterUInt32.write(value.metadataMaxAgeSecs, into: &buf)
+        FfiConverterUInt32.write(value.metadataMinAgeSecs, into: &buf)
         FfiConverterBool.write(value.pushedAuthorizationRequests, into: &buf)
     }
 }

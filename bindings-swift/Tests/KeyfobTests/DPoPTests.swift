@@ -232,7 +232,7 @@ extension TestkitSuite {
                 Issue.record("expected provider(invalid_request), got \(String(describing: error))")
                 return
             }
-            #expect(storage.keys.isEmpty, "nothing stored")
+            #expect(storage.keys == ["metadata"], "no pending login, no session: only the provider's public metadata (issue 15)")
             #expect(client.state == .signedOut)
         }
     }

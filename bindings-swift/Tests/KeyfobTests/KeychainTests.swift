@@ -564,6 +564,24 @@ extension TestkitSuite {
             #expect(afterEnrollment.state == .needsReLogin)
         }
 
+        @Test func aLaunchWithAnExpiredTokenRefreshesWithOneRequestFromTheKeychain() async throws {
+            let keychain = FakeKeychain()
+            func launch() throws -> KeyfobClient {
+                let store = KeychainStorage(service: "keyfob-test", options: KeychainOptions(), items: keychain)
+                return try KeyfobClient(configuration: kit.configuration(), storage: .custom(store))
+            }
+            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            try await kit.signIn(try launch())
+            #expect(Set(keychain.stored.keys.map(\.account)) == ["session", "metadata"])
+            try await kit.reset()
+
+            // The next launch reads the session and the provider's metadata from the Keychain:
+            // the expired access token costs one request, the refresh.
+            let token = try await launch().accessToken()
+            #expect(!token.isEmpty)
+            #expect(try await kit.stats().launchRequests == [1, 1, 0, 0])
+        }
+
         @Test func anAppAndItsWidgetShareOneKeychainSessionAndOneRefresh() async throws {
             let keychain = FakeKeychain()
             let options = KeychainOptions(accessGroup: "TEAMID.dev.keyfob.shared")
@@ -583,7 +601,8 @@ extension TestkitSuite {
             #expect(try await kit.stats().refreshToken == 1)
             #expect(try await widget.accessToken() == token, "the widget adopts the app's refresh")
             #expect(try await kit.stats().refreshToken == 1)
-            #expect(keychain.stored.count == 1)
+            // The session and the provider's metadata (issue 15), one item each.
+            #expect(Set(keychain.stored.keys.map(\.account)) == ["session", "metadata"])
 
             try await app.logout()
             #expect(try await widget.reload() == .signedOut)

@@ -18,7 +18,7 @@ extension TestkitSuite {
             let firstLaunch = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
             try await kit.signIn(firstLaunch)
             let token = try await firstLaunch.accessToken()
-            #expect(storage.keys == ["session"], "the pending login is replaced by the session")
+            #expect(storage.keys == ["session", "metadata"], "the pending login is replaced by the session; the provider's metadata is kept beside it")
             #expect(storage.writes.contains("pending"), "the pending login was saved before the browser opened")
 
             // The next launch finds the session in storage: no login, no token request.
@@ -30,7 +30,7 @@ extension TestkitSuite {
             #expect(try await kit.stats().token == tokenRequests)
 
             try await nextLaunch.logout()
-            #expect(storage.keys.isEmpty)
+            #expect(storage.keys == ["metadata"], "only the provider's public metadata is left")
         }
 
         @Test func lockedStorageIsUnavailableNotSignedOut() async throws {

@@ -32,6 +32,23 @@ extension TestkitSuite {
             #expect(try await kit.stats().refreshToken == 1)
         }
 
+        @Test func aNewClientOverTheSameStorageRefreshesWithOneRequest() async throws {
+            let storage = DictionaryStorage()
+            let app = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
+            // Signed in with a token that lives 1 s: inside the refresh margin at once.
+            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            try await kit.signIn(app)
+            try await kit.reset()
+
+            // The next launch: the session and the provider's metadata come from the storage,
+            // and the expired access token costs one request, the refresh (its ID token checked
+            // against the stored keys).
+            let relaunched = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
+            let token = try await relaunched.accessToken()
+            #expect(!token.isEmpty)
+            #expect(try await kit.stats().launchRequests == [1, 1, 0, 0])
+        }
+
         @Test func aSiblingsLogoutShowsAfterAReload() async throws {
             let storage = DictionaryStorage()
             let app = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))

@@ -118,6 +118,7 @@ struct Testkit: Sendable {
         let revoke: Int
         let userinfo: Int
         let discovery: Int
+        let jwks: Int
         let authorize: Int
         let crm: Int
         let orders: Int
@@ -126,6 +127,10 @@ struct Testkit: Sendable {
         let dpopProofs: Int
         let dpopProofsRejected: Int
         let dpopNonceChallenges: Int
+
+        /// What a launch cost the provider: token requests, of them refreshes, discovery and
+        /// JWKS requests (`[1, 1, 0, 0]`: the refresh alone, issue 15).
+        var launchRequests: [Int] { [token, refreshToken, discovery, jwks] }
     }
 
     func stats() async throws -> Stats {

@@ -62,6 +62,8 @@ import Testing
         #expect(config.httpTimeoutSecs == 12)
         #expect(config.clockSkewSecs == 0, "not a number of seconds: left for the core to refuse")
         #expect(config.refreshMarginSecs == 0)
+        #expect(config.metadataMaxAgeSecs == 86_400)
+        #expect(config.metadataMinAgeSecs == 60)
         let options = KeyfobClient.LoginOptions(prompt: "login", additionalParameters: ["ui_locales": "fr"]).ffiOptions
         #expect(options.prompt == "login")
         #expect(options.extraParams == [AuthParam(name: "ui_locales", value: "fr")])

@@ -4,19 +4,22 @@
 use url::Url;
 
 use super::Client;
+use super::provider::GrantFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::authorize::{self, LoginOptions};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::id_token::IdTokenClaims;
-use crate::oidc::{par, token};
+use crate::oidc::par;
+use crate::oidc::token::{self, RefreshFailure};
 use crate::session::SessionEvent;
 
 impl Client {
     /// Starts a login and returns the authorization URL to open in the system browser.
     ///
-    /// Discovery and the provider's keys are fetched now, while the user is in the browser, so
-    /// that completing the login takes a single request. The pending login is persisted before
-    /// the URL is returned. A new login replaces any pending one.
+    /// Discovery and the provider's keys are fetched now (or taken from storage while fresh),
+    /// while the user is in the browser, so that completing the login takes a single request.
+    /// The pending login is persisted before the URL is returned. A new login replaces any
+    /// pending one.
     pub async fn begin_login(&self) -> Result<String> {
         self.begin_login_with(&LoginOptions::default()).await
     }
@@ -27,7 +30,8 @@ impl Client {
     /// request carries the key's thumbprint (`dpop_jkt`). When the provider requires pushed
     /// authorization requests (RFC 9126), or offers them and the configuration asks for them,
     /// the parameters are pushed first, alongside the key prefetch, and the URL carries only
-    /// `client_id` and `request_uri`; a refused push is a `Provider` error and nothing is stored.
+    /// `client_id` and `request_uri`; a refused push is a `Provider` error and no pending login
+    /// is stored (the provider's metadata, fetched by then, is kept).
     pub async fn begin_login_with(&self, options: &LoginOptions) -> Result<String> {
         let provider = self.provider_metadata().await?;
         let jkt = match self.dpop_for_login(&provider) {
@@ -36,24 +40,24 @@ impl Client {
         };
         let (params, pending) =
             authorize::request_params(&self.config, options, jkt.as_deref(), self.clock.now())?;
-        let prefetch = self.keys.prefetch(&self.http, &provider.jwks_uri);
-        let (keys, url) = match self.par_endpoint(&provider) {
-            None => (prefetch.await, None),
+        // The keys are made fresh (fetched, revalidated or taken from storage) meanwhile; not
+        // fatal: they are fetched again when the ID token arrives.
+        let prefetch = self.prefetch_keys(&provider);
+        let url = match self.par_endpoint(&provider) {
+            None => {
+                prefetch.await;
+                None
+            }
             Some(endpoint) => {
                 let push = par::push(&self.http, endpoint, &params);
-                let (keys, pushed) = futures_util::future::join(prefetch, push).await;
-                let url = par::browser_url(
+                let ((), pushed) = futures_util::future::join(prefetch, push).await;
+                Some(par::browser_url(
                     &provider.authorization_endpoint,
                     &self.config.client_id,
                     &pushed?,
-                );
-                (keys, Some(url))
+                ))
             }
         };
-        if let Err(e) = keys {
-            // Not fatal: the keys are fetched again when the ID token arrives.
-            log::warn!("JWKS prefetch failed: {e}");
-        }
         let url = url
             .unwrap_or_else(|| authorize::with_params(&provider.authorization_endpoint, &params));
         self.store.set_pending(pending)?;
@@ -101,20 +105,35 @@ impl Client {
                 "the pending login has expired; start a new one",
             ));
         }
-        let provider = self.provider_metadata().await?;
+        // The metadata the login started with (it may have gone stale while the user was in
+        // the browser: it is revalidated beside the code exchange).
+        let provider = self.metadata_for_grant().await?;
         let code = authorize::check_callback(params, &provider)?;
         let dpop = self.dpop_for_login(&provider);
         let jkt = dpop.map(|d| d.thumbprint()).transpose()?;
-        let response = token::exchange_code(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &pending.redirect_uri,
-            &code,
-            &pending.verifier,
-            self.proof_now(dpop),
-        )
-        .await?;
+        let (http, client_id) = (&self.http, self.config.client_id.as_str());
+        let (redirect_uri, verifier, code) =
+            (pending.redirect_uri.as_str(), &pending.verifier, &code);
+        // The proof is made for the endpoint the request goes to (its `htu`), also when the
+        // token endpoint moved and the exchange is sent again.
+        let exchange = |endpoint: Url| -> GrantFuture<'_> {
+            let proof = self.proof_now(dpop);
+            Box::pin(async move {
+                token::exchange_code(
+                    http,
+                    &endpoint,
+                    client_id,
+                    redirect_uri,
+                    code,
+                    verifier,
+                    proof,
+                )
+                .await
+                .map_err(RefreshFailure::from)
+            })
+        };
+        let (provider, response) = self.grant_with_fresh_metadata(provider, &exchange).await;
+        let response = response.map_err(|failure| failure.error)?;
         self.learn_clock_offset(&response);
         let id_token = response
             .id_token

@@ -23,6 +23,8 @@ mod accounts;
 mod dpop;
 mod login;
 mod logout;
+mod provider;
+mod provider_record;
 mod refresh;
 #[cfg(test)]
 mod refresh_tests;
@@ -37,10 +39,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpTransport};
-use crate::oidc::discovery::{self, ProviderMetadata};
+use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::dpop::Dpop;
 use crate::oidc::id_token::{self, Expected, IdTokenClaims};
-use crate::oidc::jwks::KeyCache;
+use crate::oidc::jwks::KeySource;
 use crate::oidc::token::{self, TokenResponse};
 use crate::secret::SecretString;
 use crate::session::accounts::BySubject;
@@ -51,6 +53,7 @@ use crate::sync::lock;
 
 pub use dpop::AuthorizationHeaders;
 pub use logout::Logout;
+use provider::ProviderCache;
 
 /// The largest device clock error Keyfob corrects with the provider's `Date` header.
 const MAX_CLOCK_OFFSET_SECS: i64 = 24 * 3600;
@@ -73,8 +76,8 @@ pub struct Client {
     clock: Arc<dyn Clock>,
     store: LiveSession,
     observers: Mutex<Vec<Arc<dyn SessionObserver>>>,
-    provider: Mutex<Option<Arc<ProviderMetadata>>>,
-    keys: KeyCache,
+    /// The provider's metadata and keys, kept beside the session.
+    provider: ProviderCache,
     /// Per account, held while its refresh is in flight, so that concurrent callers share it.
     refresh_locks: Mutex<BySubject<Arc<futures_util::lock::Mutex<()>>>>,
     /// Per account, a refresh that failed but still changed the session (it kept a new refresh
@@ -97,11 +100,9 @@ impl Client {
     /// in memory only. Use [`Client::with_storage`] to persist it.
     pub fn new(config: Config, transport: Arc<dyn HttpTransport>) -> Self {
         let http = Http::new(transport, config.http_timeout, config.max_response_bytes);
-        let store = LiveSession::new(
-            Arc::new(MemoryStorage::new()),
-            &config.issuer,
-            &config.client_id,
-        );
+        let storage: Arc<dyn SecureStorage> = Arc::new(MemoryStorage::new());
+        let store = LiveSession::new(storage.clone(), &config.issuer, &config.client_id);
+        let provider = ProviderCache::new(storage, config.metadata_age_bounds());
         let lease_holder = format!(
             "{}.{}",
             std::process::id(),
@@ -113,8 +114,7 @@ impl Client {
             clock: Arc::new(SystemClock),
             store,
             observers: Mutex::new(Vec::new()),
-            provider: Mutex::new(None),
-            keys: KeyCache::default(),
+            provider,
             refresh_locks: Mutex::default(),
             failed_refresh: Mutex::default(),
             lease_holder,
@@ -125,9 +125,13 @@ impl Client {
 
     /// Keeps the session in `storage` (Keychain, Keystore-backed store, [`crate::FileStorage`]).
     /// The stored session is read at the first call that needs it. Other processes may share
-    /// the store: they coordinate their refreshes through it (see [`SecureStorage`]).
+    /// the store: they coordinate their refreshes through it (see [`SecureStorage`]). The
+    /// provider's metadata (discovery and keys, public data) is kept there too, under its own
+    /// key, so that the next launch needs no request for it (see
+    /// [`crate::ConfigBuilder::metadata_max_age`]).
     pub fn with_storage(mut self, storage: Arc<dyn SecureStorage>) -> Self {
-        self.store = LiveSession::new(storage, &self.config.issuer, &self.config.client_id);
+        self.store = LiveSession::new(storage.clone(), &self.config.issuer, &self.config.client_id);
+        self.provider = ProviderCache::new(storage, self.config.metadata_age_bounds());
         self
     }
 
@@ -192,23 +196,6 @@ impl Client {
     /// The current state. Never does network I/O; reads storage only if not yet restored.
     pub fn state(&self) -> SessionState {
         self.store.state()
-    }
-
-    /// The provider's validated metadata, fetched once and then cached.
-    pub async fn provider_metadata(&self) -> Result<Arc<ProviderMetadata>> {
-        if let Some(p) = lock(&self.provider).clone() {
-            return Ok(p);
-        }
-        let fetched = Arc::new(
-            discovery::fetch(
-                &self.http,
-                &self.config.issuer,
-                &self.config.insecure_http_hosts,
-            )
-            .await?,
-        );
-        *lock(&self.provider) = Some(fetched.clone());
-        Ok(fetched)
     }
 
     /// The active account's tokens, if signed in (restores from storage on first use). They
@@ -280,14 +267,16 @@ impl Client {
             now: self.provider_now(),
             skew: self.skew(),
         };
-        id_token::validate(
-            id_token.expose(),
-            &expected,
-            &self.keys,
-            &self.http,
-            &provider.jwks_uri,
-        )
-        .await
+        let keys = KeySource {
+            cache: &self.provider.keys,
+            http: &self.http,
+            jwks_uri: &provider.jwks_uri,
+            now: self.clock.now(),
+        };
+        let validated = id_token::validate(id_token.expose(), &expected, &keys).await;
+        // A key set fetched for this token is kept for the next launch.
+        self.save_metadata();
+        validated
     }
 
     /// Best-effort revocation of a grant Keyfob will not keep.

@@ -15,7 +15,9 @@
 //!    the store already refreshed, its tokens are adopted with no request. If a sibling is
 //!    refreshing right now, this caller waits for its outcome — or, when its own access token
 //!    has not expired yet, uses that meanwhile. Otherwise this process takes the lease.
-//! 4. **The grant** (`grant_type=refresh_token`). If it fails:
+//! 4. **The grant** (`grant_type=refresh_token`), at the token endpoint of the provider's
+//!    metadata as stored, with stale metadata revalidated beside it (`client::provider`). If it
+//!    fails:
 //!    - `invalid_grant`: the account is dead at the provider — unless a sibling's newer token
 //!      replaced it meanwhile, which then stands. It is removed (memory, storage) and the
 //!      caller is told to sign in again;
@@ -40,7 +42,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use url::Url;
+
 use super::Client;
+use super::provider::GrantFuture;
 use crate::error::{Error, ErrorKind, Result};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::token::{self, RefreshFailure};
@@ -195,22 +200,25 @@ impl Client {
         {
             return Ok(done);
         }
-        let provider = match self.provider_metadata().await {
+        let provider = match self.metadata_for_grant().await {
             Ok(provider) => provider,
             Err(e) => {
                 self.store.release_refresh(subject, &self.lease_holder);
                 return Err(e);
             }
         };
-        let response = match token::refresh(
-            &self.http,
-            &provider.token_endpoint,
-            &self.config.client_id,
-            &refresh_token,
-            self.proof_now(dpop),
-        )
-        .await
-        {
+        let (http, client_id) = (&self.http, self.config.client_id.as_str());
+        let refresh_token = &refresh_token;
+        // The proof is made for the endpoint the request goes to (its `htu`), also when the
+        // token endpoint moved and the refresh is sent again.
+        let grant = |endpoint: Url| -> GrantFuture<'_> {
+            let proof = self.proof_now(dpop);
+            Box::pin(async move {
+                token::refresh(http, &endpoint, client_id, refresh_token, proof).await
+            })
+        };
+        let (provider, response) = self.grant_with_fresh_metadata(provider, &grant).await;
+        let response = match response {
             Ok(response) => response,
             Err(failure) => {
                 return self

@@ -82,6 +82,18 @@ async fn invalid_grant_ends_the_session() {
 }
 
 #[tokio::test]
+async fn logout_after_the_session_ended_is_signed_out() {
+    // Found by the stored_state fuzz target: the app's sign-out must not leave NeedsReLogin.
+    let (provider, client, _storage, _observer) = signed_in();
+    provider.answer(Answer::Json(400, json!({"error": "invalid_grant"})));
+    client.refresh().await.unwrap_err();
+    assert_eq!(client.state(), SessionState::NeedsReLogin);
+    let outcome = client.logout().await.unwrap();
+    assert!(!outcome.refresh_token_revoked);
+    assert_eq!(client.state(), SessionState::SignedOut);
+}
+
+#[tokio::test]
 async fn server_errors_and_timeouts_keep_the_session() {
     let (provider, client, storage, observer) = signed_in();
     let before = stored_tokens(&storage).unwrap();

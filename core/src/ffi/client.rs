@@ -274,6 +274,8 @@ fn core_config(config: KeyfobConfig) -> Result<Config> {
         .clock_skew(secs(config.clock_skew_secs))
         .refresh_margin(secs(config.refresh_margin_secs))
         .multiple_accounts(config.multiple_accounts)
+        .metadata_max_age(secs(config.metadata_max_age_secs))
+        .metadata_min_age(secs(config.metadata_min_age_secs))
         .pushed_authorization_requests(config.pushed_authorization_requests);
     if let Some(uri) = config.post_logout_redirect_uri {
         builder = builder.post_logout_redirect_uri(uri);

@@ -38,6 +38,15 @@ pub struct KeyfobConfig {
     /// replaces the previous user's session). See [`crate::ConfigBuilder::multiple_accounts`].
     #[uniffi(default)]
     pub multiple_accounts: bool,
+    /// The provider's metadata (discovery and keys, kept in the storage beside the session) is
+    /// used for at most this many seconds before it is revalidated; less when its caching
+    /// headers say so (at most 604800). See [`crate::ConfigBuilder::metadata_max_age`].
+    #[uniffi(default = 86400)]
+    pub metadata_max_age_secs: u32,
+    /// ... and for at least this many seconds, whatever its caching headers say (at least 1).
+    /// See [`crate::ConfigBuilder::metadata_min_age`].
+    #[uniffi(default = 60)]
+    pub metadata_min_age_secs: u32,
     /// Push authorization requests (RFC 9126) whenever the provider offers it (default: only
     /// when it requires it). See [`crate::ConfigBuilder::pushed_authorization_requests`].
     #[uniffi(default)]

@@ -5,6 +5,7 @@
 //! the library carries no TLS stack and honours the device's proxy, VPN and certificate
 //! settings. The `reqwest` feature adds [`ReqwestTransport`] for desktop, CLI and tests.
 
+pub(crate) mod caching;
 pub(crate) mod date;
 mod parse_url;
 #[cfg(feature = "reqwest")]
@@ -233,23 +234,6 @@ impl Http {
         }
         log::debug!("{what}: status {}", response.status);
         Ok(response)
-    }
-
-    /// GET a JSON document, requiring status 200 and a JSON object.
-    pub async fn get_json(
-        &self,
-        url: &Url,
-        what: &str,
-    ) -> Result<(HttpResponse, serde_json::Map<String, Value>)> {
-        let headers = vec![("accept".to_string(), "application/json".to_string())];
-        let response = self
-            .send(HttpMethod::Get, url, headers, Vec::new(), what)
-            .await?;
-        if response.status != 200 {
-            return Err(unexpected_status(&response, what));
-        }
-        let object = parse_json_object(&response.body, what)?;
-        Ok((response, object))
     }
 
     /// POST an `application/x-www-form-urlencoded` body.

@@ -1,10 +1,11 @@
-//! OpenID Provider metadata (OpenID Connect Discovery 1.0), fetched and validated.
+//! OpenID Provider metadata (OpenID Connect Discovery 1.0), fetched (or revalidated) and validated.
 
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
+use crate::http::caching::CachedDocument;
 use crate::http::url_policy::endpoint_url;
 
 /// The parts of the provider's metadata Keyfob uses, validated.
@@ -46,15 +47,20 @@ pub(crate) fn discovery_url(issuer: &str, insecure_hosts: &[String]) -> Result<U
     )
 }
 
-/// Fetches and validates the metadata of `issuer`.
+/// Fetches and validates the metadata of `issuer` — or, when `cached` is a copy of it, asks
+/// whether it changed (a `304` renews the copy, which is validated again all the same).
+/// Returns the metadata and the document it was read from, for the cache.
 pub(crate) async fn fetch(
     http: &Http,
     issuer: &str,
     insecure_hosts: &[String],
-) -> Result<ProviderMetadata> {
+    now: i64,
+    cached: Option<&CachedDocument>,
+) -> Result<(ProviderMetadata, CachedDocument)> {
     let url = discovery_url(issuer, insecure_hosts)?;
-    let (_, doc) = http.get_json(&url, "discovery").await?;
-    parse(&doc, issuer, insecure_hosts)
+    let document = http.get_document(&url, "discovery", now, cached).await?;
+    let metadata = parse(&document.body, issuer, insecure_hosts)?;
+    Ok((metadata, document))
 }
 
 fn discovery_error(message: impl Into<String>) -> Error {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, IdTokenCheck, Result};
+use crate::oidc::jwks::KeySource;
 use crate::oidc::jws;
 use crate::secret::constant_time_eq;
 
@@ -272,16 +273,15 @@ fn same_audiences(a: &[String], b: &[String]) -> bool {
 pub(crate) async fn validate(
     token: &str,
     expected: &Expected<'_>,
-    keys: &crate::oidc::jwks::KeyCache,
-    http: &crate::http::Http,
-    jwks_uri: &url::Url,
+    keys: &KeySource<'_>,
 ) -> Result<IdTokenClaims> {
     let decoded = jws::decode(token)?;
     let key = keys
+        .cache
         .key_for(
-            http,
-            jwks_uri,
-            expected.now,
+            keys.http,
+            keys.jwks_uri,
+            keys.now,
             decoded.alg,
             decoded.kid.as_deref(),
         )
@@ -289,7 +289,8 @@ pub(crate) async fn validate(
     if let Err(e) = decoded.verify(&key) {
         // Without a kid, a failed signature may mean the provider rotated its only key.
         let rotated = if decoded.kid.is_none() {
-            keys.refetch_for_kidless(http, jwks_uri, expected.now, decoded.alg)
+            keys.cache
+                .refetch_for_kidless(keys.http, keys.jwks_uri, keys.now, decoded.alg)
                 .await?
         } else {
             None

@@ -1,4 +1,5 @@
-//! The provider's JSON Web Key Set: parsed key by key, cached, refetched once for an unknown `kid`.
+//! The provider's JSON Web Key Set: parsed key by key, cached while fresh (HTTP caching), refetched
+//! once for an unknown `kid`.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,6 +8,7 @@ use url::Url;
 
 use crate::error::{Error, IdTokenCheck, Result};
 use crate::http::Http;
+use crate::http::caching::{AgeBounds, CachedDocument};
 use crate::oidc::jwa::{Algorithm, Jwk, parse_key};
 use crate::sync::lock;
 
@@ -84,38 +86,102 @@ impl JwkSet {
 #[derive(Default)]
 struct CacheState {
     set: Option<Arc<JwkSet>>,
+    /// The document `set` was read from: where, when, and its caching headers.
+    document: Option<CachedDocument>,
     /// When the last refetch for an unknown `kid` happened; the initial fetch does not count.
     last_refetch: Option<i64>,
+    /// The set was fetched or revalidated since [`KeyCache::take_changed`].
+    changed: bool,
 }
 
-/// The cached key set of one provider.
-#[derive(Default)]
+/// Where an ID token's keys come from: the cache, the HTTP client that refills it, the
+/// provider's `jwks_uri`, and the device time the cache's documents are stamped with.
+pub(crate) struct KeySource<'a> {
+    pub cache: &'a KeyCache,
+    pub http: &'a Http,
+    pub jwks_uri: &'a Url,
+    pub now: i64,
+}
+
+/// The cached key set of one provider. Keys are trusted only while the document they came from
+/// is fresh ([`AgeBounds`]); after that the set is revalidated (conditionally, when the provider
+/// sent validators) before any key of it is used again, so a key the provider removed stops
+/// being trusted once the cached copy has expired.
+///
+/// Times are device time (seconds), the clock the cached documents are stamped with.
 pub(crate) struct KeyCache {
     state: Mutex<CacheState>,
+    bounds: AgeBounds,
 }
 
 impl KeyCache {
-    fn cached(&self) -> Option<Arc<JwkSet>> {
-        lock(&self.state).set.clone()
+    /// An empty cache whose documents stay fresh within `bounds`.
+    pub fn new(bounds: AgeBounds) -> Self {
+        KeyCache {
+            state: Mutex::default(),
+            bounds,
+        }
     }
 
-    async fn fetch(&self, http: &Http, jwks_uri: &Url) -> Result<Arc<JwkSet>> {
-        let (_, doc) = http.get_json(jwks_uri, "JWKS").await?;
-        let set = Arc::new(parse_set(&doc)?);
-        lock(&self.state).set = Some(set.clone());
+    /// The cached set when it came from `jwks_uri` and is fresh at `now`.
+    fn fresh(&self, jwks_uri: &Url, now: i64) -> Option<Arc<JwkSet>> {
+        let state = lock(&self.state);
+        let doc = state.document.as_ref()?;
+        (doc.url == jwks_uri.as_str() && doc.is_fresh(now, self.bounds))
+            .then(|| state.set.clone())
+            .flatten()
+    }
+
+    /// Fetches the set, or revalidates the cached copy of it.
+    async fn fetch(&self, http: &Http, jwks_uri: &Url, now: i64) -> Result<Arc<JwkSet>> {
+        let cached = lock(&self.state).document.clone();
+        let document = http
+            .get_document(jwks_uri, "JWKS", now, cached.as_ref())
+            .await?;
+        let set = Arc::new(parse_set(&document.body)?);
+        let mut state = lock(&self.state);
+        state.set = Some(set.clone());
+        state.document = Some(document);
+        state.changed = true;
         Ok(set)
     }
 
-    /// Fetches the key set unless it is cached (used while the browser is open).
-    pub async fn prefetch(&self, http: &Http, jwks_uri: &Url) -> Result<()> {
-        if self.cached().is_none() {
-            self.fetch(http, jwks_uri).await?;
+    /// Takes a stored copy of the set (from an earlier run) unless one is cached already.
+    /// Whether it is still fresh is decided at each use. `false`: not a usable key set.
+    pub fn restore(&self, document: CachedDocument) -> bool {
+        let Ok(set) = parse_set(&document.body) else {
+            return false;
+        };
+        let mut state = lock(&self.state);
+        if state.document.is_none() {
+            state.set = Some(Arc::new(set));
+            state.document = Some(document);
+        }
+        true
+    }
+
+    /// The document the cached set came from, to persist.
+    pub fn document(&self) -> Option<CachedDocument> {
+        lock(&self.state).document.clone()
+    }
+
+    /// Whether the set changed (fetched or revalidated) since the last call.
+    pub fn take_changed(&self) -> bool {
+        std::mem::take(&mut lock(&self.state).changed)
+    }
+
+    /// Fetches (or revalidates) the set unless the cached one is fresh: while the browser is
+    /// open at sign-in, and beside a token request when the cached copy went stale.
+    pub async fn ensure_fresh(&self, http: &Http, jwks_uri: &Url, now: i64) -> Result<()> {
+        if self.fresh(jwks_uri, now).is_none() {
+            self.fetch(http, jwks_uri, now).await?;
         }
         Ok(())
     }
 
-    /// The key for `alg`/`kid`, fetching the set if needed and refetching it once when the `kid`
-    /// is unknown (at most once per [`REFETCH_MIN_INTERVAL_SECS`]).
+    /// The key for `alg`/`kid`: from the cached set while it is fresh, otherwise from the set
+    /// fetched (or revalidated) now. A `kid` the cached set does not know gets one refetch (at
+    /// most one per [`REFETCH_MIN_INTERVAL_SECS`]; none when the set was just fetched).
     pub async fn key_for(
         &self,
         http: &Http,
@@ -124,24 +190,22 @@ impl KeyCache {
         alg: Algorithm,
         kid: Option<&str>,
     ) -> Result<Jwk> {
-        let set = match self.cached() {
-            Some(set) => set,
-            None => self.fetch(http, jwks_uri).await?,
+        let (set, just_fetched) = match self.fresh(jwks_uri, now) {
+            Some(set) => (set, false),
+            None => (self.fetch(http, jwks_uri, now).await?, true),
         };
         match set.find(alg, kid) {
             Lookup::Missing => {}
             found_or_ambiguous => return found_or_ambiguous.into_key(),
         }
-        if !self.may_refetch(now) {
+        if just_fetched || !self.may_refetch(now) {
             return Err(unknown_key());
         }
         log::debug!("JWKS: unknown key id, refetching once");
-        let set = self.fetch(http, jwks_uri).await?;
+        let set = self.fetch(http, jwks_uri, now).await?;
         set.find(alg, kid).into_key()
     }
-}
 
-impl KeyCache {
     /// Whether a refetch is allowed now (the first one always is; then one per
     /// [`REFETCH_MIN_INTERVAL_SECS`]); records it if so.
     fn may_refetch(&self, now: i64) -> bool {
@@ -165,12 +229,12 @@ impl KeyCache {
         now: i64,
         alg: Algorithm,
     ) -> Result<Option<Jwk>> {
-        let before = self.cached();
+        let before = lock(&self.state).set.clone();
         if !self.may_refetch(now) {
             return Ok(None);
         }
         log::debug!("JWKS: signature failed without kid, refetching once");
-        let set = self.fetch(http, jwks_uri).await?;
+        let set = self.fetch(http, jwks_uri, now).await?;
         if before.as_deref() == Some(&*set) {
             return Ok(None);
         }

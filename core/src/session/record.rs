@@ -47,7 +47,7 @@ fn foreign() -> StorageError {
     )
 }
 
-fn corrupt(what: &str, detail: &str) -> StorageError {
+pub(crate) fn corrupt(what: &str, detail: &str) -> StorageError {
     StorageError::new(
         StorageErrorKind::Corrupt,
         format!("the stored {what} cannot be read: {detail}"),
@@ -126,7 +126,7 @@ fn string(v: &Value) -> Option<String> {
 
 /// Reads the `format` field first, so a newer format is told apart from garbage. Returns the
 /// parsed record and its format when this release can read it (`1..=current`).
-fn check_format(
+pub(crate) fn check_format(
     bytes: &[u8],
     what: &'static str,
     current: u32,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorize;
+mod caching;
 mod grants;
 mod issue;
 mod logout;
@@ -14,11 +15,12 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::middleware::from_fn_with_state;
+use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Value, json};
 use url::{Host, Url};
 
@@ -27,6 +29,7 @@ use crate::keys::{KeyRing, SigningKey};
 use crate::resource::is_resource_server_request;
 use crate::stats::count_provider_requests;
 use crate::{Options, Shared, SigningAlg, TestUser};
+use caching::Metadata;
 use grants::Grants;
 
 /// The provider's fixed configuration, taken from [`Options`].
@@ -48,6 +51,8 @@ pub(crate) struct Provider {
     config: Config,
     keys: RwLock<KeyRing>,
     grants: Mutex<Grants>,
+    /// When each version of discovery and the JWKS was first served (`Last-Modified`).
+    metadata_versions: caching::Versions,
 }
 
 impl Provider {
@@ -76,6 +81,7 @@ impl Provider {
             },
             keys: RwLock::new(keys),
             grants: Mutex::new(Grants::default()),
+            metadata_versions: caching::Versions::default(),
         }))
     }
 
@@ -221,8 +227,8 @@ pub(crate) fn router(provider: Arc<Provider>) -> Router {
     endpoints.merge(admin::router()).with_state(provider)
 }
 
-/// `GET /.well-known/openid-configuration`.
-async fn discovery(State(provider): State<Arc<Provider>>) -> Json<Value> {
+/// `GET /.well-known/openid-configuration`, with caching headers (see [`caching`]).
+async fn discovery(State(provider): State<Arc<Provider>>, headers: HeaderMap) -> Response {
     let config = &provider.config;
     let Value::Object(mut document) = json!({
         "issuer": config.issuer,
@@ -256,13 +262,13 @@ async fn discovery(State(provider): State<Arc<Provider>>) -> Json<Value> {
         &mut document,
         provider.shared.faults.current().discovery.as_ref(),
     );
-    Json(Value::Object(document))
+    provider.metadata_answer(Metadata::Discovery, &headers, &Value::Object(document))
 }
 
 /// `GET /.well-known/jwks.json`: the published keys, after any extra fault keys (and
 /// followed by the short RSA key of `Signing::ShortRsaKey`). Servers A and B always get the
-/// real key set.
-async fn jwks(State(provider): State<Arc<Provider>>, headers: HeaderMap) -> Json<Value> {
+/// real key set. With caching headers (see [`caching`]).
+async fn jwks(State(provider): State<Arc<Provider>>, headers: HeaderMap) -> Response {
     let for_client = !is_resource_server_request(&headers);
     let faults = provider.shared.faults.current();
     let mut keys = if for_client {
@@ -274,7 +280,7 @@ async fn jwks(State(provider): State<Arc<Provider>>, headers: HeaderMap) -> Json
     if for_client && faults.id_token_signing == Some(Signing::ShortRsaKey) {
         keys.push(SigningKey::short_rsa(provider.keys().id_key().alg()).jwk());
     }
-    Json(json!({ "keys": keys }))
+    provider.metadata_answer(Metadata::Jwks, &headers, &json!({ "keys": keys }))
 }
 
 #[cfg(test)]

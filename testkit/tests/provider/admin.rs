@@ -60,6 +60,10 @@ async fn stats_count_each_endpoint_and_grant() {
             orders: 1,
             crm_rejected: 0,
             orders_rejected: 1,
+            discovery_conditional: 0,
+            discovery_not_modified: 0,
+            jwks_conditional: 0,
+            jwks_not_modified: 0,
             // No pushed request, no DPoP proof (testkit/tests/dpop.rs counts those).
             par: 0,
             dpop_proofs: 0,

@@ -117,3 +117,81 @@ async fn es256_and_ps256_id_tokens() {
         }
     }
 }
+
+/// GET `path` on the provider with extra request headers.
+async fn get_with(
+    tk: &keyfob_testkit::Testkit,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = crate::common::http().get(format!("{}{path}", tk.issuer()));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn metadata_carries_validators_and_conditional_requests_get_304() {
+    let tk = start().await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
+        let first = get_with(&tk, path, &[]).await;
+        assert_eq!(first.status(), 200);
+        assert!(first.headers().get("cache-control").is_none(), "{path}");
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        let modified = first.headers()["last-modified"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+        let same = get_with(&tk, path, &[("If-None-Match", &etag)]).await;
+        assert_eq!(same.status(), 304, "{path}");
+        assert_eq!(same.headers()["etag"], etag.as_str());
+        assert!(same.text().await.unwrap().is_empty());
+        let weak = format!("W/{etag}");
+        assert_eq!(
+            get_with(&tk, path, &[("If-None-Match", &weak)])
+                .await
+                .status(),
+            304
+        );
+        let since = get_with(&tk, path, &[("If-Modified-Since", &modified)]).await;
+        assert_eq!(since.status(), 304, "{path}");
+        // If-None-Match wins over If-Modified-Since.
+        let other = [
+            ("If-None-Match", "\"other\""),
+            ("If-Modified-Since", &modified),
+        ];
+        assert_eq!(get_with(&tk, path, &other).await.status(), 200);
+    }
+    let stats = tk.stats();
+    assert_eq!((stats.discovery, stats.discovery_conditional), (5, 4));
+    assert_eq!(stats.discovery_not_modified, 3);
+    assert_eq!(
+        (stats.jwks, stats.jwks_conditional, stats.jwks_not_modified),
+        (5, 4, 3)
+    );
+}
+
+#[tokio::test]
+async fn a_changed_document_gets_a_new_etag_and_the_cache_control_of_the_fault() {
+    let tk = start().await;
+    let path = "/.well-known/jwks.json";
+    let etag = get_with(&tk, path, &[]).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    tk.rotate_keys(false);
+    tk.set_faults(keyfob_testkit::Faults::metadata_cache_control("max-age=0"));
+    let changed = get_with(&tk, path, &[("If-None-Match", &etag)]).await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+    assert_eq!(changed.headers()["cache-control"], "max-age=0");
+    let discovery = get_with(&tk, "/.well-known/openid-configuration", &[]).await;
+    assert_eq!(discovery.headers()["cache-control"], "max-age=0");
+    assert_eq!(tk.stats().jwks_not_modified, 0);
+}

@@ -48,7 +48,9 @@ impl LiveSession {
             None => lock(&self.inner).sessions.active.clone(),
         };
         let Some(subject) = subject else {
-            // Nothing to sign out of; a sign-out whose write failed earlier is retried.
+            // Nothing to sign out of (a session the provider ended included: the app asked to
+            // be signed out, so it is); a sign-out whose write failed earlier is retried.
+            lock(&self.inner).needs_relogin = false;
             let mut result = self.persist().map(|_| ());
             result = result.and(self.delete_pending());
             return (None, result);

@@ -144,7 +144,7 @@ class DpopTest {
         Keyfob(testConfig(), storage).use { keyfob ->
             val e = expectFailure<KeyfobException.Provider> { keyfob.beginLogin() }
             assertEquals("invalid_request", e.error)
-            assertTrue(storage.entries.isEmpty(), "nothing stored")
+            assertEquals(setOf("metadata"), storage.entries.keys, "no pending login, no session: only the provider's public metadata (issue 15)")
             assertEquals(SessionState.SIGNED_OUT, keyfob.restored())
         }
     }

@@ -44,6 +44,27 @@ class SharedSessionTest {
     }
 
     @Test
+    fun `a new client over the same storage refreshes with exactly one request`() = runBlocking<Unit> {
+        val storage = MapStorage()
+        // Signed in with a token that lives 1 s: inside the refresh margin at once.
+        Testkit.faults("""{"token_response": {"expires_in": 1}}""")
+        Keyfob(testConfig(), storage).use { it.signIn() }
+        Testkit.clearFaults()
+        val before = Testkit.stats()
+
+        // The next launch: the session and the provider's metadata come from the storage, and the
+        // expired access token costs one request, the refresh (its ID token checked against the
+        // stored keys).
+        Keyfob(testConfig(), storage).use { relaunched -> relaunched.accessToken() }
+        val after = Testkit.stats()
+        fun delta(name: String) = after.getInt(name) - before.getInt(name)
+        assertEquals(
+            mapOf("token" to 1, "refresh_token" to 1, "discovery" to 0, "jwks" to 0),
+            listOf("token", "refresh_token", "discovery", "jwks").associateWith(::delta),
+        )
+    }
+
+    @Test
     fun `a sibling's logout shows after a reload`() = runBlocking<Unit> {
         val storage = MapStorage()
         Keyfob(testConfig(), storage).use { app ->

@@ -82,7 +82,8 @@ class SignInTest {
             assertEquals(token, second.accessToken())
             second.logout()
         }
-        assertTrue(storage.entries.isEmpty(), "logout leaves nothing stored: ${storage.entries.keys}")
+        // Logout leaves no session: only the provider's public metadata, for the next sign-in.
+        assertEquals(setOf("metadata"), storage.entries.keys, "logout leaves no session")
     }
 
     @Test

@@ -21,6 +21,8 @@ class TypesTest {
         assertEquals(15u, ffi.httpTimeoutSecs)
         assertEquals(listOf(dev.keyfob.ffi.AuthParam("audience", "api")), ffi.extraParams)
         assertThrows<KeyfobException.Config> { config.copy(refreshMarginSecs = -1).toFfi() }
+        assertEquals(86_400u to 60u, ffi.metadataMaxAgeSecs to ffi.metadataMinAgeSecs)
+        assertThrows<KeyfobException.Config> { Keyfob(config.copy(metadataMinAgeSecs = 0)) }
         assertThrows<KeyfobException.Config> { Keyfob(config.copy(clockSkewSecs = -5)) }
     }
 

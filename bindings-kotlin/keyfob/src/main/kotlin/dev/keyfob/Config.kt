@@ -21,6 +21,12 @@ import dev.keyfob.ffi.KeyfobLoginOptions
  *   600 seconds.
  * @property allowInsecureHttpHosts DEVELOPMENT ONLY: hosts allowed over plain `http` besides
  *   loopback (e.g. `10.0.2.2`, the emulator's host). Leave it empty in release builds.
+ * @property metadataMaxAgeSecs the provider's metadata (discovery document and signing keys) is
+ *   kept in the storage beside the session, so that a launch with an expired access token costs
+ *   one request, the refresh; it is used for at most this many seconds (at most a week) before
+ *   it is revalidated, less when the provider's caching headers say so.
+ * @property metadataMinAgeSecs ... and for at least this many seconds (at least 1), whatever the
+ *   provider's caching headers say (`max-age=0`, `no-cache`, `no-store`).
  */
 public data class KeyfobConfig @JvmOverloads constructor(
     val issuer: String,
@@ -38,6 +44,8 @@ public data class KeyfobConfig @JvmOverloads constructor(
      * another user replaces the previous user's session.
      */
     val multipleAccounts: Boolean = false,
+    val metadataMaxAgeSecs: Int = 86_400,
+    val metadataMinAgeSecs: Int = 60,
     /**
      * Push authorization requests (RFC 9126) whenever the provider offers it, so that the browser
      * carries only `client_id` and a `request_uri`. Off by default: then they are pushed only
@@ -58,6 +66,8 @@ public data class KeyfobConfig @JvmOverloads constructor(
         refreshMarginSecs = seconds("refreshMarginSecs", refreshMarginSecs),
         allowInsecureHttpHosts = allowInsecureHttpHosts.toList(),
         multipleAccounts = multipleAccounts,
+        metadataMaxAgeSecs = seconds("metadataMaxAgeSecs", metadataMaxAgeSecs),
+        metadataMinAgeSecs = seconds("metadataMinAgeSecs", metadataMinAgeSecs),
         pushedAuthorizationRequests = pushAuthorizationRequests,
     )
 
