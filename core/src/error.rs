@@ -148,6 +148,13 @@ pub enum IdTokenCheck {
 /// developers, not to end users.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
+    /// Boxed: a `Result<T, Error>` stays small, so results move cheaply through the core.
+    details: Box<Details>,
+}
+
+/// What an [`Error`] says (read through its accessors).
+#[derive(Clone, PartialEq, Eq)]
+struct Details {
     kind: ErrorKind,
     check: Option<IdTokenCheck>,
     provider_error: Option<String>,
@@ -160,13 +167,15 @@ pub struct Error {
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            check: None,
-            provider_error: None,
-            status: None,
-            retry_after: None,
-            storage: None,
-            message: message.into(),
+            details: Box::new(Details {
+                kind,
+                check: None,
+                provider_error: None,
+                status: None,
+                retry_after: None,
+                storage: None,
+                message: message.into(),
+            }),
         }
     }
 
@@ -184,19 +193,19 @@ impl Error {
 
     pub(crate) fn id_token(check: IdTokenCheck, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorKind::IdToken, message);
-        e.check = Some(check);
+        e.details.check = Some(check);
         e
     }
 
     pub(crate) fn http_status(status: u16, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorKind::HttpStatus, message);
-        e.status = Some(status);
+        e.details.status = Some(status);
         e
     }
 
     /// How long the provider asked to wait (`Retry-After`), in seconds.
     pub(crate) fn with_retry_after(mut self, seconds: Option<u32>) -> Self {
-        self.retry_after = seconds;
+        self.details.retry_after = seconds;
         self
     }
 
@@ -208,47 +217,48 @@ impl Error {
             _ => format!("provider error {code}"),
         };
         let mut e = Self::new(ErrorKind::Provider, message);
-        e.provider_error = Some(code);
-        e.status = status;
+        e.details.provider_error = Some(code);
+        e.details.status = status;
         e
     }
 
     /// For [`ErrorKind::Storage`]: what kind of storage failure.
     pub fn storage_kind(&self) -> Option<StorageErrorKind> {
-        self.storage
+        self.details.storage
     }
 
     /// The stable kind of this error.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.details.kind
     }
 
     /// For [`ErrorKind::IdToken`]: the check that failed.
     pub fn id_token_check(&self) -> Option<IdTokenCheck> {
-        self.check
+        self.details.check
     }
 
     /// For [`ErrorKind::Provider`]: the OAuth `error` code, e.g. `invalid_grant`.
     pub fn provider_error(&self) -> Option<&str> {
-        self.provider_error.as_deref()
+        self.details.provider_error.as_deref()
     }
 
     /// The HTTP status that came with the error, when there was one.
     pub fn http_status_code(&self) -> Option<u16> {
-        self.status
+        self.details.status
     }
 
     /// How long the provider asked the app to wait before trying again: the `Retry-After` of a
     /// 429 or 503 answer (RFC 9110 §10.2.3), at most a day. `None` when it did not say.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
-        self.retry_after
+        self.details
+            .retry_after
             .map(|secs| std::time::Duration::from_secs(u64::from(secs)))
     }
 
     /// [`Error::retry_after`] in whole seconds (for the FFI).
     #[cfg(feature = "ffi")]
     pub(crate) fn retry_after_secs(&self) -> Option<u32> {
-        self.retry_after
+        self.details.retry_after
     }
 
     /// Whether retrying the same operation later may succeed without the user doing anything:
@@ -258,10 +268,10 @@ impl Error {
     /// This, [`Error::requires_sign_in`] and [`Error::retry_after`] are the one classification
     /// of errors: the Swift and Kotlin layers ask the core for it rather than re-deriving it.
     pub fn is_retryable(&self) -> bool {
-        match self.kind {
+        match self.details.kind {
             ErrorKind::Network | ErrorKind::Timeout => true,
-            ErrorKind::HttpStatus => matches!(self.status, Some(s) if s >= 500 || s == 429),
-            ErrorKind::Storage => self.storage == Some(StorageErrorKind::Unavailable),
+            ErrorKind::HttpStatus => matches!(self.details.status, Some(s) if s >= 500 || s == 429),
+            ErrorKind::Storage => self.details.storage == Some(StorageErrorKind::Unavailable),
             _ => false,
         }
     }
@@ -271,10 +281,10 @@ impl Error {
     /// key was invalidated, it is corrupt, or it belongs to another client). Never true for a
     /// retryable error.
     pub fn requires_sign_in(&self) -> bool {
-        match self.kind {
+        match self.details.kind {
             ErrorKind::NotSignedIn | ErrorKind::ReLoginRequired => true,
             ErrorKind::Storage => matches!(
-                self.storage,
+                self.details.storage,
                 Some(
                     StorageErrorKind::KeyInvalidated
                         | StorageErrorKind::Corrupt
@@ -287,14 +297,14 @@ impl Error {
 
     /// The developer-facing message (also what `Display` shows).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.details.message
     }
 }
 
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         let mut err = Error::new(ErrorKind::Storage, format!("storage: {}", e.message));
-        err.storage = Some(e.kind);
+        err.details.storage = Some(e.kind);
         err
     }
 }
@@ -309,30 +319,30 @@ fn truncate(s: &str, max_chars: usize) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.details.message)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind);
-        if let Some(check) = self.check {
+        d.field("kind", &self.details.kind);
+        if let Some(check) = self.details.check {
             d.field("check", &check);
         }
-        if let Some(code) = &self.provider_error {
+        if let Some(code) = &self.details.provider_error {
             d.field("provider_error", code);
         }
-        if let Some(status) = self.status {
+        if let Some(status) = self.details.status {
             d.field("status", &status);
         }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = self.details.retry_after {
             d.field("retry_after", &secs);
         }
-        if let Some(storage) = self.storage {
+        if let Some(storage) = self.details.storage {
             d.field("storage", &storage);
         }
-        d.field("message", &self.message).finish()
+        d.field("message", &self.details.message).finish()
     }
 }
 
@@ -344,6 +354,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_one_pointer_so_results_stay_small() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Result<u64>>(),
+            2 * std::mem::size_of::<usize>()
+        );
+    }
 
     #[test]
     fn retryable_only_for_transient_failures() {

@@ -53,26 +53,58 @@ impl std::future::Future for Sleep {
         }));
         let timer = shared.clone();
         let duration = self.duration;
-        let spawned = std::thread::Builder::new()
-            .name("keyfob-sleep".into())
-            .spawn(move || {
-                std::thread::sleep(duration);
-                let waker = {
-                    let mut state = lock(&timer);
-                    state.done = true;
-                    state.waker.take()
-                };
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            });
-        if spawned.is_err() {
+        let spawned = spawn_detached(Box::new(move || {
+            std::thread::sleep(duration);
+            let waker = {
+                let mut state = lock(&timer);
+                state.done = true;
+                state.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }));
+        if !spawned {
             // No thread to wait with: do not wait (the caller polls storage again at once).
             return Poll::Ready(());
         }
         self.shared = Some(shared);
         Poll::Pending
     }
+}
+
+/// Runs `job` on a new thread of its own, not waited for; `false` when no thread could start.
+///
+/// On Unix through `pthread_create` directly: `std::thread::spawn` brings 29 KB of thread
+/// bookkeeping into the mobile library (names, spawn hooks, stack-overflow guard info, result
+/// packets), which a sleeping timer needs none of (issue 9).
+#[cfg(unix)]
+fn spawn_detached(job: Box<dyn FnOnce() + Send>) -> bool {
+    extern "C" fn run(job: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `job` is the `Box` leaked by `spawn_detached` for this thread, taken once.
+        let job = unsafe { Box::from_raw(job.cast::<Box<dyn FnOnce() + Send>>()) };
+        // A panic must not unwind out of this `extern "C"` function.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        std::ptr::null_mut()
+    }
+    let job = Box::into_raw(Box::new(job));
+    let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+    // SAFETY: `thread` is written by a successful `pthread_create`; `run` takes ownership of
+    // `job` only if the thread starts, else it is reclaimed here.
+    unsafe {
+        if libc::pthread_create(thread.as_mut_ptr(), std::ptr::null(), run, job.cast()) != 0 {
+            drop(Box::from_raw(job));
+            return false;
+        }
+        libc::pthread_detach(thread.assume_init());
+    }
+    true
+}
+
+/// Runs `job` on a new thread of its own, not waited for; `false` when no thread could start.
+#[cfg(not(unix))]
+fn spawn_detached(job: Box<dyn FnOnce() + Send>) -> bool {
+    std::thread::Builder::new().spawn(job).is_ok()
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ use crate::oidc::id_token::{self, Expected, IdTokenClaims};
 use crate::oidc::jwks::KeySource;
 use crate::oidc::token::{self, TokenResponse};
 use crate::secret::SecretString;
+use crate::session::accounts::BySubject;
 use crate::session::live::LiveSession;
 use crate::session::{SessionEvent, SessionObserver, SessionState, Tokens};
 use crate::storage::{MemoryStorage, SecureStorage};
@@ -87,14 +88,14 @@ pub struct Client {
     /// The provider's metadata and keys, kept beside the session.
     provider: ProviderCache,
     /// Per account, held while its refresh is in flight, so that concurrent callers share it.
-    refresh_locks: Mutex<HashMap<String, Arc<futures_util::lock::Mutex<()>>>>,
+    refresh_locks: Mutex<BySubject<Arc<futures_util::lock::Mutex<()>>>>,
     /// Per account, a refresh that failed but still changed the session (it kept a new refresh
     /// token), with the revision it left and the API it was for (`None`: the session's own
     /// token): callers that waited for it share its error.
-    failed_refresh: Mutex<HashMap<String, FailedRefresh>>,
+    failed_refresh: Mutex<BySubject<FailedRefresh>>,
     /// Per account, the revision whose token was last refreshed ahead of expiry (or tried to
     /// be): once per token.
-    refreshed_ahead: Mutex<HashMap<String, u64>>,
+    refreshed_ahead: Mutex<BySubject<u64>>,
     /// Where refreshes ahead of expiry run, when the app gave a spawner.
     background: Option<Background>,
     /// This client's name in refresh leases (see `session::live`): unique per process and
@@ -149,9 +150,9 @@ impl Client {
             store,
             observers: Mutex::new(Vec::new()),
             provider,
-            refresh_locks: Mutex::new(HashMap::new()),
-            failed_refresh: Mutex::new(HashMap::new()),
-            refreshed_ahead: Mutex::new(HashMap::new()),
+            refresh_locks: Mutex::default(),
+            failed_refresh: Mutex::default(),
+            refreshed_ahead: Mutex::default(),
             background: None,
             lease_holder,
             clock_offset: AtomicI64::new(0),

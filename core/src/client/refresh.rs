@@ -168,8 +168,7 @@ impl Client {
         caller: Caller<'_>,
     ) -> Result<Tokens> {
         let in_flight = lock(&self.refresh_locks)
-            .entry(subject.to_string())
-            .or_insert_with(|| Arc::new(futures_util::lock::Mutex::new(())))
+            .get_or_insert_with(subject, || Arc::new(futures_util::lock::Mutex::new(())))
             .clone();
         let mut events = Vec::new();
         let result = {

@@ -23,7 +23,8 @@ fn sibling_writes(
 ) {
     let bytes = storage.load(SESSION_KEY).unwrap().unwrap();
     let mut sessions: Sessions = decode_sessions(&bytes, OWNER).unwrap();
-    change(sessions.accounts.values_mut().next().unwrap());
+    let subject = sessions.accounts.keys().next().unwrap().clone();
+    change(sessions.accounts.get_mut(&subject).unwrap());
     storage
         .save(SESSION_KEY, &encode_sessions(&sessions, OWNER))
         .unwrap();

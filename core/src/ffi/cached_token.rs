@@ -13,7 +13,6 @@
 //! an id in a process-wide table of weak references, removed when the client is freed and
 //! never reused, so a call with a stale id reports [`CLOSED`] and touches nothing.
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
@@ -28,8 +27,9 @@ pub const CLOSED: i32 = -2;
 /// Invalid arguments or an internal failure; nothing was written.
 pub const FAILED: i32 = -3;
 
-/// Live clients by handle. Weak: the table never keeps a client alive.
-static CLIENTS: RwLock<BTreeMap<u64, Weak<Client>>> = RwLock::new(BTreeMap::new());
+/// Live clients by handle. Weak: the table never keeps a client alive. A list: an app has one
+/// client or a few, and a `BTreeMap` would bring its own tree code into the mobile library.
+static CLIENTS: RwLock<Vec<(u64, Weak<Client>)>> = RwLock::new(Vec::new());
 /// The next handle; handles start at 1 and are never reused.
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
@@ -39,7 +39,7 @@ pub(super) fn register(client: Weak<Client>) -> u64 {
     CLIENTS
         .write()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(handle, client);
+        .push((handle, client));
     handle
 }
 
@@ -48,7 +48,7 @@ pub(super) fn unregister(handle: u64) {
     CLIENTS
         .write()
         .unwrap_or_else(PoisonError::into_inner)
-        .remove(&handle);
+        .retain(|(h, _)| *h != handle);
 }
 
 /// The live client named by `handle`.
@@ -58,8 +58,9 @@ fn lookup(handle: u64) -> Option<Arc<Client>> {
     CLIENTS
         .read()
         .unwrap_or_else(PoisonError::into_inner)
-        .get(&handle)
-        .and_then(Weak::upgrade)
+        .iter()
+        .find(|(h, _)| *h == handle)
+        .and_then(|(_, client)| client.upgrade())
 }
 
 /// Copies the access token of the client named by `handle` into `buf`, if it holds one in memory

@@ -17,6 +17,7 @@ use super::records::{
 };
 use crate::client::Client;
 use crate::config::Config;
+use crate::http::json_text;
 use crate::oidc::authorize::LoginOptions;
 use crate::session::SessionState;
 
@@ -228,7 +229,9 @@ impl KeyfobClient {
     #[uniffi::method(default(cancellation = None))]
     pub async fn userinfo(&self, cancellation: Option<Arc<KeyfobCancellation>>) -> Result<String> {
         cancellable(cancellation, async {
-            Ok(serde_json::Value::Object(self.inner.userinfo().await?).to_string())
+            Ok(json_text(&serde_json::Value::Object(
+                self.inner.userinfo().await?,
+            )))
         })
         .await
     }

@@ -1,5 +1,6 @@
 //! Plain data records across the FFI (Swift structs, Kotlin data classes).
 
+use crate::http::json_text;
 use crate::oidc::id_token::IdTokenClaims;
 
 /// The client configuration. See [`crate::Config`] for what each field means and its bounds.
@@ -155,7 +156,7 @@ impl From<IdTokenClaims> for KeyfobClaims {
             email_verified: c.email_verified,
             name: c.name,
             preferred_username: c.preferred_username,
-            extra_json: serde_json::Value::Object(c.extra).to_string(),
+            extra_json: json_text(&serde_json::Value::Object(c.extra)),
         }
     }
 }

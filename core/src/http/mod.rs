@@ -276,17 +276,31 @@ pub(crate) fn parse_json_object(body: &[u8], what: &str) -> Result<serde_json::M
     }
 }
 
+/// `value` as compact JSON text: through `serde_json::to_string` rather than `Value`'s
+/// `Display`, which brings a second copy of the JSON writer and a pretty printer into the mobile
+/// library (issue 9).
+pub(crate) fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).expect("a JSON value always serialises")
+}
+
 /// The URL without its query, for logs.
 fn redact_query(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
+    url[..url::Position::AfterPath].to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_text_is_the_compact_json_of_display() {
+        let v = serde_json::json!({"b": [1, 2.5, null], "a": "x\"y\u{1}é", "c": {"d": true}});
+        assert_eq!(json_text(&v), v.to_string());
+        assert_eq!(
+            json_text(&v),
+            r#"{"a":"x\"y\u0001é","b":[1,2.5,null],"c":{"d":true}}"#
+        );
+    }
 
     #[test]
     fn retry_after_of_429_and_503() {

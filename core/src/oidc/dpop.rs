@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use url::Url;
+use url::{Position, Url};
 
 use crate::error::{Error, ErrorKind, Result, StorageError, StorageErrorKind};
-use crate::http::{Http, HttpMethod, HttpResponse, parse_json_object};
+use crate::http::{Http, HttpMethod, HttpResponse, json_text, parse_json_object};
 use crate::oidc::pkce::random_token;
 use crate::secret::SecretString;
 use crate::sync::lock;
@@ -149,13 +149,13 @@ pub(crate) fn access_token_hash(access_token: &SecretString) -> String {
 
 /// The proof's `htu`: the request URL without query and fragment (RFC 9449 §4.2).
 pub(crate) fn target_uri(url: &Url) -> String {
-    let mut target = url.clone();
-    target.set_query(None);
-    target.set_fragment(None);
-    // No credentials in a URL that is signed and sent in a header.
-    let _ = target.set_username("");
-    let _ = target.set_password(None);
-    target.into()
+    // Slices of the parsed URL rather than a modified copy (no URL setters in the mobile
+    // library). No credentials in a URL that is signed and sent in a header.
+    let scheme = &url[..Position::BeforeUsername];
+    format!(
+        "{scheme}{}",
+        &url[Position::BeforeHost..Position::AfterPath]
+    )
 }
 
 /// Whether `method` is an HTTP method token (RFC 9110 §9.1).
@@ -235,7 +235,7 @@ impl Dpop {
         if let Some(token) = target.access_token {
             claims.insert("ath".into(), access_token_hash(token).into());
         }
-        let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let encode = |v: &Value| URL_SAFE_NO_PAD.encode(json_text(v));
         let signing_input = format!("{}.{}", encode(&header), encode(&Value::Object(claims)));
         let signature = raw_signature(&self.key.sign(signing_input.as_bytes())?)?;
         Ok(SecretString::new(format!(
@@ -738,6 +738,20 @@ mod tests {
     fn target_uris_lose_query_fragment_and_credentials() {
         let url = Url::parse("HTTP://127.0.0.1:8080/token?x=1#y").unwrap();
         assert_eq!(target_uri(&url), "http://127.0.0.1:8080/token");
+        for (url, htu) in [
+            (
+                "https://user:pw@api.example/a/b?q=1#f",
+                "https://api.example/a/b",
+            ),
+            (
+                "https://user@api.example:8443/",
+                "https://api.example:8443/",
+            ),
+            ("https://:pw@api.example", "https://api.example/"),
+            ("http://[::1]:8080/p?", "http://[::1]:8080/p"),
+        ] {
+            assert_eq!(target_uri(&Url::parse(url).unwrap()), htu, "{url}");
+        }
         assert!(is_method("GET") && is_method("PATCH") && !is_method("") && !is_method("G T"));
     }
 

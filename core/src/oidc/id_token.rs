@@ -140,7 +140,7 @@ fn audience(claims: &Map<String, Value>) -> Result<Vec<String>> {
 
 /// Reads and type-checks the claims. Optional profile claims of the wrong type are dropped
 /// rather than failing sign-in; security-relevant claims must have the right type.
-fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<String>)> {
+fn typed_claims(raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<String>)> {
     let issuer = string(&raw, "iss")?.ok_or_else(|| missing("iss"))?;
     let subject = string(&raw, "sub")?.ok_or_else(|| missing("sub"))?;
     if subject.is_empty() {
@@ -160,7 +160,13 @@ fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<St
         .get("preferred_username")
         .and_then(Value::as_str)
         .map(str::to_string);
-    raw.retain(|k, _| !REGISTERED.contains(&k.as_str()));
+    // Copied over rather than removed in place: no tree-removal code in the mobile library.
+    let mut extra = Map::new();
+    for (name, value) in raw {
+        if !REGISTERED.contains(&name.as_str()) {
+            extra.insert(name, value);
+        }
+    }
     Ok((
         IdTokenClaims {
             issuer,
@@ -175,7 +181,7 @@ fn typed_claims(mut raw: Map<String, Value>) -> Result<(IdTokenClaims, Option<St
             email_verified,
             name,
             preferred_username,
-            extra: raw,
+            extra,
         },
         nonce,
     ))
@@ -244,17 +250,13 @@ pub(crate) fn check_claims(
         }
     }
     if let Some(prev) = expected.previous {
-        let mut a = claims.audience.clone();
-        let mut b = prev.audience.clone();
-        a.sort();
-        b.sort();
         let same_auth_time = match (claims.auth_time, prev.auth_time) {
             (Some(x), Some(y)) => x == y,
             _ => true,
         };
         if claims.issuer != prev.issuer
             || claims.subject != prev.subject
-            || a != b
+            || !same_audiences(&claims.audience, &prev.audience)
             || claims.authorized_party != prev.authorized_party
             || !same_auth_time
         {
@@ -265,6 +267,13 @@ pub(crate) fn check_claims(
         }
     }
     Ok(claims)
+}
+
+/// Whether `a` and `b` hold the same audiences, each as often, in any order. Counted rather
+/// than sorted: a handful of values, and no sorting code in the mobile library (issue 9).
+fn same_audiences(a: &[String], b: &[String]) -> bool {
+    let count = |list: &[String], x: &String| list.iter().filter(|y| *y == x).count();
+    a.len() == b.len() && a.iter().all(|x| count(a, x) == count(b, x))
 }
 
 /// Decodes `token`, verifies its signature with a key from `keys`, then checks its claims.
@@ -305,6 +314,22 @@ pub(crate) async fn validate(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn audiences_are_compared_in_any_order_each_as_often() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_audiences(
+            &list(&["app", "api"]),
+            &list(&["api", "app"])
+        ));
+        assert!(same_audiences(&list(&[]), &list(&[])));
+        assert!(!same_audiences(&list(&["app"]), &list(&["app", "api"])));
+        assert!(!same_audiences(
+            &list(&["app", "app", "api"]),
+            &list(&["app", "api", "api"])
+        ));
+        assert!(!same_audiences(&list(&["app"]), &list(&["api"])));
+    }
 
     const NOW: i64 = 1_800_000_000;
 

@@ -9,15 +9,21 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::{StorageError, StorageErrorKind};
+use crate::http::json_text;
 use crate::oidc::authorize::PendingAuthorization;
 use crate::oidc::id_token::IdTokenClaims;
 use crate::oidc::step_up::StepUp;
 use crate::secret::SecretString;
-use crate::session::accounts::{Account, Lease, Sessions};
+use crate::session::accounts::{Account, BySubject, Lease, Sessions};
 use crate::session::tokens::{ResourceToken, Tokens};
+
+// The records are read and written through `serde_json::Value`, field by field, rather than
+// with `#[derive(Serialize, Deserialize)]`: the mobile library parses every other JSON document
+// the same way, and the derived code (with `#[serde(flatten)]` for the account fields) cost
+// tens of KB of its size budget (issue 9).
 
 /// Storage key of the sessions.
 pub(crate) const SESSION_KEY: &str = "session";
@@ -37,86 +43,6 @@ pub(crate) struct Owner<'a> {
     pub client_id: &'a str,
 }
 
-/// One account's tokens, as stored (format 1 is one of these with `format` beside it).
-#[derive(Serialize, Deserialize)]
-struct StoredTokens {
-    access_token: String,
-    refresh_token: Option<String>,
-    id_token: String,
-    expires_at: Option<i64>,
-    /// Added after format 2 was released: records without it read as "lifetime unknown", and
-    /// releases that do not know it ignore it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lifetime: Option<i64>,
-    scopes: Vec<String>,
-    claims: IdTokenClaims,
-    #[serde(default)]
-    login_nonce: Option<String>,
-    /// The DPoP key's thumbprint for sender-constrained tokens; absent for Bearer tokens (and
-    /// in records written before DPoP, which are all Bearer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    dpop_jkt: Option<String>,
-    /// RFC 8707 (absent in records written before, and when none is configured or held).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    resources: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    resource_tokens: BTreeMap<String, StoredResourceToken>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredResourceToken {
-    access_token: String,
-    expires_at: Option<i64>,
-    /// Absent in records written before lifetimes were kept, and when the provider did not say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lifetime: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    scopes: Option<Vec<String>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredAccount {
-    revision: u64,
-    #[serde(default)]
-    lease: Option<StoredLease>,
-    #[serde(flatten)]
-    tokens: StoredTokens,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredLease {
-    holder: String,
-    until: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredSessions {
-    format: u32,
-    issuer: String,
-    client_id: String,
-    active: Option<String>,
-    accounts: Vec<StoredAccount>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredPending {
-    format: u32,
-    state: String,
-    nonce: String,
-    verifier: String,
-    redirect_uri: String,
-    created_at: i64,
-    /// Step-up (absent in records written before it existed, and when not asked for).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    max_age: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    acr_values: Vec<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    require_acr: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    fresh_login: bool,
-}
-
 fn foreign() -> StorageError {
     StorageError::new(
         StorageErrorKind::Foreign,
@@ -131,17 +57,104 @@ pub(crate) fn corrupt(what: &str, detail: &str) -> StorageError {
     )
 }
 
-/// Reads the `format` field first, so a newer format is told apart from garbage. Returns it
-/// when this release can read it (`1..=current`).
-pub(crate) fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32, StorageError> {
-    #[derive(Deserialize)]
-    struct Version {
-        format: u32,
+/// One JSON object of a record, read field by field. A `null` field counts as absent; errors
+/// name the field, never its value (it may be a token).
+struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    what: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value, what: &'static str) -> Result<Self, StorageError> {
+        match value {
+            Value::Object(object) => Ok(Fields { object, what }),
+            _ => Err(corrupt(what, "a part of it is not a JSON object")),
+        }
     }
-    let v: Version =
+
+    /// The field `name` read by `read`; `None` when absent.
+    fn optional<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, StorageError> {
+        match self.object.get(name).filter(|v| !v.is_null()) {
+            None => Ok(None),
+            Some(v) => read(v).map(Some).ok_or_else(|| self.wrong_type(name)),
+        }
+    }
+
+    /// The field `name` read by `read`; absent is an error.
+    fn required<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<T, StorageError> {
+        self.optional(name, read)?.ok_or_else(|| self.missing(name))
+    }
+
+    // The errors outside the generic readers: one copy of their formatting.
+    fn wrong_type(&self, name: &str) -> StorageError {
+        corrupt(self.what, &format!("field `{name}` has the wrong type"))
+    }
+
+    fn missing(&self, name: &str) -> StorageError {
+        corrupt(self.what, &format!("field `{name}` is missing"))
+    }
+
+    fn string(&self, name: &str) -> Result<String, StorageError> {
+        self.required(name, string)
+    }
+
+    fn optional_string(&self, name: &str) -> Result<Option<String>, StorageError> {
+        self.optional(name, string)
+    }
+
+    fn integer(&self, name: &str) -> Result<i64, StorageError> {
+        self.required(name, Value::as_i64)
+    }
+
+    fn optional_integer(&self, name: &str) -> Result<Option<i64>, StorageError> {
+        self.optional(name, Value::as_i64)
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>, StorageError> {
+        self.required(name, strings)
+    }
+
+    /// A list that records written before it existed leave out: empty when absent.
+    fn optional_strings(&self, name: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self.optional(name, strings)?.unwrap_or_default())
+    }
+
+    /// A flag that records leave out when it is off.
+    fn flag(&self, name: &str) -> Result<bool, StorageError> {
+        Ok(self.optional(name, Value::as_bool)?.unwrap_or(false))
+    }
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(string).collect()
+}
+
+fn string(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// Reads the `format` field first, so a newer format is told apart from garbage. Returns the
+/// parsed record and its format when this release can read it (`1..=current`).
+pub(crate) fn check_format(
+    bytes: &[u8],
+    what: &'static str,
+    current: u32,
+) -> Result<(Value, u32), StorageError> {
+    let value: Value =
         serde_json::from_slice(bytes).map_err(|_| corrupt(what, "not a Keyfob record"))?;
-    match v.format {
-        f if (1..=current).contains(&f) => Ok(f),
+    let format = Fields::of(&value, what)
+        .and_then(|f| f.required("format", |v| u32::try_from(v.as_u64()?).ok()))
+        .map_err(|_| corrupt(what, "not a Keyfob record"))?;
+    match format {
+        f if (1..=current).contains(&f) => Ok((value, f)),
         f if f > current => Err(corrupt(what, "written by a newer version of Keyfob")),
         _ => Err(corrupt(
             what,
@@ -150,147 +163,217 @@ pub(crate) fn check_format(bytes: &[u8], what: &str, current: u32) -> Result<u32
     }
 }
 
-/// serde_json's own messages may quote the offending value (a token): report only where.
-fn json_error(e: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {} column {}",
-        e.classify(),
-        e.line(),
-        e.column()
-    )
+fn claims_to_json(c: &IdTokenClaims) -> Value {
+    let mut m = Map::new();
+    m.insert("issuer".into(), c.issuer.clone().into());
+    m.insert("subject".into(), c.subject.clone().into());
+    m.insert("audience".into(), c.audience.clone().into());
+    m.insert("authorized_party".into(), c.authorized_party.clone().into());
+    m.insert("expires_at".into(), c.expires_at.into());
+    m.insert("issued_at".into(), c.issued_at.into());
+    m.insert("auth_time".into(), c.auth_time.into());
+    m.insert("acr".into(), c.acr.clone().into());
+    m.insert("email".into(), c.email.clone().into());
+    m.insert("email_verified".into(), c.email_verified.into());
+    m.insert("name".into(), c.name.clone().into());
+    m.insert(
+        "preferred_username".into(),
+        c.preferred_username.clone().into(),
+    );
+    m.insert("extra".into(), Value::Object(c.extra.clone()));
+    Value::Object(m)
 }
 
-impl From<&Tokens> for StoredTokens {
-    fn from(t: &Tokens) -> Self {
-        StoredTokens {
-            access_token: t.access_token.expose().to_string(),
-            refresh_token: t.refresh_token.as_ref().map(|r| r.expose().to_string()),
-            id_token: t.id_token.expose().to_string(),
-            expires_at: t.expires_at,
-            lifetime: t.lifetime,
-            scopes: t.scopes.clone(),
-            claims: t.claims.clone(),
-            login_nonce: t.login_nonce.as_ref().map(|n| n.expose().to_string()),
-            dpop_jkt: t.dpop_jkt.clone(),
-            resources: t.resources.clone(),
-            resource_tokens: t
-                .resource_tokens
-                .iter()
-                .map(|(resource, token)| {
-                    let stored = StoredResourceToken {
-                        access_token: token.access_token.expose().to_string(),
-                        expires_at: token.expires_at,
-                        lifetime: token.lifetime,
-                        scopes: token.scopes.clone(),
-                    };
-                    (resource.clone(), stored)
-                })
-                .collect(),
-        }
+fn claims_from_json(v: &Value) -> Result<IdTokenClaims, StorageError> {
+    let f = Fields::of(v, "session")?;
+    Ok(IdTokenClaims {
+        issuer: f.string("issuer")?,
+        subject: f.string("subject")?,
+        audience: f.strings("audience")?,
+        authorized_party: f.optional_string("authorized_party")?,
+        expires_at: f.integer("expires_at")?,
+        issued_at: f.integer("issued_at")?,
+        auth_time: f.optional_integer("auth_time")?,
+        // Absent in records written before step-up.
+        acr: f.optional_string("acr")?,
+        email: f.optional_string("email")?,
+        email_verified: f.optional("email_verified", Value::as_bool)?,
+        name: f.optional_string("name")?,
+        preferred_username: f.optional_string("preferred_username")?,
+        extra: f.required("extra", |v| v.as_object().cloned())?,
+    })
+}
+
+/// One account's token fields into `m` (format 1 is these with `format` beside them).
+fn put_tokens(m: &mut Map<String, Value>, t: &Tokens) {
+    let secret = |s: &SecretString| Value::from(s.expose());
+    m.insert("access_token".into(), secret(&t.access_token));
+    m.insert(
+        "refresh_token".into(),
+        t.refresh_token.as_ref().map(secret).into(),
+    );
+    m.insert("id_token".into(), secret(&t.id_token));
+    m.insert("expires_at".into(), t.expires_at.into());
+    // Added after format 2 was released: records without it read as "lifetime unknown", and
+    // releases that do not know it ignore it.
+    if let Some(lifetime) = t.lifetime {
+        m.insert("lifetime".into(), lifetime.into());
+    }
+    m.insert("scopes".into(), t.scopes.clone().into());
+    m.insert("claims".into(), claims_to_json(&t.claims));
+    m.insert(
+        "login_nonce".into(),
+        t.login_nonce.as_ref().map(secret).into(),
+    );
+    // Absent for Bearer tokens, as in records written before DPoP (which are all Bearer).
+    if let Some(jkt) = &t.dpop_jkt {
+        m.insert("dpop_jkt".into(), jkt.clone().into());
+    }
+    // RFC 8707 (absent in records written before, and when none is configured or held).
+    if !t.resources.is_empty() {
+        m.insert("resources".into(), t.resources.clone().into());
+    }
+    if !t.resource_tokens.is_empty() {
+        let by_resource = t
+            .resource_tokens
+            .iter()
+            .map(|(resource, token)| (resource.clone(), resource_token_to_json(token)))
+            .collect();
+        m.insert("resource_tokens".into(), Value::Object(by_resource));
     }
 }
 
-impl From<StoredTokens> for Tokens {
-    fn from(s: StoredTokens) -> Self {
-        Tokens {
-            access_token: SecretString::new(s.access_token),
-            refresh_token: s.refresh_token.map(SecretString::new),
-            id_token: SecretString::new(s.id_token),
-            expires_at: s.expires_at,
-            lifetime: s.lifetime,
-            scopes: s.scopes,
-            claims: s.claims,
-            login_nonce: s.login_nonce.map(SecretString::new),
-            dpop_jkt: s.dpop_jkt,
-            resources: s.resources,
-            resource_tokens: s
-                .resource_tokens
-                .into_iter()
-                .map(|(resource, t)| {
-                    let token = ResourceToken {
-                        access_token: SecretString::new(t.access_token),
-                        expires_at: t.expires_at,
-                        lifetime: t.lifetime,
-                        scopes: t.scopes,
-                    };
-                    (resource, token)
-                })
-                .collect(),
-        }
+fn resource_token_to_json(t: &ResourceToken) -> Value {
+    let mut m = Map::new();
+    m.insert("access_token".into(), t.access_token.expose().into());
+    m.insert("expires_at".into(), t.expires_at.into());
+    // Absent in records written before lifetimes were kept, and when the provider did not say.
+    if let Some(lifetime) = t.lifetime {
+        m.insert("lifetime".into(), lifetime.into());
     }
+    if let Some(scopes) = &t.scopes {
+        m.insert("scopes".into(), scopes.clone().into());
+    }
+    Value::Object(m)
+}
+
+fn resource_token_from_json(v: &Value) -> Result<ResourceToken, StorageError> {
+    let f = Fields::of(v, "session")?;
+    Ok(ResourceToken {
+        access_token: SecretString::new(f.string("access_token")?),
+        expires_at: f.optional_integer("expires_at")?,
+        lifetime: f.optional_integer("lifetime")?,
+        scopes: f.optional("scopes", strings)?,
+    })
+}
+
+fn resource_tokens_from(f: &Fields<'_>) -> Result<BTreeMap<String, ResourceToken>, StorageError> {
+    let Some(by_resource) = f.optional("resource_tokens", Value::as_object)? else {
+        return Ok(BTreeMap::new());
+    };
+    by_resource
+        .iter()
+        .map(|(resource, token)| Ok((resource.clone(), resource_token_from_json(token)?)))
+        .collect()
+}
+
+fn tokens_from(f: &Fields<'_>) -> Result<Tokens, StorageError> {
+    let secret = |name: &str| f.string(name).map(SecretString::new);
+    let optional_secret = |name: &str| -> Result<_, StorageError> {
+        Ok(f.optional_string(name)?.map(SecretString::new))
+    };
+    Ok(Tokens {
+        access_token: secret("access_token")?,
+        refresh_token: optional_secret("refresh_token")?,
+        id_token: secret("id_token")?,
+        expires_at: f.optional_integer("expires_at")?,
+        lifetime: f.optional_integer("lifetime")?,
+        scopes: f.strings("scopes")?,
+        claims: f.required("claims", Some).and_then(claims_from_json)?,
+        login_nonce: optional_secret("login_nonce")?,
+        dpop_jkt: f.optional_string("dpop_jkt")?,
+        resources: f.optional_strings("resources")?,
+        resource_tokens: resource_tokens_from(f)?,
+    })
+}
+
+fn to_bytes(m: Map<String, Value>) -> Vec<u8> {
+    json_text(&Value::Object(m)).into_bytes()
 }
 
 /// The session record for `sessions`, owned by `owner`.
 pub(crate) fn encode_sessions(sessions: &Sessions, owner: Owner<'_>) -> Vec<u8> {
-    let stored = StoredSessions {
-        format: SESSION_FORMAT,
-        issuer: owner.issuer.to_string(),
-        client_id: owner.client_id.to_string(),
-        active: sessions.active.clone(),
-        accounts: sessions
-            .accounts
-            .values()
-            .map(|a| StoredAccount {
-                revision: a.revision,
-                lease: a.lease.as_ref().map(|l| StoredLease {
-                    holder: l.holder.clone(),
-                    until: l.until,
-                }),
-                tokens: (&a.tokens).into(),
-            })
-            .collect(),
-    };
-    serde_json::to_vec(&stored).expect("a session record always serialises")
+    let accounts: Vec<Value> = sessions
+        .accounts
+        .values()
+        .map(|a| {
+            let mut m = Map::new();
+            m.insert("revision".into(), a.revision.into());
+            let lease = a.lease.as_ref().map(|l| {
+                let mut lease = Map::new();
+                lease.insert("holder".into(), l.holder.clone().into());
+                lease.insert("until".into(), l.until.into());
+                Value::Object(lease)
+            });
+            m.insert("lease".into(), lease.into());
+            put_tokens(&mut m, &a.tokens);
+            Value::Object(m)
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert("format".into(), SESSION_FORMAT.into());
+    m.insert("issuer".into(), owner.issuer.into());
+    m.insert("client_id".into(), owner.client_id.into());
+    m.insert("active".into(), sessions.active.clone().into());
+    m.insert("accounts".into(), accounts.into());
+    to_bytes(m)
 }
 
 /// Reads a session record that must belong to `owner`.
 pub(crate) fn decode_sessions(bytes: &[u8], owner: Owner<'_>) -> Result<Sessions, StorageError> {
-    if check_format(bytes, "session", SESSION_FORMAT)? == 1 {
-        return decode_format_1(bytes, owner);
+    let (value, format) = check_format(bytes, "session", SESSION_FORMAT)?;
+    let f = Fields::of(&value, "session")?;
+    if format == 1 {
+        return decode_format_1(&f, owner);
     }
-    let s: StoredSessions =
-        serde_json::from_slice(bytes).map_err(|e| corrupt("session", &json_error(&e)))?;
-    if s.issuer != owner.issuer || s.client_id != owner.client_id {
+    let (issuer, client_id) = (f.string("issuer")?, f.string("client_id")?);
+    let active = f.optional_string("active")?;
+    let listed = f.required("accounts", Value::as_array)?;
+    if issuer != owner.issuer || client_id != owner.client_id {
         return Err(foreign());
     }
-    let mut accounts = BTreeMap::new();
-    for a in s.accounts {
-        let tokens: Tokens = a.tokens.into();
+    let mut accounts = BySubject::default();
+    for a in listed {
+        let a = Fields::of(a, "session")?;
+        let lease = a.optional("lease", Some)?.map(|l| {
+            let l = Fields::of(l, "session")?;
+            Ok::<_, StorageError>(Lease {
+                holder: l.string("holder")?,
+                until: l.integer("until")?,
+            })
+        });
         let account = Account {
-            revision: a.revision,
-            lease: a.lease.map(|l| Lease {
-                holder: l.holder,
-                until: l.until,
-            }),
-            tokens,
+            revision: a.required("revision", Value::as_u64)?,
+            lease: lease.transpose()?,
+            tokens: tokens_from(&a)?,
         };
         let subject = account.tokens.claims.subject.clone();
         if accounts.insert(subject, account).is_some() {
             return Err(corrupt("session", "an account is listed twice"));
         }
     }
-    if s.active.as_ref().is_some_and(|a| !accounts.contains_key(a)) {
+    if active.as_ref().is_some_and(|a| !accounts.contains_key(a)) {
         return Err(corrupt(
             "session",
             "the active account is not among the accounts",
         ));
     }
-    Ok(Sessions {
-        active: s.active,
-        accounts,
-    })
+    Ok(Sessions { active, accounts })
 }
 
 /// Format 1: one account, bound to its owner through the ID token claims.
-fn decode_format_1(bytes: &[u8], owner: Owner<'_>) -> Result<Sessions, StorageError> {
-    #[derive(Deserialize)]
-    struct Format1 {
-        #[serde(flatten)]
-        tokens: StoredTokens,
-    }
-    let v1: Format1 =
-        serde_json::from_slice(bytes).map_err(|e| corrupt("session", &json_error(&e)))?;
-    let tokens: Tokens = v1.tokens.into();
+fn decode_format_1(f: &Fields<'_>, owner: Owner<'_>) -> Result<Sessions, StorageError> {
+    let tokens = tokens_from(f)?;
     let claims = &tokens.claims;
     if claims.issuer != owner.issuer || !claims.audience.iter().any(|a| a == owner.client_id) {
         return Err(foreign());
@@ -301,36 +384,46 @@ fn decode_format_1(bytes: &[u8], owner: Owner<'_>) -> Result<Sessions, StorageEr
 }
 
 pub(crate) fn encode_pending(p: &PendingAuthorization) -> Vec<u8> {
-    let stored = StoredPending {
-        format: PENDING_FORMAT,
-        state: p.state.expose().to_string(),
-        nonce: p.nonce.expose().to_string(),
-        verifier: p.verifier.expose().to_string(),
-        redirect_uri: p.redirect_uri.clone(),
-        created_at: p.created_at,
-        max_age: p.step_up.max_age,
-        acr_values: p.step_up.acr_values.clone(),
-        require_acr: p.step_up.require_acr,
-        fresh_login: p.step_up.fresh_login,
-    };
-    serde_json::to_vec(&stored).expect("a pending login always serialises")
+    let mut m = Map::new();
+    m.insert("format".into(), PENDING_FORMAT.into());
+    m.insert("state".into(), p.state.expose().into());
+    m.insert("nonce".into(), p.nonce.expose().into());
+    m.insert("verifier".into(), p.verifier.expose().into());
+    m.insert("redirect_uri".into(), p.redirect_uri.clone().into());
+    m.insert("created_at".into(), p.created_at.into());
+    // Step-up (absent in records written before it existed, and when not asked for).
+    let step_up = &p.step_up;
+    if let Some(max_age) = step_up.max_age {
+        m.insert("max_age".into(), max_age.into());
+    }
+    if !step_up.acr_values.is_empty() {
+        m.insert("acr_values".into(), step_up.acr_values.clone().into());
+    }
+    for (name, on) in [
+        ("require_acr", step_up.require_acr),
+        ("fresh_login", step_up.fresh_login),
+    ] {
+        if on {
+            m.insert(name.into(), on.into());
+        }
+    }
+    to_bytes(m)
 }
 
 pub(crate) fn decode_pending(bytes: &[u8]) -> Result<PendingAuthorization, StorageError> {
-    check_format(bytes, "pending login", PENDING_FORMAT)?;
-    let s: StoredPending =
-        serde_json::from_slice(bytes).map_err(|e| corrupt("pending login", &json_error(&e)))?;
+    let (value, _) = check_format(bytes, "pending login", PENDING_FORMAT)?;
+    let f = Fields::of(&value, "pending login")?;
     Ok(PendingAuthorization {
-        state: SecretString::new(s.state),
-        nonce: SecretString::new(s.nonce),
-        verifier: SecretString::new(s.verifier),
-        redirect_uri: s.redirect_uri,
-        created_at: s.created_at,
+        state: SecretString::new(f.string("state")?),
+        nonce: SecretString::new(f.string("nonce")?),
+        verifier: SecretString::new(f.string("verifier")?),
+        redirect_uri: f.string("redirect_uri")?,
+        created_at: f.integer("created_at")?,
         step_up: StepUp {
-            max_age: s.max_age,
-            acr_values: s.acr_values,
-            require_acr: s.require_acr,
-            fresh_login: s.fresh_login,
+            max_age: f.optional("max_age", Value::as_u64)?,
+            acr_values: f.optional_strings("acr_values")?,
+            require_acr: f.flag("require_acr")?,
+            fresh_login: f.flag("fresh_login")?,
         },
     })
 }
@@ -457,6 +550,76 @@ mod tests {
     }
 
     #[test]
+    fn an_account_with_every_field_set_round_trips() {
+        let mut full = tokens();
+        full.claims.authorized_party = Some("app".into());
+        full.claims.auth_time = Some(1_799_999_000);
+        full.claims.acr = Some("urn:keyfob:loa:2".into());
+        full.claims.email = Some("u1@example.com".into());
+        full.claims.name = Some("U One".into());
+        full.claims.preferred_username = Some("u1".into());
+        full.claims.extra.insert("tenant".into(), "t1".into());
+        full.dpop_jkt = Some("jkt-1".into());
+        full.resources = vec![
+            "https://crm.example".into(),
+            "https://orders.example".into(),
+        ];
+        full.resource_tokens.insert(
+            "https://crm.example".into(),
+            ResourceToken {
+                access_token: SecretString::new("crm-secret"),
+                expires_at: Some(7),
+                lifetime: Some(60),
+                scopes: Some(vec!["read".into()]),
+            },
+        );
+        full.resource_tokens.insert(
+            "https://orders.example".into(),
+            ResourceToken {
+                access_token: SecretString::new("orders-secret"),
+                expires_at: None,
+                lifetime: None,
+                scopes: None,
+            },
+        );
+        let mut sessions = two_accounts();
+        sessions.accounts.get_mut("u1").unwrap().tokens = full;
+        let bytes = encode_sessions(&sessions, OWNER);
+        assert_eq!(decode_sessions(&bytes, OWNER).unwrap(), sessions);
+        let format_1_read = decode_sessions(&format_1(&sessions.accounts["u1"].tokens), OWNER);
+        assert_eq!(
+            format_1_read.unwrap().active().unwrap().tokens,
+            sessions.accounts["u1"].tokens
+        );
+    }
+
+    #[test]
+    fn a_record_of_a_release_before_dpop_step_up_and_resources_loads() {
+        // Format 2 as written before DPoP, the token lifetime, step-up (`acr`) and RFC 8707.
+        let older = br#"{"format":2,"issuer":"https://a.example","client_id":"app","active":"u1",
+            "accounts":[{"revision":3,"lease":null,"access_token":"at","refresh_token":"rt",
+            "id_token":"idt","expires_at":1800000300,"scopes":["openid"],"login_nonce":null,
+            "claims":{"issuer":"https://a.example","subject":"u1","audience":["app"],
+            "authorized_party":null,"expires_at":1,"issued_at":0,"auth_time":5,"email":null,
+            "email_verified":null,"name":null,"preferred_username":null,"extra":{}}}]}"#;
+        let sessions = decode_sessions(older, OWNER).unwrap();
+        let account = &sessions.accounts["u1"];
+        assert_eq!(account.revision, 3);
+        let tokens = &account.tokens;
+        assert_eq!(
+            tokens.refresh_token.as_ref().map(|t| t.expose()),
+            Some("rt")
+        );
+        assert_eq!(tokens.claims.auth_time, Some(5));
+        assert_eq!(
+            (tokens.lifetime, tokens.claims.acr.as_deref()),
+            (None, None)
+        );
+        assert_eq!(tokens.token_type(), "Bearer");
+        assert!(tokens.resources.is_empty() && tokens.resource_tokens.is_empty());
+    }
+
+    #[test]
     fn a_record_of_another_issuer_or_client_is_foreign() {
         let bytes = encode_sessions(&two_accounts(), OWNER);
         for owner in [
@@ -480,9 +643,10 @@ mod tests {
 
     /// What Keyfob 0.1 wrote: one account, no issuer or client id.
     fn format_1(t: &Tokens) -> Vec<u8> {
-        let mut v = serde_json::to_value(StoredTokens::from(t)).unwrap();
-        v["format"] = 1.into();
-        serde_json::to_vec(&v).unwrap()
+        let mut m = Map::new();
+        put_tokens(&mut m, t);
+        m.insert("format".into(), 1.into());
+        to_bytes(m)
     }
 
     #[test]
@@ -510,7 +674,19 @@ mod tests {
         let mistyped = record().replace("\"scopes\":[\"openid\"]", "\"scopes\":\"secret-scope\"");
         let dangling = record().replace("\"active\":\"u2\"", "\"active\":\"u9\"");
         let twice = record().replace("\"subject\":\"u2\"", "\"subject\":\"u1\"");
-        assert_ne!(twice, record());
+        let negative_revision = record().replace("\"revision\":1", "\"revision\":-1");
+        let mistyped_lease = record().replace("\"holder\":\"p1\"", "\"holder\":7");
+        let mistyped_extra = record().replace("\"extra\":{}", "\"extra\":[]");
+        let no_claims = record().replace("\"claims\":", "\"claimz\":");
+        for changed in [
+            &twice,
+            &negative_revision,
+            &mistyped_lease,
+            &mistyped_extra,
+            &no_claims,
+        ] {
+            assert_ne!(changed, &record());
+        }
         for bytes in [
             &b"\x00\x01garbage"[..],
             b"{}",
@@ -521,6 +697,11 @@ mod tests {
             mistyped.as_bytes(),
             dangling.as_bytes(),
             twice.as_bytes(),
+            negative_revision.as_bytes(),
+            mistyped_lease.as_bytes(),
+            mistyped_extra.as_bytes(),
+            no_claims.as_bytes(),
+            br#"{"format":2,"issuer":"https://a.example","client_id":"app","accounts":[7]}"#,
         ] {
             let e = decode_sessions(bytes, OWNER).unwrap_err();
             assert_eq!(

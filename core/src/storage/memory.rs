@@ -1,6 +1,5 @@
 //! [`MemoryStorage`]: a store that keeps nothing beyond the process.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -10,7 +9,22 @@ use crate::sync::lock;
 /// A store in memory: nothing survives the process.
 #[derive(Default)]
 pub struct MemoryStorage {
-    values: Mutex<HashMap<String, Vec<u8>>>,
+    /// Keys and values: Keyfob stores two keys, so a list (no hash table, with its hasher and
+    /// random seed, in the mobile library: issue 9).
+    values: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+/// The value under `key` in `values`.
+fn get<'a>(values: &'a [(String, Vec<u8>)], key: &str) -> Option<&'a Vec<u8>> {
+    values.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// Sets (`Some`) or removes (`None`) the value under `key`.
+fn put(values: &mut Vec<(String, Vec<u8>)>, key: &str, value: Option<&[u8]>) {
+    values.retain(|(k, _)| k != key);
+    if let Some(value) = value {
+        values.push((key.to_string(), value.to_vec()));
+    }
 }
 
 impl MemoryStorage {
@@ -28,16 +42,16 @@ impl fmt::Debug for MemoryStorage {
 
 impl SecureStorage for MemoryStorage {
     fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(lock(&self.values).get(key).cloned())
+        Ok(get(&lock(&self.values), key).cloned())
     }
 
     fn save(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        lock(&self.values).insert(key.to_string(), value.to_vec());
+        put(&mut lock(&self.values), key, Some(value));
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        lock(&self.values).remove(key);
+        put(&mut lock(&self.values), key, None);
         Ok(())
     }
 
@@ -49,13 +63,10 @@ impl SecureStorage for MemoryStorage {
         new: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
         let mut values = lock(&self.values);
-        if values.get(key).map(Vec::as_slice) != expected {
+        if get(&values, key).map(Vec::as_slice) != expected {
             return Ok(false);
         }
-        match new {
-            Some(value) => values.insert(key.to_string(), value.to_vec()),
-            None => values.remove(key),
-        };
+        put(&mut values, key, new);
         Ok(true)
     }
 }

@@ -41,13 +41,12 @@ mod refresh;
 
 pub(crate) use refresh::{Claim, Ended};
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorKind, Result, StorageErrorKind};
 use crate::oidc::authorize::PendingAuthorization;
 use crate::secret::SecretString;
-use crate::session::accounts::{Account, AccountInfo, Sessions};
+use crate::session::accounts::{Account, AccountInfo, BySubject, Sessions};
 use crate::session::record::{self, Owner, PENDING_KEY, SESSION_KEY};
 use crate::session::state::{SessionEvent, SessionState};
 use crate::session::tokens::Tokens;
@@ -80,7 +79,7 @@ struct Inner {
     /// The sessions as this process sees them: the stored ones plus `unsaved`.
     sessions: Sessions,
     /// Per account, what storage does not have yet.
-    unsaved: BTreeMap<String, Unsaved>,
+    unsaved: BySubject<Unsaved>,
     /// The active account to write, when storage does not have it yet.
     unsaved_active: Option<Option<String>>,
     /// The active account's refresh token was rejected (until the next sign-in).
@@ -102,7 +101,7 @@ impl Inner {
     /// whose account moved on is skipped; the subjects of those are returned.
     fn apply_unsaved(&self, sessions: &mut Sessions) -> Vec<String> {
         let mut lost = Vec::new();
-        for (subject, change) in &self.unsaved {
+        for (subject, change) in self.unsaved.iter() {
             match change {
                 Unsaved::Put { account, guard } => {
                     let current = sessions.accounts.get(subject).map(|a| a.revision);
@@ -146,6 +145,9 @@ pub(crate) struct LiveSession {
     /// Held while the pending login is set or consumed (memory and storage together).
     pending_lock: Mutex<()>,
 }
+
+/// One change to the sessions, applied by [`LiveSession::update_with`] (again on every retry).
+type Change<'a> = &'a mut dyn FnMut(&mut Sessions) -> Result<()>;
 
 fn not_signed_in() -> Error {
     Error::new(ErrorKind::NotSignedIn, "not signed in")
@@ -394,12 +396,27 @@ impl LiveSession {
         keep: bool,
         mut change: impl FnMut(&mut Sessions) -> Result<T>,
     ) -> Result<(T, Vec<Tokens>)> {
+        // The loop is written once, not once per caller (`change` is called through a `dyn`
+        // reference): the mobile library has one copy of it (issue 9).
+        let mut out = None;
+        let orphans = self.update_with(keep, &mut |sessions| {
+            out = Some(change(sessions)?);
+            Ok(())
+        })?;
+        Ok((
+            out.expect("a successful update applied its change"),
+            orphans,
+        ))
+    }
+
+    /// [`LiveSession::update`] for a change whose result the closure keeps.
+    fn update_with(&self, keep: bool, change: Change<'_>) -> Result<Vec<Tokens>> {
         let _writing = lock(&self.write_lock);
         let mut orphans = Vec::new();
         for _ in 0..MAX_CONFLICTS {
             let (bytes, stored) = match self.read() {
                 Ok(read) => read,
-                Err(e) => return Err(self.keep_in_memory(keep, &mut change, e)),
+                Err(e) => return Err(self.keep_in_memory(keep, change, e)),
             };
             let mut next = stored.clone();
             {
@@ -411,11 +428,11 @@ impl LiveSession {
                 }
                 orphans.extend(dropped);
             }
-            let out = change(&mut next)?;
+            change(&mut next)?;
             if next == stored {
                 // Nothing to write (an unreadable record is left as it is).
                 self.settle(next, bytes);
-                return Ok((out, orphans));
+                return Ok(orphans);
             }
             let written = if next == Sessions::default() {
                 None
@@ -428,10 +445,10 @@ impl LiveSession {
             {
                 Ok(true) => {
                     self.settle(next, written);
-                    return Ok((out, orphans));
+                    return Ok(orphans);
                 }
                 Ok(false) => log::debug!("the session record changed meanwhile; reading it again"),
-                Err(e) => return Err(self.keep_in_memory(keep, &mut change, e.into())),
+                Err(e) => return Err(self.keep_in_memory(keep, change, e.into())),
             }
         }
         Err(Error::from(crate::error::StorageError::new(
@@ -451,12 +468,7 @@ impl LiveSession {
 
     /// After a failed read or write: with `keep`, `change` goes into memory and into the unsaved
     /// changes, so that memory answers with it and the next write carries it.
-    fn keep_in_memory<T>(
-        &self,
-        keep: bool,
-        change: &mut impl FnMut(&mut Sessions) -> Result<T>,
-        error: Error,
-    ) -> Error {
+    fn keep_in_memory(&self, keep: bool, change: Change<'_>, error: Error) -> Error {
         if !keep {
             return error;
         }
@@ -471,7 +483,7 @@ impl LiveSession {
                 inner.unsaved.insert(subject.clone(), Unsaved::Remove);
             }
         }
-        for (subject, account) in &after.accounts {
+        for (subject, account) in after.accounts.iter() {
             if before.accounts.get(subject) != Some(account) {
                 let put = Unsaved::Put {
                     account: Box::new(account.clone()),
@@ -493,6 +505,6 @@ impl LiveSession {
         if lock(&self.inner).is_saved() {
             return Ok(Vec::new());
         }
-        self.update(true, |_| Ok(())).map(|((), orphans)| orphans)
+        self.update_with(true, &mut |_| Ok(()))
     }
 }
