@@ -529,6 +529,16 @@ mod tests {
         );
     }
 
+    /// A token for one API, with every field set.
+    fn crm_token() -> ResourceToken {
+        ResourceToken {
+            access_token: SecretString::new("crm-secret"),
+            expires_at: Some(7),
+            lifetime: Some(60),
+            scopes: Some(vec!["read".into()]),
+        }
+    }
+
     #[test]
     fn resource_tokens_round_trip_and_are_absent_when_none() {
         let plain = String::from_utf8(encode_sessions(&two_accounts(), OWNER)).unwrap();
@@ -536,15 +546,9 @@ mod tests {
         let mut sessions = two_accounts();
         let tokens = &mut sessions.accounts.get_mut("u1").unwrap().tokens;
         tokens.resources = vec!["https://crm.example".into()];
-        tokens.resource_tokens.insert(
-            "https://crm.example".into(),
-            ResourceToken {
-                access_token: SecretString::new("crm-secret"),
-                expires_at: Some(7),
-                lifetime: Some(60),
-                scopes: Some(vec!["read".into()]),
-            },
-        );
+        tokens
+            .resource_tokens
+            .insert("https://crm.example".into(), crm_token());
         let bytes = encode_sessions(&sessions, OWNER);
         assert_eq!(decode_sessions(&bytes, OWNER).unwrap(), sessions);
     }
@@ -564,15 +568,8 @@ mod tests {
             "https://crm.example".into(),
             "https://orders.example".into(),
         ];
-        full.resource_tokens.insert(
-            "https://crm.example".into(),
-            ResourceToken {
-                access_token: SecretString::new("crm-secret"),
-                expires_at: Some(7),
-                lifetime: Some(60),
-                scopes: Some(vec!["read".into()]),
-            },
-        );
+        full.resource_tokens
+            .insert("https://crm.example".into(), crm_token());
         full.resource_tokens.insert(
             "https://orders.example".into(),
             ResourceToken {
