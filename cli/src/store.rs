@@ -75,21 +75,26 @@ pub fn open_existing(
 }
 
 /// After a logout: removes the store's directory if no session is left in it. The writers' lock
-/// file and the provider's metadata (public data, kept to spare the next login its requests)
-/// do not count, and go with it.
+/// file and the metadata of the provider and of the servers the session exchanged tokens with
+/// (public data, kept to spare the next login its requests) do not count, and go with it.
 pub fn remove_if_empty(storage: &FileStorage) {
-    let disposable = [LOCK_FILE, METADATA_KEY];
-    let nothing_else = fs::read_dir(storage.dir()).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .all(|e| disposable.iter().any(|d| e.file_name() == *d))
-    });
-    if nothing_else {
-        for file in disposable {
-            let _ = fs::remove_file(storage.dir().join(file));
+    let Ok(entries) = fs::read_dir(storage.dir()) else {
+        return;
+    };
+    let mut disposable = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // An exchange server's metadata is the core's `metadata` key under its namespace.
+        if name != LOCK_FILE && !name.ends_with(METADATA_KEY) {
+            return;
         }
-        let _ = fs::remove_dir(storage.dir());
+        disposable.push(entry.path());
     }
+    for file in disposable {
+        let _ = fs::remove_file(file);
+    }
+    let _ = fs::remove_dir(storage.dir());
 }
 
 /// The file store's writers' lock file (see `keyfob::FileStorage`).
@@ -353,6 +358,12 @@ mod tests {
                 .unwrap()
         );
         files.delete("session").unwrap();
+        // What a token exchange (`keyfob exchange`) left: its server's metadata.
+        files.save("x0123456789abcdef-metadata", b"m").unwrap();
+        files.save("x0123456789abcdef-session", b"s").unwrap();
+        remove_if_empty(&files);
+        assert!(files.dir().exists(), "a session keeps the store");
+        files.delete("x0123456789abcdef-session").unwrap();
         remove_if_empty(&files);
         assert!(
             !files.dir().exists(),
