@@ -570,7 +570,9 @@ extension TestkitSuite {
                 let store = KeychainStorage(service: "keyfob-test", options: KeychainOptions(), items: keychain)
                 return try KeyfobClient(configuration: kit.configuration(), storage: .custom(store))
             }
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Issued for 0 s: expired at the next launch (a 1 s token would serve for its second:
+            // the refresh margin is at most half a token's lifetime).
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             try await kit.signIn(try launch())
             #expect(Set(keychain.stored.keys.map(\.account)) == ["session", "metadata"])
             try await kit.reset()

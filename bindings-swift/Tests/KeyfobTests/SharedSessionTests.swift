@@ -35,8 +35,9 @@ extension TestkitSuite {
         @Test func aNewClientOverTheSameStorageRefreshesWithOneRequest() async throws {
             let storage = DictionaryStorage()
             let app = try KeyfobClient(configuration: kit.configuration(), storage: .custom(storage))
-            // Signed in with a token that lives 1 s: inside the refresh margin at once.
-            try await kit.setFaults(#"{"token_response": {"expires_in": 1}}"#)
+            // Signed in with a token issued for 0 s: expired at once (a 1 s token would serve for
+            // its second: the refresh margin is at most half a token's lifetime).
+            try await kit.setFaults(#"{"token_response": {"expires_in": 0}}"#)
             try await kit.signIn(app)
             try await kit.reset()
 

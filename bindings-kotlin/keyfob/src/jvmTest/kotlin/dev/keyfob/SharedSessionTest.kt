@@ -46,8 +46,9 @@ class SharedSessionTest {
     @Test
     fun `a new client over the same storage refreshes with exactly one request`() = runBlocking<Unit> {
         val storage = MapStorage()
-        // Signed in with a token that lives 1 s: inside the refresh margin at once.
-        Testkit.faults("""{"token_response": {"expires_in": 1}}""")
+        // Signed in with a token issued for 0 s: expired at once (a 1 s token would serve for its
+        // second: the refresh margin is at most half a token's lifetime).
+        Testkit.faults("""{"token_response": {"expires_in": 0}}""")
         Keyfob(testConfig(), storage).use { it.signIn() }
         Testkit.clearFaults()
         val before = Testkit.stats()
