@@ -202,21 +202,29 @@ impl Client {
     }
 
     /// Reads an API's answer to a request made with [`Client::authorization_headers`]: keeps the
-    /// server's new DPoP nonce, if it sent one, and returns `true` when the server refused the
-    /// proof for want of that nonce (`401`, `WWW-Authenticate: DPoP error="use_dpop_nonce"`).
-    /// Then build the headers again and send the request once more — once: a second refusal is
-    /// the answer.
+    /// server's DPoP nonce, if it sent a valid one, and returns `true` when the server refused
+    /// the proof for want of a nonce (`401`, `WWW-Authenticate: DPoP error="use_dpop_nonce"`)
+    /// and gave one, and the active session is DPoP-bound (never for a Bearer session). Then
+    /// build the headers again and send the request once more.
+    ///
+    /// `true` again for the retried request's answer when the server asks again: the caller
+    /// bounds the retry to once (a second refusal is the answer). Requests sent at the same time
+    /// may all be refused for the same new nonce; each of them retries once.
     pub fn resource_response(&self, url: &str, status: u16, headers: &[(String, String)]) -> bool {
         let (Some(dpop), Ok(url)) = (&self.dpop, parse_url(url)) else {
             return false;
         };
-        let fresh = dpop.remember_nonce(&url, headers);
+        let nonce = dpop.remember_nonce(&url, headers);
         let response = HttpResponse {
             status,
             headers: headers.to_vec(),
             body: Vec::new(),
         };
-        fresh && asks_for_nonce(ServerRole::Resource, &response)
+        let bound = self
+            .store
+            .tokens()
+            .is_some_and(|tokens| tokens.dpop_jkt.is_some());
+        nonce.is_some() && bound && asks_for_nonce(ServerRole::Resource, &response)
     }
 
     /// `url` if it may carry a token: HTTPS, or plain HTTP to loopback (and hosts the app

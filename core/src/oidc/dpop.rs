@@ -174,6 +174,14 @@ pub(crate) struct Dpop {
     nonces: Mutex<Vec<(String, String)>>,
 }
 
+/// A signed proof and the nonce it carries, if any.
+pub(crate) struct SignedProof {
+    /// The proof JWS: a secret.
+    pub jws: SecretString,
+    /// The server nonce embedded in it (`nonce`).
+    pub nonce: Option<String>,
+}
+
 impl fmt::Debug for Dpop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dpop").finish_non_exhaustive()
@@ -215,11 +223,11 @@ impl Dpop {
     /// for its URL for a minute or so: it is a secret.
     pub fn proof(&self, target: &ProofTarget<'_>) -> Result<SecretString> {
         let jwk = self.public_jwk()?;
-        self.proof_with(&jwk, target)
+        Ok(self.proof_with(&jwk, target)?.jws)
     }
 
-    /// [`Dpop::proof`] with the public key already read.
-    pub fn proof_with(&self, jwk: &PublicJwk, target: &ProofTarget<'_>) -> Result<SecretString> {
+    /// [`Dpop::proof`] with the public key already read, and the nonce the proof carries.
+    pub fn proof_with(&self, jwk: &PublicJwk, target: &ProofTarget<'_>) -> Result<SignedProof> {
         if !is_method(target.method) {
             return Err(Error::config("DPoP: the HTTP method is not a method name"));
         }
@@ -229,8 +237,9 @@ impl Dpop {
         claims.insert("htm".into(), target.method.into());
         claims.insert("htu".into(), target_uri(target.url).into());
         claims.insert("iat".into(), target.now.into());
-        if let Some(nonce) = self.nonce_for(target.url) {
-            claims.insert("nonce".into(), nonce.into());
+        let nonce = self.nonce_for(target.url);
+        if let Some(nonce) = &nonce {
+            claims.insert("nonce".into(), nonce.as_str().into());
         }
         if let Some(token) = target.access_token {
             claims.insert("ath".into(), access_token_hash(token).into());
@@ -238,10 +247,13 @@ impl Dpop {
         let encode = |v: &Value| URL_SAFE_NO_PAD.encode(json_text(v));
         let signing_input = format!("{}.{}", encode(&header), encode(&Value::Object(claims)));
         let signature = raw_signature(&self.key.sign(signing_input.as_bytes())?)?;
-        Ok(SecretString::new(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        )))
+        Ok(SignedProof {
+            jws: SecretString::new(format!(
+                "{signing_input}.{}",
+                URL_SAFE_NO_PAD.encode(signature)
+            )),
+            nonce,
+        })
     }
 
     /// The latest nonce of the server of `url`.
@@ -253,30 +265,22 @@ impl Dpop {
             .map(|(_, nonce)| nonce.clone())
     }
 
-    /// Keeps the `DPoP-Nonce` a response from `url`'s server carries, if any. Returns whether
-    /// it is new.
-    pub fn remember_nonce(&self, url: &Url, headers: &[(String, String)]) -> bool {
-        let Some(nonce) = headers
+    /// Keeps the `DPoP-Nonce` a response from `url`'s server carries, if it carries a valid
+    /// one, and returns it. Whether it is new to this store says nothing about a given request:
+    /// concurrent requests may all have been refused for the nonce only the first one stored.
+    pub fn remember_nonce(&self, url: &Url, headers: &[(String, String)]) -> Option<String> {
+        let nonce = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("dpop-nonce"))
             .map(|(_, v)| v.trim())
-            .filter(|v| is_nonce(v))
-        else {
-            return false;
-        };
+            .filter(|v| is_nonce(v))?;
         let origin = origin(url);
         let mut nonces = lock(&self.nonces);
         match nonces.iter_mut().find(|(o, _)| *o == origin) {
-            Some((_, known)) if known == nonce => false,
-            Some((_, known)) => {
-                *known = nonce.to_string();
-                true
-            }
-            None => {
-                nonces.push((origin, nonce.to_string()));
-                true
-            }
+            Some((_, known)) => *known = nonce.to_string(),
+            None => nonces.push((origin, nonce.to_string())),
         }
+        Some(nonce.to_string())
     }
 }
 
@@ -373,8 +377,9 @@ pub(crate) struct ProvenRequest<'a> {
     pub what: &'a str,
 }
 
-/// Sends `request` with a fresh proof; when the server asks for a nonce, once more with it.
-/// Every `DPoP-Nonce` the server sends is remembered.
+/// Sends `request` with a fresh proof; when the server asks for a nonce other than the one the
+/// proof carried, once more with it (never more than once). Every `DPoP-Nonce` the server sends
+/// is remembered.
 pub(crate) async fn send(
     http: &Http,
     dpop: &Dpop,
@@ -395,7 +400,7 @@ pub(crate) async fn send(
     loop {
         let proof = dpop.proof_with(&jwk, &target)?;
         let mut headers = request.headers.clone();
-        headers.push(("dpop".to_string(), proof.expose().to_string()));
+        headers.push(("dpop".to_string(), proof.jws.expose().to_string()));
         if let Some(token) = request.access_token {
             headers.push((
                 "authorization".to_string(),
@@ -411,8 +416,11 @@ pub(crate) async fn send(
                 request.what,
             )
             .await?;
-        let fresh_nonce = dpop.remember_nonce(request.url, &response.headers);
-        if retried || !fresh_nonce || !asks_for_nonce(request.role, &response) {
+        let nonce = dpop.remember_nonce(request.url, &response.headers);
+        // Retry for a nonce this proof did not carry, even when a concurrent request stored it
+        // first; the same nonce again would only be refused again.
+        let other_nonce = nonce.is_some() && nonce != proof.nonce;
+        if retried || !other_nonce || !asks_for_nonce(request.role, &response) {
             return Ok(response);
         }
         log::debug!(
@@ -663,13 +671,25 @@ mod tests {
         let a_api = Url::parse("https://a.example/other?x=1").unwrap();
         let b = Url::parse("https://b.example:8443/api").unwrap();
         let nonce = |v: &str| vec![("DPoP-Nonce".to_string(), v.to_string())];
-        assert!(dpop.remember_nonce(&a, &nonce("n-1")));
-        assert!(!dpop.remember_nonce(&a, &nonce("n-1")));
-        assert!(!dpop.remember_nonce(&a, &nonce("bad nonce with spaces")));
-        assert!(!dpop.remember_nonce(&a, &[]));
+        assert_eq!(
+            dpop.remember_nonce(&a, &nonce("n-1")).as_deref(),
+            Some("n-1")
+        );
+        assert_eq!(
+            dpop.remember_nonce(&a, &nonce(" n-1 ")).as_deref(),
+            Some("n-1")
+        );
+        assert_eq!(
+            dpop.remember_nonce(&a, &nonce("bad nonce with spaces")),
+            None
+        );
+        assert_eq!(dpop.remember_nonce(&a, &[]), None);
         assert_eq!(dpop.nonce_for(&a_api).as_deref(), Some("n-1"));
         assert_eq!(dpop.nonce_for(&b), None);
-        assert!(dpop.remember_nonce(&b, &nonce("n-b")));
+        assert_eq!(
+            dpop.remember_nonce(&b, &nonce("n-b")).as_deref(),
+            Some("n-b")
+        );
         let target = ProofTarget {
             method: "GET",
             url: &b,
@@ -680,6 +700,71 @@ mod tests {
         let claims = decode(proof.expose().split('.').nth(1).unwrap());
         assert_eq!(claims["nonce"], "n-b");
         assert!(claims.get("ath").is_none());
+    }
+
+    /// A token endpoint that wants the nonce `n-1` and holds back its answers to proofs without
+    /// it until two have come in: both proofs are made before either answer is read.
+    struct NonceServer {
+        first_round: tokio::sync::Barrier,
+        nonces_seen: Mutex<Vec<Option<String>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::http::HttpTransport for NonceServer {
+        async fn send(
+            &self,
+            request: crate::http::HttpRequest,
+        ) -> std::result::Result<HttpResponse, crate::http::TransportError> {
+            let (_, proof) = request.headers.iter().find(|(n, _)| n == "dpop").unwrap();
+            let claims = decode(proof.split('.').nth(1).unwrap());
+            let nonce = claims["nonce"].as_str().map(String::from);
+            lock(&self.nonces_seen).push(nonce.clone());
+            if nonce.as_deref() == Some("n-1") {
+                return Ok(HttpResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: b"{}".to_vec(),
+                });
+            }
+            self.first_round.wait().await;
+            Ok(HttpResponse {
+                status: 400,
+                headers: vec![("DPoP-Nonce".into(), "n-1".into())],
+                body: br#"{"error":"use_dpop_nonce"}"#.to_vec(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_racing_on_one_new_nonce_each_retry_once() {
+        let server = Arc::new(NonceServer {
+            first_round: tokio::sync::Barrier::new(2),
+            nonces_seen: Mutex::new(Vec::new()),
+        });
+        let http = Http::new(server.clone(), std::time::Duration::from_secs(5), 1 << 16);
+        let dpop = Dpop::new(Arc::new(Canned {
+            public: point(),
+            signature: vec![1; 64],
+        }));
+        let url = Url::parse("https://as.example/token").unwrap();
+        let request = || ProvenRequest {
+            method: HttpMethod::Post,
+            url: &url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            access_token: None,
+            now: 0,
+            role: ServerRole::Authorization,
+            what: "token endpoint",
+        };
+        let (a, b) = tokio::join!(send(&http, &dpop, request()), send(&http, &dpop, request()));
+        assert_eq!((a.unwrap().status, b.unwrap().status), (200, 200));
+        // Each request once without the nonce, once with it: the second to learn the nonce
+        // retried too, though the first had stored it already.
+        let mut seen = lock(&server.nonces_seen).clone();
+        seen.sort();
+        let with = Some("n-1".to_string());
+        assert_eq!(seen, [None, None, with.clone(), with]);
     }
 
     #[test]
