@@ -279,6 +279,22 @@ async fn a_key_holder_that_lost_its_key_ends_the_session() {
 }
 
 #[tokio::test]
+async fn userinfo_with_a_replaced_key_ends_the_session() {
+    let env = start().await;
+    let storage = Arc::new(MemoryStorage::new());
+    let client = dpop_client(&env, key()).with_storage(storage.clone());
+    env.login(&client).await.unwrap();
+    drop(client);
+    let replaced = dpop_client(&env, key()).with_storage(storage);
+    env.kit.reset_stats();
+    let e = replaced.userinfo().await.unwrap_err();
+    assert_eq!(e.storage_kind(), Some(StorageErrorKind::KeyInvalidated));
+    assert_eq!(replaced.state(), SessionState::NeedsReLogin);
+    assert!(replaced.tokens().is_none());
+    assert_eq!(env.kit.stats().dpop_proofs, 0, "nothing was sent");
+}
+
+#[tokio::test]
 async fn without_dpop_at_the_provider_a_dpop_client_signs_in_with_bearer() {
     let env = start().await;
     env.kit.set_faults(Faults::discovery(

@@ -126,6 +126,18 @@ impl Client {
         error
     }
 
+    /// [`Client::end_if_key_lost`] for a call outside a session operation: observers hear what
+    /// it did at once. Returns the error to report.
+    fn end_on_lost_key(&self, subject: &str, revision: u64, error: Error) -> Error {
+        let mut events = Vec::new();
+        let error = self.end_if_key_lost(subject, revision, error, &mut events);
+        self.notify_absorbed();
+        for event in events {
+            self.notify(event);
+        }
+        error
+    }
+
     /// What to put on a request to an API with the active account's access token (refreshed
     /// first when it expires within the refresh margin): `Authorization: Bearer …`, or for a
     /// DPoP-bound session `Authorization: DPoP …` and a `DPoP` proof for `method` and `url`
@@ -172,15 +184,7 @@ impl Client {
         let (account, tokens, revision) = self.store.account(subject)?;
         let dpop = match self.session_key(&tokens) {
             Ok(dpop) => dpop,
-            Err(e) => {
-                let mut events = Vec::new();
-                let e = self.end_if_key_lost(&account, revision, e, &mut events);
-                self.notify_absorbed();
-                for event in events {
-                    self.notify(event);
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.end_on_lost_key(&account, revision, e)),
         };
         let token = &tokens.access_token;
         let Some(dpop) = dpop else {
@@ -251,8 +255,12 @@ impl Client {
     ) -> Result<HttpResponse> {
         self.access_token().await?;
         // The token as the session has it now (the call above made it fresh).
-        let (_, tokens, _) = self.store.account(None)?;
-        match self.session_key(&tokens)? {
+        let (account, tokens, revision) = self.store.account(None)?;
+        let key = match self.session_key(&tokens) {
+            Ok(key) => key,
+            Err(e) => return Err(self.end_on_lost_key(&account, revision, e)),
+        };
+        match key {
             None => {
                 let mut headers = headers;
                 headers.push((
