@@ -9,7 +9,8 @@
 //! Servers may demand a nonce: the token endpoint answers `400 {"error":"use_dpop_nonce"}`, a
 //! resource server `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`, both with a
 //! `DPoP-Nonce` header. [`send`] then retries once with that nonce, never more; the latest nonce
-//! of every server (by origin) is remembered for the next proof.
+//! of every server (by origin; the [`MAX_NONCE_ORIGINS`] servers heard from last) is remembered
+//! for the next proof.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -170,9 +171,14 @@ pub(crate) fn is_method(method: &str) -> bool {
 pub(crate) struct Dpop {
     key: Arc<dyn DpopKey>,
     /// The latest `DPoP-Nonce` of each server, by origin (`https://host:port`): a short list
-    /// (the provider and a few APIs), searched in order.
+    /// (the provider and a few APIs), searched in order, the server heard from last at the end,
+    /// at most [`MAX_NONCE_ORIGINS`] of them.
     nonces: Mutex<Vec<(String, String)>>,
 }
+
+/// How many servers' nonces a client keeps: the one heard from longest ago makes room. An app
+/// talks to the provider and a few APIs; a bound keeps URLs the app builds from growing it.
+pub(crate) const MAX_NONCE_ORIGINS: usize = 16;
 
 /// A signed proof and the nonce it carries, if any.
 pub(crate) struct SignedProof {
@@ -276,10 +282,12 @@ impl Dpop {
             .filter(|v| is_nonce(v))?;
         let origin = origin(url);
         let mut nonces = lock(&self.nonces);
-        match nonces.iter_mut().find(|(o, _)| *o == origin) {
-            Some((_, known)) => *known = nonce.to_string(),
-            None => nonces.push((origin, nonce.to_string())),
+        // Latest at the end: a server heard from again moves there, the oldest goes first.
+        nonces.retain(|(o, _)| *o != origin);
+        if nonces.len() >= MAX_NONCE_ORIGINS {
+            nonces.remove(0);
         }
+        nonces.push((origin, nonce.to_string()));
         Some(nonce.to_string())
     }
 }
@@ -700,6 +708,29 @@ mod tests {
         let claims = decode(proof.expose().split('.').nth(1).unwrap());
         assert_eq!(claims["nonce"], "n-b");
         assert!(claims.get("ath").is_none());
+    }
+
+    #[test]
+    fn nonces_are_kept_for_the_latest_servers_only() {
+        let dpop = Dpop::new(Arc::new(Canned {
+            public: point(),
+            signature: vec![1; 64],
+        }));
+        let server = |i: usize| Url::parse(&format!("https://api{i}.example/x")).unwrap();
+        let nonce = |i: usize| vec![("DPoP-Nonce".to_string(), format!("n-{i}"))];
+        for i in 0..MAX_NONCE_ORIGINS {
+            dpop.remember_nonce(&server(i), &nonce(i));
+        }
+        // Server 0 is heard from again: server 1 is now the one heard from longest ago.
+        dpop.remember_nonce(&server(0), &nonce(100));
+        assert_eq!(lock(&dpop.nonces).len(), MAX_NONCE_ORIGINS);
+        dpop.remember_nonce(&server(MAX_NONCE_ORIGINS), &nonce(MAX_NONCE_ORIGINS));
+        assert_eq!(lock(&dpop.nonces).len(), MAX_NONCE_ORIGINS);
+        assert_eq!(dpop.nonce_for(&server(1)), None);
+        assert_eq!(dpop.nonce_for(&server(0)).as_deref(), Some("n-100"));
+        assert_eq!(dpop.nonce_for(&server(2)).as_deref(), Some("n-2"));
+        let last = server(MAX_NONCE_ORIGINS);
+        assert_eq!(dpop.nonce_for(&last).as_deref(), Some("n-16"));
     }
 
     /// A token endpoint that wants the nonce `n-1` and holds back its answers to proofs without
