@@ -101,8 +101,30 @@ impl PublicJwk {
     }
 }
 
-/// `r ‖ s` (64 bytes) from a raw or DER ECDSA P-256 signature.
+/// The order n of the P-256 group, big-endian: `r` and `s` of a signature lie in `1..n`.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `r ‖ s` (64 bytes) from a raw or DER ECDSA P-256 signature, each in `1..n` (a key holder
+/// that returns anything else is broken: such a proof could never verify).
 pub(crate) fn raw_signature(signature: &[u8]) -> Result<[u8; 64]> {
+    let raw = parse_signature(signature)?;
+    // Big-endian numbers of equal length compare as byte strings.
+    if raw
+        .chunks(32)
+        .any(|half| half.iter().all(|&b| b == 0) || half >= &P256_ORDER[..])
+    {
+        return Err(key_error(
+            "the DPoP key returned an ES256 signature out of range",
+        ));
+    }
+    Ok(raw)
+}
+
+/// `r ‖ s` as 32-byte big-endian numbers, from raw `r ‖ s` or DER `ECDSA-Sig-Value`.
+fn parse_signature(signature: &[u8]) -> Result<[u8; 64]> {
     let bad = || key_error("the DPoP key returned a malformed ES256 signature");
     if let Ok(raw) = <[u8; 64]>::try_from(signature) {
         return Ok(raw);
@@ -617,6 +639,56 @@ mod tests {
             &[0u8; 63][..],
         ] {
             assert!(raw_signature(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signatures_out_of_the_group_order_are_refused() {
+        let one = {
+            let mut v = [0u8; 32];
+            v[31] = 1;
+            v
+        };
+        let below_n = {
+            let mut v = P256_ORDER;
+            v[31] -= 1;
+            v
+        };
+        let above_n = [0xffu8; 32];
+        let der = |r: &[u8; 32], s: &[u8; 32]| {
+            let int = |v: &[u8; 32]| {
+                let digits = &v[v.iter().position(|&b| b != 0).unwrap_or(31)..];
+                let pad = if digits[0] & 0x80 != 0 {
+                    &[0u8][..]
+                } else {
+                    &[]
+                };
+                [&[0x02, (pad.len() + digits.len()) as u8][..], pad, digits].concat()
+            };
+            let body = [int(r), int(s)].concat();
+            [&[0x30, body.len() as u8][..], &body].concat()
+        };
+        // 1 and n - 1 are the bounds that are accepted, raw and DER.
+        for (r, s) in [(one, below_n), (below_n, one)] {
+            let raw = raw_signature(&[r, s].concat()).unwrap();
+            assert_eq!(raw_signature(&der(&r, &s)).unwrap(), raw);
+        }
+        for (r, s) in [
+            ([0u8; 32], one),
+            (one, [0u8; 32]),
+            (P256_ORDER, one),
+            (one, P256_ORDER),
+            (above_n, one),
+            (one, above_n),
+        ] {
+            for signature in [[r, s].concat(), der(&r, &s)] {
+                let e = raw_signature(&signature).unwrap_err();
+                assert_eq!(
+                    e.storage_kind(),
+                    Some(StorageErrorKind::Failed),
+                    "{signature:?}"
+                );
+            }
         }
     }
 
