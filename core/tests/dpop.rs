@@ -37,6 +37,29 @@ async fn call(env: &Env, client: &Client, url: &str) -> (u16, Value) {
     }
 }
 
+/// A testkit whose servers all demand DPoP nonces, and a client signed in there.
+async fn signed_in_with_server_nonces() -> (Env, Client) {
+    let env = start().await;
+    env.kit.set_policy(Policy {
+        dpop_nonce: true,
+        ..Policy::default()
+    });
+    let client = dpop_client(&env, key());
+    env.login(&client).await.unwrap();
+    (env, client)
+}
+
+/// An API's refusal of a proof without its nonce `n-1`: the headers of the `401`.
+fn nonce_challenge() -> Vec<(String, String)> {
+    vec![
+        (
+            "WWW-Authenticate".to_string(),
+            r#"DPoP error="use_dpop_nonce""#.to_string(),
+        ),
+        ("DPoP-Nonce".to_string(), "n-1".to_string()),
+    ]
+}
+
 fn crm(env: &Env) -> String {
     format!("{}/api/customers", env.kit.urls().crm)
 }
@@ -110,13 +133,7 @@ async fn a_dpop_session_signs_in_calls_refreshes_and_signs_out() {
 
 #[tokio::test]
 async fn server_nonces_cost_one_retry_each_and_are_remembered() {
-    let env = start().await;
-    env.kit.set_policy(Policy {
-        dpop_nonce: true,
-        ..Policy::default()
-    });
-    let client = dpop_client(&env, key());
-    env.login(&client).await.unwrap();
+    let (env, client) = signed_in_with_server_nonces().await;
     assert_eq!(env.kit.stats().token, 2, "one use_dpop_nonce, one exchange");
 
     let (status, _) = call(&env, &client, &crm(&env)).await;
@@ -161,17 +178,42 @@ async fn a_server_that_keeps_asking_for_a_nonce_gets_one_retry() {
     );
     assert_eq!(env.kit.stats().token, 2, "the request and one retry");
     assert_eq!(client.state(), SessionState::SignedIn);
-    // An API that repeats its challenge: the app is told to retry once, not again.
+    // An API that repeats its challenge: every answer asks for a retry, and the app's bound
+    // (once) ends it.
+    env.kit.reset_stats();
+    env.kit.set_faults(Faults::endpoint("/api/customers", |f| {
+        f.status = Some(401);
+        f.headers = nonce_challenge();
+    }));
+    let (status, _) = call(&env, &client, &crm(&env)).await;
+    assert_eq!(status, 401);
+    assert_eq!(env.kit.stats().crm, 2, "the request and one retry");
+}
+
+#[tokio::test]
+async fn api_requests_racing_on_one_new_nonce_each_retry_once() {
+    let (env, client) = signed_in_with_server_nonces().await;
     let url = crm(&env);
-    let challenge = vec![
-        (
-            "WWW-Authenticate".to_string(),
-            r#"DPoP error="use_dpop_nonce""#.to_string(),
-        ),
-        ("DPoP-Nonce".to_string(), "n-1".to_string()),
+    // Both requests are made before either answer is read: neither proof has the nonce.
+    let first = client.authorization_headers("GET", &url).await.unwrap();
+    let second = client.authorization_headers("GET", &url).await.unwrap();
+    let answers = [
+        env.get_with(&url, &first.pairs()).await,
+        env.get_with(&url, &second.pairs()).await,
     ];
-    assert!(client.resource_response(&url, 401, &challenge));
-    assert!(!client.resource_response(&url, 401, &challenge));
+    for answer in &answers {
+        assert_eq!(answer.status, 401);
+        assert!(client.resource_response(&url, answer.status, &answer.headers));
+    }
+    // One retry each, with the nonce the first answer stored.
+    for _ in &answers {
+        let headers = client.authorization_headers("GET", &url).await.unwrap();
+        let answer = env.get_with(&url, &headers.pairs()).await;
+        assert_eq!(answer.status, 200);
+        assert!(!client.resource_response(&url, answer.status, &answer.headers));
+    }
+    let stats = env.kit.stats();
+    assert_eq!((stats.crm, stats.crm_rejected), (4, 2));
 }
 
 #[tokio::test]
@@ -237,6 +279,22 @@ async fn a_key_holder_that_lost_its_key_ends_the_session() {
 }
 
 #[tokio::test]
+async fn userinfo_with_a_replaced_key_ends_the_session() {
+    let env = start().await;
+    let storage = Arc::new(MemoryStorage::new());
+    let client = dpop_client(&env, key()).with_storage(storage.clone());
+    env.login(&client).await.unwrap();
+    drop(client);
+    let replaced = dpop_client(&env, key()).with_storage(storage);
+    env.kit.reset_stats();
+    let e = replaced.userinfo().await.unwrap_err();
+    assert_eq!(e.storage_kind(), Some(StorageErrorKind::KeyInvalidated));
+    assert_eq!(replaced.state(), SessionState::NeedsReLogin);
+    assert!(replaced.tokens().is_none());
+    assert_eq!(env.kit.stats().dpop_proofs, 0, "nothing was sent");
+}
+
+#[tokio::test]
 async fn without_dpop_at_the_provider_a_dpop_client_signs_in_with_bearer() {
     let env = start().await;
     env.kit.set_faults(Faults::discovery(
@@ -257,6 +315,8 @@ async fn without_dpop_at_the_provider_a_dpop_client_signs_in_with_bearer() {
     assert!(headers.dpop.is_none());
     assert!(headers.authorization.expose().starts_with("Bearer "));
     assert_eq!(env.kit.stats().dpop_proofs, 0);
+    // A Bearer session is never told to retry with a proof, whatever the server says.
+    assert!(!client.resource_response(&crm(&env), 401, &nonce_challenge()));
 }
 
 #[tokio::test]

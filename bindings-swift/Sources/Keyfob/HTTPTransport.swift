@@ -65,8 +65,9 @@ public struct HTTPResponse: Sendable, Equatable, Hashable {
     }
 }
 
-/// An HTTP header of an ``HTTPRequest`` or ``HTTPResponse``.
-public struct HTTPHeader: Sendable, Equatable, Hashable {
+/// An HTTP header of an ``HTTPRequest`` or ``HTTPResponse``. Its value may be a secret
+/// (`Authorization`, `DPoP`): its description, debug description and mirror show the name only.
+public struct HTTPHeader: Sendable, Equatable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The header name.
     public var name: String
     /// The header value.
@@ -77,6 +78,15 @@ public struct HTTPHeader: Sendable, Equatable, Hashable {
         self.name = name
         self.value = value
     }
+
+    /// `HTTPHeader(name)`, without the value.
+    public var description: String { "HTTPHeader(\(name))" }
+
+    /// The same as ``description``.
+    public var debugDescription: String { description }
+
+    /// The name only, for `dump` and debuggers.
+    public var customMirror: Mirror { Mirror(self, children: ["name": name]) }
 }
 
 /// How an ``HTTPTransport`` failed to get a response.

@@ -3074,7 +3074,8 @@ public func FfiConverterTypeAuthParam_lower(_ value: AuthParam) -> RustBuffer {
 
 
 /**
- * An HTTP header.
+ * An HTTP header. Its value may be a secret (`Authorization`, `DPoP`): `Debug` shows the name
+ * only.
  */
 public struct HttpHeader: Equatable, Hashable {
     /**

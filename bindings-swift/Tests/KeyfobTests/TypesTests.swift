@@ -35,6 +35,17 @@ import Testing
         #expect(tokens.description.contains("email"))
     }
 
+    @Test func headersNeverShowTheirValues() {
+        let header = HTTPHeader(name: "DPoP", value: "proof-secret")
+        let request = HTTPRequest(method: "GET", url: URL(string: "https://api.example.com")!, headers: [header])
+        var dumped = ""
+        dump(request.headers, to: &dumped)
+        for shown in [header.description, header.debugDescription, "\(header)", String(reflecting: header), "\(request.headers)", dumped] {
+            #expect(!shown.contains("secret"), "\(shown)")
+        }
+        #expect(header.description.contains("DPoP"))
+    }
+
     @Test func logoutResultCarriesAnEndSessionURL() {
         let result = Keyfob.LogoutResult(KeyfobFFI.LogoutResult(
             endSessionUrl: "https://auth.company.com/logout?state=s", endSessionState: "s",

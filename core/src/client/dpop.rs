@@ -126,6 +126,18 @@ impl Client {
         error
     }
 
+    /// [`Client::end_if_key_lost`] for a call outside a session operation: observers hear what
+    /// it did at once. Returns the error to report.
+    fn end_on_lost_key(&self, subject: &str, revision: u64, error: Error) -> Error {
+        let mut events = Vec::new();
+        let error = self.end_if_key_lost(subject, revision, error, &mut events);
+        self.notify_absorbed();
+        for event in events {
+            self.notify(event);
+        }
+        error
+    }
+
     /// What to put on a request to an API with the active account's access token (refreshed
     /// first when it expires within the refresh margin): `Authorization: Bearer …`, or for a
     /// DPoP-bound session `Authorization: DPoP …` and a `DPoP` proof for `method` and `url`
@@ -172,15 +184,7 @@ impl Client {
         let (account, tokens, revision) = self.store.account(subject)?;
         let dpop = match self.session_key(&tokens) {
             Ok(dpop) => dpop,
-            Err(e) => {
-                let mut events = Vec::new();
-                let e = self.end_if_key_lost(&account, revision, e, &mut events);
-                self.notify_absorbed();
-                for event in events {
-                    self.notify(event);
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.end_on_lost_key(&account, revision, e)),
         };
         let token = &tokens.access_token;
         let Some(dpop) = dpop else {
@@ -202,21 +206,29 @@ impl Client {
     }
 
     /// Reads an API's answer to a request made with [`Client::authorization_headers`]: keeps the
-    /// server's new DPoP nonce, if it sent one, and returns `true` when the server refused the
-    /// proof for want of that nonce (`401`, `WWW-Authenticate: DPoP error="use_dpop_nonce"`).
-    /// Then build the headers again and send the request once more — once: a second refusal is
-    /// the answer.
+    /// server's DPoP nonce, if it sent a valid one, and returns `true` when the server refused
+    /// the proof for want of a nonce (`401`, `WWW-Authenticate: DPoP error="use_dpop_nonce"`)
+    /// and gave one, and the active session is DPoP-bound (never for a Bearer session). Then
+    /// build the headers again and send the request once more.
+    ///
+    /// `true` again for the retried request's answer when the server asks again: the caller
+    /// bounds the retry to once (a second refusal is the answer). Requests sent at the same time
+    /// may all be refused for the same new nonce; each of them retries once.
     pub fn resource_response(&self, url: &str, status: u16, headers: &[(String, String)]) -> bool {
         let (Some(dpop), Ok(url)) = (&self.dpop, parse_url(url)) else {
             return false;
         };
-        let fresh = dpop.remember_nonce(&url, headers);
+        let nonce = dpop.remember_nonce(&url, headers);
         let response = HttpResponse {
             status,
             headers: headers.to_vec(),
             body: Vec::new(),
         };
-        fresh && asks_for_nonce(ServerRole::Resource, &response)
+        let bound = self
+            .store
+            .tokens()
+            .is_some_and(|tokens| tokens.dpop_jkt.is_some());
+        nonce.is_some() && bound && asks_for_nonce(ServerRole::Resource, &response)
     }
 
     /// `url` if it may carry a token: HTTPS, or plain HTTP to loopback (and hosts the app
@@ -243,8 +255,12 @@ impl Client {
     ) -> Result<HttpResponse> {
         self.access_token().await?;
         // The token as the session has it now (the call above made it fresh).
-        let (_, tokens, _) = self.store.account(None)?;
-        match self.session_key(&tokens)? {
+        let (account, tokens, revision) = self.store.account(None)?;
+        let key = match self.session_key(&tokens) {
+            Ok(key) => key,
+            Err(e) => return Err(self.end_on_lost_key(&account, revision, e)),
+        };
+        match key {
             None => {
                 let mut headers = headers;
                 headers.push((

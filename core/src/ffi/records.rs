@@ -249,13 +249,22 @@ pub struct LogoutResult {
     pub refresh_token_revoked: bool,
 }
 
-/// An HTTP header.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+/// An HTTP header. Its value may be a secret (`Authorization`, `DPoP`): `Debug` shows the name
+/// only.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct HttpHeader {
     /// Header name.
     pub name: String,
     /// Header value.
     pub value: String,
+}
+
+impl std::fmt::Debug for HttpHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpHeader")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request for the platform transport. The body and `authorization` header may hold secrets:
@@ -323,5 +332,16 @@ mod tests {
         let shown = format!("{tokens:?}");
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("expires_at"));
+    }
+
+    #[test]
+    fn header_debug_shows_its_name_only() {
+        let header = HttpHeader {
+            name: "Authorization".into(),
+            value: "DPoP at-secret".into(),
+        };
+        let shown = format!("{:?}", vec![header]);
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("Authorization"));
     }
 }

@@ -9,7 +9,8 @@
 //! Servers may demand a nonce: the token endpoint answers `400 {"error":"use_dpop_nonce"}`, a
 //! resource server `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`, both with a
 //! `DPoP-Nonce` header. [`send`] then retries once with that nonce, never more; the latest nonce
-//! of every server (by origin) is remembered for the next proof.
+//! of every server (by origin; the [`MAX_NONCE_ORIGINS`] servers heard from last) is remembered
+//! for the next proof.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -100,8 +101,30 @@ impl PublicJwk {
     }
 }
 
-/// `r ‖ s` (64 bytes) from a raw or DER ECDSA P-256 signature.
+/// The order n of the P-256 group, big-endian: `r` and `s` of a signature lie in `1..n`.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `r ‖ s` (64 bytes) from a raw or DER ECDSA P-256 signature, each in `1..n` (a key holder
+/// that returns anything else is broken: such a proof could never verify).
 pub(crate) fn raw_signature(signature: &[u8]) -> Result<[u8; 64]> {
+    let raw = parse_signature(signature)?;
+    // Big-endian numbers of equal length compare as byte strings.
+    if raw
+        .chunks(32)
+        .any(|half| half.iter().all(|&b| b == 0) || half >= &P256_ORDER[..])
+    {
+        return Err(key_error(
+            "the DPoP key returned an ES256 signature out of range",
+        ));
+    }
+    Ok(raw)
+}
+
+/// `r ‖ s` as 32-byte big-endian numbers, from raw `r ‖ s` or DER `ECDSA-Sig-Value`.
+fn parse_signature(signature: &[u8]) -> Result<[u8; 64]> {
     let bad = || key_error("the DPoP key returned a malformed ES256 signature");
     if let Ok(raw) = <[u8; 64]>::try_from(signature) {
         return Ok(raw);
@@ -170,8 +193,21 @@ pub(crate) fn is_method(method: &str) -> bool {
 pub(crate) struct Dpop {
     key: Arc<dyn DpopKey>,
     /// The latest `DPoP-Nonce` of each server, by origin (`https://host:port`): a short list
-    /// (the provider and a few APIs), searched in order.
+    /// (the provider and a few APIs), searched in order, the server heard from last at the end,
+    /// at most [`MAX_NONCE_ORIGINS`] of them.
     nonces: Mutex<Vec<(String, String)>>,
+}
+
+/// How many servers' nonces a client keeps: the one heard from longest ago makes room. An app
+/// talks to the provider and a few APIs; a bound keeps URLs the app builds from growing it.
+pub(crate) const MAX_NONCE_ORIGINS: usize = 16;
+
+/// A signed proof and the nonce it carries, if any.
+pub(crate) struct SignedProof {
+    /// The proof JWS: a secret.
+    pub jws: SecretString,
+    /// The server nonce embedded in it (`nonce`).
+    pub nonce: Option<String>,
 }
 
 impl fmt::Debug for Dpop {
@@ -215,11 +251,11 @@ impl Dpop {
     /// for its URL for a minute or so: it is a secret.
     pub fn proof(&self, target: &ProofTarget<'_>) -> Result<SecretString> {
         let jwk = self.public_jwk()?;
-        self.proof_with(&jwk, target)
+        Ok(self.proof_with(&jwk, target)?.jws)
     }
 
-    /// [`Dpop::proof`] with the public key already read.
-    pub fn proof_with(&self, jwk: &PublicJwk, target: &ProofTarget<'_>) -> Result<SecretString> {
+    /// [`Dpop::proof`] with the public key already read, and the nonce the proof carries.
+    pub fn proof_with(&self, jwk: &PublicJwk, target: &ProofTarget<'_>) -> Result<SignedProof> {
         if !is_method(target.method) {
             return Err(Error::config("DPoP: the HTTP method is not a method name"));
         }
@@ -229,8 +265,9 @@ impl Dpop {
         claims.insert("htm".into(), target.method.into());
         claims.insert("htu".into(), target_uri(target.url).into());
         claims.insert("iat".into(), target.now.into());
-        if let Some(nonce) = self.nonce_for(target.url) {
-            claims.insert("nonce".into(), nonce.into());
+        let nonce = self.nonce_for(target.url);
+        if let Some(nonce) = &nonce {
+            claims.insert("nonce".into(), nonce.as_str().into());
         }
         if let Some(token) = target.access_token {
             claims.insert("ath".into(), access_token_hash(token).into());
@@ -238,10 +275,13 @@ impl Dpop {
         let encode = |v: &Value| URL_SAFE_NO_PAD.encode(json_text(v));
         let signing_input = format!("{}.{}", encode(&header), encode(&Value::Object(claims)));
         let signature = raw_signature(&self.key.sign(signing_input.as_bytes())?)?;
-        Ok(SecretString::new(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        )))
+        Ok(SignedProof {
+            jws: SecretString::new(format!(
+                "{signing_input}.{}",
+                URL_SAFE_NO_PAD.encode(signature)
+            )),
+            nonce,
+        })
     }
 
     /// The latest nonce of the server of `url`.
@@ -253,30 +293,24 @@ impl Dpop {
             .map(|(_, nonce)| nonce.clone())
     }
 
-    /// Keeps the `DPoP-Nonce` a response from `url`'s server carries, if any. Returns whether
-    /// it is new.
-    pub fn remember_nonce(&self, url: &Url, headers: &[(String, String)]) -> bool {
-        let Some(nonce) = headers
+    /// Keeps the `DPoP-Nonce` a response from `url`'s server carries, if it carries a valid
+    /// one, and returns it. Whether it is new to this store says nothing about a given request:
+    /// concurrent requests may all have been refused for the nonce only the first one stored.
+    pub fn remember_nonce(&self, url: &Url, headers: &[(String, String)]) -> Option<String> {
+        let nonce = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("dpop-nonce"))
             .map(|(_, v)| v.trim())
-            .filter(|v| is_nonce(v))
-        else {
-            return false;
-        };
+            .filter(|v| is_nonce(v))?;
         let origin = origin(url);
         let mut nonces = lock(&self.nonces);
-        match nonces.iter_mut().find(|(o, _)| *o == origin) {
-            Some((_, known)) if known == nonce => false,
-            Some((_, known)) => {
-                *known = nonce.to_string();
-                true
-            }
-            None => {
-                nonces.push((origin, nonce.to_string()));
-                true
-            }
+        // Latest at the end: a server heard from again moves there, the oldest goes first.
+        nonces.retain(|(o, _)| *o != origin);
+        if nonces.len() >= MAX_NONCE_ORIGINS {
+            nonces.remove(0);
         }
+        nonces.push((origin, nonce.to_string()));
+        Some(nonce.to_string())
     }
 }
 
@@ -373,8 +407,9 @@ pub(crate) struct ProvenRequest<'a> {
     pub what: &'a str,
 }
 
-/// Sends `request` with a fresh proof; when the server asks for a nonce, once more with it.
-/// Every `DPoP-Nonce` the server sends is remembered.
+/// Sends `request` with a fresh proof; when the server asks for a nonce other than the one the
+/// proof carried, once more with it (never more than once). Every `DPoP-Nonce` the server sends
+/// is remembered.
 pub(crate) async fn send(
     http: &Http,
     dpop: &Dpop,
@@ -395,7 +430,7 @@ pub(crate) async fn send(
     loop {
         let proof = dpop.proof_with(&jwk, &target)?;
         let mut headers = request.headers.clone();
-        headers.push(("dpop".to_string(), proof.expose().to_string()));
+        headers.push(("dpop".to_string(), proof.jws.expose().to_string()));
         if let Some(token) = request.access_token {
             headers.push((
                 "authorization".to_string(),
@@ -411,8 +446,11 @@ pub(crate) async fn send(
                 request.what,
             )
             .await?;
-        let fresh_nonce = dpop.remember_nonce(request.url, &response.headers);
-        if retried || !fresh_nonce || !asks_for_nonce(request.role, &response) {
+        let nonce = dpop.remember_nonce(request.url, &response.headers);
+        // Retry for a nonce this proof did not carry, even when a concurrent request stored it
+        // first; the same nonce again would only be refused again.
+        let other_nonce = nonce.is_some() && nonce != proof.nonce;
+        if retried || !other_nonce || !asks_for_nonce(request.role, &response) {
             return Ok(response);
         }
         log::debug!(
@@ -605,6 +643,56 @@ mod tests {
     }
 
     #[test]
+    fn signatures_out_of_the_group_order_are_refused() {
+        let one = {
+            let mut v = [0u8; 32];
+            v[31] = 1;
+            v
+        };
+        let below_n = {
+            let mut v = P256_ORDER;
+            v[31] -= 1;
+            v
+        };
+        let above_n = [0xffu8; 32];
+        let der = |r: &[u8; 32], s: &[u8; 32]| {
+            let int = |v: &[u8; 32]| {
+                let digits = &v[v.iter().position(|&b| b != 0).unwrap_or(31)..];
+                let pad = if digits[0] & 0x80 != 0 {
+                    &[0u8][..]
+                } else {
+                    &[]
+                };
+                [&[0x02, (pad.len() + digits.len()) as u8][..], pad, digits].concat()
+            };
+            let body = [int(r), int(s)].concat();
+            [&[0x30, body.len() as u8][..], &body].concat()
+        };
+        // 1 and n - 1 are the bounds that are accepted, raw and DER.
+        for (r, s) in [(one, below_n), (below_n, one)] {
+            let raw = raw_signature(&[r, s].concat()).unwrap();
+            assert_eq!(raw_signature(&der(&r, &s)).unwrap(), raw);
+        }
+        for (r, s) in [
+            ([0u8; 32], one),
+            (one, [0u8; 32]),
+            (P256_ORDER, one),
+            (one, P256_ORDER),
+            (above_n, one),
+            (one, above_n),
+        ] {
+            for signature in [[r, s].concat(), der(&r, &s)] {
+                let e = raw_signature(&signature).unwrap_err();
+                assert_eq!(
+                    e.storage_kind(),
+                    Some(StorageErrorKind::Failed),
+                    "{signature:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_proof_carries_the_claims_of_its_request() {
         let dpop = Dpop::new(Arc::new(Canned {
             public: point(),
@@ -663,13 +751,25 @@ mod tests {
         let a_api = Url::parse("https://a.example/other?x=1").unwrap();
         let b = Url::parse("https://b.example:8443/api").unwrap();
         let nonce = |v: &str| vec![("DPoP-Nonce".to_string(), v.to_string())];
-        assert!(dpop.remember_nonce(&a, &nonce("n-1")));
-        assert!(!dpop.remember_nonce(&a, &nonce("n-1")));
-        assert!(!dpop.remember_nonce(&a, &nonce("bad nonce with spaces")));
-        assert!(!dpop.remember_nonce(&a, &[]));
+        assert_eq!(
+            dpop.remember_nonce(&a, &nonce("n-1")).as_deref(),
+            Some("n-1")
+        );
+        assert_eq!(
+            dpop.remember_nonce(&a, &nonce(" n-1 ")).as_deref(),
+            Some("n-1")
+        );
+        assert_eq!(
+            dpop.remember_nonce(&a, &nonce("bad nonce with spaces")),
+            None
+        );
+        assert_eq!(dpop.remember_nonce(&a, &[]), None);
         assert_eq!(dpop.nonce_for(&a_api).as_deref(), Some("n-1"));
         assert_eq!(dpop.nonce_for(&b), None);
-        assert!(dpop.remember_nonce(&b, &nonce("n-b")));
+        assert_eq!(
+            dpop.remember_nonce(&b, &nonce("n-b")).as_deref(),
+            Some("n-b")
+        );
         let target = ProofTarget {
             method: "GET",
             url: &b,
@@ -680,6 +780,94 @@ mod tests {
         let claims = decode(proof.expose().split('.').nth(1).unwrap());
         assert_eq!(claims["nonce"], "n-b");
         assert!(claims.get("ath").is_none());
+    }
+
+    #[test]
+    fn nonces_are_kept_for_the_latest_servers_only() {
+        let dpop = Dpop::new(Arc::new(Canned {
+            public: point(),
+            signature: vec![1; 64],
+        }));
+        let server = |i: usize| Url::parse(&format!("https://api{i}.example/x")).unwrap();
+        let nonce = |i: usize| vec![("DPoP-Nonce".to_string(), format!("n-{i}"))];
+        for i in 0..MAX_NONCE_ORIGINS {
+            dpop.remember_nonce(&server(i), &nonce(i));
+        }
+        // Server 0 is heard from again: server 1 is now the one heard from longest ago.
+        dpop.remember_nonce(&server(0), &nonce(100));
+        assert_eq!(lock(&dpop.nonces).len(), MAX_NONCE_ORIGINS);
+        dpop.remember_nonce(&server(MAX_NONCE_ORIGINS), &nonce(MAX_NONCE_ORIGINS));
+        assert_eq!(lock(&dpop.nonces).len(), MAX_NONCE_ORIGINS);
+        assert_eq!(dpop.nonce_for(&server(1)), None);
+        assert_eq!(dpop.nonce_for(&server(0)).as_deref(), Some("n-100"));
+        assert_eq!(dpop.nonce_for(&server(2)).as_deref(), Some("n-2"));
+        let last = server(MAX_NONCE_ORIGINS);
+        assert_eq!(dpop.nonce_for(&last).as_deref(), Some("n-16"));
+    }
+
+    /// A token endpoint that wants the nonce `n-1` and holds back its answers to proofs without
+    /// it until two have come in: both proofs are made before either answer is read.
+    struct NonceServer {
+        first_round: tokio::sync::Barrier,
+        nonces_seen: Mutex<Vec<Option<String>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::http::HttpTransport for NonceServer {
+        async fn send(
+            &self,
+            request: crate::http::HttpRequest,
+        ) -> std::result::Result<HttpResponse, crate::http::TransportError> {
+            let (_, proof) = request.headers.iter().find(|(n, _)| n == "dpop").unwrap();
+            let claims = decode(proof.split('.').nth(1).unwrap());
+            let nonce = claims["nonce"].as_str().map(String::from);
+            lock(&self.nonces_seen).push(nonce.clone());
+            if nonce.as_deref() == Some("n-1") {
+                return Ok(HttpResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: b"{}".to_vec(),
+                });
+            }
+            self.first_round.wait().await;
+            Ok(HttpResponse {
+                status: 400,
+                headers: vec![("DPoP-Nonce".into(), "n-1".into())],
+                body: br#"{"error":"use_dpop_nonce"}"#.to_vec(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_racing_on_one_new_nonce_each_retry_once() {
+        let server = Arc::new(NonceServer {
+            first_round: tokio::sync::Barrier::new(2),
+            nonces_seen: Mutex::new(Vec::new()),
+        });
+        let http = Http::new(server.clone(), std::time::Duration::from_secs(5), 1 << 16);
+        let dpop = Dpop::new(Arc::new(Canned {
+            public: point(),
+            signature: vec![1; 64],
+        }));
+        let url = Url::parse("https://as.example/token").unwrap();
+        let request = || ProvenRequest {
+            method: HttpMethod::Post,
+            url: &url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            access_token: None,
+            now: 0,
+            role: ServerRole::Authorization,
+            what: "token endpoint",
+        };
+        let (a, b) = tokio::join!(send(&http, &dpop, request()), send(&http, &dpop, request()));
+        assert_eq!((a.unwrap().status, b.unwrap().status), (200, 200));
+        // Each request once without the nonce, once with it: the second to learn the nonce
+        // retried too, though the first had stored it already.
+        let mut seen = lock(&server.nonces_seen).clone();
+        seen.sort();
+        let with = Some("n-1".to_string());
+        assert_eq!(seen, [None, None, with.clone(), with]);
     }
 
     #[test]

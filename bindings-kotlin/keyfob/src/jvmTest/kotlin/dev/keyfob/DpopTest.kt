@@ -101,6 +101,23 @@ class DpopTest {
     }
 
     /** A key holder whose key the platform lost (a lock-screen change). */
+    @Test
+    fun `an API redirect is returned and its target gets no headers`() = runBlocking<Unit> {
+        Keyfob(testConfig(), MapStorage(), dpopKey = JcaDpopKey.generate()).use { keyfob ->
+            keyfob.signIn()
+            // Server A redirects to server B: following it would hand B the token and a proof.
+            val target = Testkit.orders + "/api/orders"
+            Testkit.faults(
+                """{"endpoints": [{"path": "/api/customers", "status": 302, "headers": [["Location", "$target"]]}]}""",
+            )
+            val crmBefore = Testkit.count("crm")
+            val ordersBefore = Testkit.count("orders")
+            assertEquals(302, keyfob.get(Testkit.crm + "/api/customers").first)
+            assertEquals(crmBefore + 1, Testkit.count("crm"))
+            assertEquals(ordersBefore, Testkit.count("orders"), "the redirect target was requested")
+        }
+    }
+
     private class LostKey : DpopKey {
         override fun publicKey(): ByteArray = throw StorageException.KeyInvalidated("the key is gone")
         override fun sign(message: ByteArray): ByteArray = publicKey()

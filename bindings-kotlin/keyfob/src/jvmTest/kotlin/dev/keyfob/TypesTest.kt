@@ -41,6 +41,10 @@ class TypesTest {
         val request = HttpRequest("POST", "https://auth/token", listOf(HttpHeader("authorization", "Bearer at-secret")), "refresh_token=rt-secret".toByteArray(), 1, 1)
         assertFalse("secret" in request.toString(), request.toString())
         assertFalse("secret" in HttpResponse(200, emptyList(), "at-secret".toByteArray()).toString())
+        val header = HttpHeader("DPoP", "proof-secret")
+        assertFalse("secret" in header.toString(), header.toString())
+        assertFalse("secret" in request.headers.toString(), request.headers.toString())
+        assertTrue("DPoP" in header.toString())
     }
 
     @Test

@@ -239,8 +239,14 @@ public class Keyfob internal constructor(
     public suspend fun authorizationHeaders(method: String, url: String): Map<String, String> =
         call { session -> session.authorizationHeaders(method, url).associate { it.name to it.value } }
 
-    /** Sets [authorizationHeaders] for the connection's method and URL on [connection] (before it connects). */
+    /**
+     * Sets [authorizationHeaders] for the connection's method and URL on [connection] (before it
+     * connects), and turns off its redirect following (`instanceFollowRedirects = false`): a 3xx
+     * is returned to the app as the response. Following it would send the `Authorization` and
+     * `DPoP` headers to wherever the `Location` points, and take that server's nonce for this one's.
+     */
     public suspend fun authorize(connection: HttpURLConnection) {
+        connection.instanceFollowRedirects = false
         for ((name, value) in authorizationHeaders(connection.requestMethod, connection.url.toString())) {
             connection.setRequestProperty(name, value)
         }

@@ -18,8 +18,10 @@ public interface HttpTransport {
     public suspend fun send(request: HttpRequest): HttpResponse
 }
 
-/** An HTTP header. */
-public data class HttpHeader(val name: String, val value: String)
+/** An HTTP header. Its value may be a secret (`Authorization`, `DPoP`): `toString()` shows the name only. */
+public data class HttpHeader(val name: String, val value: String) {
+    override fun toString(): String = "HttpHeader($name)"
+}
 
 /**
  * A request for an [HttpTransport]. Its [body] and `authorization` header may hold secrets:
