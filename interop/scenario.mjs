@@ -198,7 +198,9 @@ export async function scenario(p, expect, { env, log, check, facts }) {
       `${p.introspectsRefreshTokens ? 'introspection' : 'refresh grant'}: ${afterLogout ? 'still active' : 'revoked'}`);
   } finally {
     await browser.service.stop();
-    await rm(work, { recursive: true, force: true });
+    // Chromium's helper processes may still be writing its profile for a moment after the
+    // browser stopped: rm retries on ENOTEMPTY/EBUSY (up to 10 × 100 ms, linear backoff).
+    await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 
