@@ -19,7 +19,8 @@
 #                 the libraries of the other ABIs already built are kept
 #
 # Needs: the Rust targets (rustup target add aarch64-linux-android armv7-linux-androideabi
-# x86_64-linux-android i686-linux-android), cargo-ndk (cargo install cargo-ndk), the Android NDK
+# x86_64-linux-android i686-linux-android) and std's sources (rustup component add rust-src,
+# done here when missing), cargo-ndk (cargo install cargo-ndk), the Android NDK
 # (ANDROID_NDK_HOME, or ANDROID_HOME with ndk/<version>), and for step 3 the Android SDK
 # (ANDROID_HOME, or sdk.dir in bindings-kotlin/local.properties) and JDK 17 or later; Gradle comes
 # through the committed wrapper (bindings-kotlin/gradlew).
@@ -107,10 +108,13 @@ export ANDROID_NDK_HOME="$ndk"
 . scripts/mobile-flags.sh
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags android)"
 export RUSTFLAGS
+# std is built with the library, without its backtrace symbolizer (scripts/mobile-flags.sh).
+mobile_need_rust_src || die "no rust-src component: rustup component add rust-src"
+read -r -a build_std_env <<<"$(mobile_build_std_env)"
 ndk_args=()
 for abi in "${abis[@]}"; do ndk_args+=(-t "$abi"); done
-echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk)" >&2
-cargo ndk "${ndk_args[@]}" --platform "$min_sdk" \
+echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk, ${build_std_env[*]})" >&2
+env "${build_std_env[@]}" cargo ndk "${ndk_args[@]}" --platform "$min_sdk" \
   build --locked -p keyfob --lib --features ffi --profile mobile
 
 # The NDK's llvm-readelf for scripts/check-16kb.sh (binutils' readelf, if installed, also works).

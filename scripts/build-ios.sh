@@ -10,7 +10,8 @@
 #   --sizes FILE  append a Markdown table of each slice's library, raw and zipped, to FILE (the
 #                 workflow's job summary); also printed.
 #
-# Needs macOS with Xcode (xcodebuild, lipo) and rustup. Slices:
+# Needs macOS with Xcode (xcodebuild, lipo) and rustup (the targets and rust-src are added here).
+# Slices:
 #   ios-arm64                    aarch64-apple-ios
 #   ios-arm64_x86_64-simulator   aarch64-apple-ios-sim + x86_64-apple-ios (lipo)
 #   macos-arm64_x86_64           aarch64-apple-darwin + x86_64-apple-darwin (lipo), so that
@@ -58,9 +59,12 @@ rustup target add "$device" "${simulators[@]}" "${macs[@]}"
 # shellcheck source=scripts/mobile-flags.sh
 . scripts/mobile-flags.sh
 ios_rustflags="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags common)"
+# std is built with the library, without its backtrace symbolizer (scripts/mobile-flags.sh).
+mobile_need_rust_src || die "no rust-src component: rustup component add rust-src"
+read -r -a build_std_env <<<"$(mobile_build_std_env)"
 for target in "$device" "${simulators[@]}" "${macs[@]}"; do
   echo "build-ios: $target" >&2
-  RUSTFLAGS="$ios_rustflags" cargo build --locked -p keyfob --lib --profile "$profile" \
+  env "${build_std_env[@]}" RUSTFLAGS="$ios_rustflags" cargo build --locked -p keyfob --lib --profile "$profile" \
     --features ffi --target "$target"
 done
 lib() { echo "$target_dir/$1/$profile/libkeyfob.a"; }

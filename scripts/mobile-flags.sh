@@ -4,9 +4,23 @@
 #
 #   mobile_rustflags common    path remapping, for every mobile target
 #   mobile_rustflags android   common + the Android linker flags (lld, as in the NDK)
+#   mobile_build_std_env       the environment that makes cargo build std with the library
+#   mobile_need_rust_src       installs the toolchain's std sources when missing (rustup)
 #
 # Prints the flags on one line, for RUSTFLAGS. Paths with spaces are not supported (RUSTFLAGS is
 # split on spaces); a registry directory with one is skipped with a warning.
+#
+# std built with the library: the mobile libraries do not link the prebuilt std that rustup
+# ships. Cargo builds std from the toolchain's own sources (`rust-src`) with the library, in the
+# `mobile` profile (opt-level z, fat LTO), with std's features `panic-unwind` and
+# `optimize_for_size` and without `backtrace`: the prebuilt std carries a backtrace symbolizer
+# (gimli, addr2line, rustc-demangle, miniz_oxide) that only the panic hook's RUST_BACKTRACE
+# printing uses, and nothing on a phone reads that stderr. −215 KB of the 1.29 MB library.
+# Panics still unwind and are still caught at the FFI boundary (README "Panics").
+# `-Zbuild-std` is a cargo flag of the nightly channel: the build runs the *stable* toolchain the
+# tests run on, with RUSTC_BOOTSTRAP=1 for that cargo command only, as the Linux kernel builds its
+# Rust with stable releases. The compiler is the tested release; only cargo's std-building step is
+# unstable, and a toolchain update that breaks it fails the build, never the library.
 
 # common: the build machine's crate registry paths (panic locations in the binary) become
 # /crates/…, so that the library carries no home directory and is the same on every machine.
@@ -27,6 +41,15 @@ mobile_rustflags() {
       *) flags+=("--remap-path-prefix=$dir=/crates") ;;
     esac
   done
+  # std's own sources (built with the library, above) become /rustc/<commit>/…, as in the
+  # prebuilt std, instead of this machine's rustup directory.
+  local sysroot commit
+  sysroot=$(rustc --print sysroot)
+  commit=$(rustc -vV | sed -n 's/^commit-hash: //p')
+  case "$sysroot" in
+    *" "*) echo "mobile-flags: not remapping $sysroot (it has a space)" >&2 ;;
+    *) flags+=("--remap-path-prefix=$sysroot/lib/rustlib/src/rust=/rustc/${commit:-unknown}") ;;
+  esac
   case "$1" in
     common) ;;
     android)
@@ -36,4 +59,24 @@ mobile_rustflags() {
     *) echo "mobile_rustflags: common or android, not '$1'" >&2; return 2 ;;
   esac
   echo "${flags[*]}"
+}
+
+# The environment that makes cargo build std with the library (see the top of this file), as
+# VAR=value words for `env`: cargo's -Zbuild-std and -Zbuild-std-features through their config
+# variables, so that cargo-ndk and cargo-bloat pass them on too. Needs an explicit --target.
+mobile_build_std_env() {
+  echo "RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_unwind" \
+    "CARGO_UNSTABLE_BUILD_STD_FEATURES=panic-unwind,optimize_for_size"
+}
+
+# -Zbuild-std needs the toolchain's std sources: installed with rustup when missing.
+mobile_need_rust_src() {
+  local src
+  src="$(rustc --print sysroot)/lib/rustlib/src/rust/library/std/Cargo.toml"
+  [ -f "$src" ] && return 0
+  echo "mobile-flags: installing the rust-src component (std's sources, for -Zbuild-std)" >&2
+  if ! rustup component add rust-src >&2 || [ ! -f "$src" ]; then
+    echo "mobile-flags: no std sources at $src: rustup component add rust-src" >&2
+    return 1
+  fi
 }

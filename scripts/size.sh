@@ -3,11 +3,13 @@
 #
 # Builds exactly what the mobile build scripts ship — `keyfob` with the `ffi` feature (uniffi
 # exports, the platform's HTTP through `KeyfobHttpTransport`, no reqwest, no tokio), profile
-# `mobile` (opt-level z, fat LTO, one codegen unit, stripped, panic = unwind), linked like
-# scripts/build-android.sh links it (lld, scripts/mobile-flags.sh: packed relocations, identical
-# code folding, 16 KB pages) — for the host (x86_64 here, the proxy for each mobile ABI), prints
+# `mobile` (opt-level z, fat LTO, one codegen unit, stripped, panic = unwind), with std built
+# with it and linked like scripts/build-android.sh builds and links it (scripts/mobile-flags.sh:
+# -Zbuild-std without the backtrace symbolizer, lld, packed relocations, identical code folding,
+# 16 KB pages) — for the host (x86_64 here, the proxy for each mobile ABI), prints
 # the stripped cdylib's size and its largest contributors, and fails when it is above the budget.
-# Needs lld (installed with apt-get when missing and possible).
+# Needs lld (installed with apt-get when missing and possible) and the toolchain's rust-src
+# component (installed with rustup when missing).
 #
 #   budget: 1.0 MB = 1,000,000 bytes (decimal megabyte), override with KEYFOB_SIZE_BUDGET=bytes
 #
@@ -60,6 +62,8 @@ fi
 # shellcheck source=scripts/mobile-flags.sh
 . scripts/mobile-flags.sh
 MOBILE_RUSTFLAGS="-C link-arg=-fuse-ld=lld $(mobile_rustflags android)"
+mobile_need_rust_src
+read -r -a BUILD_STD_ENV <<<"$(mobile_build_std_env)"
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.3f MB (%.3f MiB)", b / 1e6, b / 1048576 }'; }
 
@@ -71,12 +75,13 @@ sections() {
 
 build_so() { # target-dir, then extra cargo args; prints the path of the .so
   local dir=$1; shift
-  RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_TARGET_DIR="$dir" cargo build "$@" >&2
+  env "${BUILD_STD_ENV[@]}" RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_TARGET_DIR="$dir" cargo build "$@" >&2
   echo "$dir/$HOST/mobile/libkeyfob.so"
 }
 
 echo "=== mobile library: cargo build ${MOBILE_ARGS[*]}"
 echo "    RUSTFLAGS=$MOBILE_RUSTFLAGS"
+echo "    ${BUILD_STD_ENV[*]}"
 so=$(build_so "$SIZE_TARGET" "${MOBILE_ARGS[@]}")
 bytes=$(stat -c %s "$so")
 gz=$(gzip -9c "$so" | wc -c)
@@ -97,7 +102,7 @@ if [ "$breakdown" = 1 ]; then
   symbols_dir="$SIZE_TARGET/symbols"
   if cargo bloat --version >/dev/null 2>&1; then
     # .text by crate; std split into core/alloc/std/gimli/... so the backtrace printer shows.
-    RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_PROFILE_MOBILE_STRIP=false cargo bloat "${MOBILE_ARGS[@]}" \
+    env "${BUILD_STD_ENV[@]}" RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_PROFILE_MOBILE_STRIP=false cargo bloat "${MOBILE_ARGS[@]}" \
       --target-dir "$symbols_dir" --crates --split-std -n 16 2>/dev/null |
       sed -n '/^ *File/,$p' | sed '/^Note: numbers/d; /^$/d'
     symbols_so="$symbols_dir/$HOST/mobile/libkeyfob.so"
