@@ -21,7 +21,7 @@ extension KeyfobClient {
         let core = self.core
         let resource = resource.absoluteString
         return try await call {
-            try await shielded { try await translatingErrors { try await core.accessTokenFor(resource: resource) } }
+            try await shielded { try await translatingErrors { try await core.accessToken(resource: resource) } }
         }
     }
 

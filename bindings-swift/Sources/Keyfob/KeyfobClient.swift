@@ -339,7 +339,7 @@ public final class KeyfobClient: Sendable {
         let minTTL = secondsAtLeast(minTTL)
         return try await call {
             try await shielded {
-                try await translatingErrors { try await core.accessTokenForAccount(subject: subject, minTtlSecs: minTTL) }
+                try await translatingErrors { try await core.accessToken(minTtlSecs: minTTL, account: subject) }
             }
         }
     }
@@ -348,7 +348,7 @@ public final class KeyfobClient: Sendable {
     public func refresh(account subject: String) async throws {
         let core = self.core
         try await call {
-            try await shielded { try await translatingErrors { try await core.refreshAccount(subject: subject) } }
+            try await shielded { try await translatingErrors { try await core.refresh(account: subject) } }
         }
     }
 
@@ -357,7 +357,7 @@ public final class KeyfobClient: Sendable {
     public func logout(account subject: String) async throws -> LogoutResult {
         let core = self.core
         let result = try await call {
-            try await shielded { try await translatingErrors { try await core.logoutAccount(subject: subject) } }
+            try await shielded { try await translatingErrors { try await core.logout(account: subject) } }
         }
         return LogoutResult(result)
     }

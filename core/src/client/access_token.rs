@@ -84,7 +84,7 @@ impl Client {
     /// RFC 8707 resource indicator, `resources.rs`; the session's own for `None`). An API's
     /// token follows the same freshness rule, but is not refreshed ahead: a due one is
     /// refreshed while the caller waits.
-    pub(super) async fn access_token_of(
+    pub(crate) async fn access_token_of(
         &self,
         subject: Option<&str>,
         resource: Option<&str>,

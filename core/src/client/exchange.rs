@@ -20,11 +20,12 @@
 use std::sync::Arc;
 
 use ring::digest;
-use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::Client;
 use crate::config::{Config, check_resource};
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::json_text;
 use crate::oidc::exchange::{self, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE};
 use crate::secret::SecretString;
 use crate::session::Tokens;
@@ -198,11 +199,44 @@ pub(super) struct ExchangeTarget {
 }
 
 /// One entry of the stored list of servers ([`EXCHANGES_KEY`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Known {
     namespace: String,
     issuer: String,
     client_id: String,
+}
+
+impl Known {
+    /// The stored list (a JSON array of objects); an unreadable one, or entry, is skipped:
+    /// the list only says where to sign out, and each target is validated again when used.
+    /// Read through `serde_json::Value` rather than serde derive (mobile library size).
+    fn decode(bytes: &[u8]) -> Vec<Known> {
+        let Ok(Value::Array(entries)) = serde_json::from_slice::<Value>(bytes) else {
+            return Vec::new();
+        };
+        let field = |e: &Value, name: &str| e.get(name)?.as_str().map(str::to_string);
+        entries
+            .iter()
+            .filter_map(|e| {
+                Some(Known {
+                    namespace: field(e, "namespace")?,
+                    issuer: field(e, "issuer")?,
+                    client_id: field(e, "client_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The stored form of `known`.
+    fn encode(known: &[Known]) -> Vec<u8> {
+        let entries = known
+            .iter()
+            .map(
+                |k| json!({"namespace": k.namespace, "issuer": k.issuer, "client_id": k.client_id}),
+            )
+            .collect();
+        json_text(&Value::Array(entries)).into_bytes()
+    }
 }
 
 impl Client {
@@ -343,7 +377,7 @@ impl Client {
     /// The servers listed in the store.
     fn known_exchanges(&self) -> Vec<Known> {
         match self.store.storage().load(EXCHANGES_KEY) {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Ok(Some(bytes)) => Known::decode(&bytes),
             _ => Vec::new(),
         }
     }
@@ -358,15 +392,12 @@ impl Client {
         let storage = self.store.storage();
         for _ in 0..16 {
             let stored = storage.load(EXCHANGES_KEY)?;
-            let mut known: Vec<Known> = stored
-                .as_deref()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or_default();
+            let mut known = stored.as_deref().map(Known::decode).unwrap_or_default();
             if known.contains(&entry) {
                 return Ok(());
             }
             known.push(entry.clone());
-            let bytes = serde_json::to_vec(&known).expect("a list of strings serialises");
+            let bytes = Known::encode(&known);
             if storage.compare_and_swap(EXCHANGES_KEY, stored.as_deref(), Some(&bytes))? {
                 return Ok(());
             }
@@ -403,6 +434,28 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stored_list_of_servers_round_trips_and_skips_what_it_cannot_read() {
+        let known = vec![
+            Known {
+                namespace: "n1".into(),
+                issuer: "https://a.example".into(),
+                client_id: "c1".into(),
+            },
+            Known {
+                namespace: "n2".into(),
+                issuer: "https://b.example".into(),
+                client_id: "c2".into(),
+            },
+        ];
+        assert_eq!(Known::decode(&Known::encode(&known)), known);
+        assert_eq!(Known::decode(b"not json"), []);
+        assert_eq!(Known::decode(br#"{"namespace":"n1"}"#), []);
+        let mixed = br#"[{"namespace":"n1","issuer":"https://a.example","client_id":"c1","x":1},
+                        {"namespace":"n2","issuer":7,"client_id":"c2"}, "junk"]"#;
+        assert_eq!(Known::decode(mixed), known[..1]);
+    }
 
     #[test]
     fn different_requests_have_different_namespaces() {

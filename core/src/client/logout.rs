@@ -29,7 +29,7 @@ impl Client {
         self.logout_of(Some(subject)).await
     }
 
-    async fn logout_of(&self, subject: Option<&str>) -> Result<Logout> {
+    pub(crate) async fn logout_of(&self, subject: Option<&str>) -> Result<Logout> {
         let (tokens, deleted) = self.store.sign_out(subject);
         self.notify_absorbed();
         let Some(tokens) = tokens else {

@@ -137,7 +137,7 @@ impl Client {
         self.refresh_of(Some(subject)).await
     }
 
-    async fn refresh_of(&self, subject: Option<&str>) -> Result<Tokens> {
+    pub(crate) async fn refresh_of(&self, subject: Option<&str>) -> Result<Tokens> {
         let current = self.store.account(subject);
         self.notify_absorbed();
         let (account, tokens, revision) = current?;

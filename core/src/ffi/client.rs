@@ -16,7 +16,7 @@ use super::records::{
     LogoutResult,
 };
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{Config, check_resource};
 use crate::http::json_text;
 use crate::oidc::authorize::LoginOptions;
 use crate::session::SessionState;
@@ -108,15 +108,30 @@ impl KeyfobClient {
         Ok(self.inner.handle_redirect(&url).await?.into())
     }
 
-    /// A valid access token that lasts at least `min_ttl_secs` (`0`: not expired). One due for a
-    /// refresh but lasting that long is returned at once while one refresh runs on the executor;
-    /// otherwise it is refreshed first (concurrent callers share one refresh). A `min_ttl_secs`
-    /// the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
-    #[uniffi::method(default(min_ttl_secs = 0))]
-    pub async fn access_token(&self, min_ttl_secs: u32) -> Result<String> {
+    /// A valid access token that lasts at least `min_ttl_secs` (`0`: not expired), of the
+    /// active account or of the account of user `account` (the ID token's `sub`; `NotSignedIn`
+    /// when no such account is signed in), for the API `resource` when given (an RFC 8707
+    /// resource indicator: a token whose audience is that API alone, `Provider`
+    /// `invalid_target` when the grant does not cover it). One due for a refresh but lasting
+    /// that long is returned at once while one refresh runs on the executor (the session's own
+    /// token only; an API's is refreshed first); otherwise it is refreshed first (concurrent
+    /// callers share one refresh). A `min_ttl_secs` the provider's tokens cannot last is
+    /// `MinTtlExceedsLifetime`. Treat it as a secret.
+    /// (One export for the three, not one each: every async export costs the mobile library
+    /// about 3 KB.)
+    #[uniffi::method(default(min_ttl_secs = 0, account = None, resource = None))]
+    pub async fn access_token(
+        &self,
+        min_ttl_secs: u32,
+        account: Option<String>,
+        resource: Option<String>,
+    ) -> Result<String> {
+        if let Some(resource) = &resource {
+            check_resource(resource)?;
+        }
         let token = self
             .inner
-            .access_token_valid_for(secs(min_ttl_secs))
+            .access_token_of(account.as_deref(), resource.as_deref(), min_ttl_secs.into())
             .await?;
         Ok(token.expose().to_string())
     }
@@ -167,42 +182,20 @@ impl KeyfobClient {
         Ok(self.inner.resource_response(&url, status, &headers))
     }
 
-    /// Refreshes now with the refresh token.
-    pub async fn refresh(&self) -> Result<()> {
-        self.inner.refresh().await?;
+    /// Refreshes now with the refresh token, of the active account or of the account of user
+    /// `account`.
+    #[uniffi::method(default(account = None))]
+    pub async fn refresh(&self, account: Option<String>) -> Result<()> {
+        self.inner.refresh_of(account.as_deref()).await?;
         Ok(())
     }
 
-    /// Signs out of the active account: clears its session, revokes its refresh token, returns
-    /// the end-session URL.
-    pub async fn logout(&self) -> Result<LogoutResult> {
-        Ok(self.inner.logout().await?.into())
-    }
-
-    /// `access_token` for the account of user `subject` (the ID token's `sub`), active or not.
-    /// `NotSignedIn` when no such account is signed in.
-    #[uniffi::method(default(min_ttl_secs = 0))]
-    pub async fn access_token_for_account(
-        &self,
-        subject: String,
-        min_ttl_secs: u32,
-    ) -> Result<String> {
-        let token = self
-            .inner
-            .access_token_for_account_valid_for(&subject, secs(min_ttl_secs))
-            .await?;
-        Ok(token.expose().to_string())
-    }
-
-    /// Refreshes the account of user `subject` now.
-    pub async fn refresh_account(&self, subject: String) -> Result<()> {
-        self.inner.refresh_account(&subject).await?;
-        Ok(())
-    }
-
-    /// Signs out of the account of user `subject`; the other accounts stay signed in.
-    pub async fn logout_account(&self, subject: String) -> Result<LogoutResult> {
-        Ok(self.inner.logout_account(&subject).await?.into())
+    /// Signs out of the active account, or of the account of user `account` (the other
+    /// accounts stay signed in): clears its session, revokes its refresh token, returns the
+    /// end-session URL.
+    #[uniffi::method(default(account = None))]
+    pub async fn logout(&self, account: Option<String>) -> Result<LogoutResult> {
+        Ok(self.inner.logout_of(account.as_deref()).await?.into())
     }
 
     /// Every signed-in account, the active one marked (one account unless the configuration

@@ -170,14 +170,6 @@ impl From<DeviceAuthorization> for KeyfobDeviceAuthorization {
 
 #[uniffi::export]
 impl KeyfobClient {
-    /// A valid access token for the API `resource` (RFC 8707 resource indicator), whose
-    /// audience is that API alone: from memory while fresh, else obtained with the refresh
-    /// token. `Provider` `invalid_target` when the grant does not cover it.
-    pub async fn access_token_for(&self, resource: String) -> Result<String> {
-        let token = self.inner.access_token_for(&resource).await?;
-        Ok(token.expose().to_string())
-    }
-
     /// Exchanges the session's identity for a token of another authorization server (RFC 8693)
     /// and keeps it under that server. `Provider` `invalid_grant` when it rejects the subject.
     /// `cancellation` stops it.

@@ -7,8 +7,6 @@
 //! one account without issuer and client id, is read and bound through its ID token claims
 //! (`iss` must be the issuer, `aud` must include the client); it is written back as format 2.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::error::{StorageError, StorageErrorKind};
@@ -18,6 +16,7 @@ use crate::oidc::id_token::IdTokenClaims;
 use crate::oidc::step_up::StepUp;
 use crate::secret::SecretString;
 use crate::session::accounts::{Account, BySubject, Lease, Sessions};
+use crate::session::sorted_map::SortedMap;
 use crate::session::tokens::{ResourceToken, Tokens};
 
 // The records are read and written through `serde_json::Value`, field by field, rather than
@@ -267,14 +266,14 @@ fn resource_token_from_json(v: &Value) -> Result<ResourceToken, StorageError> {
     })
 }
 
-fn resource_tokens_from(f: &Fields<'_>) -> Result<BTreeMap<String, ResourceToken>, StorageError> {
-    let Some(by_resource) = f.optional("resource_tokens", Value::as_object)? else {
-        return Ok(BTreeMap::new());
-    };
-    by_resource
-        .iter()
-        .map(|(resource, token)| Ok((resource.clone(), resource_token_from_json(token)?)))
-        .collect()
+fn resource_tokens_from(f: &Fields<'_>) -> Result<SortedMap<ResourceToken>, StorageError> {
+    let mut tokens = SortedMap::default();
+    if let Some(by_resource) = f.optional("resource_tokens", Value::as_object)? {
+        for (resource, token) in by_resource {
+            tokens.insert(resource.clone(), resource_token_from_json(token)?);
+        }
+    }
+    Ok(tokens)
 }
 
 fn tokens_from(f: &Fields<'_>) -> Result<Tokens, StorageError> {
@@ -458,7 +457,7 @@ mod tests {
             login_nonce: Some(SecretString::new("nonce-secret")),
             dpop_jkt: None,
             resources: Vec::new(),
-            resource_tokens: BTreeMap::new(),
+            resource_tokens: SortedMap::default(),
         }
     }
 

@@ -1,11 +1,11 @@
 //! The tokens of a signed-in session, and the narrower access tokens it got for single APIs
 //! (RFC 8707 resource indicators).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::oidc::id_token::IdTokenClaims;
 use crate::secret::SecretString;
+use crate::session::sorted_map::SortedMap;
 
 /// The tokens of a signed-in session, with the validated ID token claims.
 ///
@@ -29,7 +29,7 @@ pub struct Tokens {
     /// The APIs the sign-in asked access for (RFC 8707 resource indicators).
     pub(crate) resources: Vec<String>,
     /// Access tokens for single APIs, by resource indicator, obtained with the refresh token.
-    pub(crate) resource_tokens: BTreeMap<String, ResourceToken>,
+    pub(crate) resource_tokens: SortedMap<ResourceToken>,
 }
 
 /// An access token for one API, whose audience is that API alone (RFC 8707 §2.2): what
@@ -219,7 +219,10 @@ impl fmt::Debug for Tokens {
             .field("has_refresh_token", &self.refresh_token.is_some())
             .field("token_type", &self.token_type())
             .field("resources", &self.resources)
-            .field("resource_tokens", &self.resource_tokens.keys())
+            .field(
+                "resource_tokens",
+                &self.resource_tokens.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -22,7 +22,7 @@ import kotlinx.coroutines.CancellationException
  * grant does not cover that API (the session stays). Runs to completion even if the caller is
  * cancelled (the refresh token may rotate).
  */
-public suspend fun Keyfob.accessTokenFor(resource: String): String = call { it.accessTokenFor(resource) }
+public suspend fun Keyfob.accessTokenFor(resource: String): String = call { it.accessToken(resource = resource) }
 
 /**
  * Trades the signed-in user's identity for an access token of the authorization server

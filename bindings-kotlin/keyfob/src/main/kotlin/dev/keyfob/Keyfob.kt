@@ -302,14 +302,14 @@ public class Keyfob internal constructor(
      */
     public suspend fun accessToken(account: String, minTtl: Duration = Duration.ZERO): String {
         val seconds = minTtl.wholeSecondsAtLeast()
-        return call { it.accessTokenForAccount(account, seconds) }
+        return call { it.accessToken(seconds, account) }
     }
 
     /** Refreshes the account of user [account] now. */
-    public suspend fun refresh(account: String): Unit = call { it.refreshAccount(account) }
+    public suspend fun refresh(account: String): Unit = call { it.refresh(account) }
 
     /** Signs out of [account]'s account only; the other accounts stay signed in. */
-    public suspend fun logout(account: String): LogoutResult = call { LogoutResult.from(it.logoutAccount(account)) }
+    public suspend fun logout(account: String): LogoutResult = call { LogoutResult.from(it.logout(account)) }
 
     /**
      * Every signed-in account, the active one marked: one unless [KeyfobConfig.multipleAccounts]
