@@ -917,18 +917,19 @@ public func FfiConverterTypeKeyfobCancellation_lower(_ value: KeyfobCancellation
 public protocol KeyfobClientProtocol: AnyObject, Sendable {
     
     /**
-     * A valid access token that lasts at least `min_ttl_secs` (`0`: not expired). One due for a
-     * refresh but lasting that long is returned at once while one refresh runs on the executor;
-     * otherwise it is refreshed first (concurrent callers share one refresh). A `min_ttl_secs`
-     * the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
+     * A valid access token that lasts at least `min_ttl_secs` (`0`: not expired), of the
+     * active account or of the account of user `account` (the ID token's `sub`; `NotSignedIn`
+     * when no such account is signed in), for the API `resource` when given (an RFC 8707
+     * resource indicator: a token whose audience is that API alone, `Provider`
+     * `invalid_target` when the grant does not cover it). One due for a refresh but lasting
+     * that long is returned at once while one refresh runs on the executor (the session's own
+     * token only; an API's is refreshed first); otherwise it is refreshed first (concurrent
+     * callers share one refresh). A `min_ttl_secs` the provider's tokens cannot last is
+     * `MinTtlExceedsLifetime`. Treat it as a secret.
+     * (One export for the three, not one each: every async export costs the mobile library
+     * about 3 KB.)
      */
-    func accessToken(minTtlSecs: UInt32) async throws  -> String
-    
-    /**
-     * `access_token` for the account of user `subject` (the ID token's `sub`), active or not.
-     * `NotSignedIn` when no such account is signed in.
-     */
-    func accessTokenForAccount(subject: String, minTtlSecs: UInt32) async throws  -> String
+    func accessToken(minTtlSecs: UInt32, account: String?, resource: String?) async throws  -> String
     
     /**
      * Every signed-in account, the active one marked (one account unless the configuration
@@ -981,25 +982,17 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
     func handleRedirect(url: String) async throws  -> KeyfobClaims
     
     /**
-     * Signs out of the active account: clears its session, revokes its refresh token, returns
-     * the end-session URL.
+     * Signs out of the active account, or of the account of user `account` (the other
+     * accounts stay signed in): clears its session, revokes its refresh token, returns the
+     * end-session URL.
      */
-    func logout() async throws  -> LogoutResult
+    func logout(account: String?) async throws  -> LogoutResult
     
     /**
-     * Signs out of the account of user `subject`; the other accounts stay signed in.
+     * Refreshes now with the refresh token, of the active account or of the account of user
+     * `account`.
      */
-    func logoutAccount(subject: String) async throws  -> LogoutResult
-    
-    /**
-     * Refreshes now with the refresh token.
-     */
-    func refresh() async throws 
-    
-    /**
-     * Refreshes the account of user `subject` now.
-     */
-    func refreshAccount(subject: String) async throws 
+    func refresh(account: String?) async throws 
     
     /**
      * Reads the stored session again (no network) and returns the state: what other processes
@@ -1055,13 +1048,6 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * stops it.
      */
     func userinfo(cancellation: KeyfobCancellation?) async throws  -> String
-    
-    /**
-     * A valid access token for the API `resource` (RFC 8707 resource indicator), whose
-     * audience is that API alone: from memory while fresh, else obtained with the refresh
-     * token. `Provider` `invalid_target` when the grant does not cover it.
-     */
-    func accessTokenFor(resource: String) async throws  -> String
     
     /**
      * Starts a device login (RFC 8628): the code to show and where to enter it.
@@ -1175,37 +1161,24 @@ public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, st
 
     
     /**
-     * A valid access token that lasts at least `min_ttl_secs` (`0`: not expired). One due for a
-     * refresh but lasting that long is returned at once while one refresh runs on the executor;
-     * otherwise it is refreshed first (concurrent callers share one refresh). A `min_ttl_secs`
-     * the provider's tokens cannot last is `MinTtlExceedsLifetime`. Treat it as a secret.
+     * A valid access token that lasts at least `min_ttl_secs` (`0`: not expired), of the
+     * active account or of the account of user `account` (the ID token's `sub`; `NotSignedIn`
+     * when no such account is signed in), for the API `resource` when given (an RFC 8707
+     * resource indicator: a token whose audience is that API alone, `Provider`
+     * `invalid_target` when the grant does not cover it). One due for a refresh but lasting
+     * that long is returned at once while one refresh runs on the executor (the session's own
+     * token only; an API's is refreshed first); otherwise it is refreshed first (concurrent
+     * callers share one refresh). A `min_ttl_secs` the provider's tokens cannot last is
+     * `MinTtlExceedsLifetime`. Treat it as a secret.
+     * (One export for the three, not one each: every async export costs the mobile library
+     * about 3 KB.)
      */
-open func accessToken(minTtlSecs: UInt32 = UInt32(0))async throws  -> String  {
+open func accessToken(minTtlSecs: UInt32 = UInt32(0), account: String? = nil, resource: String? = nil)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_access_token(
-                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(minTtlSecs)
-                )
-            },
-            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
-            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
-            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
-            errorHandler: FfiConverterTypeKeyfobError_lift
-        )
-}
-    
-    /**
-     * `access_token` for the account of user `subject` (the ID token's `sub`), active or not.
-     * `NotSignedIn` when no such account is signed in.
-     */
-open func accessTokenForAccount(subject: String, minTtlSecs: UInt32 = UInt32(0))async throws  -> String  {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(subject),FfiConverterUInt32.lower(minTtlSecs)
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(minTtlSecs),FfiConverterOptionString.lower(account),FfiConverterOptionString.lower(resource)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -1343,15 +1316,16 @@ open func handleRedirect(url: String)async throws  -> KeyfobClaims  {
 }
     
     /**
-     * Signs out of the active account: clears its session, revokes its refresh token, returns
-     * the end-session URL.
+     * Signs out of the active account, or of the account of user `account` (the other
+     * accounts stay signed in): clears its session, revokes its refresh token, returns the
+     * end-session URL.
      */
-open func logout()async throws  -> LogoutResult  {
+open func logout(account: String? = nil)async throws  -> LogoutResult  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_logout(
-                        self.uniffiCloneHandle()
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(account)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -1363,52 +1337,15 @@ open func logout()async throws  -> LogoutResult  {
 }
     
     /**
-     * Signs out of the account of user `subject`; the other accounts stay signed in.
+     * Refreshes now with the refresh token, of the active account or of the account of user
+     * `account`.
      */
-open func logoutAccount(subject: String)async throws  -> LogoutResult  {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_keyfob_fn_method_keyfobclient_logout_account(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(subject)
-                )
-            },
-            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
-            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
-            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterTypeLogoutResult_lift,
-            errorHandler: FfiConverterTypeKeyfobError_lift
-        )
-}
-    
-    /**
-     * Refreshes now with the refresh token.
-     */
-open func refresh()async throws   {
+open func refresh(account: String? = nil)async throws   {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_refresh(
-                        self.uniffiCloneHandle()
-                )
-            },
-            pollFunc: ffi_keyfob_rust_future_poll_void,
-            completeFunc: ffi_keyfob_rust_future_complete_void,
-            freeFunc: ffi_keyfob_rust_future_free_void,
-            liftFunc: { $0 },
-            errorHandler: FfiConverterTypeKeyfobError_lift
-        )
-}
-    
-    /**
-     * Refreshes the account of user `subject` now.
-     */
-open func refreshAccount(subject: String)async throws   {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_keyfob_fn_method_keyfobclient_refresh_account(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(subject)
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(account)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_void,
@@ -1530,27 +1467,6 @@ open func userinfo(cancellation: KeyfobCancellation? = nil)async throws  -> Stri
             rustFutureFunc: {
                 uniffi_keyfob_fn_method_keyfobclient_userinfo(
                         self.uniffiCloneHandle(),FfiConverterOptionTypeKeyfobCancellation.lower(cancellation)
-                )
-            },
-            pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
-            completeFunc: ffi_keyfob_rust_future_complete_rust_buffer,
-            freeFunc: ffi_keyfob_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
-            errorHandler: FfiConverterTypeKeyfobError_lift
-        )
-}
-    
-    /**
-     * A valid access token for the API `resource` (RFC 8707 resource indicator), whose
-     * audience is that API alone: from memory while fresh, else obtained with the refresh
-     * token. `Provider` `invalid_target` when the grant does not cover it.
-     */
-open func accessTokenFor(resource: String)async throws  -> String  {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_keyfob_fn_method_keyfobclient_access_token_for(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(resource)
                 )
             },
             pollFunc: ffi_keyfob_rust_future_poll_rust_buffer,
@@ -6341,10 +6257,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobcancellation_cancel() != 29358) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 15196) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account() != 26224) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 3135) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_accounts() != 32364) {
@@ -6371,16 +6284,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobclient_handle_redirect() != 20864) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_logout() != 44053) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_logout() != 6804) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_logout_account() != 64287) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_keyfob_checksum_method_keyfobclient_refresh() != 64754) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_keyfob_checksum_method_keyfobclient_refresh_account() != 38027) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_refresh() != 21644) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_reload() != 21061) {
@@ -6405,9 +6312,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_userinfo() != 63162) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_keyfob_checksum_method_keyfobclient_access_token_for() != 9639) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_begin_device_login() != 37259) {

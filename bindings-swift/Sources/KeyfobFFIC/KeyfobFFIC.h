@@ -502,12 +502,7 @@ uint64_t uniffi_keyfob_fn_constructor_keyfobclient_new(RustBuffer config, uint64
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN
-uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token(uint64_t ptr, uint32_t min_ttl_secs
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
-uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token_for_account(uint64_t ptr, RustBuffer subject, uint32_t min_ttl_secs
+uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token(uint64_t ptr, uint32_t min_ttl_secs, RustBuffer account, RustBuffer resource
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCOUNTS
@@ -552,22 +547,12 @@ uint64_t uniffi_keyfob_fn_method_keyfobclient_handle_redirect(uint64_t ptr, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_LOGOUT
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_LOGOUT
-uint64_t uniffi_keyfob_fn_method_keyfobclient_logout(uint64_t ptr
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
-uint64_t uniffi_keyfob_fn_method_keyfobclient_logout_account(uint64_t ptr, RustBuffer subject
+uint64_t uniffi_keyfob_fn_method_keyfobclient_logout(uint64_t ptr, RustBuffer account
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH
-uint64_t uniffi_keyfob_fn_method_keyfobclient_refresh(uint64_t ptr
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
-uint64_t uniffi_keyfob_fn_method_keyfobclient_refresh_account(uint64_t ptr, RustBuffer subject
+uint64_t uniffi_keyfob_fn_method_keyfobclient_refresh(uint64_t ptr, RustBuffer account
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_RELOAD
@@ -608,11 +593,6 @@ RustBuffer uniffi_keyfob_fn_method_keyfobclient_tokens(uint64_t ptr, RustCallSta
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_USERINFO
 uint64_t uniffi_keyfob_fn_method_keyfobclient_userinfo(uint64_t ptr, RustBuffer cancellation
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR
-uint64_t uniffi_keyfob_fn_method_keyfobclient_access_token_for(uint64_t ptr, RustBuffer resource
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_FN_METHOD_KEYFOBCLIENT_BEGIN_DEVICE_LOGIN
@@ -1000,12 +980,6 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_access_token(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR_ACCOUNT
-uint16_t uniffi_keyfob_checksum_method_keyfobclient_access_token_for_account(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCOUNTS
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCOUNTS
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_accounts(void
@@ -1060,21 +1034,9 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_logout(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_LOGOUT_ACCOUNT
-uint16_t uniffi_keyfob_checksum_method_keyfobclient_logout_account(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_refresh(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_REFRESH_ACCOUNT
-uint16_t uniffi_keyfob_checksum_method_keyfobclient_refresh_account(void
     
 );
 #endif
@@ -1123,12 +1085,6 @@ uint16_t uniffi_keyfob_checksum_method_keyfobclient_tokens(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_USERINFO
 #define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_USERINFO
 uint16_t uniffi_keyfob_checksum_method_keyfobclient_userinfo(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR
-#define UNIFFI_FFIDEF_UNIFFI_KEYFOB_CHECKSUM_METHOD_KEYFOBCLIENT_ACCESS_TOKEN_FOR
-uint16_t uniffi_keyfob_checksum_method_keyfobclient_access_token_for(void
     
 );
 #endif
