@@ -226,7 +226,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| black_box(&*ffi).cached_access_token().unwrap())
     });
     g.bench_function("ffi_access_token_rust_side", |b| {
-        b.iter(|| now_or_never(black_box(&*ffi).access_token(0)).unwrap())
+        b.iter(|| now_or_never(black_box(&*ffi).access_token(0, None, None)).unwrap())
     });
     // The whole C-ABI round trip of the synchronous accessor, as the bindings make it.
     let handle = uniffi::Handle::from_arc(ffi.clone()).as_raw();
