@@ -2,7 +2,7 @@
 # Rust flags of the shipped mobile libraries, in one place: sourced by scripts/build-android.sh,
 # scripts/build-ios.sh and scripts/size.sh (which measures exactly what Android ships, issue 9).
 #
-#   mobile_rustflags common    path remapping, for every mobile target
+#   mobile_rustflags common    path remapping and no panic locations, for every mobile target
 #   mobile_rustflags android   common + the Android linker flags (lld, as in the NDK)
 #   mobile_build_std_env       the environment that makes cargo build std with the library
 #   mobile_need_rust_src       installs the toolchain's std sources when missing (rustup)
@@ -17,10 +17,14 @@
 # (gimli, addr2line, rustc-demangle, miniz_oxide) that only the panic hook's RUST_BACKTRACE
 # printing uses, and nothing on a phone reads that stderr. −215 KB of the 1.29 MB library.
 # Panics still unwind and are still caught at the FFI boundary (README "Panics").
-# `-Zbuild-std` is a cargo flag of the nightly channel: the build runs the *stable* toolchain the
-# tests run on, with RUSTC_BOOTSTRAP=1 for that cargo command only, as the Linux kernel builds its
-# Rust with stable releases. The compiler is the tested release; only cargo's std-building step is
-# unstable, and a toolchain update that breaks it fails the build, never the library.
+# -Zlocation-detail=none, with it: panics carry no file, line and column (−24 KB of strings,
+# location records and their relocations). A panic's message still reaches the app as an error;
+# its location never did (only the panic hook printed it, to a stderr that phones discard).
+# `-Zbuild-std` and `-Zlocation-detail` are flags of the nightly channel: the build runs the
+# *stable* toolchain the tests run on, with RUSTC_BOOTSTRAP=1 for that cargo command only, as the
+# Linux kernel builds its Rust with stable releases. The compiler is the tested release; only
+# cargo's std-building step and the location flag are unstable, and a toolchain update that
+# changes them fails the build, never the library.
 
 # common: the build machine's crate registry paths (panic locations in the binary) become
 # /crates/…, so that the library carries no home directory and is the same on every machine.
@@ -50,6 +54,9 @@ mobile_rustflags() {
     *" "*) echo "mobile-flags: not remapping $sysroot (it has a space)" >&2 ;;
     *) flags+=("--remap-path-prefix=$sysroot/lib/rustlib/src/rust=/rustc/${commit:-unknown}") ;;
   esac
+  # No panic locations (see the top of this file): needs RUSTC_BOOTSTRAP=1, which the
+  # callers set with mobile_build_std_env.
+  flags+=(-Zlocation-detail=none)
   case "$1" in
     common) ;;
     android)
