@@ -228,10 +228,17 @@ public final class KeyfobClient: Sendable {
         return (try? core.resourceResponse(url: url.absoluteString, status: status, headers: headers)) ?? false
     }
 
-    /// Sends `request` to the app's API through `session` with the session's access token —
-    /// Bearer, or DPoP with a proof (sent once more with the server's nonce when it asks for
-    /// one) — and returns the answer, whatever its status.
-    public func data(for request: URLRequest, session: URLSession = .shared) async throws -> (Data, HTTPURLResponse) {
+    /// Sends `request` to the app's API with the session's access token — Bearer, or DPoP with a
+    /// proof (sent once more with the server's nonce when it asks for one) — and returns the
+    /// answer, whatever its status.
+    ///
+    /// Redirects are returned, not followed: the request carries the access token (and a proof
+    /// made for its URL), which must not go wherever a `3xx` points. Without `session` it is sent
+    /// through Keyfob's own session for API calls, which refuses redirects and, like the rest of
+    /// Keyfob, sends and stores no cookies. A `session` of the app's follows its own rules:
+    /// `URLSession.shared` follows redirects.
+    public func data(for request: URLRequest, session: URLSession? = nil) async throws -> (Data, HTTPURLResponse) {
+        let session = session ?? APISession.shared
         var retried = false
         while true {
             let (data, response) = try await session.data(for: try await authorize(request))

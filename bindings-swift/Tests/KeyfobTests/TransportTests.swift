@@ -33,6 +33,28 @@ extension TestkitSuite {
             #expect(try await kit.stats().orders == 1)
         }
 
+        @Test func apiCallsReturnRedirectsWithoutFollowingThem() async throws {
+            // `data(for:)` sends the access token: a 302 from server A to server B must come back
+            // as the answer, and B must not be asked (the testkit counts its requests).
+            let client = try kit.client()
+            _ = try await kit.signIn(client)
+            let target = kit.orders.appendingPathComponent("api/orders").absoluteString
+            try await kit.setFaults(#"""
+                {"endpoints": [{"path": "/api/customers", "status": 302, "headers": [["Location", "\#(target)"]]}]}
+                """#)
+            let customers = URLRequest(url: kit.crm.appendingPathComponent("api/customers"))
+            let before = try await kit.stats()
+            let (_, response) = try await client.data(for: customers)
+            #expect(response.statusCode == 302)
+            #expect(response.value(forHTTPHeaderField: "Location") == target)
+            let after = try await kit.stats()
+            #expect(after.crm == before.crm + 1)
+            #expect(after.orders == before.orders, "the redirect target was requested with the token")
+            // The counter does see a followed redirect: through a session that follows them.
+            _ = try await client.data(for: customers, session: URLSession(configuration: .ephemeral))
+            #expect(try await kit.stats().orders == after.orders + 1)
+        }
+
         @Test func oversizedBodyFailsWhileReceiving() async throws {
             // A terabyte, streamed without Content-Length: a transport that buffered the body
             // before checking its size would run into its deadline (a Timeout) instead.
