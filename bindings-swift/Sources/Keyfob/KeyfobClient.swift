@@ -186,15 +186,16 @@ public final class KeyfobClient: Sendable {
     /// The headers for one request to the app's API, with the session's access token (refreshed
     /// first when it is about to expire): `Authorization: Bearer …`, or for a DPoP-bound session
     /// `Authorization: DPoP …` and a `DPoP` proof made for exactly `method` and `url`. The same
-    /// call for both, so app code does not branch. Secrets: never log them. Ask again for every
-    /// request, and pass the answer to ``shouldRetry(after:)``.
-    public func authorizationHeaders(method: String = "GET", url: URL) async throws -> [String: String] {
+    /// call for both, so app code does not branch. Secrets: never log them (printing the answer
+    /// shows only the names). Ask again for every request, and pass the answer to
+    /// ``shouldRetry(after:)``.
+    public func authorizationHeaders(method: String = "GET", url: URL) async throws -> AuthorizationHeaders {
         let core = self.core
         let target = url.absoluteString
         let headers = try await call {
             try await shielded { try await translatingErrors { try await core.authorizationHeaders(method: method, url: target) } }
         }
-        return Dictionary(headers.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        return AuthorizationHeaders(headers.map { (name: $0.name, value: $0.value) })
     }
 
     /// `request` with ``authorizationHeaders(method:url:)`` set on it.

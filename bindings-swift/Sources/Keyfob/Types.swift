@@ -330,3 +330,50 @@ public struct Account: Sendable, Equatable, Hashable {
         isActive = account.active
     }
 }
+
+/// The headers for one request to the app's API (``KeyfobClient/authorizationHeaders(method:url:)``):
+/// `Authorization`, and `DPoP` for a DPoP-bound session. Iterate over them, or read one by name
+/// (case-insensitive, as HTTP header names are). Their values are secrets: `description`,
+/// `debugDescription` and `dump` show only the names.
+public struct AuthorizationHeaders: Sequence, Sendable, Equatable, Hashable {
+    private let fields: [(name: String, value: String)]
+
+    init(_ fields: [(name: String, value: String)]) {
+        self.fields = fields
+    }
+
+    /// The value of the header `name` (e.g. `"Authorization"`), if present.
+    public subscript(name: String) -> String? {
+        fields.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// The header names, in the order they are sent.
+    public var names: [String] { fields.map(\.name) }
+
+    /// The headers as `(name, value)` pairs, in the order they are sent.
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        fields.makeIterator()
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.fields.elementsEqual(rhs.fields) { $0 == $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for (name, value) in fields {
+            hasher.combine(name)
+            hasher.combine(value)
+        }
+    }
+}
+
+extension AuthorizationHeaders: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The header names, never a value.
+    public var description: String { "AuthorizationHeaders(\(names), values redacted)" }
+
+    /// Same as ``description``.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: the names only.
+    public var customMirror: Mirror { Mirror(self, children: ["names": names]) }
+}

@@ -170,6 +170,15 @@ extension TestkitSuite {
             #expect(try await kit.callCRM(token: tokens.accessToken).status == 401, "the token alone is refused")
             let headers = try await client.authorizationHeaders(url: crm)
             #expect(headers["Authorization"]?.hasPrefix("DPoP ") == true && headers["DPoP"] != nil)
+            #expect(headers["authorization"] == headers["Authorization"], "names are case-insensitive")
+            #expect(Set(headers.names) == ["Authorization", "DPoP"])
+            // Printed, debug-printed or dumped, the headers show neither the token nor the proof.
+            var dumped = ""
+            dump(headers, to: &dumped)
+            for shown in ["\(headers)", String(reflecting: headers), dumped] {
+                #expect(shown.contains("DPoP") && !shown.contains(tokens.accessToken))
+                #expect(!shown.contains(try #require(headers["DPoP"])))
+            }
 
             try await client.refresh()
             #expect(try await get(crm, with: client).0 == 200)

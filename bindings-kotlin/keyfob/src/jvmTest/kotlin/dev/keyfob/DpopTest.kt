@@ -73,6 +73,11 @@ class DpopTest {
             val headers = keyfob.authorizationHeaders("GET", crm)
             assertTrue(headers.getValue("Authorization").startsWith("DPoP "))
             assertTrue("DPoP" in headers)
+            // Printed, the headers show neither the token nor the proof.
+            val shown = headers.toString()
+            assertTrue("DPoP" in shown, shown)
+            assertFalse(tokens.accessToken in shown || headers.getValue("DPoP") in shown, shown)
+            assertEquals(headers.toMap(), headers, "still a map")
 
             keyfob.refresh()
             assertEquals(200, keyfob.get(crm).first)

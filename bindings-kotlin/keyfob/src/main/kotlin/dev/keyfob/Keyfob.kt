@@ -233,11 +233,11 @@ public class Keyfob internal constructor(
      * first when it is about to expire): `Authorization: Bearer …`, or for a DPoP-bound session
      * `Authorization: DPoP …` and a `DPoP` proof made for exactly [method] and [url]. The same
      * call for both, so app code does not branch; add them to an `HttpURLConnection` ([authorize])
-     * or an OkHttp `Request.Builder`. Secrets: never log them. Ask again for every request, and
-     * pass the answer to [shouldRetry].
+     * or an OkHttp `Request.Builder`. Secrets: never log them (printing the answer shows only the
+     * names). Ask again for every request, and pass the answer to [shouldRetry].
      */
-    public suspend fun authorizationHeaders(method: String, url: String): Map<String, String> =
-        call { session -> session.authorizationHeaders(method, url).associate { it.name to it.value } }
+    public suspend fun authorizationHeaders(method: String, url: String): AuthorizationHeaders =
+        call { session -> AuthorizationHeaders(session.authorizationHeaders(method, url).associate { it.name to it.value }) }
 
     /**
      * Sets [authorizationHeaders] for the connection's method and URL on [connection] (before it

@@ -160,3 +160,20 @@ public data class LogoutResult(
             LogoutResult(r.endSessionUrl, r.endSessionState, r.revocationError, r.refreshTokenRevoked)
     }
 }
+
+/**
+ * The headers for one request to the app's API ([Keyfob.authorizationHeaders]): `Authorization`,
+ * and `DPoP` for a DPoP-bound session, by name in the order they are sent. A read-only [Map];
+ * the values are secrets, so [toString] shows only the names.
+ */
+public class AuthorizationHeaders internal constructor(
+    private val headers: Map<String, String>,
+) : Map<String, String> by headers {
+    /** The header names, never a value. */
+    override fun toString(): String = "AuthorizationHeaders(names=$keys, values redacted)"
+
+    /** Equal to any map with the same headers, as [Map] requires. */
+    override fun equals(other: Any?): Boolean = other is Map<*, *> && headers == other
+
+    override fun hashCode(): Int = headers.hashCode()
+}
