@@ -17,9 +17,8 @@ enum APISession {
 }
 
 /// Answers every redirect with "do not follow": the task completes with the `3xx` response.
-/// Also the base of ``URLSessionTransport``'s delegate (the core never follows redirects).
-class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    // @unchecked: no state here; a subclass guards its own.
+private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+    // @unchecked: no state.
     func urlSession(
         _ session: URLSession,
         task: URLSessionTask,

@@ -107,10 +107,9 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
 }
 
 /// The session delegate: collects each task's response and body, enforces the size cap and the
-/// deadline, refuses redirects (``RefuseRedirects``: the core handles them, it never follows
-/// them, so the 3xx is the response), and resumes the waiting `send` exactly once.
-private final class Exchanges: RefuseRedirects, URLSessionDataDelegate {
-    // Sendable (unchecked, from RefuseRedirects): `pending` is only touched with `lock` held.
+/// deadline, refuses redirects, and resumes the waiting `send` exactly once.
+private final class Exchanges: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    // @unchecked: `pending` is only touched with `lock` held.
     private let lock = NSLock()
     private var pending: [Int: Exchange] = [:]
 
@@ -135,6 +134,17 @@ private final class Exchanges: RefuseRedirects, URLSessionDataDelegate {
             return true
         }
         if found { task.cancel() }
+    }
+
+    func urlSession(
+        _ session: URLSession,
+        task: URLSessionTask,
+        willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest,
+        completionHandler: @escaping (URLRequest?) -> Void
+    ) {
+        // The core handles redirects (it never follows them): deliver the 3xx as the response.
+        completionHandler(nil)
     }
 
     func urlSession(
