@@ -17,6 +17,9 @@ enum APISession {
 }
 
 /// Answers every redirect with "do not follow": the task completes with the `3xx` response.
+/// (``URLSessionTransport``'s delegate does the same in its own method: sharing this class as
+/// its superclass hangs it on Linux, where the task-delegate methods it adds are not found
+/// through the superclass's conformance.)
 private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
     // @unchecked: no state.
     func urlSession(
