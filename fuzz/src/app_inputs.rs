@@ -279,22 +279,8 @@ mod ffi {
         let provider = Arc::new(FakeProvider::new());
         let storage = Arc::new(MemoryStorage::new());
         let config = KeyfobConfig {
-            issuer: ISSUER.into(),
-            client_id: CLIENT_ID.into(),
-            redirect_uri: REDIRECT_URI.into(),
             scopes: vec!["email".into(), "offline_access".into()],
-            post_logout_redirect_uri: None,
-            extra_params: Vec::new(),
-            http_timeout_secs: 30,
-            clock_skew_secs: 60,
-            refresh_margin_secs: 30,
-            refresh_ahead: true,
-            allow_insecure_http_hosts: Vec::new(),
-            multiple_accounts: false,
-            metadata_max_age_secs: 86_400,
-            metadata_min_age_secs: 60,
-            pushed_authorization_requests: false,
-            resources: Vec::new(),
+            ..KeyfobConfig::new(ISSUER, CLIENT_ID, REDIRECT_URI)
         };
         let client = KeyfobClient::new(
             config,

@@ -301,3 +301,19 @@ fn core_config(config: KeyfobConfig) -> Result<Config> {
     }
     Ok(builder.build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_ffi_configuration_has_the_core_defaults() {
+        let (issuer, client_id, redirect_uri) = ("https://id.example", "app", "myapp://callback");
+        assert_eq!(
+            core_config(KeyfobConfig::new(issuer, client_id, redirect_uri)).unwrap(),
+            Config::builder(issuer, client_id, redirect_uri)
+                .build()
+                .unwrap()
+        );
+    }
+}

@@ -63,6 +63,36 @@ pub struct KeyfobConfig {
     pub resources: Vec<String>,
 }
 
+impl KeyfobConfig {
+    /// The configuration of a public client with `issuer`, `client_id` and `redirect_uri`, and
+    /// every other field at its default: the core's [`crate::Config`] defaults (a test checks
+    /// they agree), which the `#[uniffi(default)]`s above repeat for Swift and Kotlin.
+    pub fn new(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        KeyfobConfig {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            scopes: Vec::new(),
+            post_logout_redirect_uri: None,
+            extra_params: Vec::new(),
+            http_timeout_secs: 30,
+            clock_skew_secs: 60,
+            refresh_margin_secs: 30,
+            refresh_ahead: true,
+            allow_insecure_http_hosts: Vec::new(),
+            multiple_accounts: false,
+            metadata_max_age_secs: 86_400,
+            metadata_min_age_secs: 60,
+            pushed_authorization_requests: false,
+            resources: Vec::new(),
+        }
+    }
+}
+
 /// A name/value parameter.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AuthParam {
