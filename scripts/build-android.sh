@@ -100,22 +100,24 @@ export ANDROID_NDK_HOME="$ndk"
 # --- 1. native libraries
 # The flags scripts/size.sh measures (scripts/mobile-flags.sh): packed relocations, identical
 # code folding, 16 KB pages (Android 15+ devices: every LOAD segment aligned to 16 KB, checked
-# below), registry paths remapped. RUSTFLAGS reach only the Android target: cargo-ndk always
-# passes --target.
+# below), registry paths remapped, std built with the library. RUSTFLAGS reach only the Android
+# target: cargo-ndk always passes --target.
 # Android's packed relocations need API 23 or later.
 [ "$min_sdk" -ge 23 ] || die "minSdk $min_sdk: --pack-dyn-relocs=android needs 23+ (scripts/mobile-flags.sh)"
 # shellcheck source=scripts/mobile-flags.sh
 . scripts/mobile-flags.sh
-RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags android)"
-export RUSTFLAGS
+# Set for cargo-ndk's build only: exported, they would reach step 2's host build (generate-
+# bindings.sh), where the -Z flag and Android's linker flags do not belong.
+android_rustflags="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags android)"
 # std is built with the library, without its backtrace symbolizer (scripts/mobile-flags.sh).
 mobile_need_rust_src || die "no rust-src component: rustup component add rust-src"
 read -r -a build_std_env <<<"$(mobile_build_std_env)"
+read -r -a build_std_args <<<"$(mobile_build_std_args)"
 ndk_args=()
 for abi in "${abis[@]}"; do ndk_args+=(-t "$abi"); done
-echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk, ${build_std_env[*]})" >&2
-env "${build_std_env[@]}" cargo ndk "${ndk_args[@]}" --platform "$min_sdk" \
-  build --locked -p keyfob --lib --features ffi --profile mobile
+echo "--- cargo ndk ${abis[*]} (profile mobile, API $min_sdk, std built with it)" >&2
+env "${build_std_env[@]}" RUSTFLAGS="$android_rustflags" cargo ndk "${ndk_args[@]}" --platform "$min_sdk" \
+  build --locked -p keyfob --lib --features ffi --profile mobile "${build_std_args[@]}"
 
 # The NDK's llvm-readelf for scripts/check-16kb.sh (binutils' readelf, if installed, also works).
 READELF=$(find "$ndk/toolchains/llvm/prebuilt" -maxdepth 3 -name llvm-readelf -type f 2>/dev/null | head -n 1)
@@ -125,6 +127,7 @@ export READELF
 for abi in "${abis[@]}"; do
   so="$CARGO_TARGET_DIR/$(rust_target "$abi")/mobile/libkeyfob.so"
   [ -f "$so" ] || die "$so was not built"
+  mobile_check_std_built "$CARGO_TARGET_DIR" "$(rust_target "$abi")" || die "$abi: linked with the prebuilt std"
   bash scripts/check-16kb.sh "$so" >/dev/null || die "$abi: $so is not aligned for 16 KB pages"
   # Only this ABI's directory is replaced: `--abi x86_64` keeps the other ABIs built before.
   rm -rf "${jni_libs:?}/$abi"

@@ -62,10 +62,12 @@ ios_rustflags="${RUSTFLAGS:+$RUSTFLAGS }$(mobile_rustflags common)"
 # std is built with the library, without its backtrace symbolizer (scripts/mobile-flags.sh).
 mobile_need_rust_src || die "no rust-src component: rustup component add rust-src"
 read -r -a build_std_env <<<"$(mobile_build_std_env)"
+read -r -a build_std_args <<<"$(mobile_build_std_args)"
 for target in "$device" "${simulators[@]}" "${macs[@]}"; do
   echo "build-ios: $target" >&2
   env "${build_std_env[@]}" RUSTFLAGS="$ios_rustflags" cargo build --locked -p keyfob --lib --profile "$profile" \
-    --features ffi --target "$target"
+    --features ffi --target "$target" "${build_std_args[@]}"
+  mobile_check_std_built "$target_dir" "$target" || die "$target: linked with the prebuilt std"
 done
 lib() { echo "$target_dir/$1/$profile/libkeyfob.a"; }
 

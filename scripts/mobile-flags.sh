@@ -4,8 +4,10 @@
 #
 #   mobile_rustflags common    path remapping and no panic locations, for every mobile target
 #   mobile_rustflags android   common + the Android linker flags (lld, as in the NDK)
-#   mobile_build_std_env       the environment that makes cargo build std with the library
+#   mobile_build_std_args      the cargo arguments that build std with the library
+#   mobile_build_std_env       the environment they need (RUSTC_BOOTSTRAP=1)
 #   mobile_need_rust_src       installs the toolchain's std sources when missing (rustup)
+#   mobile_check_std_built     fails unless std was built with the library in a target dir
 #
 # Prints the flags on one line, for RUSTFLAGS. Paths with spaces are not supported (RUSTFLAGS is
 # split on spaces); a registry directory with one is skipped with a warning.
@@ -21,10 +23,16 @@
 # location records and their relocations). A panic's message still reaches the app as an error;
 # its location never did (only the panic hook printed it, to a stderr that phones discard).
 # `-Zbuild-std` and `-Zlocation-detail` are flags of the nightly channel: the build runs the
-# *stable* toolchain the tests run on, with RUSTC_BOOTSTRAP=1 for that cargo command only, as the
-# Linux kernel builds its Rust with stable releases. The compiler is the tested release; only
-# cargo's std-building step and the location flag are unstable, and a toolchain update that
-# changes them fails the build, never the library.
+# *stable* toolchain the tests run on, with RUSTC_BOOTSTRAP=1 for that cargo command only (the
+# Linux kernel, too, builds its Rust with stable releases and RUSTC_BOOTSTRAP=1, though it
+# builds `core` itself and Rust's own CI builds it). The compiler is the tested release; cargo's
+# std-building step and the location flag are unstable, so a toolchain update that changes them
+# must fail the build, never quietly change the library: the flags are cargo arguments (an
+# unknown `-Z` is an error) and mobile_check_std_built checks the result. RUSTC_BOOTSTRAP=1 is
+# also seen by dependencies' build scripts: anyhow (in the library, through uniffi) and
+# proc-macro2 (host) probe for nightly features and use them when the probe compiles, so the
+# shipped anyhow is compiled with `error_generic_member_access`. std's own dependencies
+# (hashbrown, libc, …) come from crates.io on the first build: `cargo fetch` does not cover them.
 
 # common: the build machine's crate registry paths (panic locations in the binary) become
 # /crates/…, so that the library carries no home directory and is the same on every machine.
@@ -68,12 +76,27 @@ mobile_rustflags() {
   echo "${flags[*]}"
 }
 
-# The environment that makes cargo build std with the library (see the top of this file), as
-# VAR=value words for `env`: cargo's -Zbuild-std and -Zbuild-std-features through their config
-# variables, so that cargo-ndk and cargo-bloat pass them on too. Needs an explicit --target.
+# The cargo arguments that build std with the library (see the top of this file), for
+# `cargo build`, `cargo ndk … build` and `cargo bloat`. Needs an explicit --target and
+# mobile_build_std_env in the environment.
+mobile_build_std_args() {
+  echo "-Z build-std=std,panic_unwind -Z build-std-features=panic-unwind,optimize_for_size"
+}
+
+# The environment mobile_build_std_args and -Zlocation-detail need, as VAR=value words for `env`.
 mobile_build_std_env() {
-  echo "RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_unwind" \
-    "CARGO_UNSTABLE_BUILD_STD_FEATURES=panic-unwind,optimize_for_size"
+  echo "RUSTC_BOOTSTRAP=1"
+}
+
+# Fails (with a message) unless the target dir $1 holds a std built for target $2 in the mobile
+# profile: the proof that the library was linked with it, not with the prebuilt one.
+mobile_check_std_built() {
+  local found
+  found=$(find "$1/$2/mobile/deps" -maxdepth 1 -name 'libstd-*.rlib' 2>/dev/null | head -n 1)
+  if [ -z "$found" ]; then
+    echo "mobile-flags: no std built with the library in $1/$2/mobile: -Zbuild-std did not run" >&2
+    return 1
+  fi
 }
 
 # -Zbuild-std needs the toolchain's std sources: installed with rustup when missing.

@@ -52,6 +52,7 @@ mkdir -p "$SIZE_TARGET" "$TOOLS"
 # here). An explicit --target keeps RUSTFLAGS off build scripts and proc macros.
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 MOBILE_ARGS=(-p keyfob --profile mobile --features ffi --lib --locked --target "$HOST")
+# (the std build's arguments are added below, once scripts/mobile-flags.sh is sourced)
 if ! command -v ld.lld >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing lld (the Android NDK's linker) ..." >&2
@@ -64,6 +65,8 @@ fi
 MOBILE_RUSTFLAGS="-C link-arg=-fuse-ld=lld $(mobile_rustflags android)"
 mobile_need_rust_src
 read -r -a BUILD_STD_ENV <<<"$(mobile_build_std_env)"
+read -r -a BUILD_STD_ARGS <<<"$(mobile_build_std_args)"
+MOBILE_ARGS+=("${BUILD_STD_ARGS[@]}")
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.3f MB (%.3f MiB)", b / 1e6, b / 1048576 }'; }
 
@@ -76,6 +79,7 @@ sections() {
 build_so() { # target-dir, then extra cargo args; prints the path of the .so
   local dir=$1; shift
   env "${BUILD_STD_ENV[@]}" RUSTFLAGS="$MOBILE_RUSTFLAGS" CARGO_TARGET_DIR="$dir" cargo build "$@" >&2
+  mobile_check_std_built "$dir" "$HOST" || exit 1
   echo "$dir/$HOST/mobile/libkeyfob.so"
 }
 
