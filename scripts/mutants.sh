@@ -3,7 +3,7 @@
 # small bug put into one function (a condition inverted, a return value replaced, …), and the
 # core's tests run against it. A mutant the tests do not notice ("missed") is a check they do not
 # pin down. One build and test run per mutant: far too long for scripts/test.sh, so it is run by
-# hand (about an hour for the default files on a 2-core machine; issue 22's note has figures).
+# hand (about an hour for the default files on a 2-core machine, see "Speed" below).
 #
 #   scripts/mutants.sh                          the default input-checking modules
 #   scripts/mutants.sh core/src/oidc/pkce.rs …  the given files of the core
@@ -15,22 +15,26 @@
 # Two passes, file by file in the order given (the default list is in order of importance, so
 # an interrupted run has done the important files first):
 #   1. unit  every mutant against the core's unit tests only (`cargo test --lib`: one test
-#            binary to rebuild, about 14 s a mutant);
+#            binary to rebuild and run);
 #   2. all   the mutants that pass 1 did not catch, against all the core's tests (unit,
 #            integration and conformance, with the testkit), through cargo-mutants' --iterate.
 # A mutant counts as missed only if pass 2 misses it too. Each pass checks first that the tests
 # pass on the unmutated tree (cargo-mutants' baseline).
 #
-# Speed (measured on the 2-core machine: a mutant took 15 s to build and up to 18 s to test with
-# every test target and full debug info, and the first build 170 s): the builds use no debug
-# info and incremental compilation, and they run in a copy of the checkout that stays at the
-# same path from run to run (cargo-mutants mutates it in place), so that a second run, or the
-# next file, rebuilds only what changed. The checkout itself is never modified. Everything runs
-# under `nice -n 10`.
+# Speed, measured on the 2-core machine (issue 22): run plainly (a temporary copy, every test
+# target, full debug info) a mutant took 15 s to build and 2 s (caught by a unit test) to 18 s
+# (missed) to test, after a first build of 170 s: 1.5 hours or more for the 261 mutants of the
+# default files, and a full rebuild at every run. Here the builds use no
+# debug info and incremental compilation, in a copy of the checkout that stays at the same path
+# from run to run (cargo-mutants mutates it in place), so that the next file or the next run
+# rebuilds only what changed: pass 1 takes about 10 s a mutant (45 minutes for the default
+# files), pass 2 about 27 s a mutant on the few that survive pass 1 (15 minutes). The checkout
+# itself is never modified. Everything runs under `nice -n 10`.
 #
 # Installs cargo-mutants under $KEYFOB_CACHE/tools when missing. The copy, its target directory
-# and the results are under $KEYFOB_CACHE/mutants: unit/FILE/mutants.out and
-# all/FILE/mutants.out (caught.txt, missed.txt, …, and log/ with each mutant's build and tests).
+# and the results are under $KEYFOB_CACHE/mutants: unit/FILE/mutants.out and, when pass 1 left
+# survivors, all/FILE/mutants.out (caught.txt, missed.txt, …, and log/ with each mutant's build
+# and tests).
 # Prints the counts per file and pass at the end: caught, missed, unviable (does not build),
 # timeout.
 set -euo pipefail
@@ -88,6 +92,11 @@ fi
 # `--ignore-failed-read`: a tracked file deleted in the checkout but not yet in git's index.
 tar --null --ignore-failed-read -T "$list" -cf - | tar -xf - -C "$src"
 cp "$list" "$work/src.files"
+# Cargo tells a stale build by modification times, and the last build in this target directory
+# may have been of a mutant (an interrupted run, or cargo-mutants run by hand on another copy:
+# cargo's fingerprints do not depend on the tree's path). Touching the core's sources makes the
+# baseline a real build of the unmutated core (incremental, so quick).
+find "$src/core/src" -name '*.rs' -exec touch {} +
 
 # The mutants' builds only: no debug info (faster to compile and link), incremental (each mutant
 # changes one function of one crate), their own target directory.
@@ -109,8 +118,7 @@ run() {
   esac
 }
 
-# Lines of one outcome file of a pass (with --iterate, cargo-mutants keeps what earlier runs
-# caught in previously_caught.txt).
+# Lines of the outcome files of a pass.
 count() {
   local dir="$1/mutants.out" n=0 f
   for f in "${@:2}"; do
@@ -118,9 +126,20 @@ count() {
   done
   echo "$n"
 }
+# With --iterate, cargo-mutants lists what earlier runs caught or found unviable in
+# previously_caught.txt, and only this run's outcomes in the others. Pass 2 adds its outcomes to
+# pass 1's; pass 1 run with --iterate counts those of earlier runs as caught.
 counts() {
-  printf 'caught %3s  missed %3s  unviable %3s  timeout %3s' "$(count "$1" caught previously_caught)" \
-    "$(count "$1" missed)" "$(count "$1" unviable)" "$(count "$1" timeout)"
+  local unit="$1" all="${2:-}" caught unviable
+  caught=$(count "$unit" caught previously_caught)
+  unviable=$(count "$unit" unviable)
+  if [ -n "$all" ]; then
+    caught=$((caught + $(count "$all" caught)))
+    unviable=$((unviable + $(count "$all" unviable)))
+    unit="$all"
+  fi
+  printf 'caught %3s  missed %3s  unviable %3s  timeout %3s' "$caught" "$(count "$unit" missed)" \
+    "$unviable" "$(count "$unit" timeout)"
 }
 
 summary=()
@@ -131,18 +150,16 @@ for f in "${files[@]}"; do
   echo "=== $f, pass 1: unit tests"
   start=$SECONDS
   run "$unit" "$f" "${iterate[@]}" -- --lib
-  unit_time=$((SECONDS - start))
+  summary+=("$(printf '%-34s unit: %s  (%ss)' "$f" "$(counts "$unit")" "$((SECONDS - start))")")
   # Pass 2 starts from pass 1's results and tests only what pass 1 did not catch.
   rm -rf "$all" && mkdir -p "$all"
-  cp -a "$unit/mutants.out" "$all/"
-  start=$SECONDS
   if [ "$(count "$unit" missed timeout)" -gt 0 ]; then
     echo "=== $f, pass 2: all the core's tests on what pass 1 did not catch"
+    cp -a "$unit/mutants.out" "$all/"
+    start=$SECONDS
     run "$all" "$f" --iterate
+    summary+=("$(printf '%-34s all:  %s  (%ss)' "" "$(counts "$unit" "$all")" "$((SECONDS - start))")")
   fi
-  all_time=$((SECONDS - start))
-  summary+=("$(printf '%-34s unit: %s  (%ss)' "$f" "$(counts "$unit")" "$unit_time")")
-  summary+=("$(printf '%-34s all:  %s  (%ss)' "" "$(counts "$all")" "$all_time")")
 done
 
 echo "--- mutants (results in $work/{unit,all}/FILE/mutants.out)"
@@ -150,6 +167,7 @@ printf '%s\n' "${summary[@]}"
 missed=0
 for f in "${files[@]}"; do
   out="$work/all/$(basename "$f" .rs)/mutants.out"
+  [ -d "$out" ] || continue
   for kind in missed timeout; do
     if [ -s "$out/$kind.txt" ]; then
       [ "$missed" -eq 1 ] || echo "--- missed by every test (or timed out):"
