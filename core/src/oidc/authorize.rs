@@ -354,7 +354,54 @@ mod tests {
             build_request(&config(&[]), &provider(true), &LoginOptions::default(), 100).unwrap();
         assert_ne!(again.state, pending.state);
         assert_ne!(again.nonce, pending.nonce);
-        assert!(!format!("{pending:?}").contains(pending.state.expose()));
+        let debug = format!("{pending:?}");
+        assert!(!debug.contains(pending.state.expose()));
+        assert!(debug.contains("myapp://callback"), "{debug}");
+    }
+
+    #[test]
+    fn per_login_options_replace_the_configuration_s_parameters_of_the_same_name() {
+        let config = Config::builder("https://auth.company.com", "app", "myapp://callback")
+            .extra_param("audience", "https://crm.company.com")
+            .extra_param("prompt", "select_account")
+            .extra_param("login_hint", "from-config")
+            .extra_param("ui_locales", "de")
+            .build()
+            .unwrap();
+        let sent = |options: &LoginOptions| {
+            let (url, _) = build_request(&config, &provider(true), options, 0).unwrap();
+            query(&url)
+        };
+        let all = |q: &[(String, String)], k: &str| {
+            q.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        let q = sent(&LoginOptions::default());
+        assert_eq!(all(&q, "prompt"), ["select_account"]);
+        assert_eq!(all(&q, "login_hint"), ["from-config"]);
+        assert_eq!(all(&q, "ui_locales"), ["de"]);
+        assert_eq!(all(&q, "audience"), ["https://crm.company.com"]);
+        let q = sent(&LoginOptions {
+            prompt: Some("login".into()),
+            login_hint: Some("ada".into()),
+            extra_params: vec![("ui_locales".into(), "fr".into())],
+            ..Default::default()
+        });
+        assert_eq!(all(&q, "prompt"), ["login"]);
+        assert_eq!(all(&q, "login_hint"), ["ada"]);
+        assert_eq!(all(&q, "ui_locales"), ["fr"]);
+        assert_eq!(all(&q, "audience"), ["https://crm.company.com"]);
+        // `prompt` and `login_hint` have their own options, not extra parameters.
+        for name in ["prompt", "login_hint"] {
+            let bad = LoginOptions {
+                extra_params: vec![(name.into(), "x".into())],
+                ..Default::default()
+            };
+            let e = build_request(&config, &provider(true), &bad, 0).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{name}");
+        }
     }
 
     #[test]
@@ -541,6 +588,8 @@ mod tests {
         let p = pending("s");
         assert!(!p.is_expired(PENDING_LOGIN_LIFETIME_SECS));
         assert!(p.is_expired(PENDING_LOGIN_LIFETIME_SECS + 1));
+        // Dated ahead: up to a minute is clock difference, more is expired.
+        assert!(!p.is_expired(-60));
         assert!(p.is_expired(-61));
         // A stored record can hold any time: the extremes are expired, without an overflow.
         for created_at in [i64::MIN, i64::MAX] {

@@ -495,4 +495,19 @@ mod tests {
             Some(IdTokenCheck::SubjectChanged)
         );
     }
+
+    #[test]
+    fn refreshed_token_must_keep_the_auth_time_when_both_carry_one() {
+        let first = check(with("auth_time", json!(NOW - 5)), &expected(Some("n-1"))).unwrap();
+        let mut e = expected(None);
+        e.previous = Some(&first);
+        e.previous_nonce = Some("n-1");
+        assert!(check(with("auth_time", json!(NOW - 5)), &e).is_ok());
+        // Leaving it out is allowed (§12.2 does not require it on a refreshed token).
+        assert!(check(claims(), &e).is_ok());
+        assert_eq!(
+            failed(with("auth_time", json!(NOW - 4)), &e),
+            Some(IdTokenCheck::SubjectChanged)
+        );
+    }
 }

@@ -136,3 +136,44 @@ fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
     v.drain(..zeros);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_allow_listed_names_are_algorithms() {
+        assert_eq!(Algorithm::from_name("RS256"), Some(Algorithm::Rs256));
+        assert_eq!(Algorithm::from_name("PS256"), Some(Algorithm::Ps256));
+        assert_eq!(Algorithm::from_name("ES256"), Some(Algorithm::Es256));
+        for name in ["none", "HS256", "RS384", "ps256", ""] {
+            assert_eq!(Algorithm::from_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_rsa_key_needs_both_a_modulus_and_an_exponent() {
+        let rsa =
+            |n: &[u8], e: &[u8]| json!({"kty": "RSA", "n": B64.encode(n), "e": B64.encode(e)});
+        assert!(parse_key(&rsa(&[0xc3, 0x11], &[1, 0, 1])).is_ok());
+        // All zeros is empty once the leading zeros are stripped.
+        assert!(parse_key(&rsa(&[0, 0], &[1, 0, 1])).is_err());
+        assert!(parse_key(&rsa(&[0xc3, 0x11], &[0])).is_err());
+        assert!(parse_key(&rsa(&[], &[1, 0, 1])).is_err());
+    }
+
+    #[test]
+    fn a_p256_key_needs_two_coordinates_of_32_bytes() {
+        let ec = |x: usize, y: usize| json!({"kty": "EC", "crv": "P-256", "x": B64.encode(vec![1u8; x]), "y": B64.encode(vec![2u8; y])});
+        let point = [&[4u8][..], &[1; 32], &[2; 32]].concat();
+        assert_eq!(
+            parse_key(&ec(32, 32)).map(|k| k.material),
+            Ok(KeyMaterial::EcP256 { point })
+        );
+        for (x, y) in [(31, 32), (32, 31), (33, 32), (32, 33), (0, 0)] {
+            assert!(parse_key(&ec(x, y)).is_err(), "{x}, {y}");
+        }
+    }
+}

@@ -335,4 +335,60 @@ mod tests {
             Lookup::Found(_)
         ));
     }
+
+    #[test]
+    fn a_stored_set_is_restored_but_not_reported_as_changed() {
+        let cache = KeyCache::new(AgeBounds { min: 60, max: 3600 });
+        let stored = |keys: Value| CachedDocument {
+            url: "https://auth.company.com/jwks".into(),
+            body: json!({ "keys": keys }).as_object().unwrap().clone(),
+            fetched_at: 1_800_000_000,
+            policy: Default::default(),
+        };
+        assert!(!cache.restore(stored(json!("not an array"))));
+        assert_eq!(cache.document(), None);
+        let document = stored(json!([rsa_jwk("a")]));
+        assert!(cache.restore(document.clone()));
+        assert_eq!(cache.document(), Some(document));
+        // Only a fetch or a revalidation is news for the storage.
+        assert!(!cache.take_changed());
+    }
+
+    #[tokio::test]
+    async fn a_failed_signature_without_kid_refetches_once_and_takes_only_a_rotated_key() {
+        use crate::test_support::{ISSUER, NOW, ScriptedProvider, TestSigner};
+        let provider = ScriptedProvider::new();
+        let http = Http::new(provider.clone(), std::time::Duration::from_secs(5), 1 << 20);
+        let jwks_uri = Url::parse(&format!("{ISSUER}/jwks")).unwrap();
+        let cache = KeyCache::new(AgeBounds { min: 60, max: 3600 });
+        let refetch = |now| cache.refetch_for_kidless(&http, &jwks_uri, now, Algorithm::Es256);
+        cache
+            .key_for(&http, &jwks_uri, NOW, Algorithm::Es256, None)
+            .await
+            .unwrap();
+        // The same set again: no other key to try.
+        assert_eq!(refetch(NOW).await.unwrap(), None);
+        let rotated = TestSigner::new("k2");
+        provider.publish_keys(vec![rotated.jwk()]);
+        // Within the minute: no refetch at all.
+        assert_eq!(refetch(NOW + 1).await.unwrap(), None);
+        assert_eq!(
+            refetch(NOW + REFETCH_MIN_INTERVAL_SECS).await.unwrap(),
+            Some(parse_key(&rotated.jwk()).unwrap())
+        );
+        assert_eq!(provider.count("GET /jwks"), 3);
+    }
+
+    #[test]
+    fn unknown_kids_refetch_at_most_once_a_minute() {
+        let cache = KeyCache::new(AgeBounds { min: 60, max: 3600 });
+        let t = 1_800_000_000;
+        assert!(cache.may_refetch(t), "the first refetch");
+        assert!(!cache.may_refetch(t));
+        assert!(!cache.may_refetch(t + REFETCH_MIN_INTERVAL_SECS - 1));
+        assert!(cache.may_refetch(t + REFETCH_MIN_INTERVAL_SECS));
+        // A clock set back must not lock refetches out for the time it jumped.
+        assert!(cache.may_refetch(t));
+        assert!(!cache.may_refetch(t + 1));
+    }
 }
