@@ -927,7 +927,7 @@ public protocol KeyfobClientProtocol: AnyObject, Sendable {
      * callers share one refresh). A `min_ttl_secs` the provider's tokens cannot last is
      * `MinTtlExceedsLifetime`. Treat it as a secret.
      * (One export for the three, not one each: every async export costs the mobile library
-     * about 8 KB.)
+     * several KB.)
      */
     func accessToken(minTtlSecs: UInt32, account: String?, resource: String?) async throws  -> String
     
@@ -1171,7 +1171,7 @@ public convenience init(config: KeyfobConfig, transport: KeyfobHttpTransport, st
      * callers share one refresh). A `min_ttl_secs` the provider's tokens cannot last is
      * `MinTtlExceedsLifetime`. Treat it as a secret.
      * (One export for the three, not one each: every async export costs the mobile library
-     * about 8 KB.)
+     * several KB.)
      */
 open func accessToken(minTtlSecs: UInt32 = UInt32(0), account: String? = nil, resource: String? = nil)async throws  -> String  {
     return
@@ -6257,7 +6257,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_keyfob_checksum_method_keyfobcancellation_cancel() != 29358) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 32097) {
+    if (uniffi_keyfob_checksum_method_keyfobclient_access_token() != 29836) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_keyfob_checksum_method_keyfobclient_accounts() != 32364) {

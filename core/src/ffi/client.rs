@@ -118,7 +118,7 @@ impl KeyfobClient {
     /// callers share one refresh). A `min_ttl_secs` the provider's tokens cannot last is
     /// `MinTtlExceedsLifetime`. Treat it as a secret.
     /// (One export for the three, not one each: every async export costs the mobile library
-    /// about 8 KB.)
+    /// several KB.)
     #[uniffi::method(default(min_ttl_secs = 0, account = None, resource = None))]
     pub async fn access_token(
         &self,
