@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::Client;
 use super::background::Ahead;
 use super::refresh::Caller;
+use crate::config::check_resource;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::SecretString;
 
@@ -81,9 +82,9 @@ impl Client {
     }
 
     /// "Which token a caller gets", in the module documentation, for `resource`'s token (an
-    /// RFC 8707 resource indicator, `resources.rs`; the session's own for `None`). An API's
-    /// token follows the same freshness rule, but is not refreshed ahead: a due one is
-    /// refreshed while the caller waits.
+    /// RFC 8707 resource indicator, `resources.rs`, checked before any request; the session's
+    /// own for `None`). An API's token follows the same freshness rule, but is not refreshed
+    /// ahead: a due one is refreshed while the caller waits.
     pub(crate) async fn access_token_of(
         &self,
         subject: Option<&str>,
@@ -98,6 +99,11 @@ impl Client {
         {
             // The hot path: no storage, no clone of the session.
             return Ok(token);
+        }
+        // Only a checked resource indicator is ever stored with a token, so the hot path above
+        // needs no check.
+        if let Some(resource) = resource {
+            check_resource(resource)?;
         }
         let mut refreshes = 0;
         loop {

@@ -10,7 +10,6 @@
 //! coordinated with sibling processes through the store.
 
 use super::Client;
-use crate::config::check_resource;
 use crate::error::Result;
 use crate::oidc::token::TokenResponse;
 use crate::secret::SecretString;
@@ -30,10 +29,6 @@ impl Client {
     /// `Provider` error `invalid_target`, and the session stays as it was. Without a refresh
     /// token, `ReLoginRequired`.
     pub async fn access_token_for(&self, resource: &str) -> Result<SecretString> {
-        if let Some(token) = self.cached_access_token_for(resource) {
-            return Ok(token);
-        }
-        check_resource(resource)?;
         self.access_token_of(None, Some(resource), 0).await
     }
 

@@ -16,7 +16,7 @@ use super::records::{
     LogoutResult,
 };
 use crate::client::Client;
-use crate::config::{Config, check_resource};
+use crate::config::Config;
 use crate::http::json_text;
 use crate::oidc::authorize::LoginOptions;
 use crate::session::SessionState;
@@ -126,9 +126,6 @@ impl KeyfobClient {
         account: Option<String>,
         resource: Option<String>,
     ) -> Result<String> {
-        if let Some(resource) = &resource {
-            check_resource(resource)?;
-        }
         let token = self
             .inner
             .access_token_of(account.as_deref(), resource.as_deref(), min_ttl_secs.into())
